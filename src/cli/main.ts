@@ -1,0 +1,100 @@
+import { CommanderError } from 'commander';
+import { ExitCode, ShiptrackError, UsageError, isShiptrackError } from '../errors.js';
+import { createOutput, errorStyle, type Output, type OutputOptions } from './output.js';
+import { buildProgram, type CommandContext } from './program.js';
+
+/**
+ * The CLI entry point and the only place that turns errors into exit codes. It sets
+ * `process.exitCode` and never calls `process.exit()` on the normal path, so stdout is flushed.
+ */
+
+function peekFlag(argv: readonly string[], flag: string): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes(flag);
+}
+
+function causeChain(error: unknown): string[] {
+  const lines: string[] = [];
+  let current: unknown = error instanceof Error ? error.cause : undefined;
+  for (let depth = 0; current !== undefined && depth < 5; depth += 1) {
+    if (current instanceof Error) {
+      lines.push(`caused by: ${current.name}: ${current.message}`);
+      current = current.cause;
+    } else {
+      lines.push(`caused by: ${String(current)}`);
+      current = undefined;
+    }
+  }
+  return lines;
+}
+
+export function reportError(error: unknown, output: Output, outputOptions: OutputOptions): number {
+  const known = isShiptrackError(error);
+  const shiptrackError: ShiptrackError = known
+    ? error
+    : new ShiptrackError('internal', ExitCode.internal, `internal error: ${error instanceof Error ? error.message : String(error)}`, {
+        hint: 'this is a bug in shiptrack; run with --verbose for details and report it',
+      });
+  if (output.json) {
+    process.stdout.write(`${output.scrub(JSON.stringify({ error: shiptrackError.toJSON() }, null, 2))}\n`);
+  } else {
+    const style = errorStyle(outputOptions);
+    output.info(`${style.bad('error:')} ${shiptrackError.message}`);
+    if (shiptrackError.hint !== undefined) output.info(`${style.dim('hint:')} ${shiptrackError.hint}`);
+  }
+  if (output.verbose) {
+    for (const line of causeChain(known ? error : shiptrackError)) output.info(line);
+    if (!known && error instanceof Error && error.stack !== undefined) output.info(error.stack);
+  }
+  return shiptrackError.exitCode;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const outputOptions: OutputOptions = {
+    json: peekFlag(argv, '--json'),
+    verbose: peekFlag(argv, '--verbose'),
+    color: peekFlag(argv, '--no-color') ? false : undefined,
+  };
+  const output = createOutput(outputOptions);
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = (): void => {
+    interrupts += 1;
+    if (interrupts === 1) {
+      output.info('interrupting… (press Ctrl-C again to quit at once)');
+      controller.abort();
+    } else {
+      process.exit(ExitCode.interrupted);
+    }
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+
+  const context: CommandContext = { output, signal: controller.signal, exitCode: ExitCode.ok };
+  const program = buildProgram(context);
+  try {
+    await program.parseAsync(argv as string[]);
+    if (controller.signal.aborted && context.exitCode === ExitCode.ok) return ExitCode.interrupted;
+    return context.exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0) return ExitCode.ok;
+      const message = error.message.replace(/^error: /, '');
+      return reportError(new UsageError(message, { hint: 'see --help' }), output, outputOptions);
+    }
+    if (controller.signal.aborted && !(isShiptrackError(error) && error.exitCode === ExitCode.usage)) {
+      const interrupted = isShiptrackError(error) && error.code === 'interrupted';
+      return reportError(
+        interrupted ? error : new ShiptrackError('interrupted', ExitCode.interrupted, 'interrupted', { cause: error }),
+        output,
+        outputOptions,
+      );
+    }
+    return reportError(error, output, outputOptions);
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+    process.removeListener('SIGTERM', onSigint);
+  }
+}
+
+process.exitCode = await main(process.argv);

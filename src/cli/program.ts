@@ -1,0 +1,115 @@
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { loadConfig, type Config, type SettingName } from '../config.js';
+import type { ExitCode } from '../errors.js';
+import { openResources, type ResourceOptions, type Resources } from '../store/resources.js';
+import { doctorCommand } from './commands/doctor.js';
+import { migrateCommand } from './commands/migrate.js';
+import type { Output } from './output.js';
+
+export interface CommandContext {
+  readonly output: Output;
+  /** Aborted on Ctrl-C: long work checks it and stops cleanly. */
+  readonly signal: AbortSignal;
+  exitCode: ExitCode;
+}
+
+export interface GlobalOptions {
+  json?: boolean;
+  verbose?: boolean;
+  color?: boolean;
+  databaseUrl?: string;
+  redisUrl?: string;
+  mongoUrl?: string;
+  home?: string;
+}
+
+/** Reads the configuration for a command: its global flags over environment, .env and defaults. */
+export function configFor(command: Command, context: CommandContext): Config {
+  const globals = command.optsWithGlobals<GlobalOptions>();
+  const flags: Partial<Record<SettingName, string>> = {};
+  if (globals.databaseUrl !== undefined) flags.databaseUrl = globals.databaseUrl;
+  if (globals.redisUrl !== undefined) flags.redisUrl = globals.redisUrl;
+  if (globals.mongoUrl !== undefined) flags.mongoUrl = globals.mongoUrl;
+  if (globals.home !== undefined) flags.home = globals.home;
+  // Secrets given on the command line must be masked even if validation fails below.
+  context.output.setSecrets(
+    Object.values(flags)
+      .filter((v): v is string => typeof v === 'string')
+      .flatMap((v) => {
+        try {
+          const url = new URL(v);
+          return url.password === '' ? [] : [url.password, decodeURIComponent(url.password)];
+        } catch {
+          return [];
+        }
+      }),
+  );
+  const config = loadConfig({ flags });
+  context.output.setSecrets(config.secrets);
+  return config;
+}
+
+/** Runs `work` with the stores it asks for, and closes them whatever happens. */
+export async function withResources<T>(
+  config: Config,
+  work: (resources: Resources) => Promise<T>,
+  options?: ResourceOptions,
+): Promise<T> {
+  await using resources = openResources(config, options);
+  return await work(resources);
+}
+
+function readVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Sub-commands built on their own do not inherit these settings from the root: copy them down. */
+function inheritSettings(parent: Command): void {
+  for (const child of parent.commands) {
+    child.copyInheritedSettings(parent);
+    inheritSettings(child);
+  }
+}
+
+export function buildProgram(context: CommandContext): Command {
+  const program = new Command('shiptrack')
+    .description(
+      'Administer shipment-tracking data: migrate and check the PostgreSQL schema, and look at the stores behind it.\n' +
+        'With no database configured, shiptrack uses an embedded PostgreSQL under ./.shiptrack.',
+    )
+    .version(readVersion(), '-V, --version', 'print the version')
+    .option('--json', 'print machine-readable JSON on stdout (errors too)')
+    .option('--verbose', 'show the causes of errors')
+    .option('--no-color', 'no colours (also: NO_COLOR=1)')
+    .addOption(new Option('--database-url <url>', 'PostgreSQL URL (env SHIPTRACK_DATABASE_URL)'))
+    .addOption(new Option('--redis-url <url>', 'Redis URL (env SHIPTRACK_REDIS_URL)'))
+    .addOption(new Option('--mongo-url <url>', 'MongoDB URL (env SHIPTRACK_MONGO_URL)'))
+    .addOption(new Option('--home <dir>', 'data directory of the embedded database (env SHIPTRACK_HOME)'))
+    .showHelpAfterError('(run with --help for usage)')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => process.stdout.write(text),
+      // Usage errors are reported by main(), in the same format as every other error.
+      writeErr: (text) => {
+        if (!/^error:/m.test(text) && !text.startsWith('(run with')) process.stderr.write(text);
+      },
+    })
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ shiptrack migrate latest          create or update the schema
+  $ shiptrack migrate status          which migrations are applied
+  $ shiptrack doctor                  is every configured store reachable?
+
+Exit codes: 0 ok, 1 internal error, 2 bad input, 3 not found, 4 conflict or locked,
+5 a store is unavailable, 130 interrupted.`,
+    );
+  program.addCommand(migrateCommand(context));
+  program.addCommand(doctorCommand(context));
+  inheritSettings(program);
+  return program;
+}

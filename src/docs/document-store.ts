@@ -1,0 +1,59 @@
+/**
+ * The document store: what is document-shaped (DOMAIN §4). Two implementations share one
+ * contract suite: MongoDB through the official driver, and PostgreSQL JSONB tables.
+ */
+
+/** The full message behind a tracking event, as the scanner or partner carrier sent it. */
+export interface RawScanDocument {
+  /** Stable id: the same scan delivered twice has the same id (outbox redelivery is a no-op). */
+  id: string;
+  trackingNumber: string;
+  /** The tracking_events.event_id this scan produced, when known. */
+  eventId: number | null;
+  /** When the scan happened (the event's timestamp). */
+  scannedAt: Date;
+  /** Where it came from: "scanner", "partner:ups", … */
+  source: string;
+  /** Schemaless body: device, operator, GPS, temperature, reason, carrier codes, … */
+  payload: Record<string, unknown>;
+}
+
+/** One `benchmark` run: environment, parameters and results, kept to compare runs over time. */
+export interface BenchmarkRunDocument {
+  id: string;
+  startedAt: Date;
+  suite: string;
+  environment: Record<string, unknown>;
+  parameters: Record<string, unknown>;
+  results: Record<string, unknown>;
+}
+
+export interface DocumentStoreInfo {
+  kind: 'mongodb' | 'postgres';
+  version: string;
+  latencyMs: number;
+}
+
+export interface DocumentStore {
+  readonly kind: 'mongodb' | 'postgres';
+  /** Creates collections/tables, indexes and validators if missing; safe to call repeatedly. */
+  ensureSchema(): Promise<void>;
+  /** Round trip and server version. */
+  ping(): Promise<DocumentStoreInfo>;
+  /** Inserts scans; ids already present are left as they are. Returns how many were new. */
+  insertRawScans(docs: readonly RawScanDocument[]): Promise<number>;
+  /** Scans of one tracking number, oldest first. */
+  findRawScans(trackingNumber: string, options?: { limit?: number }): Promise<RawScanDocument[]>;
+  findRawScanByEventId(eventId: number): Promise<RawScanDocument | null>;
+  countRawScans(): Promise<number>;
+  insertBenchmarkRun(run: BenchmarkRunDocument): Promise<void>;
+  /** Newest first. */
+  listBenchmarkRuns(options?: { limit?: number; suite?: string }): Promise<BenchmarkRunDocument[]>;
+  findBenchmarkRun(id: string): Promise<BenchmarkRunDocument | null>;
+}
+
+/** Collection (MongoDB) and table (PostgreSQL) names. */
+export const documentCollections = {
+  rawScans: 'raw_scans',
+  benchmarkRuns: 'benchmark_runs',
+} as const;

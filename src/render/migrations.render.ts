@@ -1,0 +1,95 @@
+import type {
+  DryRunResult,
+  LockHolder,
+  MigrationReport,
+  MigrationRunResult,
+  MigrationStatus,
+} from '../services/migrations.service.js';
+import type { Style } from './style.js';
+import { formatMs, formatTimestamp, renderTable } from './table.js';
+
+function stateText(state: MigrationStatus['state'], style: Style): string {
+  switch (state) {
+    case 'applied':
+      return style.ok('applied');
+    case 'pending':
+      return style.warn('pending');
+    case 'changed':
+      return style.bad('CHANGED');
+    case 'missing':
+      return style.bad('MISSING FILE');
+  }
+}
+
+export function renderMigrationStatus(report: MigrationReport, style: Style, mode: string, target: string): string {
+  const table = renderTable<MigrationStatus>(
+    [
+      { header: 'migration', value: (m) => m.name },
+      { header: 'batch', value: (m) => (m.batch === null ? '—' : String(m.batch)), align: 'right' },
+      { header: 'applied at', value: (m) => formatTimestamp(m.appliedAt) },
+      { header: 'checksum', value: (m) => m.checksum.slice(0, 12) },
+      { header: 'state', value: (m) => stateText(m.state, style) },
+    ],
+    report.migrations,
+  );
+  const lines = [style.dim(`database: ${mode} (${target})`), table];
+  const applied = report.migrations.filter((m) => m.state === 'applied').length;
+  lines.push(
+    report.problems > 0
+      ? style.bad(`${report.problems} applied migration(s) do not match their files: 'migrate latest' is blocked`)
+      : report.pending > 0
+        ? style.warn(`${report.pending} pending, ${applied} applied — run: shiptrack migrate latest`)
+        : style.ok(`up to date (${applied} applied)`),
+  );
+  for (const index of report.invalidIndexes) {
+    lines.push(
+      style.bad(`invalid index ${index.schema}.${index.index} on ${index.table} (a failed concurrent build): `) +
+        'the migration that builds it rebuilds it on its next run',
+    );
+  }
+  return lines.join('\n');
+}
+
+export function renderMigrationRun(result: MigrationRunResult, style: Style, documents?: { kind: string; ready: boolean }): string {
+  const verb = result.direction === 'up' ? 'applied' : 'reverted';
+  const lines: string[] = [];
+  if (result.migrations.length === 0) {
+    lines.push(result.direction === 'up' ? style.ok('already up to date: nothing to apply') : 'nothing to revert');
+  } else {
+    lines.push(
+      renderTable(
+        [
+          { header: 'migration', value: (m: MigrationRunResult['migrations'][number]) => m.name },
+          { header: 'transaction', value: (m) => (m.transactional ? 'yes' : 'no') },
+          { header: 'took', value: (m) => formatMs(m.durationMs), align: 'right' },
+        ],
+        result.migrations,
+      ),
+    );
+    lines.push(style.ok(`${verb} ${result.migrations.length} migration(s)${result.batch === null ? '' : ` (batch ${result.batch})`}`));
+  }
+  if (documents !== undefined) lines.push(`MongoDB collections, indexes and validators: ${style.ok('ready')}`);
+  return lines.join('\n');
+}
+
+export function renderDryRun(result: DryRunResult, style: Style): string {
+  if (result.migrations.length === 0) return style.ok('-- already up to date: nothing would run');
+  const lines: string[] = [style.dim('-- dry run: nothing was changed')];
+  for (const m of result.migrations) {
+    lines.push('', style.bold(`-- ${m.name}${m.transactional ? '' : ' (non-transactional: recorded, not executed)'}`));
+    if (m.transactional) lines.push('begin;');
+    for (const sql of m.statements) lines.push(`${sql.trim()};`);
+    if (m.transactional) lines.push('commit;');
+  }
+  return lines.join('\n');
+}
+
+export function renderUnlock(result: { holder: LockHolder | null; terminated: boolean }, style: Style): string {
+  if (result.holder === null) {
+    return style.ok('no session holds the migration lock') + '\n' + style.dim('(the lock ends with its session: it cannot be left behind)');
+  }
+  const h = result.holder;
+  const who = `pid ${h.pid}${h.applicationName === '' ? '' : ` (${h.applicationName})`}, connected since ${formatTimestamp(h.since)}, state ${h.state ?? 'unknown'}`;
+  if (result.terminated) return style.warn(`terminated the session holding the lock: ${who}`);
+  return `the migration lock is held by ${who}\n${style.dim('run with --force to terminate that session')}`;
+}

@@ -1,0 +1,594 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Knex } from 'knex';
+import {
+  ConflictError,
+  InterruptedError,
+  MigrationError,
+  NotFoundError,
+  ShiptrackError,
+  ExitCode,
+  UsageError,
+  mapPostgresError,
+} from '../errors.js';
+import type { Database } from '../store/database.js';
+
+/**
+ * A migration runner over knex, for what knex's own migrator lacks: checksums of applied files,
+ * a lock that cannot go stale (a session advisory lock dies with its connection), non-transactional
+ * migrations with a lock timeout, a dry run, and errors that name the file and the statement.
+ */
+
+export const migrationTable = 'shiptrack_migrations';
+/** pg_locks shows this as classid 21781, objid 1. */
+const lockClassId = 21781;
+const lockObjectId = 1;
+
+export interface MigrationModule {
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+  /** knex's convention: `export const config = { transaction: false }` for CREATE INDEX CONCURRENTLY. */
+  config?: { transaction?: boolean };
+}
+
+export interface MigrationFile {
+  name: string;
+  sourcePath: string;
+  modulePath: string;
+  checksum: string;
+}
+
+export type MigrationState = 'applied' | 'pending' | 'changed' | 'missing';
+
+export interface MigrationStatus {
+  name: string;
+  state: MigrationState;
+  batch: number | null;
+  appliedAt: Date | null;
+  checksum: string;
+  durationMs: number | null;
+}
+
+export interface InvalidIndex {
+  schema: string;
+  table: string;
+  index: string;
+}
+
+export interface MigrationReport {
+  migrations: MigrationStatus[];
+  pending: number;
+  problems: number;
+  invalidIndexes: InvalidIndex[];
+}
+
+export interface MigrationRunResult {
+  direction: 'up' | 'down';
+  batch: number | null;
+  migrations: { name: string; durationMs: number; transactional: boolean }[];
+}
+
+export interface DryRunResult {
+  migrations: { name: string; transactional: boolean; executed: boolean; statements: string[] }[];
+}
+
+export interface MigratorOptions {
+  /** Folder of migration sources (`*.ts`, `*.js`, `*.mjs`, named `YYYYMMDDHHMMSS_name`). */
+  directory: string;
+  /** Folder of the compiled `.js` for `.ts` sources. */
+  compiledDirectory: string;
+  /** How long to wait for another migrator to finish. */
+  lockWaitMs?: number;
+  signal?: AbortSignal;
+  /** Progress lines ("applying x"), for stderr. */
+  log?: (line: string) => void;
+}
+
+const namePattern = /^(\d{14})_([a-z0-9_]+)\.(ts|js|mjs)$/;
+
+const packageRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** The migrations shipped with shiptrack: sources in `migrations/`, compiled into `dist/migrations/`. */
+export function defaultMigratorOptions(): Pick<MigratorOptions, 'directory' | 'compiledDirectory'> {
+  // Running from dist/src/services: the package root is three levels up.
+  return {
+    directory: path.join(packageRoot, 'migrations'),
+    compiledDirectory: path.join(packageRoot, 'dist', 'migrations'),
+  };
+}
+
+export function checksumOf(text: string): string {
+  return createHash('sha256').update(text.replace(/\r\n/g, '\n'), 'utf8').digest('hex');
+}
+
+/** The migration files on disk, in order. */
+export function listMigrationFiles(options: Pick<MigratorOptions, 'directory' | 'compiledDirectory'>): MigrationFile[] {
+  if (!existsSync(options.directory)) {
+    throw new NotFoundError(`migrations folder not found: ${options.directory}`);
+  }
+  const files: MigrationFile[] = [];
+  const seen = new Set<string>();
+  for (const entry of readdirSync(options.directory).sort()) {
+    if (entry.endsWith('.d.ts')) continue;
+    const match = namePattern.exec(entry);
+    if (!match) continue;
+    const name = entry.slice(0, entry.lastIndexOf('.'));
+    if (seen.has(name)) throw new ConflictError('duplicate_migration', `two migration files are named ${name}`);
+    seen.add(name);
+    const sourcePath = path.join(options.directory, entry);
+    const modulePath = match[3] === 'ts' ? path.join(options.compiledDirectory, `${name}.js`) : sourcePath;
+    files.push({ name, sourcePath, modulePath, checksum: checksumOf(readFileSync(sourcePath, 'utf8')) });
+  }
+  return files;
+}
+
+async function loadMigration(file: MigrationFile): Promise<MigrationModule> {
+  if (!existsSync(file.modulePath)) {
+    throw new MigrationError(`migration ${file.name} is not built (${path.basename(file.modulePath)} is missing)`, {
+      hint: 'run `npm run build`',
+    });
+  }
+  if (file.modulePath !== file.sourcePath && statSync(file.modulePath).mtimeMs + 1000 < statSync(file.sourcePath).mtimeMs) {
+    throw new MigrationError(`migration ${file.name} changed since it was built`, { hint: 'run `npm run build`' });
+  }
+  const mod = (await import(pathToFileURL(file.modulePath).href)) as Partial<MigrationModule>;
+  if (typeof mod.up !== 'function' || typeof mod.down !== 'function') {
+    throw new MigrationError(`migration ${file.name} must export async functions up(knex) and down(knex)`);
+  }
+  return mod as MigrationModule;
+}
+
+interface HistoryRow {
+  name: string;
+  batch: number;
+  applied_at: Date;
+  checksum: string;
+  duration_ms: number;
+}
+
+async function ensureHistoryTable(q: Knex | Knex.Transaction, conn: unknown): Promise<void> {
+  await q
+    .raw(
+      `create table if not exists ${migrationTable} (
+        id integer generated by default as identity primary key,
+        name text not null unique,
+        batch integer not null,
+        checksum char(64) not null,
+        applied_at timestamptz not null default now(),
+        duration_ms integer not null default 0
+      )`,
+    )
+    .connection(conn);
+}
+
+async function readHistory(knex: Knex, conn?: unknown): Promise<HistoryRow[]> {
+  const exists = knex.raw<{ rows: { table: string | null }[] }>(`select to_regclass(?) as "table"`, [migrationTable]);
+  const found = await (conn === undefined ? exists : exists.connection(conn));
+  if (found.rows[0]?.table == null) return [];
+  const query = knex.raw<{ rows: HistoryRow[] }>(
+    `select name, batch, applied_at, checksum, duration_ms from ${migrationTable} order by id`,
+  );
+  return (await (conn === undefined ? query : query.connection(conn))).rows;
+}
+
+async function findInvalidIndexes(knex: Knex, conn?: unknown): Promise<InvalidIndex[]> {
+  const query = knex.raw<{ rows: InvalidIndex[] }>(
+    `select n.nspname as schema, t.relname as "table", i.relname as index
+       from pg_index x
+       join pg_class i on i.oid = x.indexrelid
+       join pg_class t on t.oid = x.indrelid
+       join pg_namespace n on n.oid = i.relnamespace
+      where not x.indisvalid and n.nspname not in ('pg_catalog', 'information_schema')
+      order by 1, 2, 3`,
+  );
+  return (await (conn === undefined ? query : query.connection(conn))).rows;
+}
+
+function combine(files: MigrationFile[], history: HistoryRow[]): MigrationStatus[] {
+  const byName = new Map(history.map((row) => [row.name, row]));
+  const statuses: MigrationStatus[] = [];
+  for (const file of files) {
+    const row = byName.get(file.name);
+    byName.delete(file.name);
+    statuses.push({
+      name: file.name,
+      state: row === undefined ? 'pending' : row.checksum.trim() === file.checksum ? 'applied' : 'changed',
+      batch: row?.batch ?? null,
+      appliedAt: row?.applied_at ?? null,
+      checksum: file.checksum,
+      durationMs: row?.duration_ms ?? null,
+    });
+  }
+  for (const row of byName.values()) {
+    statuses.push({
+      name: row.name,
+      state: 'missing',
+      batch: row.batch,
+      appliedAt: row.applied_at,
+      checksum: row.checksum.trim(),
+      durationMs: row.duration_ms,
+    });
+  }
+  return statuses.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Applied, pending, changed and missing migrations, and indexes left invalid by failed builds. */
+export async function getMigrationStatus(db: Database, options: MigratorOptions): Promise<MigrationReport> {
+  const files = listMigrationFiles(options);
+  try {
+    const [history, invalidIndexes] = await Promise.all([readHistory(db.knex), findInvalidIndexes(db.knex)]);
+    const migrations = combine(files, history);
+    return {
+      migrations,
+      pending: migrations.filter((m) => m.state === 'pending').length,
+      problems: migrations.filter((m) => m.state === 'changed' || m.state === 'missing').length,
+      invalidIndexes,
+    };
+  } catch (error) {
+    throw mapPostgresError(error);
+  }
+}
+
+function assertNoDrift(statuses: MigrationStatus[]): void {
+  const drift = statuses.filter((m) => m.state === 'changed' || m.state === 'missing');
+  if (drift.length === 0) return;
+  const lines = drift.map((m) =>
+    m.state === 'changed' ? `${m.name}: file changed after it was applied` : `${m.name}: applied, but its file is gone`,
+  );
+  throw new ConflictError('migration_checksum_mismatch', `applied migrations do not match their files:\n  ${lines.join('\n  ')}`, {
+    hint: 'restore the original files; to change the schema, add a new migration (`shiptrack migrate make <name>`)',
+    details: { migrations: drift.map((m) => ({ name: m.name, state: m.state })) },
+  });
+}
+
+/** Holds the migration lock on one dedicated connection for the duration of `work`. */
+async function withMigrationLock<T>(
+  db: Database,
+  options: MigratorOptions,
+  work: (conn: unknown) => Promise<T>,
+): Promise<T> {
+  const knex = db.knex;
+  const conn: unknown = await knex.client.acquireConnection().catch((error: unknown) => {
+    throw mapPostgresError(error);
+  });
+  let locked = false;
+  const pidResult = await knex
+    .raw<{ rows: { pid: number }[] }>('select pg_backend_pid() as pid')
+    .connection(conn)
+    .catch((error: unknown) => {
+      knex.client.releaseConnection(conn);
+      throw mapPostgresError(error);
+    });
+  const backendPid = pidResult.rows[0]?.pid;
+
+  const onAbort = (): void => {
+    // Cancel the running statement from another session; its transaction rolls back.
+    if (db.mode === 'server' && backendPid !== undefined) {
+      knex.raw('select pg_cancel_backend(?)', [backendPid]).catch(() => undefined);
+    }
+  };
+  options.signal?.addEventListener('abort', onAbort);
+  try {
+    const deadline = Date.now() + (options.lockWaitMs ?? 60_000);
+    let announced = false;
+    for (;;) {
+      const result = await knex
+        .raw<{ rows: { locked: boolean }[] }>('select pg_try_advisory_lock(?, ?) as locked', [lockClassId, lockObjectId])
+        .connection(conn);
+      if (result.rows[0]?.locked === true) break;
+      if (options.signal?.aborted) throw new InterruptedError('interrupted while waiting for the migration lock');
+      if (Date.now() >= deadline) {
+        throw new ConflictError('migration_locked', 'another process is running migrations and did not finish in time', {
+          hint: '`shiptrack migrate unlock` shows which session holds the lock',
+        });
+      }
+      if (!announced) {
+        options.log?.('waiting for another migration run to finish…');
+        announced = true;
+      }
+      await sleep(200);
+    }
+    locked = true;
+    return await work(conn);
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    if (locked) {
+      // If the connection broke, the server already dropped the lock with the session.
+      await knex
+        .raw('select pg_advisory_unlock(?, ?)', [lockClassId, lockObjectId])
+        .connection(conn)
+        .catch(() => undefined);
+    }
+    // knex discards a connection that errored instead of reusing it.
+    await knex.client.releaseConnection(conn);
+  }
+}
+
+function describeFailure(file: MigrationFile, error: unknown, sql: string | undefined, signal?: AbortSignal): Error {
+  if (signal?.aborted) {
+    return new InterruptedError(`interrupted while applying ${file.name}; its changes were rolled back`);
+  }
+  if (error instanceof ShiptrackError) return error;
+  const pg = error as { code?: string; message?: string; position?: string };
+  let message = pg.message ?? String(error);
+  // knex prefixes the SQL to the driver message: keep the driver's words, show the SQL separately.
+  if (sql !== undefined && message.startsWith(sql)) message = message.slice(sql.length).replace(/^ - /, '');
+  const mapped = mapPostgresError(error);
+  if (mapped instanceof ShiptrackError && mapped.exitCode === ExitCode.unavailable) return mapped;
+  return new MigrationError(`migration ${path.basename(file.sourcePath)} failed: ${message}`, {
+    cause: error,
+    details: {
+      file: path.basename(file.sourcePath),
+      ...(pg.code === undefined ? {} : { sqlstate: pg.code }),
+      ...(sql === undefined ? {} : { sql: sql.length > 2000 ? `${sql.slice(0, 2000)}…` : sql }),
+    },
+    hint: sql === undefined ? undefined : `statement: ${sql.replace(/\s+/g, ' ').slice(0, 300)}`,
+  });
+}
+
+/** Records the last statement sent, so a failure can name it. */
+function trackStatements(knex: Knex): { last(): string | undefined; stop(): void } {
+  let last: string | undefined;
+  const listener = (query: { sql?: string }): void => {
+    last = query.sql;
+  };
+  knex.on('query', listener);
+  return { last: () => last, stop: () => knex.removeListener('query', listener) };
+}
+
+async function applyOne(
+  knex: Knex,
+  conn: unknown,
+  file: MigrationFile,
+  direction: 'up' | 'down',
+  batch: number,
+  options: MigratorOptions,
+): Promise<{ durationMs: number; transactional: boolean }> {
+  const mod = await loadMigration(file);
+  const transactional = mod.config?.transaction !== false;
+  const tracker = trackStatements(knex);
+  const started = performance.now();
+  const record = async (q: Knex | Knex.Transaction, durationMs: number): Promise<void> => {
+    if (direction === 'up') {
+      await q
+        .raw(`insert into ${migrationTable} (name, batch, checksum, duration_ms) values (?, ?, ?, ?)`, [
+          file.name,
+          batch,
+          file.checksum,
+          Math.round(durationMs),
+        ])
+        .connection(conn);
+    } else {
+      await q.raw(`delete from ${migrationTable} where name = ?`, [file.name]).connection(conn);
+    }
+  };
+  try {
+    if (transactional) {
+      await knex.transaction(
+        async (trx) => {
+          await mod[direction](trx);
+          if (options.signal?.aborted) throw new InterruptedError();
+          await record(trx, performance.now() - started);
+        },
+        { connection: conn } as Knex.TransactionConfig,
+      );
+    } else {
+      // Statements run one by one in autocommit, bounded by lock_timeout on this session.
+      await mod[direction](bindToConnection(knex, conn));
+      await record(knex, performance.now() - started);
+    }
+  } catch (error) {
+    throw describeFailure(file, error, tracker.last(), options.signal);
+  } finally {
+    tracker.stop();
+  }
+  return { durationMs: performance.now() - started, transactional };
+}
+
+/**
+ * A knex whose every query runs on one connection (the one holding the lock). Used for
+ * non-transactional migrations, where statements must run outside a transaction block.
+ */
+function bindToConnection(knex: Knex, conn: unknown): Knex {
+  const bound = knex.withUserParams({}) as Knex;
+  const client = bound.client as Knex.Client & {
+    acquireConnection(): Promise<unknown>;
+    releaseConnection(c: unknown): Promise<void>;
+  };
+  client.acquireConnection = () => Promise.resolve(conn);
+  client.releaseConnection = () => Promise.resolve();
+  return bound;
+}
+
+export async function migrateLatest(db: Database, options: MigratorOptions): Promise<MigrationRunResult> {
+  return migrateUp(db, options, Number.POSITIVE_INFINITY);
+}
+
+/** Applies up to `count` pending migrations as one batch. */
+export async function migrateUp(db: Database, options: MigratorOptions, count = 1): Promise<MigrationRunResult> {
+  const files = listMigrationFiles(options);
+  return withMigrationLock(db, options, async (conn) => {
+    await ensureHistoryTable(db.knex, conn);
+    const history = await readHistory(db.knex, conn);
+    const statuses = combine(files, history);
+    assertNoDrift(statuses);
+    const pending = files.filter((f) => !history.some((h) => h.name === f.name)).slice(0, count);
+    const batch = pending.length === 0 ? null : Math.max(0, ...history.map((h) => h.batch)) + 1;
+    const result: MigrationRunResult = { direction: 'up', batch, migrations: [] };
+    for (const file of pending) {
+      if (options.signal?.aborted) throw new InterruptedError(`interrupted before ${file.name}`);
+      options.log?.(`applying ${file.name}`);
+      const applied = await applyOne(db.knex, conn, file, 'up', batch ?? 1, options);
+      result.migrations.push({ name: file.name, ...applied });
+    }
+    return result;
+  });
+}
+
+export type RollbackScope = { kind: 'count'; count: number } | { kind: 'batch' } | { kind: 'all' };
+
+/** Reverts the last migration(s): by count, the last batch, or everything. */
+export async function migrateDown(db: Database, options: MigratorOptions, scope: RollbackScope): Promise<MigrationRunResult> {
+  const files = listMigrationFiles(options);
+  return withMigrationLock(db, options, async (conn) => {
+    await ensureHistoryTable(db.knex, conn);
+    const history = await readHistory(db.knex, conn);
+    assertNoDrift(combine(files, history));
+    const applied = [...history].reverse();
+    let targets: HistoryRow[];
+    if (scope.kind === 'all') targets = applied;
+    else if (scope.kind === 'batch') targets = applied.filter((h) => h.batch === applied[0]?.batch);
+    else targets = applied.slice(0, scope.count);
+    const result: MigrationRunResult = { direction: 'down', batch: targets[0]?.batch ?? null, migrations: [] };
+    for (const row of targets) {
+      const file = files.find((f) => f.name === row.name);
+      if (file === undefined) throw new NotFoundError(`migration file for ${row.name} is gone`);
+      if (options.signal?.aborted) throw new InterruptedError(`interrupted before reverting ${file.name}`);
+      options.log?.(`reverting ${file.name}`);
+      const reverted = await applyOne(db.knex, conn, file, 'down', row.batch, options);
+      result.migrations.push({ name: file.name, ...reverted });
+    }
+    return result;
+  });
+}
+
+/**
+ * The SQL `latest` would run. Transactional migrations really run, inside one transaction that is
+ * rolled back, so the SQL is checked by the server; non-transactional ones are only recorded.
+ */
+export async function dryRunLatest(db: Database, options: MigratorOptions): Promise<DryRunResult> {
+  const files = listMigrationFiles(options);
+  return withMigrationLock(db, options, async (conn) => {
+    const history = await readHistory(db.knex, conn);
+    assertNoDrift(combine(files, history));
+    const pending = files.filter((f) => !history.some((h) => h.name === f.name));
+    const result: DryRunResult = { migrations: [] };
+    const rollback = new Error('dry run');
+    await db.knex
+      .transaction(
+        async (trx) => {
+          for (const file of pending) {
+            const mod = await loadMigration(file);
+            const transactional = mod.config?.transaction !== false;
+            const statements: string[] = [];
+            const recorder = await createRecordingKnex(statements);
+            const listener = (query: { sql?: string; bindings?: unknown[] }): void => {
+              if (query.sql !== undefined) statements.push(inlineBindings(db.knex, query.sql, query.bindings));
+            };
+            try {
+              if (transactional) {
+                trx.on('query', listener);
+                await mod.up(trx).catch((error: unknown) => {
+                  throw describeFailure(file, error, statements.at(-1));
+                });
+              } else {
+                await mod.up(recorder);
+              }
+            } finally {
+              trx.removeListener('query', listener);
+              await recorder.destroy();
+            }
+            result.migrations.push({ name: file.name, transactional, executed: transactional, statements });
+          }
+          throw rollback;
+        },
+        { connection: conn } as Knex.TransactionConfig,
+      )
+      .catch((error: unknown) => {
+        if (error !== rollback) throw error;
+      });
+    return result;
+  });
+}
+
+function inlineBindings(knex: Knex, sql: string, bindings: unknown[] | undefined): string {
+  if (bindings === undefined || bindings.length === 0) return sql;
+  try {
+    return knex.raw(sql.replace(/\$\d+/g, '?'), bindings as readonly Knex.RawBinding[]).toString();
+  } catch {
+    return sql;
+  }
+}
+
+/** A knex that records SQL instead of sending it; reads return no rows. */
+async function createRecordingKnex(statements: string[]): Promise<Knex> {
+  const { default: knexFactory } = await import('knex');
+  const { default: PgClient } = (await import('knex/lib/dialects/postgres/index.js' as string)) as {
+    default: new (config: Knex.Config) => Knex.Client;
+  };
+  class RecordingClient extends (PgClient as unknown as new (config: Knex.Config) => Knex.Client) {
+    override acquireConnection(): Promise<never> {
+      return Promise.resolve({} as never);
+    }
+    override releaseConnection(): Promise<void> {
+      return Promise.resolve();
+    }
+    _query(_conn: unknown, obj: { sql: string; bindings?: unknown[]; response?: unknown }): Promise<unknown> {
+      statements.push(obj.bindings?.length ? `${obj.sql} -- bindings: ${JSON.stringify(obj.bindings)}` : obj.sql);
+      obj.response = { rows: [], rowCount: 0, command: 'SELECT', fields: [] };
+      return Promise.resolve(obj);
+    }
+  }
+  return knexFactory({ client: RecordingClient as unknown as typeof Knex.Client, version: '15' });
+}
+
+export interface LockHolder {
+  pid: number;
+  applicationName: string;
+  state: string | null;
+  since: Date | null;
+  query: string | null;
+}
+
+/** Who holds the migration lock, and with `terminate`, ends that session (which frees it). */
+export async function unlockMigrations(db: Database, terminate: boolean): Promise<{ holder: LockHolder | null; terminated: boolean }> {
+  try {
+    const result = await db.knex.raw<{ rows: LockHolder[] }>(
+      `select l.pid, coalesce(a.application_name, '') as "applicationName", a.state,
+              a.backend_start as since, left(a.query, 200) as query
+         from pg_locks l left join pg_stat_activity a on a.pid = l.pid
+        where l.locktype = 'advisory' and l.classid = ? and l.objid = ? and l.granted`,
+      [lockClassId, lockObjectId],
+    );
+    const holder = result.rows[0] ?? null;
+    if (holder === null || !terminate) return { holder, terminated: false };
+    const ended = await db.knex.raw<{ rows: { ok: boolean }[] }>('select pg_terminate_backend(?) as ok', [holder.pid]);
+    return { holder, terminated: ended.rows[0]?.ok === true };
+  } catch (error) {
+    throw mapPostgresError(error);
+  }
+}
+
+const template = `import type { Knex } from 'knex';
+
+// Why this migration exists, and the query plan or incident it answers.
+
+// Set { transaction: false } for CREATE INDEX CONCURRENTLY (see createIndexConcurrently).
+export const config = { transaction: true };
+
+export async function up(knex: Knex): Promise<void> {
+  await knex.raw(\`\`);
+}
+
+export async function down(knex: Knex): Promise<void> {
+  await knex.raw(\`\`);
+}
+`;
+
+/** Writes a new migration file named with the current UTC time. */
+export function makeMigration(directory: string, name: string, now = new Date()): string {
+  const slug = name
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '');
+  if (slug === '') throw new UsageError(`"${name}" is not a usable migration name (use letters, digits and _)`);
+  const stamp = now.toISOString().replace(/\D/g, '').slice(0, 14);
+  const file = path.join(directory, `${stamp}_${slug}.ts`);
+  if (existsSync(file)) throw new ConflictError('migration_exists', `${file} already exists`);
+  writeFileSync(file, template, { flag: 'wx' });
+  return file;
+}

@@ -1,0 +1,83 @@
+import type { Knex } from 'knex';
+import type { Config } from '../config.js';
+import { mapPostgresError } from '../errors.js';
+import { redactUrl } from '../redact.js';
+
+export type DatabaseMode = 'server' | 'embedded';
+
+/** The system of record: a knex instance over a PostgreSQL server or the embedded PGlite. */
+export interface Database {
+  readonly knex: Knex;
+  readonly mode: DatabaseMode;
+  /** Human description without credentials: a redacted URL or the data directory. */
+  readonly target: string;
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** Overrides the configured statement timeout (0 = none), e.g. for long migrations. */
+  statementTimeoutMs?: number;
+  /** Largest pool size for server mode. */
+  poolMax?: number;
+  applicationName?: string;
+}
+
+// int8 (counts, bigint keys) as numbers: our keys stay far below 2^53; numeric stays a string.
+const int8Oid = 20;
+function parseInt8(value: string): number {
+  const n = Number(value);
+  return Number.isSafeInteger(n) ? n : Number.NaN;
+}
+
+/** Opens the configured database: the server at `databaseUrl`, or the embedded one under `home`. */
+export async function openDatabase(config: Config, options: OpenDatabaseOptions = {}): Promise<Database> {
+  if (config.databaseUrl === undefined) {
+    const { openEmbeddedDatabase } = await import('./embedded.js');
+    return openEmbeddedDatabase(config);
+  }
+  return openServerDatabase(config, config.databaseUrl, options);
+}
+
+async function openServerDatabase(config: Config, url: string, options: OpenDatabaseOptions): Promise<Database> {
+  const [{ default: knexFactory }, pg] = await Promise.all([import('knex'), import('pg')]);
+  const statementTimeout = options.statementTimeoutMs ?? config.statementTimeoutMs;
+  const types = {
+    getTypeParser: (oid: number, format?: 'text' | 'binary') =>
+      oid === int8Oid ? parseInt8 : pg.default.types.getTypeParser(oid, format ?? 'text'),
+  };
+  const connection: Record<string, unknown> = {
+    connectionString: url,
+    connectionTimeoutMillis: config.connectTimeoutMs,
+    lock_timeout: config.lockTimeoutMs,
+    application_name: options.applicationName ?? 'shiptrack',
+    keepAlive: true,
+    types,
+  };
+  if (statementTimeout > 0) {
+    connection.statement_timeout = statementTimeout;
+    // Client-side bound too: a frozen server never answers, so a server-side timeout never fires.
+    connection.query_timeout = statementTimeout + config.connectTimeoutMs;
+  }
+  const knex = knexFactory({
+    client: 'pg',
+    version: '15',
+    connection,
+    pool: { min: 0, max: options.poolMax ?? 4, idleTimeoutMillis: 10_000 },
+    acquireConnectionTimeout: config.connectTimeoutMs + 1000,
+  });
+  return {
+    knex,
+    mode: 'server',
+    target: redactUrl(url),
+    close: () => knex.destroy(),
+  };
+}
+
+/** Runs a callback, translating driver errors into the error family once. */
+export async function withPgErrors<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw mapPostgresError(error);
+  }
+}

@@ -1,0 +1,61 @@
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.js';
+import { UnavailableError } from '../errors.js';
+import { createScrubber } from '../redact.js';
+
+/**
+ * Opens a Redis connection that never waits without bound: no offline queue (a command on a
+ * dead connection fails at once), a command timeout, one connection attempt per command.
+ */
+export async function openRedis(config: Config, url: string): Promise<Redis> {
+  const { Redis: RedisClient } = await import('ioredis');
+  const redis = new RedisClient(url, {
+    lazyConnect: true,
+    connectTimeout: config.connectTimeoutMs,
+    commandTimeout: config.redisCommandTimeoutMs,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectionName: 'shiptrack',
+  });
+  // Without a listener ioredis prints connection errors itself; they are reported by the caller.
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+  } catch (error) {
+    redis.disconnect();
+    throw mapRedisError(error, config.secrets);
+  }
+  return redis;
+}
+
+/** Closes gracefully (QUIT waits for replies), falling back to a hard disconnect. */
+export async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status === 'end') return;
+  try {
+    if (redis.status === 'ready') {
+      await Promise.race([redis.quit(), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+    }
+  } catch {
+    // fall through to disconnect
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * ioredis errors can carry the AUTH command and its arguments (the password): only the code
+ * and a scrubbed message survive.
+ */
+export function mapRedisError(error: unknown, secrets: readonly string[]): UnavailableError {
+  const scrub = createScrubber(secrets);
+  const raw = error as { code?: unknown; message?: unknown };
+  const code = typeof raw.code === 'string' ? raw.code : undefined;
+  const message = typeof raw.message === 'string' ? raw.message : 'unknown error';
+  let text: string;
+  if (code === 'ECONNREFUSED') text = 'Redis is unreachable (connection refused)';
+  else if (/timed? ?out/i.test(message) || code === 'ETIMEDOUT') text = 'Redis did not answer in time';
+  else if (/WRONGPASS|NOAUTH|invalid password/i.test(message)) text = 'Redis: authentication failed';
+  else text = `Redis: ${scrub(message.split('\n')[0] ?? message)}`;
+  return new UnavailableError('Redis', text, { details: code === undefined ? undefined : { errno: code } });
+}

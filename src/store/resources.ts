@@ -1,0 +1,99 @@
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.js';
+import type { DocumentStore } from '../docs/document-store.js';
+import { openDatabase, type Database, type OpenDatabaseOptions } from './database.js';
+
+/**
+ * The stores a command uses, opened on first use and closed in reverse order, always.
+ * A command that never asks for MongoDB never loads its driver.
+ */
+export interface Resources extends AsyncDisposable {
+  readonly config: Config;
+  database(): Promise<Database>;
+  /** Redis, or undefined when no Redis is configured (the cache is off). */
+  redis(): Promise<Redis | undefined>;
+  /** MongoDB when configured, otherwise the PostgreSQL JSONB store. */
+  documents(): Promise<DocumentStore>;
+  close(): Promise<void>;
+}
+
+export interface ResourceOptions {
+  database?: OpenDatabaseOptions;
+}
+
+export function openResources(config: Config, options: ResourceOptions = {}): Resources {
+  const closers: (() => Promise<void>)[] = [];
+  let database: Promise<Database> | undefined;
+  let redis: Promise<Redis | undefined> | undefined;
+  let documents: Promise<DocumentStore> | undefined;
+  let closed = false;
+
+  function once<T>(open: () => Promise<T>, close: (value: T) => Promise<void>): Promise<T> {
+    if (closed) return Promise.reject(new Error('resources are closed'));
+    const promise = open();
+    closers.push(async () => {
+      const value = await promise.catch(() => undefined);
+      if (value !== undefined) await close(value);
+    });
+    return promise;
+  }
+
+  const resources: Resources = {
+    config,
+    database() {
+      database ??= once(
+        () => openDatabase(config, options.database),
+        (db) => db.close(),
+      );
+      return database;
+    },
+    redis() {
+      redis ??= once(
+        async () => {
+          if (config.redisUrl === undefined) return undefined;
+          const { openRedis } = await import('./redis.js');
+          return openRedis(config, config.redisUrl);
+        },
+        async (client) => {
+          if (client === undefined) return;
+          const { closeRedis } = await import('./redis.js');
+          await closeRedis(client);
+        },
+      );
+      return redis;
+    },
+    documents() {
+      documents ??= once(
+        async () => {
+          if (config.mongoUrl !== undefined) {
+            const { openMongoDocumentStore } = await import('../docs/mongo-document-store.js');
+            return openMongoDocumentStore(config, config.mongoUrl);
+          }
+          const { createPgDocumentStore } = await import('../docs/pg-document-store.js');
+          return createPgDocumentStore((await resources.database()).knex);
+        },
+        async (store) => {
+          if ('close' in store && typeof store.close === 'function') await (store.close as () => Promise<void>)();
+        },
+      );
+      return documents;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      const errors: unknown[] = [];
+      for (const close of closers.reverse()) {
+        try {
+          await close();
+        } catch (error) {
+          errors.push(error);
+        }
+      }
+      if (errors.length > 0) throw errors[0];
+    },
+    [Symbol.asyncDispose]() {
+      return resources.close();
+    },
+  };
+  return resources;
+}

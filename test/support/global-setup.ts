@@ -1,0 +1,49 @@
+import 'vitest';
+import net from 'node:net';
+import type { TestProject } from 'vitest/node';
+import { servicesRequired, testMongoUrl, testPostgresAdminUrl, testRedisUrl } from './env.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    postgresAvailable: boolean;
+    redisAvailable: boolean;
+    mongoAvailable: boolean;
+  }
+}
+
+function probe(rawUrl: string, defaultPort: number): Promise<boolean> {
+  const url = new URL(rawUrl);
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: url.hostname, port: Number(url.port || defaultPort) });
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(2000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+export default async function setup(project: TestProject): Promise<void> {
+  const [postgres, redis, mongo] = await Promise.all([
+    probe(testPostgresAdminUrl, 5432),
+    probe(testRedisUrl, 6379),
+    testMongoUrl === undefined ? Promise.resolve(false) : probe(testMongoUrl, 27017),
+  ]);
+  const lines: string[] = [];
+  if (!postgres) lines.push(`PostgreSQL NOT REACHABLE at ${new URL(testPostgresAdminUrl).host}: its tests are SKIPPED`);
+  if (!redis) lines.push(`Redis NOT REACHABLE at ${new URL(testRedisUrl).host}: its tests are SKIPPED`);
+  if (testMongoUrl === undefined) {
+    lines.push('MongoDB contract suite SKIPPED: SHIPTRACK_TEST_MONGO_URL is not set (no MongoDB server on this machine)');
+  } else if (!mongo) {
+    lines.push('MongoDB NOT REACHABLE at SHIPTRACK_TEST_MONGO_URL: its tests are SKIPPED');
+  }
+  for (const line of lines) process.stderr.write(`\n  ⚠ ${line}\n`);
+  if (servicesRequired && (!postgres || !redis)) {
+    throw new Error('PostgreSQL and Redis are required here (CI or SHIPTRACK_TEST_REQUIRE_SERVICES=1)');
+  }
+  project.provide('postgresAvailable', postgres);
+  project.provide('redisAvailable', redis);
+  project.provide('mongoAvailable', mongo);
+}
