@@ -206,9 +206,7 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
     lockTimeoutMs: values.lockTimeoutMs as number,
     redisCommandTimeoutMs: values.redisCommandTimeoutMs as number,
     sources: Object.freeze(sources),
-    secrets: Object.freeze(
-      secretsInUrls([values.databaseUrl as string, values.redisUrl as string, values.mongoUrl as string]),
-    ),
+    secrets: Object.freeze(secretsInUrls([values.databaseUrl as string, values.redisUrl as string, values.mongoUrl as string])),
   };
   return Object.freeze(config);
 }

@@ -32,9 +32,14 @@ export function reportError(error: unknown, output: Output, outputOptions: Outpu
   const known = isShiptrackError(error);
   const shiptrackError: ShiptrackError = known
     ? error
-    : new ShiptrackError('internal', ExitCode.internal, `internal error: ${error instanceof Error ? error.message : String(error)}`, {
-        hint: 'this is a bug in shiptrack; run with --verbose for details and report it',
-      });
+    : new ShiptrackError(
+        'internal',
+        ExitCode.internal,
+        `internal error: ${error instanceof Error ? error.message : String(error)}`,
+        {
+          hint: 'this is a bug in shiptrack; run with --verbose for details and report it',
+        },
+      );
   if (output.json) {
     process.stdout.write(`${output.scrub(JSON.stringify({ error: shiptrackError.toJSON() }, null, 2))}\n`);
   } else {
@@ -98,3 +103,6 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 process.exitCode = await main(process.argv);
+// Every store is closed by now. A driver timer still pending (a socket a frozen server never
+// answered) must not hold the shell prompt: output is already written, so leave shortly.
+setTimeout(() => process.exit(), 250).unref();

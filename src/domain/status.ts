@@ -40,13 +40,6 @@ export function isTransitionAllowed(from: PackageStatus, to: PackageStatus): boo
   return allowedTransitions[from].includes(to);
 }
 
-export const locationTypes = [
-  'warehouse',
-  'hub',
-  'sorting_center',
-  'delivery_station',
-  'pickup_point',
-  'customs',
-] as const;
+export const locationTypes = ['warehouse', 'hub', 'sorting_center', 'delivery_station', 'pickup_point', 'customs'] as const;
 
 export type LocationType = (typeof locationTypes)[number];

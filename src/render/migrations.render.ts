@@ -50,7 +50,11 @@ export function renderMigrationStatus(report: MigrationReport, style: Style, mod
   return lines.join('\n');
 }
 
-export function renderMigrationRun(result: MigrationRunResult, style: Style, documents?: { kind: string; ready: boolean }): string {
+export function renderMigrationRun(
+  result: MigrationRunResult,
+  style: Style,
+  documents?: { kind: string; ready: boolean },
+): string {
   const verb = result.direction === 'up' ? 'applied' : 'reverted';
   const lines: string[] = [];
   if (result.migrations.length === 0) {
@@ -66,7 +70,9 @@ export function renderMigrationRun(result: MigrationRunResult, style: Style, doc
         result.migrations,
       ),
     );
-    lines.push(style.ok(`${verb} ${result.migrations.length} migration(s)${result.batch === null ? '' : ` (batch ${result.batch})`}`));
+    lines.push(
+      style.ok(`${verb} ${result.migrations.length} migration(s)${result.batch === null ? '' : ` (batch ${result.batch})`}`),
+    );
   }
   if (documents !== undefined) lines.push(`MongoDB collections, indexes and validators: ${style.ok('ready')}`);
   return lines.join('\n');
@@ -86,7 +92,11 @@ export function renderDryRun(result: DryRunResult, style: Style): string {
 
 export function renderUnlock(result: { holder: LockHolder | null; terminated: boolean }, style: Style): string {
   if (result.holder === null) {
-    return style.ok('no session holds the migration lock') + '\n' + style.dim('(the lock ends with its session: it cannot be left behind)');
+    return (
+      style.ok('no session holds the migration lock') +
+      '\n' +
+      style.dim('(the lock ends with its session: it cannot be left behind)')
+    );
   }
   const h = result.holder;
   const who = `pid ${h.pid}${h.applicationName === '' ? '' : ` (${h.applicationName})`}, connected since ${formatTimestamp(h.since)}, state ${h.state ?? 'unknown'}`;

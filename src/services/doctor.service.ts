@@ -60,7 +60,10 @@ function errorOf(error: unknown): { code: string; message: string } {
   return { code: 'error', message: error instanceof Error ? error.message : String(error) };
 }
 
-async function checkPostgres(resources: Resources, migrator: Pick<MigratorOptions, 'directory' | 'compiledDirectory'>): Promise<StoreCheck> {
+async function checkPostgres(
+  resources: Resources,
+  migrator: Pick<MigratorOptions, 'directory' | 'compiledDirectory'>,
+): Promise<StoreCheck> {
   const config = resources.config;
   const embedded = config.databaseUrl === undefined;
   const check: StoreCheck = {
@@ -175,17 +178,19 @@ export async function runDoctor(
       return { ...fallback(), reachable: false, error: errorOf(error) };
     }
   };
-  const base = (store: StoreCheck['store'], mode: StoreMode): (() => StoreCheck) => () => ({
-    store,
-    mode,
-    configured: true,
-    target: '',
-    reachable: false,
-    version: null,
-    latencyMs: null,
-    detail: '',
-    error: null,
-  });
+  const base =
+    (store: StoreCheck['store'], mode: StoreMode): (() => StoreCheck) =>
+    () => ({
+      store,
+      mode,
+      configured: true,
+      target: '',
+      reachable: false,
+      version: null,
+      latencyMs: null,
+      detail: '',
+      error: null,
+    });
   const checks = await Promise.all([
     guard(checkPostgres(resources, migrator), base('PostgreSQL', config.databaseUrl === undefined ? 'embedded' : 'server')),
     guard(checkRedis(resources), base('Redis', 'server')),

@@ -89,11 +89,19 @@ export interface MigratorOptions {
 
 const namePattern = /^(\d{14})_([a-z0-9_]+)\.(ts|js|mjs)$/;
 
-const packageRoot = fileURLToPath(new URL('../../../', import.meta.url));
+/** The folder holding shiptrack's package.json, whether running from src/ or dist/src/. */
+function findPackageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i += 1) {
+    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'migrations'))) return dir;
+    dir = path.dirname(dir);
+  }
+  throw new NotFoundError('cannot find the shiptrack package folder (package.json beside migrations/)');
+}
 
 /** The migrations shipped with shiptrack: sources in `migrations/`, compiled into `dist/migrations/`. */
 export function defaultMigratorOptions(): Pick<MigratorOptions, 'directory' | 'compiledDirectory'> {
-  // Running from dist/src/services: the package root is three levels up.
+  const packageRoot = findPackageRoot();
   return {
     directory: path.join(packageRoot, 'migrations'),
     compiledDirectory: path.join(packageRoot, 'dist', 'migrations'),
@@ -238,18 +246,18 @@ function assertNoDrift(statuses: MigrationStatus[]): void {
   const lines = drift.map((m) =>
     m.state === 'changed' ? `${m.name}: file changed after it was applied` : `${m.name}: applied, but its file is gone`,
   );
-  throw new ConflictError('migration_checksum_mismatch', `applied migrations do not match their files:\n  ${lines.join('\n  ')}`, {
-    hint: 'restore the original files; to change the schema, add a new migration (`shiptrack migrate make <name>`)',
-    details: { migrations: drift.map((m) => ({ name: m.name, state: m.state })) },
-  });
+  throw new ConflictError(
+    'migration_checksum_mismatch',
+    `applied migrations do not match their files:\n  ${lines.join('\n  ')}`,
+    {
+      hint: 'restore the original files; to change the schema, add a new migration (`shiptrack migrate make <name>`)',
+      details: { migrations: drift.map((m) => ({ name: m.name, state: m.state })) },
+    },
+  );
 }
 
 /** Holds the migration lock on one dedicated connection for the duration of `work`. */
-async function withMigrationLock<T>(
-  db: Database,
-  options: MigratorOptions,
-  work: (conn: unknown) => Promise<T>,
-): Promise<T> {
+async function withMigrationLock<T>(db: Database, options: MigratorOptions, work: (conn: unknown) => Promise<T>): Promise<T> {
   const knex = db.knex;
   const conn: unknown = await knex.client.acquireConnection().catch((error: unknown) => {
     throw mapPostgresError(error);
@@ -329,14 +337,25 @@ function describeFailure(file: MigrationFile, error: unknown, sql: string | unde
   });
 }
 
-/** Records the last statement sent, so a failure can name it. */
+/** Records the statement that failed (or else the last one sent), so a failure can name it. */
 function trackStatements(knex: Knex): { last(): string | undefined; stop(): void } {
   let last: string | undefined;
-  const listener = (query: { sql?: string }): void => {
+  let failed: string | undefined;
+  const onQuery = (query: { sql?: string }): void => {
     last = query.sql;
   };
-  knex.on('query', listener);
-  return { last: () => last, stop: () => knex.removeListener('query', listener) };
+  const onError = (_error: unknown, query: { sql?: string }): void => {
+    failed ??= query.sql;
+  };
+  knex.on('query', onQuery);
+  knex.on('query-error', onError);
+  return {
+    last: () => failed ?? last,
+    stop: () => {
+      knex.removeListener('query', onQuery);
+      knex.removeListener('query-error', onError);
+    },
+  };
 }
 
 async function applyOne(
@@ -544,7 +563,10 @@ export interface LockHolder {
 }
 
 /** Who holds the migration lock, and with `terminate`, ends that session (which frees it). */
-export async function unlockMigrations(db: Database, terminate: boolean): Promise<{ holder: LockHolder | null; terminated: boolean }> {
+export async function unlockMigrations(
+  db: Database,
+  terminate: boolean,
+): Promise<{ holder: LockHolder | null; terminated: boolean }> {
   try {
     const result = await db.knex.raw<{ rows: LockHolder[] }>(
       `select l.pid, coalesce(a.application_name, '') as "applicationName", a.state,

@@ -20,6 +20,8 @@ export interface OpenDatabaseOptions {
   /** Largest pool size for server mode. */
   poolMax?: number;
   applicationName?: string;
+  /** Embedded mode: how long to wait for another process using the data directory. */
+  embeddedLockWaitMs?: number;
 }
 
 // int8 (counts, bigint keys) as numbers: our keys stay far below 2^53; numeric stays a string.
@@ -29,11 +31,19 @@ function parseInt8(value: string): number {
   return Number.isSafeInteger(n) ? n : Number.NaN;
 }
 
+/** knex logs some failures to the console itself; shiptrack reports errors once, its own way. */
+export const silentKnexLog = {
+  warn: () => undefined,
+  error: () => undefined,
+  debug: () => undefined,
+  deprecate: () => undefined,
+};
+
 /** Opens the configured database: the server at `databaseUrl`, or the embedded one under `home`. */
 export async function openDatabase(config: Config, options: OpenDatabaseOptions = {}): Promise<Database> {
   if (config.databaseUrl === undefined) {
     const { openEmbeddedDatabase } = await import('./embedded.js');
-    return openEmbeddedDatabase(config);
+    return openEmbeddedDatabase(config, options.embeddedLockWaitMs);
   }
   return openServerDatabase(config, config.databaseUrl, options);
 }
@@ -64,6 +74,7 @@ async function openServerDatabase(config: Config, url: string, options: OpenData
     connection,
     pool: { min: 0, max: options.poolMax ?? 4, idleTimeoutMillis: 10_000 },
     acquireConnectionTimeout: config.connectTimeoutMs + 1000,
+    log: silentKnexLog,
   });
   return {
     knex,

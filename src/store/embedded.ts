@@ -1,9 +1,9 @@
-import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import { ConflictError, UnavailableError } from '../errors.js';
-import type { Database } from './database.js';
+import { silentKnexLog, type Database } from './database.js';
 
 /**
  * PGlite is a single-user PostgreSQL: two processes opening one data directory would corrupt it.
@@ -23,6 +23,17 @@ function isProcessAlive(pid: number): boolean {
   }
 }
 
+/** Lock files this process holds: a file naming our pid that is not here is a stale one. */
+const heldHere = new Set<string>();
+
+function removeStale(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // another process removed it first; the next attempt decides
+  }
+}
+
 function tryTakeLock(file: string): number | 'taken' {
   try {
     writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
@@ -36,12 +47,15 @@ function tryTakeLock(file: string): number | 'taken' {
   } catch {
     return Number.NaN;
   }
-  if (!Number.isInteger(owner) || owner === process.pid || !isProcessAlive(owner)) {
-    try {
-      unlinkSync(file);
-    } catch {
-      // another process removed it first; the next attempt decides
-    }
+  if (!Number.isInteger(owner)) {
+    // Created but not yet written by its owner, or left empty by a crash long ago.
+    const ageMs = Date.now() - (statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0);
+    if (ageMs > 5000) removeStale(file);
+    return Number.NaN;
+  }
+  if (owner === process.pid && heldHere.has(file)) return owner;
+  if (owner === process.pid || !isProcessAlive(owner)) {
+    removeStale(file);
     return Number.NaN;
   }
   return owner;
@@ -51,11 +65,16 @@ async function acquireLockFile(file: string, waitMs: number): Promise<LockFile> 
   const deadline = Date.now() + waitMs;
   for (;;) {
     const result = tryTakeLock(file);
-    if (result === 'taken') break;
+    if (result === 'taken') {
+      heldHere.add(file);
+      break;
+    }
     if (!Number.isNaN(result) && Date.now() >= deadline) {
       throw new ConflictError(
         'embedded_database_locked',
-        `the embedded database is in use by another shiptrack process (pid ${result})`,
+        result === process.pid
+          ? 'the embedded database is already open in this process'
+          : `the embedded database is in use by another shiptrack process (pid ${result})`,
         { hint: 'wait for it to finish; the embedded database serves one process at a time' },
       );
     }
@@ -66,6 +85,7 @@ async function acquireLockFile(file: string, waitMs: number): Promise<LockFile> 
   function release(): void {
     if (released) return;
     released = true;
+    heldHere.delete(file);
     process.removeListener('exit', onExit);
     try {
       if (readFileSync(file, 'utf8').trim() === String(process.pid)) unlinkSync(file);
@@ -80,16 +100,20 @@ async function acquireLockFile(file: string, waitMs: number): Promise<LockFile> 
 /** How long a second process waits for the embedded database before giving up. */
 const embeddedLockWaitMs = 30_000;
 
-export async function openEmbeddedDatabase(config: Config): Promise<Database> {
+export async function openEmbeddedDatabase(config: Config, lockWaitMs = embeddedLockWaitMs): Promise<Database> {
   const dataDir = path.join(config.home, 'pgdata');
   try {
     mkdirSync(config.home, { recursive: true });
   } catch (error) {
-    throw new UnavailableError('embedded PostgreSQL', `cannot create the data directory ${config.home}: ${(error as Error).message}`, {
-      hint: 'set SHIPTRACK_HOME to a writable directory',
-    });
+    throw new UnavailableError(
+      'embedded PostgreSQL',
+      `cannot create the data directory ${config.home}: ${(error as Error).message}`,
+      {
+        hint: 'set SHIPTRACK_HOME to a writable directory',
+      },
+    );
   }
-  const lock = await acquireLockFile(path.join(config.home, 'pgdata.lock'), Math.max(embeddedLockWaitMs, config.lockTimeoutMs));
+  const lock = await acquireLockFile(path.join(config.home, 'pgdata.lock'), lockWaitMs);
   try {
     const [{ PGlite }, { default: knexFactory }, { default: ClientPgLite }] = await Promise.all([
       import('@electric-sql/pglite'),
@@ -105,6 +129,7 @@ export async function openEmbeddedDatabase(config: Config): Promise<Database> {
       dialect: 'postgres',
       version: '15',
       connection: () => ({ pglite }) as never,
+      log: silentKnexLog,
     });
     return {
       knex,
@@ -121,8 +146,12 @@ export async function openEmbeddedDatabase(config: Config): Promise<Database> {
     };
   } catch (error) {
     lock.release();
-    throw new UnavailableError('embedded PostgreSQL', `could not open the embedded database in ${dataDir}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new UnavailableError(
+      'embedded PostgreSQL',
+      `could not open the embedded database in ${dataDir}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
 }

@@ -16,15 +16,23 @@ export async function openRedis(config: Config, url: string): Promise<Redis> {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
+    // The ready check (INFO) has no timeout of its own; a PING below, bounded by commandTimeout, does its job.
+    enableReadyCheck: false,
+    disconnectTimeout: 100,
     connectionName: 'shiptrack',
   });
   // Without a listener ioredis prints connection errors itself; they are reported by the caller.
-  redis.on('error', () => undefined);
+  // connect() rejects with a generic "Connection is closed": the socket's own error says why.
+  let socketError: unknown;
+  redis.on('error', (error: unknown) => {
+    socketError ??= error;
+  });
   try {
     await redis.connect();
+    await redis.ping();
   } catch (error) {
     redis.disconnect();
-    throw mapRedisError(error, config.secrets);
+    throw mapRedisError(socketError ?? error, config.secrets);
   }
   return redis;
 }

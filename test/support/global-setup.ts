@@ -39,7 +39,11 @@ export default async function setup(project: TestProject): Promise<void> {
   } else if (!mongo) {
     lines.push('MongoDB NOT REACHABLE at SHIPTRACK_TEST_MONGO_URL: its tests are SKIPPED');
   }
-  for (const line of lines) process.stderr.write(`\n  ⚠ ${line}\n`);
+  // Both server-backed projects run this setup; say it once.
+  if (process.env.SHIPTRACK_TEST_BANNER_SHOWN !== '1') {
+    for (const line of lines) process.stderr.write(`\n  ⚠ ${line}\n`);
+    process.env.SHIPTRACK_TEST_BANNER_SHOWN = '1';
+  }
   if (servicesRequired && (!postgres || !redis)) {
     throw new Error('PostgreSQL and Redis are required here (CI or SHIPTRACK_TEST_REQUIRE_SERVICES=1)');
   }

@@ -22,7 +22,13 @@ Exits 5 when a configured store is unreachable; every check is bounded by SHIPTR
           context.output.result(report, (style) => renderDoctor(report, style));
           if (!report.healthy) context.exitCode = doctorUnhealthyExitCode;
         },
-        { database: { statementTimeoutMs: Math.max(config.connectTimeoutMs, 1000), applicationName: 'shiptrack doctor', poolMax: 1 } },
+        {
+          database: {
+            statementTimeoutMs: Math.max(config.connectTimeoutMs, 1000),
+            applicationName: 'shiptrack doctor',
+            poolMax: 1,
+          },
+        },
       );
     });
 }

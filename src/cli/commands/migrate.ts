@@ -14,12 +14,7 @@ import {
   type MigratorOptions,
   type RollbackScope,
 } from '../../services/migrations.service.js';
-import {
-  renderDryRun,
-  renderMigrationRun,
-  renderMigrationStatus,
-  renderUnlock,
-} from '../../render/migrations.render.js';
+import { renderDryRun, renderMigrationRun, renderMigrationStatus, renderUnlock } from '../../render/migrations.render.js';
 import type { Database } from '../../store/database.js';
 import { configFor, withResources, type CommandContext } from '../program.js';
 
@@ -57,9 +52,10 @@ function runOptions(command: Command): Command {
   return command
     .addOption(new Option('--lock-wait <duration>', 'how long to wait for another migration run').default('60s'))
     .addOption(
-      new Option('--statement-timeout <duration>', 'bound on each statement (0 = none: index builds on big tables take long)').default(
-        '0',
-      ),
+      new Option(
+        '--statement-timeout <duration>',
+        'bound on each statement (0 = none: index builds on big tables take long)',
+      ).default('0'),
     )
     .addOption(new Option('--dir <folder>', 'migrations folder (default: the ones shipped with shiptrack)').hideHelp());
 }

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
+
+describe('the CLI surface', () => {
+  it.each([[[]], [['migrate']], [['migrate', 'latest']], [['migrate', 'status']], [['migrate', 'make']], [['doctor']]])(
+    '%j --help teaches and exits 0',
+    async (args) => {
+      const result = await runCli([...args, '--help']);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/^Usage: shiptrack/);
+      expect(result.stderr).toBe('');
+    },
+  );
+
+  it('--help lists the exit codes', async () => {
+    const result = await runCli(['--help']);
+    expect(result.stdout).toMatch(/Exit codes: 0 ok, 1 internal error, 2 bad input, 3 not found, 4 conflict or locked,\s+5 a store is unavailable, 130 interrupted/);
+  });
+
+  it('--version prints the package version', async () => {
+    const result = await runCli(['--version']);
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('an unknown command is a usage error (exit 2) with a suggestion, no stack trace', async () => {
+    const result = await runCli(['migrat']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/error: unknown command 'migrat'/);
+    expect(result.stderr).toMatch(/Did you mean migrate\?/);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('an invalid setting names the setting and exits 2, without a stack trace or the password', async () => {
+    const result = await runCli(['doctor'], { env: { SHIPTRACK_DATABASE_URL: 'mysql://root:pa55word@db/x' } });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/error: SHIPTRACK_DATABASE_URL: expected a postgres:\/\/ URL, got a mysql:\/\/ URL/);
+    expect(result.stderr).not.toContain('pa55word');
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('errors are JSON on stdout in --json mode', async () => {
+    const result = await runCli(['doctor', '--json'], { env: { SHIPTRACK_CONNECT_TIMEOUT: 'whenever' } });
+    expect(result.code).toBe(2);
+    const body = JSON.parse(result.stdout) as { error: { code: string; message: string; details: { setting: string } } };
+    expect(body.error.code).toBe('invalid_config');
+    expect(body.error.details.setting).toBe('SHIPTRACK_CONNECT_TIMEOUT');
+  });
+
+  it('a bad option value is a usage error', async () => {
+    const result = await runCli(['migrate', 'up', '--count', 'many']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--count: expected a whole number ≥ 1, got "many"/);
+  });
+});
+
+describe('colour', () => {
+  const home = { SHIPTRACK_HOME: '.shiptrack' };
+  // eslint-disable-next-line no-control-regex
+  const ansi = /\u001b\[/;
+
+  it('is off when output is not a terminal', async () => {
+    const result = await runCli(['migrate', 'status'], { env: home });
+    expect(result.stdout).not.toMatch(ansi);
+  });
+
+  it('can be forced on, and NO_COLOR always wins', async () => {
+    const forced = await runCli(['migrate', 'status'], { env: { ...home, FORCE_COLOR: '1' } });
+    expect(forced.stdout).toMatch(ansi);
+    const none = await runCli(['migrate', 'status'], { env: { ...home, FORCE_COLOR: '1', NO_COLOR: '1' } });
+    expect(none.stdout).not.toMatch(ansi);
+    const flag = await runCli(['migrate', 'status', '--no-color'], { env: { ...home, FORCE_COLOR: '1' } });
+    expect(flag.stdout).not.toMatch(ansi);
+  });
+});

@@ -1,0 +1,142 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { describeConfig, loadConfig, parseDuration } from '../../src/config.js';
+import { ConfigError } from '../../src/errors.js';
+
+function dirWithDotEnv(content: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'shiptrack-config-'));
+  writeFileSync(path.join(dir, '.env'), content);
+  return dir;
+}
+
+describe('loadConfig precedence: flags > environment > .env > defaults', () => {
+  it('uses the defaults when nothing is set: embedded database, no cache, documents in PostgreSQL', () => {
+    const cwd = mkdtempSync(path.join(tmpdir(), 'shiptrack-config-'));
+    const config = loadConfig({ env: {}, cwd });
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.redisUrl).toBeUndefined();
+    expect(config.mongoUrl).toBeUndefined();
+    expect(config.home).toBe(path.join(cwd, '.shiptrack'));
+    expect(config.connectTimeoutMs).toBe(3000);
+    expect(config.sources.databaseUrl).toBe('default');
+  });
+
+  it('.env beats defaults, environment beats .env, flags beat environment', () => {
+    const cwd = dirWithDotEnv(
+      'SHIPTRACK_DATABASE_URL=postgres://dotenv@h/db\nSHIPTRACK_REDIS_URL=redis://dotenv:6379\nSHIPTRACK_HOME=from-dotenv\n',
+    );
+    const fromDotEnv = loadConfig({ env: {}, cwd });
+    expect(fromDotEnv.databaseUrl).toBe('postgres://dotenv@h/db');
+    expect(fromDotEnv.sources.databaseUrl).toBe('.env');
+    expect(fromDotEnv.home).toBe(path.join(cwd, 'from-dotenv'));
+
+    const fromEnv = loadConfig({ env: { SHIPTRACK_DATABASE_URL: 'postgres://env@h/db' }, cwd });
+    expect(fromEnv.databaseUrl).toBe('postgres://env@h/db');
+    expect(fromEnv.sources.databaseUrl).toBe('environment');
+    expect(fromEnv.redisUrl).toBe('redis://dotenv:6379');
+
+    const fromFlag = loadConfig({
+      env: { SHIPTRACK_DATABASE_URL: 'postgres://env@h/db' },
+      cwd,
+      flags: { databaseUrl: 'postgres://flag@h/db' },
+    });
+    expect(fromFlag.databaseUrl).toBe('postgres://flag@h/db');
+    expect(fromFlag.sources.databaseUrl).toBe('flag');
+  });
+
+  it('falls back to DATABASE_URL, REDIS_URL and MONGO_URL, but the SHIPTRACK_ names win', () => {
+    const env = { DATABASE_URL: 'postgres://plain@h/db', REDIS_URL: 'redis://plain', MONGO_URL: 'mongodb://plain' };
+    const plain = loadConfig({ env, envFile: null });
+    expect(plain.databaseUrl).toBe('postgres://plain@h/db');
+    expect(plain.redisUrl).toBe('redis://plain');
+    expect(plain.mongoUrl).toBe('mongodb://plain');
+    const prefixed = loadConfig({ env: { ...env, SHIPTRACK_DATABASE_URL: 'postgres://prefixed@h/db' }, envFile: null });
+    expect(prefixed.databaseUrl).toBe('postgres://prefixed@h/db');
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(loadConfig({ env: { SHIPTRACK_DATABASE_URL: '' }, envFile: null }).databaseUrl).toBeUndefined();
+  });
+
+  it('returns a frozen object', () => {
+    const config = loadConfig({ env: {}, envFile: null });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(() => {
+      (config as { home: string }).home = 'x';
+    }).toThrow(TypeError);
+  });
+});
+
+describe('loadConfig validation', () => {
+  it('names the setting and where it came from', () => {
+    expect(() => loadConfig({ env: { SHIPTRACK_DATABASE_URL: 'mysql://u@h/db' }, envFile: null })).toThrow(
+      /SHIPTRACK_DATABASE_URL: expected a postgres:\/\/ URL, got a mysql:\/\/ URL/,
+    );
+    expect(() => loadConfig({ env: { SHIPTRACK_CONNECT_TIMEOUT: 'soon' }, envFile: null })).toThrow(
+      /SHIPTRACK_CONNECT_TIMEOUT: "soon" is not a duration/,
+    );
+    expect(() => loadConfig({ env: {}, flags: { redisUrl: 'not a url' }, envFile: null })).toThrow(
+      /--redis-url: not a valid URL/,
+    );
+    const cwd = dirWithDotEnv('SHIPTRACK_MONGO_URL=http://x\n');
+    expect(() => loadConfig({ env: {}, cwd })).toThrow(/SHIPTRACK_MONGO_URL \(in \.env\)/);
+  });
+
+  it('is a ConfigError with exit code 2', () => {
+    try {
+      loadConfig({ env: { SHIPTRACK_REDIS_TIMEOUT: '5' }, envFile: null });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).exitCode).toBe(2);
+      expect((error as ConfigError).message).toMatch(/SHIPTRACK_REDIS_TIMEOUT: must be between 10 ms/);
+    }
+  });
+
+  it('never repeats a password in its message', () => {
+    try {
+      loadConfig({ env: { SHIPTRACK_DATABASE_URL: 'mysql://admin:s3cr3t-pw@h/db' }, envFile: null });
+      expect.unreachable();
+    } catch (error) {
+      expect(String((error as Error).message)).not.toContain('s3cr3t-pw');
+      expect(String((error as Error).message)).toContain('admin:***@');
+    }
+  });
+});
+
+describe('describeConfig and secrets', () => {
+  it('redacts URLs and collects the passwords for the output scrubber', () => {
+    const config = loadConfig({
+      env: {
+        SHIPTRACK_DATABASE_URL: 'postgres://app:pg%40pass@db:5432/shiptrack',
+        SHIPTRACK_REDIS_URL: 'redis://:redispass@cache:6379',
+        SHIPTRACK_MONGO_URL: 'mongodb://root:mongopass@docs:27017/?authSource=admin',
+      },
+      envFile: null,
+    });
+    const shown = JSON.stringify(describeConfig(config));
+    for (const secret of ['pg%40pass', 'pg@pass', 'redispass', 'mongopass']) expect(shown).not.toContain(secret);
+    expect(shown).toContain('postgres://app:***@db:5432/shiptrack');
+    expect(config.secrets).toEqual(expect.arrayContaining(['pg%40pass', 'pg@pass', 'redispass', 'mongopass']));
+  });
+});
+
+describe('parseDuration', () => {
+  it.each([
+    ['250ms', 250],
+    ['5s', 5000],
+    ['1.5s', 1500],
+    ['2m', 120_000],
+    ['1h', 3_600_000],
+    ['750', 750],
+    [' 3 s ', 3000],
+  ])('%s → %d ms', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  it.each(['', 'soon', '-5s', '5 days', '1e3'])('rejects %j', (text) => {
+    expect(parseDuration(text)).toBeUndefined();
+  });
+});
