@@ -129,7 +129,7 @@ export function mapPostgresError(error: unknown, context: { store?: string } = {
   if (error instanceof ShiptrackError || typeof error !== 'object' || error === null) return error;
   const e = error as PgLikeError;
   const code = typeof e.code === 'string' ? e.code : undefined;
-  const message = typeof e.message === 'string' ? e.message : String(error);
+  const message = typeof e.message === 'string' ? e.message : 'unknown database error';
   const store = context.store ?? 'PostgreSQL';
   const details: Record<string, unknown> = { sqlstate: code };
   if (typeof e.constraint === 'string') details.constraint = e.constraint;

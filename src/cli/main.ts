@@ -21,7 +21,7 @@ function causeChain(error: unknown): string[] {
       lines.push(`caused by: ${current.name}: ${current.message}`);
       current = current.cause;
     } else {
-      lines.push(`caused by: ${String(current)}`);
+      lines.push(`caused by: ${typeof current === 'string' ? current : JSON.stringify(current)}`);
       current = undefined;
     }
   }
@@ -78,7 +78,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const context: CommandContext = { output, signal: controller.signal, exitCode: ExitCode.ok };
   const program = buildProgram(context);
   try {
-    await program.parseAsync(argv as string[]);
+    await program.parseAsync(argv);
     if (controller.signal.aborted && context.exitCode === ExitCode.ok) return ExitCode.interrupted;
     return context.exitCode;
   } catch (error) {

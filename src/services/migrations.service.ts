@@ -14,7 +14,7 @@ import {
   UsageError,
   mapPostgresError,
 } from '../errors.js';
-import type { Database } from '../store/database.js';
+import { sessionPool, type Database } from '../store/database.js';
 
 /**
  * A migration runner over knex, for what knex's own migrator lacks: checksums of applied files,
@@ -259,15 +259,17 @@ function assertNoDrift(statuses: MigrationStatus[]): void {
 /** Holds the migration lock on one dedicated connection for the duration of `work`. */
 async function withMigrationLock<T>(db: Database, options: MigratorOptions, work: (conn: unknown) => Promise<T>): Promise<T> {
   const knex = db.knex;
-  const conn: unknown = await knex.client.acquireConnection().catch((error: unknown) => {
-    throw mapPostgresError(error);
-  });
+  const conn: unknown = await sessionPool(knex)
+    .acquireConnection()
+    .catch((error: unknown) => {
+      throw mapPostgresError(error);
+    });
   let locked = false;
   const pidResult = await knex
     .raw<{ rows: { pid: number }[] }>('select pg_backend_pid() as pid')
     .connection(conn)
-    .catch((error: unknown) => {
-      knex.client.releaseConnection(conn);
+    .catch(async (error: unknown) => {
+      await sessionPool(knex).releaseConnection(conn);
       throw mapPostgresError(error);
     });
   const backendPid = pidResult.rows[0]?.pid;
@@ -311,7 +313,7 @@ async function withMigrationLock<T>(db: Database, options: MigratorOptions, work
         .catch(() => undefined);
     }
     // knex discards a connection that errored instead of reusing it.
-    await knex.client.releaseConnection(conn);
+    await sessionPool(knex).releaseConnection(conn);
   }
 }
 
@@ -412,7 +414,7 @@ async function applyOne(
  * non-transactional migrations, where statements must run outside a transaction block.
  */
 function bindToConnection(knex: Knex, conn: unknown): Knex {
-  const bound = knex.withUserParams({}) as Knex;
+  const bound = knex.withUserParams({});
   const client = bound.client as Knex.Client & {
     acquireConnection(): Promise<unknown>;
     releaseConnection(c: unknown): Promise<void>;
@@ -526,19 +528,22 @@ export async function dryRunLatest(db: Database, options: MigratorOptions): Prom
 function inlineBindings(knex: Knex, sql: string, bindings: unknown[] | undefined): string {
   if (bindings === undefined || bindings.length === 0) return sql;
   try {
-    return knex.raw(sql.replace(/\$\d+/g, '?'), bindings as readonly Knex.RawBinding[]).toString();
+    return knex.raw(sql.replace(/\$\d+/g, '?'), bindings as readonly Knex.RawBinding[]).toQuery();
   } catch {
     return sql;
   }
 }
 
+// knex ships its dialects untyped; the path is a variable so TypeScript does not look for types.
+const pgDialectModule = 'knex/lib/dialects/postgres/index.js';
+
 /** A knex that records SQL instead of sending it; reads return no rows. */
 async function createRecordingKnex(statements: string[]): Promise<Knex> {
   const { default: knexFactory } = await import('knex');
-  const { default: PgClient } = (await import('knex/lib/dialects/postgres/index.js' as string)) as {
+  const { default: PgClient } = (await import(pgDialectModule)) as {
     default: new (config: Knex.Config) => Knex.Client;
   };
-  class RecordingClient extends (PgClient as unknown as new (config: Knex.Config) => Knex.Client) {
+  class RecordingClient extends PgClient {
     override acquireConnection(): Promise<never> {
       return Promise.resolve({} as never);
     }

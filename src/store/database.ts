@@ -53,7 +53,7 @@ async function openServerDatabase(config: Config, url: string, options: OpenData
   const statementTimeout = options.statementTimeoutMs ?? config.statementTimeoutMs;
   const types = {
     getTypeParser: (oid: number, format?: 'text' | 'binary') =>
-      oid === int8Oid ? parseInt8 : pg.default.types.getTypeParser(oid, format ?? 'text'),
+      oid === int8Oid ? parseInt8 : (pg.default.types.getTypeParser(oid, format ?? 'text') as (value: string) => unknown),
   };
   const connection: Record<string, unknown> = {
     connectionString: url,
@@ -82,6 +82,16 @@ async function openServerDatabase(config: Config, url: string, options: OpenData
     target: redactUrl(url),
     close: () => knex.destroy(),
   };
+}
+
+/** knex's connection pool, typed: for work that must stay on one session (advisory locks). */
+export interface SessionPool {
+  acquireConnection(): Promise<unknown>;
+  releaseConnection(connection: unknown): Promise<void>;
+}
+
+export function sessionPool(knex: Knex): SessionPool {
+  return knex.client as SessionPool;
 }
 
 /** Runs a callback, translating driver errors into the error family once. */

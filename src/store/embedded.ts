@@ -125,7 +125,7 @@ export async function openEmbeddedDatabase(config: Config, lockWaitMs = embedded
     if (config.statementTimeoutMs > 0) await pglite.exec(`set statement_timeout = ${Math.trunc(config.statementTimeoutMs)}`);
     await pglite.exec(`set lock_timeout = ${Math.trunc(config.lockTimeoutMs)}`);
     const knex = knexFactory({
-      client: ClientPgLite as unknown as typeof import('knex').Knex.Client,
+      client: ClientPgLite,
       dialect: 'postgres',
       version: '15',
       connection: () => ({ pglite }) as never,

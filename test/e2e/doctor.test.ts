@@ -3,7 +3,15 @@ import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { freePort, runCli, startFrozenListener, startOwnRedis, tempDir, type CliResult } from '../support/cli.js';
 
 interface DoctorJson {
-  checks: { store: string; mode: string; reachable: boolean | null; version: string | null; latencyMs: number | null; detail: string; error: { message: string } | null }[];
+  checks: {
+    store: string;
+    mode: string;
+    reachable: boolean | null;
+    version: string | null;
+    latencyMs: number | null;
+    detail: string;
+    error: { message: string } | null;
+  }[];
   healthy: boolean;
 }
 

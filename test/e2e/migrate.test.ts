@@ -43,9 +43,14 @@ describe('migrate on the embedded default (no configuration at all)', () => {
 
   it('two processes running migrate latest at once apply each migration once', async () => {
     const cwd = tempDir();
-    const [a, b] = await Promise.all([runCli(['migrate', 'latest', '--json'], { cwd }), runCli(['migrate', 'latest', '--json'], { cwd })]);
+    const [a, b] = await Promise.all([
+      runCli(['migrate', 'latest', '--json'], { cwd }),
+      runCli(['migrate', 'latest', '--json'], { cwd }),
+    ]);
     expect([a.code, b.code]).toEqual([0, 0]);
-    const applied = [a, b].flatMap((r) => (JSON.parse(r.stdout) as { migrations: { name: string }[] }).migrations.map((m) => m.name));
+    const applied = [a, b].flatMap((r) =>
+      (JSON.parse(r.stdout) as { migrations: { name: string }[] }).migrations.map((m) => m.name),
+    );
     expect(applied.sort()).toEqual(['20261124000100_core_schema', '20261124000200_documents']);
   });
 
@@ -99,7 +104,10 @@ describe.skipIf(!inject('postgresAvailable'))('migrate on a PostgreSQL server', 
   it('Ctrl-C during a migration exits 130, rolls it back and leaves no lock', async () => {
     testDb = await createTestDatabase('st_e2e');
     const dir = migrationFolder({
-      '20260701000000_slow.mjs': sqlMigration(['create table interrupted (id int)', 'select pg_sleep(60)'], ['drop table interrupted']),
+      '20260701000000_slow.mjs': sqlMigration(
+        ['create table interrupted (id int)', 'select pg_sleep(60)'],
+        ['drop table interrupted'],
+      ),
     });
     const result = await runCli(['migrate', 'latest', '--dir', dir], {
       env: { SHIPTRACK_DATABASE_URL: testDb.url },

@@ -40,7 +40,9 @@ describe('the embedded database (PGlite)', () => {
   it('enforces the same constraints as the server (weight > 0, metadata is an object)', async () => {
     const trx = await db.knex.transaction();
     try {
-      const [c] = await trx('customers').insert({ name: 'A', email: 'a@x.io', address: 'x' }).returning('customer_id');
+      const [c] = (await trx('customers')
+        .insert({ name: 'A', email: 'a@x.io', address: 'x' })
+        .returning('customer_id')) as unknown[];
       const id = (c as { customer_id: number }).customer_id;
       await trx.raw('savepoint s');
       await expect(

@@ -12,7 +12,7 @@ import {
   unlockMigrations,
   type MigratorOptions,
 } from '../../src/services/migrations.service.js';
-import type { Database } from '../../src/store/database.js';
+import { sessionPool, type Database } from '../../src/store/database.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { builtModuleUrl, migrationFolder, openServer, sqlMigration } from '../support/stores.js';
 
@@ -160,21 +160,21 @@ describe.skipIf(!inject('postgresAvailable'))('migrations on a PostgreSQL server
   it('enforces the rules of DOMAIN §1–2 (statuses, location types, weight, metadata object, origin ≠ destination, email case)', async () => {
     const trx = await db.knex.transaction();
     try {
-      const [alice] = await trx('customers')
+      const [alice] = (await trx('customers')
         .insert({ name: 'Alice', email: 'Alice@Example.com', address: '1 Main St' })
-        .returning('customer_id');
+        .returning('customer_id')) as unknown[];
       await expect(
         trx.raw(`savepoint s; insert into customers (name, email, address) values ('A2', 'alice@example.COM', 'x')`),
       ).rejects.toMatchObject({
         code: '23505',
       });
       await trx.raw('rollback to savepoint s');
-      const [hub] = await trx('locations')
+      const [hub] = (await trx('locations')
         .insert([
           { location_name: 'Denver Hub', city: 'Denver', state: 'CO', location_type: 'hub' },
           { location_name: 'Austin Station', city: 'Austin', state: 'TX', location_type: 'delivery_station' },
         ])
-        .returning('location_id');
+        .returning('location_id')) as unknown[];
       const expectViolation = async (sql: string, bindings: unknown[], code: string): Promise<void> => {
         await trx.raw('savepoint v');
         await expect(trx.raw(sql, bindings as never)).rejects.toMatchObject({ code });
@@ -381,7 +381,7 @@ export async function down(knex) { await dropIndexConcurrently(knex, 'locked_t_i
 
   it('unlock names the session holding the lock and --force ends it', async () => {
     const holder = await openServer(testDb.url);
-    const conn = await holder.knex.client.acquireConnection();
+    const conn = await sessionPool(holder.knex).acquireConnection();
     try {
       await holder.knex.raw(`set application_name = 'stuck migrator'`).connection(conn);
       await holder.knex.raw('select pg_advisory_lock(21781, 1)').connection(conn);
@@ -394,7 +394,9 @@ export async function down(knex) { await dropIndexConcurrently(knex, 'locked_t_i
       expect(forced.terminated).toBe(true);
       await expect.poll(async () => (await unlockMigrations(db, false)).holder).toBeNull();
     } finally {
-      await holder.knex.client.releaseConnection(conn).catch(() => undefined);
+      await sessionPool(holder.knex)
+        .releaseConnection(conn)
+        .catch(() => undefined);
       await holder.close().catch(() => undefined);
     }
   });

@@ -129,11 +129,9 @@ export async function startOwnRedis(extraArgs: string[] = []): Promise<OwnServer
  */
 export async function startFrozenListener(): Promise<OwnServer> {
   const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    ['-e', `require('node:net').createServer(() => {}).listen(${port}, '127.0.0.1')`],
-    { stdio: 'ignore' },
-  );
+  const child = spawn(process.execPath, ['-e', `require('node:net').createServer(() => {}).listen(${port}, '127.0.0.1')`], {
+    stdio: 'ignore',
+  });
   const server = await own(child, port);
   server.freeze();
   return server;

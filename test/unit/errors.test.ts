@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConflictError, ExitCode, ShiptrackError, UnavailableError, mapPostgresError } from '../../src/errors.js';
+import { ConflictError, ExitCode, ShiptrackError, mapPostgresError, type UnavailableError } from '../../src/errors.js';
 
 function pgError(code: string, message = 'boom', extra: Record<string, unknown> = {}): Error {
   return Object.assign(new Error(message), { code, ...extra });

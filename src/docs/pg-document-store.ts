@@ -1,0 +1,245 @@
+import { performance } from 'node:perf_hooks';
+import type { Knex } from 'knex';
+import { ExitCode, ShiptrackError } from '../errors.js';
+import { withPgErrors } from '../store/database.js';
+import {
+  assertBenchmarkRunDocument,
+  assertRawScanDocument,
+  checkLimit,
+  invalidDocument,
+  uniqueById,
+} from './document-validation.js';
+import {
+  documentCollections,
+  type BenchmarkRunDocument,
+  type DocumentStore,
+  type DocumentStoreInfo,
+  type RawScanDocument,
+} from './document-store.js';
+
+/** The JSONB tables behind the collections (migration 20261124000200_documents). */
+const tables = {
+  rawScans: `doc_${documentCollections.rawScans}`,
+  benchmarkRuns: `doc_${documentCollections.benchmarkRuns}`,
+} as const;
+
+/** Rows per INSERT: 1000 × 6 bind parameters stays far below PostgreSQL's 65 535. */
+const insertChunkSize = 1000;
+
+interface RawScanRow {
+  id: string;
+  tracking_number: string;
+  event_id: number | string | null;
+  scanned_at: Date | string;
+  source: string;
+  payload: Record<string, unknown>;
+}
+
+interface BenchmarkRunRow {
+  id: string;
+  started_at: Date | string;
+  suite: string;
+  environment: Record<string, unknown>;
+  parameters: Record<string, unknown>;
+  results: Record<string, unknown>;
+}
+
+const rawScanColumns = ['id', 'tracking_number', 'event_id', 'scanned_at', 'source', 'payload'] as const;
+const benchmarkRunColumns = ['id', 'started_at', 'suite', 'environment', 'parameters', 'results'] as const;
+
+function toJson(collection: string, id: string, value: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(value);
+  } catch (error) {
+    throw invalidDocument(collection, id, `${id}: not serialisable as JSON (${(error as Error).message})`);
+  }
+}
+
+function toDate(value: Date | string): Date {
+  return value instanceof Date ? value : new Date(value);
+}
+
+function toRawScan(row: RawScanRow): RawScanDocument {
+  return {
+    id: row.id,
+    trackingNumber: row.tracking_number,
+    eventId: row.event_id === null ? null : Number(row.event_id),
+    scannedAt: toDate(row.scanned_at),
+    source: row.source,
+    payload: row.payload,
+  };
+}
+
+function toBenchmarkRun(row: BenchmarkRunRow): BenchmarkRunDocument {
+  return {
+    id: row.id,
+    startedAt: toDate(row.started_at),
+    suite: row.suite,
+    environment: row.environment,
+    parameters: row.parameters,
+    results: row.results,
+  };
+}
+
+/** withPgErrors, plus what only documents meet: jsonb refuses \u0000 (SQLSTATE 22P05). */
+async function withDocumentErrors<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await withPgErrors(work);
+  } catch (error) {
+    if (typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '22P05') {
+      throw new ShiptrackError(
+        'invalid_document',
+        ExitCode.usage,
+        `PostgreSQL cannot store this document: ${(error as Error).message}`,
+        {
+          cause: error,
+          hint: 'JSONB text cannot hold the character \\u0000; remove it from the document',
+        },
+      );
+    }
+    throw error;
+  }
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
+  return chunks;
+}
+
+/**
+ * The document store over PostgreSQL JSONB tables, used when no MongoDB is configured. Works on
+ * the server and on the embedded PGlite (one statement per query call). The tables come from the
+ * migrations; `ensureSchema()` only checks that they are there.
+ */
+export function createPgDocumentStore(knex: Knex): DocumentStore {
+  async function insertChunk(db: Knex, rows: readonly RawScanDocument[]): Promise<number> {
+    const inserted = await db(tables.rawScans)
+      .insert(
+        rows.map((doc) => ({
+          id: doc.id,
+          tracking_number: doc.trackingNumber,
+          event_id: doc.eventId,
+          scanned_at: doc.scannedAt,
+          source: doc.source,
+          payload: toJson(documentCollections.rawScans, doc.id, doc.payload),
+        })),
+      )
+      // Only the id: a different scan claiming an existing event_id is a conflict, not a no-op.
+      .onConflict('id')
+      .ignore()
+      .returning('id');
+    return inserted.length;
+  }
+
+  return {
+    kind: 'postgres',
+
+    ensureSchema: () =>
+      withPgErrors(async () => {
+        const result = await knex.raw<{ rows: { raw_scans: boolean; benchmark_runs: boolean }[] }>(
+          'select to_regclass(?) is not null as raw_scans, to_regclass(?) is not null as benchmark_runs',
+          [tables.rawScans, tables.benchmarkRuns],
+        );
+        const row = result.rows[0];
+        const missing = [
+          ...(row?.raw_scans === true ? [] : [tables.rawScans]),
+          ...(row?.benchmark_runs === true ? [] : [tables.benchmarkRuns]),
+        ];
+        if (missing.length > 0) {
+          throw new ShiptrackError('schema_missing', ExitCode.usage, 'documents tables are missing', {
+            hint: 'run `shiptrack migrate latest`',
+            details: { missing },
+          });
+        }
+      }),
+
+    ping: () =>
+      withPgErrors(async (): Promise<DocumentStoreInfo> => {
+        const start = performance.now();
+        const result = await knex.raw<{ rows: { version: string }[] }>('select version() as version');
+        const latencyMs = performance.now() - start;
+        const full = result.rows[0]?.version ?? 'unknown';
+        return { kind: 'postgres', version: /^PostgreSQL (\S+)/.exec(full)?.[1] ?? full, latencyMs };
+      }),
+
+    insertRawScans: (docs) =>
+      withDocumentErrors(async () => {
+        docs.forEach(assertRawScanDocument);
+        const chunks = chunk(uniqueById(docs), insertChunkSize);
+        if (chunks.length === 0) return 0;
+        if (chunks.length === 1) return insertChunk(knex, chunks[0] ?? []);
+        // All or nothing, as with a single statement.
+        return knex.transaction(async (trx) => {
+          let inserted = 0;
+          for (const rows of chunks) inserted += await insertChunk(trx, rows);
+          return inserted;
+        });
+      }),
+
+    findRawScans: (trackingNumber, options = {}) =>
+      withPgErrors(async () => {
+        const limit = checkLimit(options.limit);
+        const query = knex(tables.rawScans)
+          .select<RawScanRow[]>(...rawScanColumns)
+          .where('tracking_number', trackingNumber)
+          .orderBy([
+            { column: 'scanned_at', order: 'asc' },
+            { column: 'id', order: 'asc' },
+          ]);
+        if (limit !== undefined) void query.limit(limit);
+        return (await query).map(toRawScan);
+      }),
+
+    findRawScanByEventId: (eventId) =>
+      withPgErrors(async () => {
+        if (!Number.isSafeInteger(eventId)) return null;
+        const row = await knex(tables.rawScans)
+          .where('event_id', eventId)
+          .first<RawScanRow | undefined>(...rawScanColumns);
+        return row === undefined ? null : toRawScan(row);
+      }),
+
+    countRawScans: () =>
+      withPgErrors(async () => {
+        const [row] = await knex(tables.rawScans).count<{ count: number | string }[]>({ count: '*' });
+        return Number(row?.count ?? 0);
+      }),
+
+    insertBenchmarkRun: (run) =>
+      withDocumentErrors(async () => {
+        assertBenchmarkRunDocument(run);
+        const c = documentCollections.benchmarkRuns;
+        await knex(tables.benchmarkRuns).insert({
+          id: run.id,
+          started_at: run.startedAt,
+          suite: run.suite,
+          environment: toJson(c, run.id, run.environment),
+          parameters: toJson(c, run.id, run.parameters),
+          results: toJson(c, run.id, run.results),
+        });
+      }),
+
+    listBenchmarkRuns: (options = {}) =>
+      withPgErrors(async () => {
+        const limit = checkLimit(options.limit);
+        const query = knex(tables.benchmarkRuns)
+          .select<BenchmarkRunRow[]>(...benchmarkRunColumns)
+          .orderBy([
+            { column: 'started_at', order: 'desc' },
+            { column: 'id', order: 'desc' },
+          ]);
+        if (options.suite !== undefined) void query.where('suite', options.suite);
+        if (limit !== undefined) void query.limit(limit);
+        return (await query).map(toBenchmarkRun);
+      }),
+
+    findBenchmarkRun: (id) =>
+      withPgErrors(async () => {
+        const row = await knex(tables.benchmarkRuns)
+          .where('id', id)
+          .first<BenchmarkRunRow | undefined>(...benchmarkRunColumns);
+        return row === undefined ? null : toBenchmarkRun(row);
+      }),
+  };
+}
