@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
-import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { redactUrl, secretsInUrls } from './redact.js';
 
@@ -79,50 +78,46 @@ export function parseDuration(text: string): number | undefined {
   return Math.round(value * factor);
 }
 
-function urlSchema(protocols: readonly string[], what: string) {
-  return z.string().superRefine((value, ctx) => {
+type Parsed = { ok: true; value: unknown } | { ok: false; message: string };
+
+// Hand-written rather than zod: these few checks run on every command, and loading zod costs
+// ~30 ms, more than half of a bare `node -e 0` — too much for `shiptrack track` at a terminal.
+function urlParser(protocols: readonly string[], what: string) {
+  return (value: string): Parsed => {
     let url: URL;
     try {
       url = new URL(value);
     } catch {
-      ctx.addIssue({ code: 'custom', message: `not a valid URL (expected ${what})` });
-      return;
+      return { ok: false, message: `not a valid URL (expected ${what})` };
     }
-    if (!protocols.includes(url.protocol)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `expected ${what}, got a ${url.protocol}// URL`,
-      });
-    }
-  });
+    if (!protocols.includes(url.protocol)) return { ok: false, message: `expected ${what}, got a ${url.protocol}// URL` };
+    return { ok: true, value };
+  };
 }
 
-function durationSchema(min: number, max: number) {
-  return z.string().transform((value, ctx) => {
+function durationParser(min: number, max: number) {
+  return (value: string): Parsed => {
     const ms = parseDuration(value);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (use e.g. 500ms, 5s, 2m)` });
-      return z.NEVER;
-    }
-    if (ms < min || ms > max) {
-      ctx.addIssue({ code: 'custom', message: `must be between ${min} ms and ${max} ms, got ${ms} ms` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+    if (ms === undefined) return { ok: false, message: `"${value}" is not a duration (use e.g. 500ms, 5s, 2m)` };
+    if (ms < min || ms > max) return { ok: false, message: `must be between ${min} ms and ${max} ms, got ${ms} ms` };
+    return { ok: true, value: ms };
+  };
 }
 
-const schemas = {
-  databaseUrl: urlSchema(['postgres:', 'postgresql:'], 'a postgres:// URL'),
-  redisUrl: urlSchema(['redis:', 'rediss:'], 'a redis:// URL'),
-  mongoUrl: urlSchema(['mongodb:', 'mongodb+srv:'], 'a mongodb:// URL'),
-  mongoDatabase: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'letters, digits, _ and - only (at most 63)'),
-  home: z.string().min(1, 'must not be empty'),
-  connectTimeoutMs: durationSchema(100, 600_000),
-  statementTimeoutMs: durationSchema(0, 86_400_000),
-  lockTimeoutMs: durationSchema(0, 86_400_000),
-  redisCommandTimeoutMs: durationSchema(10, 60_000),
-} satisfies Record<SettingName, z.ZodType>;
+const parsers: Record<SettingName, (value: string) => Parsed> = {
+  databaseUrl: urlParser(['postgres:', 'postgresql:'], 'a postgres:// URL'),
+  redisUrl: urlParser(['redis:', 'rediss:'], 'a redis:// URL'),
+  mongoUrl: urlParser(['mongodb:', 'mongodb+srv:'], 'a mongodb:// URL'),
+  mongoDatabase: (value) =>
+    /^[A-Za-z0-9_-]{1,63}$/.test(value)
+      ? { ok: true, value }
+      : { ok: false, message: 'letters, digits, _ and - only (at most 63)' },
+  home: (value) => (value.trim() === '' ? { ok: false, message: 'must not be empty' } : { ok: true, value }),
+  connectTimeoutMs: durationParser(100, 600_000),
+  statementTimeoutMs: durationParser(0, 86_400_000),
+  lockTimeoutMs: durationParser(0, 86_400_000),
+  redisCommandTimeoutMs: durationParser(10, 60_000),
+};
 
 export interface ConfigInputs {
   /** Values from command-line flags, by setting name. */
@@ -184,14 +179,13 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
       values[name] = undefined;
       continue;
     }
-    const parsed = schemas[name].safeParse(raw);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]?.message ?? 'invalid value';
-      throw new ConfigError(label, `${issue} (value: ${describeValue(name, raw)})`, {
+    const parsed = parsers[name](raw);
+    if (!parsed.ok) {
+      throw new ConfigError(label, `${parsed.message} (value: ${describeValue(name, raw)})`, {
         hint: `see "Configuration" in the README`,
       });
     }
-    values[name] = parsed.data;
+    values[name] = parsed.value;
   }
 
   const home = path.resolve(cwd, values.home as string);

@@ -1,6 +1,4 @@
 import { Command } from 'commander';
-import { renderDoctor } from '../../render/doctor.render.js';
-import { doctorUnhealthyExitCode, runDoctor } from '../../services/doctor.service.js';
 import { configFor, withResources, type CommandContext } from '../program.js';
 
 export function doctorCommand(context: CommandContext): Command {
@@ -18,6 +16,10 @@ Exits 5 when a configured store is unreachable; every check is bounded by SHIPTR
       await withResources(
         config,
         async (resources) => {
+          const [{ runDoctor, doctorUnhealthyExitCode }, { renderDoctor }] = await Promise.all([
+            import('../../services/doctor.service.js'),
+            import('../../render/doctor.render.js'),
+          ]);
           const report = await runDoctor(resources);
           context.output.result(report, (style) => renderDoctor(report, style));
           if (!report.healthy) context.exitCode = doctorUnhealthyExitCode;

@@ -2,19 +2,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { parseDuration } from '../../config.js';
 import { ExitCode, UsageError } from '../../errors.js';
-import {
-  defaultMigratorOptions,
-  dryRunLatest,
-  getMigrationStatus,
-  makeMigration,
-  migrateDown,
-  migrateLatest,
-  migrateUp,
-  unlockMigrations,
-  type MigratorOptions,
-  type RollbackScope,
-} from '../../services/migrations.service.js';
-import { renderDryRun, renderMigrationRun, renderMigrationStatus, renderUnlock } from '../../render/migrations.render.js';
+import type { MigratorOptions, RollbackScope } from '../../services/migrations.service.js';
 import type { Database } from '../../store/database.js';
 import { configFor, withResources, type CommandContext } from '../program.js';
 
@@ -37,8 +25,17 @@ function positiveInt(value: string, flag: string): number {
   return n;
 }
 
-function migratorOptions(options: RunOptions, context: CommandContext): MigratorOptions {
-  const defaults = defaultMigratorOptions();
+/** The runner and its renderers load only when a migrate command runs, not for --help. */
+async function load() {
+  const [service, render] = await Promise.all([
+    import('../../services/migrations.service.js'),
+    import('../../render/migrations.render.js'),
+  ]);
+  return { ...service, ...render };
+}
+
+async function migratorOptions(options: RunOptions, context: CommandContext): Promise<MigratorOptions> {
+  const defaults = (await load()).defaultMigratorOptions();
   return {
     directory: options.dir === undefined ? defaults.directory : path.resolve(options.dir),
     compiledDirectory: options.dir === undefined ? defaults.compiledDirectory : path.resolve(options.dir),
@@ -94,21 +91,22 @@ Examples:
         await withResources(
           config,
           async (resources) => {
+            const m = await load();
             const db = await resources.database();
-            const migrator = migratorOptions(options, context);
+            const migrator = await migratorOptions(options, context);
             if (options.dryRun === true) {
-              const result = await dryRunLatest(db, migrator);
-              context.output.result(result, (style) => renderDryRun(result, style));
+              const result = await m.dryRunLatest(db, migrator);
+              context.output.result(result, (style) => m.renderDryRun(result, style));
               return;
             }
-            const result = await migrateLatest(db, migrator);
+            const result = await m.migrateLatest(db, migrator);
             let documents: { kind: string; ready: boolean } | undefined;
             if (config.mongoUrl !== undefined) {
               const store = await resources.documents();
               await store.ensureSchema();
               documents = { kind: store.kind, ready: true };
             }
-            context.output.result({ ...result, documents }, (style) => renderMigrationRun(result, style, documents));
+            context.output.result({ ...result, documents }, (style) => m.renderMigrationRun(result, style, documents));
           },
           { database: { statementTimeoutMs, applicationName: 'shiptrack migrate', poolMax: 2 } },
         );
@@ -122,8 +120,9 @@ Examples:
       .action(async (options: RunOptions & { count: string }, command: Command) => {
         const count = positiveInt(options.count, '--count');
         await withDatabase(command, options, async (db) => {
-          const result = await migrateUp(db, migratorOptions(options, context), count);
-          context.output.result(result, (style) => renderMigrationRun(result, style));
+          const m = await load();
+          const result = await m.migrateUp(db, await migratorOptions(options, context), count);
+          context.output.result(result, (style) => m.renderMigrationRun(result, style));
         });
       }),
   );
@@ -134,8 +133,9 @@ Examples:
       .action(async (options: RunOptions & { count?: string; all?: boolean }, command: Command) => {
         const scope = scopeOf(options);
         await withDatabase(command, options, async (db) => {
-          const result = await migrateDown(db, migratorOptions(options, context), scope);
-          context.output.result(result, (style) => renderMigrationRun(result, style));
+          const m = await load();
+          const result = await m.migrateDown(db, await migratorOptions(options, context), scope);
+          context.output.result(result, (style) => m.renderMigrationRun(result, style));
         });
       });
 
@@ -159,8 +159,9 @@ Examples:
       .addOption(new Option('--dir <folder>').hideHelp())
       .action(async (options: RunOptions & { check?: boolean }, command: Command) => {
         await withDatabase(command, {}, async (db) => {
-          const report = await getMigrationStatus(db, migratorOptions(options, context));
-          context.output.result(report, (style) => renderMigrationStatus(report, style, db.mode, db.target));
+          const m = await load();
+          const report = await m.getMigrationStatus(db, await migratorOptions(options, context));
+          context.output.result(report, (style) => m.renderMigrationStatus(report, style, db.mode, db.target));
           if (report.problems > 0) context.exitCode = ExitCode.conflict;
           else if (options.check === true && report.pending > 0) context.exitCode = ExitCode.internal;
         });
@@ -172,9 +173,10 @@ Examples:
       .description('create a new migration file in migrations/')
       .argument('<name>', 'what it does, e.g. add_lane_index')
       .addOption(new Option('--dir <folder>').hideHelp())
-      .action((name: string, options: RunOptions) => {
-        const dir = options.dir === undefined ? defaultMigratorOptions().directory : path.resolve(options.dir);
-        const file = makeMigration(dir, name);
+      .action(async (name: string, options: RunOptions) => {
+        const m = await load();
+        const dir = options.dir === undefined ? m.defaultMigratorOptions().directory : path.resolve(options.dir);
+        const file = m.makeMigration(dir, name);
         context.output.result({ file }, (style) => `created ${style.bold(file)}\nedit it, then run \`npm run build\``);
       }),
   );
@@ -185,8 +187,9 @@ Examples:
       .option('--force', 'terminate the session holding the lock (its running migration rolls back)')
       .action(async (options: { force?: boolean }, command: Command) => {
         await withDatabase(command, {}, async (db) => {
-          const result = await unlockMigrations(db, options.force === true);
-          context.output.result(result, (style) => renderUnlock(result, style));
+          const m = await load();
+          const result = await m.unlockMigrations(db, options.force === true);
+          context.output.result(result, (style) => m.renderUnlock(result, style));
         });
       }),
   );
