@@ -40,7 +40,8 @@ export type SettingName =
 interface SettingSpec {
   /** Environment variables, first one wins. */
   env: readonly string[];
-  flag: string;
+  /** Global command-line flag, for the settings that have one. */
+  flag?: string;
 }
 
 /** The settings table; the README's configuration table mirrors it. */
@@ -50,10 +51,10 @@ export const settings: Readonly<Record<SettingName, SettingSpec>> = {
   mongoUrl: { env: ['SHIPTRACK_MONGO_URL', 'MONGO_URL'], flag: '--mongo-url' },
   mongoDatabase: { env: ['SHIPTRACK_MONGO_DB'], flag: '--mongo-db' },
   home: { env: ['SHIPTRACK_HOME'], flag: '--home' },
-  connectTimeoutMs: { env: ['SHIPTRACK_CONNECT_TIMEOUT'], flag: '--connect-timeout' },
-  statementTimeoutMs: { env: ['SHIPTRACK_STATEMENT_TIMEOUT'], flag: '--statement-timeout' },
-  lockTimeoutMs: { env: ['SHIPTRACK_LOCK_TIMEOUT'], flag: '--lock-timeout' },
-  redisCommandTimeoutMs: { env: ['SHIPTRACK_REDIS_TIMEOUT'], flag: '--redis-timeout' },
+  connectTimeoutMs: { env: ['SHIPTRACK_CONNECT_TIMEOUT'] },
+  statementTimeoutMs: { env: ['SHIPTRACK_STATEMENT_TIMEOUT'] },
+  lockTimeoutMs: { env: ['SHIPTRACK_LOCK_TIMEOUT'] },
+  redisCommandTimeoutMs: { env: ['SHIPTRACK_REDIS_TIMEOUT'] },
 };
 
 const defaults: Record<SettingName, string | undefined> = {
@@ -158,7 +159,7 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
     if (flag !== undefined) {
       raw = flag;
       source = 'flag';
-      label = spec.flag;
+      label = spec.flag ?? name;
     } else {
       const fromEnv = spec.env.find((key) => env[key] !== undefined && env[key] !== '');
       const fromDotEnv = spec.env.find((key) => dotEnv[key] !== undefined && dotEnv[key] !== '');

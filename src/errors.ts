@@ -110,16 +110,16 @@ interface PgLikeError {
   table?: unknown;
 }
 
-const connectionErrorCodes = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-]);
+const connectionErrorCodes: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ETIMEDOUT: 'timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host name lookup failed',
+  EPIPE: 'connection closed',
+};
 
 /**
  * Maps a PostgreSQL driver error to the error family, once, by SQLSTATE (pattern from slonik's
@@ -177,8 +177,9 @@ export function mapPostgresError(error: unknown, context: { store?: string } = {
     default:
       break;
   }
-  if (code !== undefined && connectionErrorCodes.has(code)) {
-    return new UnavailableError(store, `${store} is unreachable (${code})`, { cause: error, details: { errno: code } });
+  const reason = code === undefined ? undefined : connectionErrorCodes[code];
+  if (code !== undefined && reason !== undefined) {
+    return new UnavailableError(store, `${store} is unreachable (${reason})`, { cause: error, details: { errno: code } });
   }
   if (/timeout exceeded when trying to connect|Connection terminated|connection timeout|Query read timeout/i.test(message)) {
     return new UnavailableError(store, `${store} did not answer in time (${message})`, { cause: error });

@@ -21,6 +21,7 @@ export interface GlobalOptions {
   databaseUrl?: string;
   redisUrl?: string;
   mongoUrl?: string;
+  mongoDb?: string;
   home?: string;
 }
 
@@ -31,6 +32,7 @@ export function configFor(command: Command, context: CommandContext): Config {
   if (globals.databaseUrl !== undefined) flags.databaseUrl = globals.databaseUrl;
   if (globals.redisUrl !== undefined) flags.redisUrl = globals.redisUrl;
   if (globals.mongoUrl !== undefined) flags.mongoUrl = globals.mongoUrl;
+  if (globals.mongoDb !== undefined) flags.mongoDatabase = globals.mongoDb;
   if (globals.home !== undefined) flags.home = globals.home;
   // Secrets given on the command line must be masked even if validation fails below.
   context.output.setSecrets(
@@ -86,6 +88,7 @@ export function buildProgram(context: CommandContext): Command {
     .addOption(new Option('--database-url <url>', 'PostgreSQL URL (env SHIPTRACK_DATABASE_URL)'))
     .addOption(new Option('--redis-url <url>', 'Redis URL (env SHIPTRACK_REDIS_URL)'))
     .addOption(new Option('--mongo-url <url>', 'MongoDB URL (env SHIPTRACK_MONGO_URL)'))
+    .addOption(new Option('--mongo-db <name>', 'MongoDB database name (env SHIPTRACK_MONGO_DB, default shiptrack)'))
     .addOption(new Option('--home <dir>', 'data directory of the embedded database (env SHIPTRACK_HOME)'))
     .showHelpAfterError('(run with --help for usage)')
     .showSuggestionAfterError(true)

@@ -76,12 +76,27 @@ async function openServerDatabase(config: Config, url: string, options: OpenData
     acquireConnectionTimeout: config.connectTimeoutMs + 1000,
     log: silentKnexLog,
   });
+  // Connect now, so a server that is down is reported here, by name, rather than by whichever
+  // query happens to come first. The connection stays in the pool for that query.
+  try {
+    const pool = sessionPool(knex);
+    await pool.releaseConnection(await pool.acquireConnection());
+  } catch (error) {
+    await knex.destroy();
+    throw mapPostgresError(error, { store: `PostgreSQL at ${describeServer(url)}` });
+  }
   return {
     knex,
     mode: 'server',
     target: redactUrl(url),
     close: () => knex.destroy(),
   };
+}
+
+/** host:port/database, never the user or password. */
+export function describeServer(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.host || 'localhost'}${parsed.pathname === '/' ? '' : parsed.pathname}`;
 }
 
 /** knex's connection pool, typed: for work that must stay on one session (advisory locks). */

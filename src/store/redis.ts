@@ -37,18 +37,24 @@ export async function openRedis(config: Config, url: string): Promise<Redis> {
   return redis;
 }
 
-/** Closes gracefully (QUIT waits for replies), falling back to a hard disconnect. */
+/** Closes gracefully (QUIT waits for pending replies), falling back to a hard disconnect. */
 export async function closeRedis(redis: Redis): Promise<void> {
-  if (redis.status === 'end') return;
-  try {
-    if (redis.status === 'ready') {
-      await Promise.race([redis.quit(), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+  // A function, not a narrowed variable: the status changes while we await.
+  const hasEnded = (): boolean => redis.status === 'end';
+  if (hasEnded()) return;
+  const ended = new Promise<void>((resolve) => {
+    redis.once('end', () => resolve());
+    setTimeout(resolve, 1000).unref();
+  });
+  if (redis.status === 'ready') {
+    try {
+      await redis.quit();
+    } catch {
+      // fall through to disconnect
     }
-  } catch {
-    // fall through to disconnect
-  } finally {
-    redis.disconnect();
   }
+  if (!hasEnded()) redis.disconnect();
+  await ended;
 }
 
 /**

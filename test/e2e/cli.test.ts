@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.js';
+import { freePort, runCli } from '../support/cli.js';
 
 describe('the CLI surface', () => {
   it.each([[[]], [['migrate']], [['migrate', 'latest']], [['migrate', 'status']], [['migrate', 'make']], [['doctor']]])(
@@ -47,6 +47,16 @@ describe('the CLI surface', () => {
     const body = JSON.parse(result.stdout) as { error: { code: string; message: string; details: { setting: string } } };
     expect(body.error.code).toBe('invalid_config');
     expect(body.error.details.setting).toBe('SHIPTRACK_CONNECT_TIMEOUT');
+  });
+
+  it('a PostgreSQL server that is down: a message naming it (no credentials), exit 5, within a few seconds', async () => {
+    const port = await freePort();
+    const result = await runCli(['migrate', 'status'], {
+      env: { SHIPTRACK_DATABASE_URL: `postgres://app:hunter2hunter2@127.0.0.1:${port}/shiptrack` },
+    });
+    expect(result.code).toBe(5);
+    expect(result.ms).toBeLessThan(3000);
+    expect(result.stderr.trim()).toBe(`error: PostgreSQL at 127.0.0.1:${port}/shiptrack is unreachable (connection refused)`);
   });
 
   it('a bad option value is a usage error', async () => {
