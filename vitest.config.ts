@@ -4,6 +4,7 @@ const withServers = { globalSetup: ['./test/support/global-setup.ts'], testTimeo
 
 export default defineConfig({
   test: {
+    reporters: ['default', './test/support/summary-reporter.ts'],
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       { test: { name: 'integration', include: ['test/integration/**/*.test.ts'], ...withServers } },

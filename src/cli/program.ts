@@ -54,11 +54,12 @@ export function configFor(command: Command, context: CommandContext): Config {
 
 /** Runs `work` with the stores it asks for, and closes them whatever happens. */
 export async function withResources<T>(
+  context: CommandContext,
   config: Config,
   work: (resources: Resources) => Promise<T>,
-  options?: ResourceOptions,
+  options: ResourceOptions = {},
 ): Promise<T> {
-  await using resources = openResources(config, options);
+  await using resources = openResources(config, { notice: (line) => context.output.info(line), ...options });
   return await work(resources);
 }
 

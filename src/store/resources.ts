@@ -19,6 +19,8 @@ export interface Resources extends AsyncDisposable {
 
 export interface ResourceOptions {
   database?: OpenDatabaseOptions;
+  /** Receives one-time notices about the mode in force (e.g. the cache being off). */
+  notice?: (line: string) => void;
 }
 
 export function openResources(config: Config, options: ResourceOptions = {}): Resources {
@@ -50,7 +52,10 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
     redis() {
       redis ??= once(
         async () => {
-          if (config.redisUrl === undefined) return undefined;
+          if (config.redisUrl === undefined) {
+            options.notice?.('cache off: no Redis configured (set SHIPTRACK_REDIS_URL); answers come from PostgreSQL');
+            return undefined;
+          }
           const { openRedis } = await import('./redis.js');
           return openRedis(config, config.redisUrl);
         },

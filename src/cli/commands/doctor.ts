@@ -14,6 +14,7 @@ Exits 5 when a configured store is unreachable; every check is bounded by SHIPTR
     .action(async (_options: unknown, command: Command) => {
       const config = configFor(command, context);
       await withResources(
+        context,
         config,
         async (resources) => {
           const [{ runDoctor, doctorUnhealthyExitCode }, { renderDoctor }] = await Promise.all([

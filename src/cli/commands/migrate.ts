@@ -77,7 +77,7 @@ Examples:
   const withDatabase = async <T>(command: Command, options: RunOptions, work: (db: Database) => Promise<T>) => {
     const config = configFor(command, context);
     const statementTimeoutMs = durationOption(options.statementTimeout, '--statement-timeout', 0);
-    return withResources(config, async (resources) => work(await resources.database()), {
+    return withResources(context, config, async (resources) => work(await resources.database()), {
       database: { statementTimeoutMs, applicationName: 'shiptrack migrate', poolMax: 2 },
     });
   };
@@ -89,6 +89,7 @@ Examples:
         const config = configFor(command, context);
         const statementTimeoutMs = durationOption(options.statementTimeout, '--statement-timeout', 0);
         await withResources(
+          context,
           config,
           async (resources) => {
             const m = await load();
