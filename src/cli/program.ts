@@ -5,6 +5,8 @@ import type { ExitCode } from '../errors.js';
 import { openResources, type ResourceOptions, type Resources } from '../store/resources.js';
 import { doctorCommand } from './commands/doctor.js';
 import { migrateCommand } from './commands/migrate.js';
+import { outboxCommand } from './commands/outbox.js';
+import { checkCommand, seedCommand } from './commands/seed.js';
 import type { Output } from './output.js';
 
 export interface CommandContext {
@@ -107,12 +109,17 @@ export function buildProgram(context: CommandContext): Command {
 Examples:
   $ shiptrack migrate latest          create or update the schema
   $ shiptrack migrate status          which migrations are applied
+  $ shiptrack seed --profile tiny      load 1,000 packages with their journeys
+  $ shiptrack check                   is the data consistent?
   $ shiptrack doctor                  is every configured store reachable?
 
 Exit codes: 0 ok, 1 internal error, 2 bad input, 3 not found, 4 conflict or locked,
 5 a store is unavailable, 130 interrupted.`,
     );
   program.addCommand(migrateCommand(context));
+  program.addCommand(seedCommand(context));
+  program.addCommand(checkCommand(context));
+  program.addCommand(outboxCommand(context));
   program.addCommand(doctorCommand(context));
   inheritSettings(program);
   return program;

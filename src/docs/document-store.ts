@@ -46,6 +46,8 @@ export interface DocumentStore {
   findRawScans(trackingNumber: string, options?: { limit?: number }): Promise<RawScanDocument[]>;
   findRawScanByEventId(eventId: number): Promise<RawScanDocument | null>;
   countRawScans(): Promise<number>;
+  /** Removes every raw scan (what `seed --truncate` does to the relational tables). Returns how many. */
+  deleteAllRawScans(): Promise<number>;
   insertBenchmarkRun(run: BenchmarkRunDocument): Promise<void>;
   /** Newest first. */
   listBenchmarkRuns(options?: { limit?: number; suite?: string }): Promise<BenchmarkRunDocument[]>;

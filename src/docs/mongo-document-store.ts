@@ -363,6 +363,8 @@ export async function openMongoDocumentStore(config: Config, url: string): Promi
 
     countRawScans: () => run(() => rawScans.countDocuments({})),
 
+    deleteAllRawScans: () => run(async () => (await rawScans.deleteMany({})).deletedCount),
+
     insertBenchmarkRun: (benchmarkRun) =>
       run(async () => {
         assertBenchmarkRunDocument(benchmarkRun);

@@ -206,6 +206,8 @@ export function createPgDocumentStore(knex: Knex): DocumentStore {
         return Number(row?.count ?? 0);
       }),
 
+    deleteAllRawScans: () => withPgErrors(async () => knex(tables.rawScans).delete()),
+
     insertBenchmarkRun: (run) =>
       withDocumentErrors(async () => {
         assertBenchmarkRunDocument(run);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import type { Knex } from 'knex';
 import {
   ConflictError,
@@ -14,6 +14,7 @@ import {
   UsageError,
   mapPostgresError,
 } from '../errors.js';
+import { findPackageRoot } from '../package-root.js';
 import { sessionPool, type Database } from '../store/database.js';
 
 /**
@@ -88,16 +89,6 @@ export interface MigratorOptions {
 }
 
 const namePattern = /^(\d{14})_([a-z0-9_]+)\.(ts|js|mjs)$/;
-
-/** The folder holding shiptrack's package.json, whether running from src/ or dist/src/. */
-function findPackageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i += 1) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'migrations'))) return dir;
-    dir = path.dirname(dir);
-  }
-  throw new NotFoundError('cannot find the shiptrack package folder (package.json beside migrations/)');
-}
 
 /** The migrations shipped with shiptrack: sources in `migrations/`, compiled into `dist/migrations/`. */
 export function defaultMigratorOptions(): Pick<MigratorOptions, 'directory' | 'compiledDirectory'> {

@@ -234,6 +234,18 @@ export function describeDocumentStoreContract(name: string, factory: () => Promi
       expect(await store().countRawScans()).toBe(before);
     });
 
+    it('deleteAllRawScans empties the raw scans and leaves benchmark runs alone', async () => {
+      const run = makeRun({ suite: `suite-${randomUUID()}` });
+      await store().insertBenchmarkRun(run);
+      await store().insertRawScans([makeScan()]);
+      const before = await store().countRawScans();
+      expect(await store().deleteAllRawScans()).toBe(before);
+      expect(await store().countRawScans()).toBe(0);
+      expect(await store().findBenchmarkRun(run.id)).toEqual(run);
+      await store().insertRawScans([makeScan()]);
+      expect(await store().countRawScans()).toBe(1);
+    });
+
     it('stores benchmark runs and lists them newest first, by suite, with a limit', async () => {
       const suite = `suite-${randomUUID()}`;
       const otherSuite = `suite-${randomUUID()}`;

@@ -1,0 +1,103 @@
+import type { Knex } from 'knex';
+import type { DocumentStore, RawScanDocument } from '../docs/document-store.js';
+import { mapPostgresError } from '../errors.js';
+
+/**
+ * The transactional outbox: documents bound for MongoDB are written to `document_outbox` in the
+ * transaction that produced them and delivered after it commits. Delivery is idempotent (the
+ * store skips ids it has), so a crash between delivery and delete only repeats a no-op.
+ */
+
+export interface DrainResult {
+  delivered: number;
+  remaining: number;
+  error: string | null;
+}
+
+interface OutboxRow {
+  outbox_id: number;
+  collection: string;
+  document: {
+    id: string;
+    trackingNumber: string;
+    eventId: number | null;
+    scannedAt: string;
+    source: string;
+    payload: Record<string, unknown>;
+  };
+}
+
+export async function countOutbox(knex: Knex): Promise<number> {
+  const result = await knex.raw<{ rows: { n: number }[] }>(`select count(*)::bigint as n from document_outbox`);
+  return result.rows[0]?.n ?? 0;
+}
+
+export interface OutboxStatus {
+  waiting: number;
+  oldest: Date | null;
+  lastError: string | null;
+}
+
+export async function outboxStatus(knex: Knex): Promise<OutboxStatus> {
+  try {
+    const result = await knex.raw<{ rows: { waiting: number; oldest: Date | null; last_error: string | null }[] }>(
+      `select count(*)::bigint as waiting, min(created_at) as oldest,
+              (select last_error from document_outbox where last_error is not null order by outbox_id desc limit 1) as last_error
+         from document_outbox`,
+    );
+    const row = result.rows[0];
+    return { waiting: row?.waiting ?? 0, oldest: row?.oldest ?? null, lastError: row?.last_error ?? null };
+  } catch (error) {
+    throw mapPostgresError(error);
+  }
+}
+
+/** Delivers pending raw scans to the document store, in batches, until none is due or one fails. */
+export async function drainOutbox(
+  knex: Knex,
+  store: DocumentStore,
+  options: { batchSize?: number; signal?: AbortSignal; onProgress?: (delivered: number) => void } = {},
+): Promise<DrainResult> {
+  const batchSize = options.batchSize ?? 5000;
+  let delivered = 0;
+  let error: string | null = null;
+  try {
+    for (;;) {
+      if (options.signal?.aborted) break;
+      const done = await knex.transaction(async (trx) => {
+        const batch = await trx.raw<{ rows: OutboxRow[] }>(
+          `select outbox_id, collection, document from document_outbox
+            where collection = 'raw_scans' and next_attempt_at <= now()
+            order by outbox_id limit ? for update skip locked`,
+          [batchSize],
+        );
+        if (batch.rows.length === 0) return true;
+        const docs: RawScanDocument[] = batch.rows.map((row) => ({
+          ...row.document,
+          scannedAt: new Date(row.document.scannedAt),
+        }));
+        const ids = batch.rows.map((row) => row.outbox_id);
+        try {
+          await store.insertRawScans(docs);
+        } catch (failure) {
+          error = failure instanceof Error ? failure.message : 'delivery failed';
+          await trx.raw(
+            `update document_outbox set attempts = attempts + 1, last_error = ?,
+                    next_attempt_at = now() + least(interval '1 minute' * power(2, attempts), interval '1 hour')
+              where outbox_id = any (?::bigint[])`,
+            [error, ids],
+          );
+          return true;
+        }
+        await trx.raw(`delete from document_outbox where outbox_id = any (?::bigint[])`, [ids]);
+        delivered += docs.length;
+        options.onProgress?.(delivered);
+        return false;
+      });
+      if (done) break;
+    }
+    return { delivered, remaining: await countOutbox(knex), error };
+  } catch (failure) {
+    throw mapPostgresError(failure);
+  }
+}

@@ -1,0 +1,444 @@
+import type { Knex } from 'knex';
+import { Worker } from 'node:worker_threads';
+import type { SeedParams, SeedSizes } from '../domain/seed/types.js';
+import { ConflictError, InterruptedError, ShiptrackError, mapPostgresError } from '../errors.js';
+import { compiledModule } from '../package-root.js';
+import { copyInto, quoteIdent } from '../store/copy.js';
+import { columns, customerText, locationText, type ChunkOptions, type DocumentsTarget } from './seed-encoding.js';
+import type { SeedWorkerChunk, SeedWorkerInput } from './seed-worker.js';
+import { sessionPool, type Database } from '../store/database.js';
+
+/**
+ * `shiptrack seed`: generated rows streamed into PostgreSQL with COPY, in one transaction, so an
+ * interrupted or failed seed leaves the tables exactly as they were. Into empty tables, keys,
+ * foreign keys and indexes are dropped first and built after the load (5× faster than loading
+ * into a constrained table), then the tables are analyzed.
+ */
+
+export const seedTables = ['customers', 'locations', 'packages', 'shipments', 'tracking_events'] as const;
+export type SeedTable = (typeof seedTables)[number];
+
+export type SeedMode = 'empty' | 'append' | 'truncate';
+
+export type SeedPhase = 'customers' | 'locations' | 'packages' | 'constraints' | 'analyze' | 'documents';
+
+export interface SeedProgress {
+  phase: SeedPhase;
+  done: number;
+  total: number;
+  /** Rows written in this phase so far, all tables together (packages phase: with events). */
+  rows: number;
+}
+
+export interface SeedOptions {
+  sizes: SeedSizes;
+  seed: number;
+  asOf: Date;
+  mode: SeedMode;
+  /** Share of events (0…1) that also get a raw scan document. */
+  documentsShare: number;
+  /**
+   * Where raw scan documents go: the PostgreSQL document table (no MongoDB configured), or the
+   * outbox, from which they are delivered to MongoDB after the commit.
+   */
+  documentsTarget: DocumentsTarget;
+  /** Packages per COPY round (memory is proportional to it). */
+  chunkPackages?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: SeedProgress) => void;
+}
+
+export interface SeedSummary {
+  mode: SeedMode;
+  seed: number;
+  asOf: string;
+  constraintsRebuilt: boolean;
+  rows: Record<SeedTable, number>;
+  documents: { store: 'postgres' | 'outbox'; count: number };
+  seconds: number;
+  rowsPerSecond: number;
+  phases: { phase: SeedPhase; seconds: number }[];
+}
+
+/** pg_locks: classid 21781, objid 2 (migrations use objid 1). */
+const seedLock = [21781, 2] as const;
+
+interface Session {
+  knex: Knex;
+  mode: Database['mode'];
+  conn: unknown;
+  raw<T = unknown>(sql: string, bindings?: readonly Knex.RawBinding[]): Promise<{ rows: T[] }>;
+}
+
+async function openSession(db: Database): Promise<Session> {
+  const pool = sessionPool(db.knex);
+  const conn = await pool.acquireConnection().catch((error: unknown) => {
+    throw mapPostgresError(error);
+  });
+  return {
+    knex: db.knex,
+    mode: db.mode,
+    conn,
+    raw: async <T>(sql: string, bindings: readonly Knex.RawBinding[] = []): Promise<{ rows: T[] }> => {
+      const result = await db.knex.raw<{ rows: T[] }>(sql, bindings).connection(conn);
+      return result;
+    },
+  };
+}
+
+/** Rows in each seeded table: exact for small tables, the planner's estimate past a million. */
+export async function countSeedTables(db: Database): Promise<Record<SeedTable, number>> {
+  const counts = {} as Record<SeedTable, number>;
+  try {
+    for (const table of seedTables) {
+      const estimate = await db.knex.raw<{ rows: { n: number }[] }>(
+        `select greatest(reltuples, 0)::bigint as n from pg_class where oid = ?::regclass`,
+        [table],
+      );
+      const approx = estimate.rows[0]?.n ?? 0;
+      if (approx > 1_000_000) {
+        counts[table] = approx;
+        continue;
+      }
+      const exact = await db.knex.raw<{ rows: { n: number }[] }>(`select count(*)::bigint as n from ${quoteIdent(table)}`);
+      counts[table] = exact.rows[0]?.n ?? 0;
+    }
+  } catch (error) {
+    const mapped = mapPostgresError(error);
+    if ((error as { code?: string }).code === '42P01') {
+      throw new ShiptrackError('schema_missing', 2, 'the schema is not there yet', {
+        hint: 'run `shiptrack migrate latest` first',
+      });
+    }
+    throw mapped;
+  }
+  return counts;
+}
+
+interface SavedDefinition {
+  table: string;
+  name: string;
+  kind: 'primary' | 'unique' | 'foreign' | 'index';
+  sql: string;
+}
+
+/** Keys, unique constraints, foreign keys and indexes of the seeded tables, as re-runnable DDL. */
+async function saveDefinitions(session: Session): Promise<SavedDefinition[]> {
+  const constraints = await session.raw<{ table: string; name: string; type: string; def: string }>(
+    `select c.conrelid::regclass::text as table, c.conname as name, c.contype as type, pg_get_constraintdef(c.oid) as def
+       from pg_constraint c
+      where c.conrelid = any (?::regclass[]) and c.contype in ('p', 'u', 'f')`,
+    [seedTables as unknown as string[]],
+  );
+  const indexes = await session.raw<{ table: string; name: string; def: string }>(
+    `select i.indrelid::regclass::text as table, x.relname as name, pg_get_indexdef(i.indexrelid) as def
+       from pg_index i join pg_class x on x.oid = i.indexrelid
+      where i.indrelid = any (?::regclass[])
+        and not exists (select 1 from pg_constraint c where c.conindid = i.indexrelid and c.contype in ('p', 'u', 'x'))`,
+    [seedTables as unknown as string[]],
+  );
+  const kinds: Record<string, SavedDefinition['kind']> = { p: 'primary', u: 'unique', f: 'foreign' };
+  return [
+    ...constraints.rows.map((c) => ({
+      table: c.table,
+      name: c.name,
+      kind: kinds[c.type] ?? 'index',
+      sql: `alter table ${quoteIdent(c.table)} add constraint ${quoteIdent(c.name)} ${c.def}`,
+    })),
+    ...indexes.rows.map((i) => ({ table: i.table, name: i.name, kind: 'index' as const, sql: i.def })),
+  ];
+}
+
+async function dropDefinitions(session: Session, saved: SavedDefinition[]): Promise<void> {
+  // Foreign keys first: they depend on the keys they reference.
+  for (const d of saved.filter((s) => s.kind === 'foreign')) {
+    await session.raw(`alter table ${quoteIdent(d.table)} drop constraint ${quoteIdent(d.name)}`);
+  }
+  for (const d of saved.filter((s) => s.kind === 'primary' || s.kind === 'unique')) {
+    await session.raw(`alter table ${quoteIdent(d.table)} drop constraint ${quoteIdent(d.name)}`);
+  }
+  for (const d of saved.filter((s) => s.kind === 'index')) await session.raw(`drop index ${quoteIdent(d.name)}`);
+}
+
+async function maxId(session: Session, table: string, column: string): Promise<number> {
+  const result = await session.raw<{ max: number | null }>(
+    `select max(${quoteIdent(column)})::bigint as max from ${quoteIdent(table)}`,
+  );
+  return result.rows[0]?.max ?? 0;
+}
+
+/** Seeds the database; see the module comment for the guarantees. */
+export async function seedDatabase(db: Database, options: SeedOptions): Promise<SeedSummary> {
+  const started = performance.now();
+  const phases: SeedSummary['phases'] = [];
+  const session = await openSession(db);
+  const signal = options.signal;
+  const chunkPackages = options.chunkPackages ?? 5_000;
+
+  let backendPid: number | undefined;
+  const onAbort = (): void => {
+    if (db.mode === 'server' && backendPid !== undefined) {
+      db.knex.raw('select pg_cancel_backend(?)', [backendPid]).catch(() => undefined);
+    }
+  };
+  signal?.addEventListener('abort', onAbort);
+  const checkAbort = (): void => {
+    if (signal?.aborted) throw new InterruptedError('seed interrupted');
+  };
+
+  let inTransaction = false;
+  try {
+    backendPid = (await session.raw<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid;
+    await session.raw('begin');
+    inTransaction = true;
+    const locked = await session.raw<{ ok: boolean }>('select pg_try_advisory_xact_lock(?, ?) as ok', [...seedLock]);
+    if (locked.rows[0]?.ok !== true) {
+      throw new ConflictError('seed_running', 'another seed is running on this database', {
+        hint: 'wait for it to finish; two seeds at once would fight over keys',
+      });
+    }
+
+    if (options.mode === 'truncate') {
+      await session.raw(`truncate ${seedTables.map(quoteIdent).join(', ')}, doc_raw_scans restart identity`);
+      await session.raw(`delete from document_outbox where collection = 'raw_scans'`);
+    }
+    const nonEmpty: string[] = [];
+    for (const table of [...seedTables, 'doc_raw_scans']) {
+      const any = await session.raw(`select 1 from ${quoteIdent(table)} limit 1`);
+      if (any.rows.length > 0) nonEmpty.push(table);
+    }
+    if (options.mode === 'empty' && nonEmpty.length > 0) {
+      throw new ConflictError('database_not_empty', `the database already has data (${nonEmpty.join(', ')})`, {
+        hint: 'pass --append to add to it, or --truncate to replace it',
+      });
+    }
+    const rebuild = nonEmpty.length === 0;
+    const offsets =
+      rebuild || options.mode !== 'append'
+        ? { customer: 0, location: 0, package: 0 }
+        : {
+            customer: await maxId(session, 'customers', 'customer_id'),
+            location: await maxId(session, 'locations', 'location_id'),
+            package: await maxId(session, 'packages', 'package_id'),
+          };
+    const params: SeedParams = { ...options.sizes, seed: options.seed, asOf: options.asOf, offsets };
+
+    let saved: SavedDefinition[] = [];
+    if (rebuild) {
+      saved = await saveDefinitions(session);
+      await dropDefinitions(session, saved);
+      // Truncating the (empty) tables in this transaction allows COPY … FREEZE: rows are written
+      // already frozen, which saves the load its visibility bookkeeping and later vacuums.
+      await session.raw(`truncate ${seedTables.map(quoteIdent).join(', ')}`);
+    }
+    const freeze = rebuild;
+
+    const rows: Record<SeedTable, number> = {
+      customers: 0,
+      locations: 0,
+      packages: 0,
+      shipments: 0,
+      tracking_events: 0,
+    };
+    const timed = async (phase: SeedPhase, work: () => Promise<void>): Promise<void> => {
+      const t = performance.now();
+      await work();
+      phases.push({ phase, seconds: (performance.now() - t) / 1000 });
+    };
+
+    await timed('customers', async () => {
+      rows.customers = await copyGenerated(session, 'customers', params.customers, (a, b) => customerText(params, a, b), {
+        phase: 'customers',
+        options,
+        checkAbort,
+        freeze,
+      });
+    });
+    await timed('locations', async () => {
+      rows.locations = await copyGenerated(session, 'locations', params.locations, (a, b) => locationText(params, a, b), {
+        phase: 'locations',
+        options,
+        checkAbort,
+        freeze,
+      });
+    });
+
+    let documents = 0;
+    const [documentTable, documentColumns] =
+      options.documentsTarget === 'outbox'
+        ? (['document_outbox', columns.document_outbox] as const)
+        : (['doc_raw_scans', columns.doc_raw_scans] as const);
+    await timed('packages', async () => {
+      const producer = startChunkProducer(params, params.packages, chunkPackages, {
+        documentsShare: options.documentsShare,
+        documentsTarget: options.documentsTarget,
+      });
+      const stop = (): void => producer.stop();
+      signal?.addEventListener('abort', stop);
+      let written = 0;
+      try {
+        for await (const chunk of producer.chunks()) {
+          await copyInto(session.mode, session.conn, 'packages', columns.packages, chunk.packages, freeze);
+          await copyInto(session.mode, session.conn, 'shipments', columns.shipments, chunk.shipments, freeze);
+          await copyInto(session.mode, session.conn, 'tracking_events', columns.tracking_events, chunk.events, freeze);
+          await copyInto(session.mode, session.conn, documentTable, documentColumns, chunk.documents);
+          checkAbort();
+          rows.packages += chunk.packageCount;
+          rows.shipments += chunk.packageCount;
+          rows.tracking_events += chunk.eventCount;
+          documents += chunk.documentCount;
+          written += chunk.packageCount * 2 + chunk.eventCount;
+          options.onProgress?.({ phase: 'packages', done: rows.packages, total: params.packages, rows: written });
+        }
+      } finally {
+        signal?.removeEventListener('abort', stop);
+        producer.stop();
+      }
+    });
+
+    if (rebuild) {
+      await timed('constraints', async () => {
+        const order: SavedDefinition['kind'][] = ['primary', 'unique', 'foreign', 'index'];
+        const ordered = order.flatMap((kind) => saved.filter((d) => d.kind === kind));
+        let done = 0;
+        for (const definition of ordered) {
+          checkAbort();
+          options.onProgress?.({ phase: 'constraints', done, total: ordered.length, rows: 0 });
+          await session.raw(definition.sql);
+          done += 1;
+        }
+        options.onProgress?.({ phase: 'constraints', done, total: ordered.length, rows: 0 });
+      });
+    }
+
+    // Identity columns must continue after the keys the loader chose.
+    for (const [table, column] of [
+      ['customers', 'customer_id'],
+      ['locations', 'location_id'],
+      ['packages', 'package_id'],
+      ['shipments', 'shipment_id'],
+      ['tracking_events', 'event_id'],
+    ] as const) {
+      await session.raw(
+        `select setval(pg_get_serial_sequence(?, ?), greatest((select max(${quoteIdent(column)}) from ${quoteIdent(table)}), 1))`,
+        [table, column],
+      );
+    }
+
+    await timed('analyze', async () => {
+      options.onProgress?.({ phase: 'analyze', done: 0, total: 1, rows: 0 });
+      await session.raw(`analyze ${[...seedTables, 'doc_raw_scans'].map(quoteIdent).join(', ')}`);
+      options.onProgress?.({ phase: 'analyze', done: 1, total: 1, rows: 0 });
+    });
+
+    checkAbort();
+    await session.raw('commit');
+    inTransaction = false;
+
+    const seconds = (performance.now() - started) / 1000;
+    const total = Object.values(rows).reduce((a, b) => a + b, 0);
+    return {
+      mode: options.mode,
+      seed: options.seed,
+      asOf: options.asOf.toISOString(),
+      constraintsRebuilt: rebuild,
+      rows,
+      documents: { store: options.documentsTarget, count: documents },
+      seconds,
+      rowsPerSecond: total / seconds,
+      phases,
+    };
+  } catch (error) {
+    if (inTransaction) await session.raw('rollback').catch(() => undefined);
+    if (signal?.aborted) {
+      throw new InterruptedError(
+        'seed interrupted: nothing was loaded, the tables are as they were (the transaction was rolled back)',
+        {
+          cause: error,
+        },
+      );
+    }
+    throw mapPostgresError(error);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    await sessionPool(db.knex).releaseConnection(session.conn);
+  }
+}
+
+/** Streams `count` generated rows into a table, 50,000 rows per COPY. */
+async function copyGenerated(
+  session: Session,
+  table: 'customers' | 'locations',
+  count: number,
+  text: (start: number, end: number) => string,
+  progress: { phase: SeedPhase; options: SeedOptions; checkAbort: () => void; freeze: boolean },
+): Promise<number> {
+  const batch = 50_000;
+  for (let start = 0; start < count; start += batch) {
+    const end = Math.min(count, start + batch);
+    const chunk = text(start, end);
+    progress.checkAbort();
+    await copyInto(session.mode, session.conn, table, columns[table], chunk, progress.freeze);
+    progress.options.onProgress?.({ phase: progress.phase, done: end, total: count, rows: end });
+  }
+  return count;
+}
+
+interface ChunkProducer {
+  chunks(): AsyncIterable<SeedWorkerChunk>;
+  stop(): void;
+}
+
+/** Runs the generator in a worker thread, `ahead` chunks in advance, bounded in memory. */
+function startChunkProducer(params: SeedParams, total: number, chunkPackages: number, chunkOptions: ChunkOptions): ChunkProducer {
+  const input: SeedWorkerInput = { params, start: 0, total, chunkPackages, ahead: 2, options: chunkOptions };
+  const worker = new Worker(compiledModule(import.meta.url, 'services/seed-worker.js'), {
+    workerData: input,
+    // The generator's garbage stays small: a tight heap keeps the process's memory flat.
+    resourceLimits: { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 8 },
+  });
+  const queue: (SeedWorkerChunk | 'done')[] = [];
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  const notify = (): void => {
+    wake?.();
+    wake = undefined;
+  };
+  worker.on('message', (message: SeedWorkerChunk | 'done') => {
+    queue.push(message);
+    notify();
+  });
+  worker.on('error', (error: Error) => {
+    failure = error;
+    notify();
+  });
+  worker.on('exit', (code) => {
+    if (code !== 0 && failure === undefined) failure = new Error(`the seed generator stopped (exit ${code})`);
+    notify();
+  });
+  let stopped = false;
+  return {
+    async *chunks() {
+      for (;;) {
+        const next = queue.shift();
+        if (next === 'done') return;
+        if (next !== undefined) {
+          worker.postMessage('more');
+          yield next;
+          continue;
+        }
+        if (failure !== undefined) throw failure;
+        if (stopped) return;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+      }
+    },
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      void worker.terminate();
+      notify();
+    },
+  };
+}
