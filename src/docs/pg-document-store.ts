@@ -206,7 +206,14 @@ export function createPgDocumentStore(knex: Knex): DocumentStore {
         return Number(row?.count ?? 0);
       }),
 
-    deleteAllRawScans: () => withPgErrors(async () => knex(tables.rawScans).delete()),
+    deleteAllRawScans: () =>
+      withPgErrors(async () => {
+        // Counted in SQL: the embedded driver does not report a DELETE's row count through knex.
+        const result = await knex.raw<{ rows: { n: number }[] }>(
+          `with deleted as (delete from ${tables.rawScans} returning 1) select count(*)::int as n from deleted`,
+        );
+        return result.rows[0]?.n ?? 0;
+      }),
 
     insertBenchmarkRun: (run) =>
       withDocumentErrors(async () => {

@@ -27,8 +27,6 @@ export const columns = {
 } as const;
 
 const dayPrefixes = new Map<number, string>();
-const two = Array.from({ length: 100 }, (_, i) => (i < 10 ? `0${i}` : String(i)));
-const three = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
 
 function dayPrefix(day: number): string {
   let prefix = dayPrefixes.get(day);
@@ -38,20 +36,6 @@ function dayPrefix(day: number): string {
     dayPrefixes.set(day, prefix);
   }
   return prefix;
-}
-
-/** A UTC timestamp as COPY text, e.g. `2026-11-01 13:05:09.123+00`, without Date#toISOString. */
-export function timestampText(date: Date): string {
-  const ms = date.getTime();
-  const day = Math.floor(ms / 86_400_000);
-  let rest = ms - day * 86_400_000;
-  const milliseconds = rest % 1000;
-  rest = (rest - milliseconds) / 1000;
-  const seconds = rest % 60;
-  rest = (rest - seconds) / 60;
-  const minutes = rest % 60;
-  const hours = (rest - minutes) / 60;
-  return `${dayPrefix(day)}${two[hours]}:${two[minutes]}:${two[seconds]}.${three[milliseconds]}+00`;
 }
 
 const tab = 9;

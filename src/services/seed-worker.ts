@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { SeedParams } from '../domain/seed/types.js';
-import { encodePackageChunk, type ChunkOptions } from './seed-encoding.js';
+import { encodePackageChunk, type ChunkOptions, type PackageChunk } from './seed-encoding.js';
 
 /**
  * The seed's generator thread: encodes chunks of packages as COPY text and hands them to the
@@ -16,15 +16,8 @@ export interface SeedWorkerInput {
   options: ChunkOptions;
 }
 
-export interface SeedWorkerChunk {
-  packages: Uint8Array;
-  shipments: Uint8Array;
-  events: Uint8Array;
-  documents: Uint8Array;
-  packageCount: number;
-  eventCount: number;
-  documentCount: number;
-}
+/** What the worker posts: one chunk's COPY text per table, as bytes. */
+export type SeedWorkerChunk = PackageChunk;
 
 const input = workerData as SeedWorkerInput;
 const port = parentPort;

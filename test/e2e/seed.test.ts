@@ -81,7 +81,7 @@ describe.skipIf(!inject('postgresAvailable'))('seed on a PostgreSQL server', () 
     const args = [
       'seed',
       '--packages',
-      '150000',
+      '400000',
       '--customers',
       '5000',
       '--locations',
@@ -111,6 +111,34 @@ describe.skipIf(!inject('postgresAvailable'))('seed on a PostgreSQL server', () 
     const body = JSON.parse(rerun.stdout) as SeedJson;
     expect(await counts(testDb.url)).toEqual(body.rows);
     expect(body.rows.packages).toBe(400_000);
+  });
+
+  it('the server ending the session mid-seed gives a clear error (exit 5); rerunning finishes with exact counts', async () => {
+    testDb = await createTestDatabase('st_seed_e2e');
+    const env = { SHIPTRACK_DATABASE_URL: testDb.url };
+    expect((await runCli(['migrate', 'latest'], { env })).code).toBe(0);
+    const args = ['seed', '--packages', '400000', '--customers', '5000', '--locations', '200', '--json'];
+    const admin = new pg.Client({ connectionString: testDb.url });
+    await admin.connect();
+    try {
+      const killed = await runCli(args, {
+        env,
+        onSpawn: () =>
+          setTimeout(() => {
+            // What a restart does to the session: the server terminates it.
+            void admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'shiptrack seed'`);
+          }, 2000),
+      });
+      expect(killed.code).toBe(5);
+      expect(killed.stdout).toMatch(/"code": "store_unavailable"/);
+      expect(killed.stdout).toMatch(/PostgreSQL is unavailable: terminating connection due to administrator command/);
+    } finally {
+      await admin.end();
+    }
+    expect(await counts(testDb.url)).toEqual({ customers: 0, locations: 0, packages: 0, shipments: 0, tracking_events: 0 });
+    const rerun = await runCli(args, { env });
+    expect(rerun.code).toBe(0);
+    expect(await counts(testDb.url)).toEqual((JSON.parse(rerun.stdout) as SeedJson).rows);
   });
 
   it('a second seed on the same database while one runs is refused with exit 4', async () => {
