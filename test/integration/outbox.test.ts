@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createPgDocumentStore } from '../../src/docs/pg-document-store.js';
+import { defaultMigratorOptions, migrateLatest } from '../../src/services/migrations.service.js';
+import { countOutbox, drainOutbox, outboxStatus } from '../../src/services/outbox.service.js';
+import { seedDatabase } from '../../src/services/seed.service.js';
+import type { Database } from '../../src/store/database.js';
+import { createTestDatabase, type TestDatabase } from '../support/databases.js';
+import { openServer } from '../support/stores.js';
+
+// The outbox is exercised against a real document store: the PostgreSQL one (MongoDB's run
+// needs a server, see the contract suite).
+describe.skipIf(!inject('postgresAvailable'))('the transactional outbox', () => {
+  let testDb: TestDatabase;
+  let db: Database;
+  let queued = 0;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase('st_outbox');
+    db = await openServer(testDb.url);
+    await migrateLatest(db, defaultMigratorOptions());
+    const summary = await seedDatabase(db, {
+      sizes: { customers: 100, locations: 30, packages: 1000 },
+      seed: 5,
+      asOf: new Date('2026-11-01T00:00:00Z'),
+      mode: 'empty',
+      documentsShare: 0.1,
+      documentsTarget: 'outbox',
+    });
+    queued = summary.documents.count;
+  });
+  afterAll(async () => {
+    await db?.close();
+    await testDb?.drop();
+  });
+
+  it('a seed bound for MongoDB queues its raw scans in the outbox, in the same transaction', async () => {
+    expect(queued).toBeGreaterThan(100);
+    expect(await countOutbox(db.knex)).toBe(queued);
+    expect(await createPgDocumentStore(db.knex).countRawScans()).toBe(0);
+  });
+
+  it('a failed delivery keeps every document, counts the attempt and says why', async () => {
+    await db.knex.raw('alter table doc_raw_scans rename to doc_raw_scans_away');
+    try {
+      const result = await drainOutbox(db.knex, createPgDocumentStore(db.knex), { batchSize: 50 });
+      expect(result.delivered).toBe(0);
+      expect(result.remaining).toBe(queued);
+      expect(result.error).toMatch(/doc_raw_scans/);
+      const status = await outboxStatus(db.knex);
+      expect(status.waiting).toBe(queued);
+      expect(status.lastError).toMatch(/doc_raw_scans/);
+    } finally {
+      await db.knex.raw('alter table doc_raw_scans_away rename to doc_raw_scans');
+      await db.knex.raw('update document_outbox set next_attempt_at = now(), attempts = 0, last_error = null');
+    }
+  });
+
+  it('drains everything to the store, exactly once even when a batch is delivered twice', async () => {
+    const store = createPgDocumentStore(db.knex);
+    const sample = await db.knex.raw<{ rows: { document: Record<string, unknown> }[] }>(
+      `select document from document_outbox order by outbox_id limit 3`,
+    );
+    const result = await drainOutbox(db.knex, store, { batchSize: 100 });
+    expect(result).toEqual({ delivered: queued, remaining: 0, error: null });
+    expect(await store.countRawScans()).toBe(queued);
+
+    // A crash after delivery but before the delete: the same documents come round again.
+    for (const row of sample.rows) {
+      await db
+        .knex('document_outbox')
+        .insert({ collection: 'raw_scans', document_id: String(row.document.id), document: row.document });
+    }
+    const again = await drainOutbox(db.knex, store);
+    expect(again.remaining).toBe(0);
+    expect(await store.countRawScans()).toBe(queued);
+    const event = await store.findRawScanByEventId(Number(sample.rows[0]?.document.eventId));
+    expect(event?.id).toBe(sample.rows[0]?.document.id);
+  });
+});
