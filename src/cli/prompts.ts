@@ -10,3 +10,9 @@ export async function confirm(message: string): Promise<boolean> {
     throw error;
   }
 }
+
+/** Asks for a tracking number, validating as the user types. */
+export async function askTrackingNumber(validate: (value: string) => true | string): Promise<string> {
+  const { input } = await import('@inquirer/prompts');
+  return input({ message: 'Tracking number:', validate }, { output: process.stderr });
+}

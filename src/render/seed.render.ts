@@ -24,6 +24,9 @@ export function renderSeedSummary(summary: SeedSummary, style: Style): string {
         (summary.constraintsRebuilt ? ', keys and indexes built after the load' : ', constraints kept on (appending)'),
     ),
   ];
+  if (summary.sampleTrackingNumbers.length > 0) {
+    lines.push(`try: ${style.bold(`shiptrack track ${summary.sampleTrackingNumbers[0] ?? ''}`)}`);
+  }
   if (summary.documents.count > 0) {
     lines.push(
       `${n(summary.documents.count)} raw scan documents → ${summary.documents.store === 'postgres' ? 'PostgreSQL (doc_raw_scans)' : 'MongoDB (via the outbox)'}`,

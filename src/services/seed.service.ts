@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { Worker } from 'node:worker_threads';
+import { generatePackage } from '../domain/seed/generator.js';
 import type { SeedParams, SeedSizes } from '../domain/seed/types.js';
 import { ConflictError, InterruptedError, ShiptrackError, mapPostgresError } from '../errors.js';
 import { compiledModule } from '../package-root.js';
@@ -58,6 +59,8 @@ export interface SeedSummary {
   seconds: number;
   rowsPerSecond: number;
   phases: { phase: SeedPhase; seconds: number }[];
+  /** A few tracking numbers that were loaded, to try `shiptrack track` with. */
+  sampleTrackingNumbers: string[];
 }
 
 /** pg_locks: classid 21781, objid 2 (migrations use objid 1). */
@@ -347,6 +350,10 @@ export async function seedDatabase(db: Database, options: SeedOptions): Promise<
       seconds,
       rowsPerSecond: total / seconds,
       phases,
+      sampleTrackingNumbers: Array.from(
+        { length: Math.min(3, params.packages) },
+        (_, i) => generatePackage(params, i).pkg.tracking_number,
+      ),
     };
   } catch (error) {
     if (inTransaction) await session.raw('rollback').catch(() => undefined);

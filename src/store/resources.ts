@@ -19,6 +19,8 @@ export interface Resources extends AsyncDisposable {
 
 export interface ResourceOptions {
   database?: OpenDatabaseOptions;
+  /** Bound on connecting to Redis, for commands that must not wait for the cache. */
+  redisConnectTimeoutMs?: number;
   /** Receives one-time notices about the mode in force (e.g. the cache being off). */
   notice?: (line: string) => void;
 }
@@ -57,7 +59,10 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
             return undefined;
           }
           const { openRedis } = await import('./redis.js');
-          return openRedis(config, config.redisUrl);
+          return openRedis(
+            options.redisConnectTimeoutMs === undefined ? config : { ...config, connectTimeoutMs: options.redisConnectTimeoutMs },
+            config.redisUrl,
+          );
         },
         async (client) => {
           if (client === undefined) return;

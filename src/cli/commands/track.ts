@@ -1,0 +1,143 @@
+import { createHash } from 'node:crypto';
+import { Command } from 'commander';
+import { parseTrackingNumber } from '../../domain/tracking-number.js';
+import { NotFoundError, UsageError } from '../../errors.js';
+import { configFor, withResources, type CommandContext } from '../program.js';
+
+interface TrackOptions {
+  cache: boolean;
+  staleHours: string;
+}
+
+function usageErrorFor(parsed: Extract<ReturnType<typeof parseTrackingNumber>, { ok: false }>): UsageError {
+  const hint =
+    parsed.didYouMean !== undefined && parsed.didYouMean.length > 0
+      ? `did you mean ${parsed.didYouMean.slice(0, 3).join(' or ')}?`
+      : undefined;
+  return new UsageError(parsed.reason, { hint, details: { input: parsed.input, reason: parsed.code } });
+}
+
+/**
+ * Validates every number before any store is opened: bad input never reaches a query. Words are
+ * joined when together they make one number, so both `track N1 N2` and `track rb 1234 5678 5us`
+ * work; when nothing fits, the most specific complaint (a wrong check digit) is reported.
+ */
+export function parseNumbers(words: readonly string[]): string[] {
+  const numbers: string[] = [];
+  let i = 0;
+  while (i < words.length) {
+    let taken = 0;
+    let specific: Extract<ReturnType<typeof parseTrackingNumber>, { ok: false }> | undefined;
+    for (let j = Math.min(words.length, i + 6); j > i; j -= 1) {
+      const parsed = parseTrackingNumber(words.slice(i, j).join(''));
+      if (parsed.ok) {
+        numbers.push(parsed.number);
+        taken = j - i;
+        break;
+      }
+      if (parsed.code === 'check_digit' && specific === undefined) specific = parsed;
+    }
+    if (taken === 0) {
+      // j = i + 1 was tried above, so the word alone is not a number either.
+      const alone = parseTrackingNumber(words[i] ?? '');
+      if (!alone.ok) throw usageErrorFor(specific ?? alone);
+      numbers.push(alone.number);
+      taken = 1;
+    }
+    i += taken;
+  }
+  return numbers;
+}
+
+/** Keys are per database: two databases behind one Redis must not answer for each other. */
+function cacheKeyPrefix(databaseTarget: string): string {
+  return `shiptrack:${createHash('sha256').update(databaseTarget).digest('hex').slice(0, 12)}:track:`;
+}
+
+export function trackCommand(context: CommandContext): Command {
+  return new Command('track')
+    .description('where is a package: summary and timeline (several numbers at once; a prompt on a terminal)')
+    .argument('[numbers...]', 'tracking numbers: UPU S10 (RB123456785US); UPS, FedEx and USPS numbers are recognised')
+    .option('--no-cache', 'read from PostgreSQL even when the answer is cached')
+    .option('--stale-hours <n>', 'flag gaps of more than this many hours without a scan', '48')
+    .addHelpText(
+      'after',
+      `
+Input is forgiving: spaces, dashes and lower case are fine ("rb 1234 5678 5us").
+A number that cannot be valid exits 2 with the reason (and a "did you mean" when one character
+fixes it); a valid number that is not in the database exits 3.
+
+Examples:
+  $ shiptrack track RB123456785US
+  $ shiptrack track RB123456785US CP271828189US --json`,
+    )
+    .action(async (inputs: string[], options: TrackOptions, command: Command) => {
+      const staleHours = Number(options.staleHours);
+      if (!Number.isFinite(staleHours) || staleHours <= 0) {
+        throw new UsageError(`--stale-hours: expected a positive number of hours, got "${options.staleHours}"`);
+      }
+      let raw = inputs;
+      if (raw.length === 0) {
+        if (!process.stdin.isTTY || context.output.json) throw new UsageError('give at least one tracking number');
+        const { askTrackingNumber } = await import('../prompts.js');
+        raw = [
+          await askTrackingNumber((value) => {
+            const parsed = parseTrackingNumber(value);
+            return parsed.ok ? true : parsed.reason;
+          }),
+        ];
+      }
+      const numbers = parseNumbers(raw);
+      const config = configFor(command, context);
+      await withResources(
+        context,
+        config,
+        async (resources) => {
+          const [{ createTracker }, { createTrackCache }, render] = await Promise.all([
+            import('../../services/track.service.js'),
+            import('../../store/track-cache.js'),
+            import('../../render/track.render.js'),
+          ]);
+          const warnCache = (error: unknown): void =>
+            context.output.warn(
+              `cache unavailable (${error instanceof Error ? error.message : 'Redis error'}); answering from PostgreSQL`,
+            );
+          // Database and Redis connect at the same time; a dead Redis costs at most its timeout.
+          const [db, redis] = await Promise.all([
+            resources.database(),
+            options.cache
+              ? resources.redis().catch((error: unknown) => (warnCache(error), undefined))
+              : Promise.resolve(undefined),
+          ]);
+          const tracker = createTracker({
+            db,
+            cache:
+              redis === undefined
+                ? undefined
+                : createTrackCache(redis, { ttlMs: 60_000, negativeTtlMs: 10_000, prefix: cacheKeyPrefix(db.target) }),
+            onCacheError: warnCache,
+          });
+          const now = new Date();
+          const results = await Promise.all(numbers.map((n) => tracker.track(n, { useCache: options.cache })));
+          const found = results.flatMap((r) =>
+            r.package === null ? [] : [render.trackView({ ...r, package: r.package }, now, staleHours)],
+          );
+          const missing = results.filter((r) => r.package === null).map((r) => r.trackingNumber);
+          context.output.result(
+            numbers.length === 1 && found.length === 1 ? found[0] : { packages: found, notFound: missing },
+            (style) => found.map((view) => render.renderTrack(view, style)).join('\n\n'),
+          );
+          if (missing.length > 0) {
+            const error = new NotFoundError(`not found: ${missing.join(', ')}`, {
+              hint: 'the number is valid but no package has it',
+              details: { notFound: missing },
+            });
+            if (found.length === 0) throw error;
+            context.output.warn(error.message);
+            context.exitCode = error.exitCode;
+          }
+        },
+        { redisConnectTimeoutMs: config.redisCommandTimeoutMs },
+      );
+    });
+}

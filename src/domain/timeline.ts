@@ -1,0 +1,96 @@
+import { isPackageStatus, isTransitionAllowed, terminalStatuses, type PackageStatus } from './status.js';
+
+/** A package as `track` shows it: summary and timeline (DOMAIN §1–2). Pure: no I/O. */
+
+export interface Place {
+  name: string;
+  city: string;
+  state: string;
+  timeZone: string;
+}
+
+export interface TimelineEvent {
+  eventId: number;
+  status: PackageStatus;
+  at: Date;
+  recordedAt: Date;
+  location: Place;
+}
+
+export interface TrackedPackage {
+  packageId: number;
+  trackingNumber: string;
+  currentStatus: PackageStatus;
+  sender: string;
+  recipient: string;
+  /** kg, as stored (numeric). */
+  weight: string;
+  metadata: Record<string, unknown>;
+  origin: Place;
+  destination: Place;
+  estimatedDelivery: Date;
+  actualDelivery: Date | null;
+  /** Oldest first, by event time. */
+  events: TimelineEvent[];
+}
+
+export type EventFlag = 'out_of_order' | 'forbidden_transition' | 'after_terminal' | 'long_gap';
+
+export interface FlaggedEvent extends TimelineEvent {
+  flags: EventFlag[];
+}
+
+export type DeliveryVerdict =
+  | { kind: 'on_time'; byMs: number }
+  | { kind: 'late'; byMs: number }
+  | { kind: 'overdue'; byMs: number }
+  | { kind: 'due'; inMs: number }
+  | { kind: 'closed'; status: PackageStatus };
+
+/**
+ * Marks what is suspicious in a history: a scan recorded after a later-dated one (out of order),
+ * a transition the state machine forbids, a scan after a terminal status, and a gap of more
+ * than `staleHours` between scans (or since the last scan, for a package still moving).
+ */
+export function flagTimeline(events: readonly TimelineEvent[], now: Date, staleHours: number): FlaggedEvent[] {
+  const staleMs = staleHours * 3_600_000;
+  let latestRecorded = Number.NEGATIVE_INFINITY;
+  let terminalSeen = false;
+  const flagged = events.map((event, index): FlaggedEvent => {
+    const flags: EventFlag[] = [];
+    const previous = index > 0 ? events[index - 1] : undefined;
+    // Sorted by event time: an event recorded before an earlier-listed one arrived out of order.
+    if (event.recordedAt.getTime() < latestRecorded) flags.push('out_of_order');
+    latestRecorded = Math.max(latestRecorded, event.recordedAt.getTime());
+    if (terminalSeen) flags.push('after_terminal');
+    else if (previous !== undefined && !isTransitionAllowed(previous.status, event.status)) flags.push('forbidden_transition');
+    if (previous !== undefined && event.at.getTime() - previous.at.getTime() > staleMs) flags.push('long_gap');
+    if (terminalStatuses.has(event.status)) terminalSeen = true;
+    return { ...event, flags };
+  });
+  const last = flagged.at(-1);
+  if (last !== undefined && !terminalStatuses.has(last.status) && now.getTime() - last.at.getTime() > staleMs) {
+    last.flags.push('long_gap');
+  }
+  return flagged;
+}
+
+export function deliveryVerdict(
+  pkg: Pick<TrackedPackage, 'currentStatus' | 'estimatedDelivery' | 'actualDelivery'>,
+  now: Date,
+): DeliveryVerdict {
+  const promised = pkg.estimatedDelivery.getTime();
+  if (pkg.actualDelivery !== null) {
+    const delta = pkg.actualDelivery.getTime() - promised;
+    return delta <= 0 ? { kind: 'on_time', byMs: -delta } : { kind: 'late', byMs: delta };
+  }
+  if (terminalStatuses.has(pkg.currentStatus)) return { kind: 'closed', status: pkg.currentStatus };
+  const delta = now.getTime() - promised;
+  return delta > 0 ? { kind: 'overdue', byMs: delta } : { kind: 'due', inMs: -delta };
+}
+
+/** Parses a status read from storage, refusing anything outside DOMAIN §2. */
+export function toStatus(value: string): PackageStatus {
+  if (!isPackageStatus(value)) throw new RangeError(`unknown status "${value}"`);
+  return value;
+}

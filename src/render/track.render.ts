@@ -1,0 +1,140 @@
+import { deliveryVerdict, flagTimeline, type EventFlag, type FlaggedEvent, type TrackedPackage } from '../domain/timeline.js';
+import type { PackageStatus } from '../domain/status.js';
+import type { TrackResult } from '../services/track.service.js';
+import type { Style } from './style.js';
+import { renderTable } from './table.js';
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+/** `2026-11-20 14:05 MST` in the location's own zone. */
+export function localTime(date: Date, timeZone: string): string {
+  let format = formatters.get(timeZone);
+  if (format === undefined) {
+    try {
+      format = new Intl.DateTimeFormat('en-CA', {
+        timeZone,
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+        hour: '2-digit',
+        minute: '2-digit',
+        hourCycle: 'h23',
+        timeZoneName: 'short',
+      });
+    } catch {
+      format = new Intl.DateTimeFormat('en-CA', { timeZone: 'UTC', dateStyle: 'short', timeStyle: 'short' });
+    }
+    formatters.set(timeZone, format);
+  }
+  const parts = Object.fromEntries(format.formatToParts(date).map((p) => [p.type, p.value]));
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} ${parts.timeZoneName ?? ''}`.trim();
+}
+
+export function utcTime(date: Date): string {
+  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+export function duration(ms: number): string {
+  if (ms < 60_000) return `${Math.round(ms / 1000)} s`;
+  const minutes = Math.round(ms / 60_000);
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} h ${minutes % 60} min`;
+  return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+}
+
+export function statusText(status: PackageStatus, style: Style): string {
+  switch (status) {
+    case 'delivered':
+      return style.ok(status);
+    case 'exception':
+    case 'attempt_fail':
+    case 'return_to_sender':
+    case 'returned':
+    case 'cancelled':
+      return style.bad(status);
+    case 'out_for_delivery':
+    case 'available_for_pickup':
+      return style.accent(status);
+    default:
+      return status;
+  }
+}
+
+const flagText: Record<EventFlag, string> = {
+  out_of_order: 'out of order',
+  forbidden_transition: 'forbidden transition',
+  after_terminal: 'after a final status',
+  long_gap: 'no scan for long',
+};
+
+export interface TrackView {
+  trackingNumber: string;
+  source: TrackResult['source'];
+  cacheAgeMs: number | null;
+  package: TrackedPackage;
+  delivery: ReturnType<typeof deliveryVerdict>;
+  timeline: FlaggedEvent[];
+}
+
+export function trackView(result: TrackResult & { package: TrackedPackage }, now: Date, staleHours: number): TrackView {
+  return {
+    trackingNumber: result.trackingNumber,
+    source: result.source,
+    cacheAgeMs: result.cacheAgeMs,
+    package: result.package,
+    delivery: deliveryVerdict(result.package, now),
+    timeline: flagTimeline(result.package.events, now, staleHours),
+  };
+}
+
+function deliveryText(view: TrackView, style: Style): string {
+  const v = view.delivery;
+  switch (v.kind) {
+    case 'on_time':
+      return style.ok(`on time (${duration(v.byMs)} early)`);
+    case 'late':
+      return style.bad(`late by ${duration(v.byMs)}`);
+    case 'overdue':
+      return style.bad(`OVERDUE by ${duration(v.byMs)}`);
+    case 'due':
+      return `due in ${duration(v.inMs)}`;
+    case 'closed':
+      return v.status;
+  }
+}
+
+export function renderTrack(view: TrackView, style: Style): string {
+  const p = view.package;
+  const place = (x: { name: string; city: string; state: string }): string => `${x.name} (${x.city}, ${x.state})`;
+  const summary = renderTable<[string, string]>(
+    [
+      { header: style.bold(p.trackingNumber), value: ([k]) => k },
+      { header: statusText(p.currentStatus, style), value: ([, v]) => v },
+    ],
+    [
+      ['route', `${place(p.origin)} → ${place(p.destination)}`],
+      ['sender → recipient', `${p.sender} → ${p.recipient}`],
+      ['weight', `${Number(p.weight).toLocaleString('en-US', { maximumFractionDigits: 3 })} kg`],
+      ['metadata', JSON.stringify(p.metadata)],
+      ['estimated delivery', `${localTime(p.estimatedDelivery, p.destination.timeZone)} (${utcTime(p.estimatedDelivery)})`],
+      [
+        'actual delivery',
+        p.actualDelivery === null ? '—' : `${localTime(p.actualDelivery, p.destination.timeZone)} (${utcTime(p.actualDelivery)})`,
+      ],
+      ['promise', deliveryText(view, style)],
+    ],
+  );
+  const timeline = renderTable<FlaggedEvent>(
+    [
+      { header: 'local time', value: (e) => localTime(e.at, e.location.timeZone) },
+      { header: 'UTC', value: (e) => utcTime(e.at) },
+      { header: 'status', value: (e) => statusText(e.status, style) },
+      { header: 'location', value: (e) => `${e.location.name}, ${e.location.city} ${e.location.state}` },
+      { header: 'flags', value: (e) => style.warn(e.flags.map((f) => flagText[f]).join(', ')) },
+    ],
+    view.timeline,
+  );
+  const source = view.source === 'cache' ? `from the cache (${duration(view.cacheAgeMs ?? 0)} old)` : 'from the database';
+  return `${summary}\n${timeline}\n${style.dim(`${view.timeline.length} events, ${source}`)}`;
+}

@@ -1,0 +1,83 @@
+import type { Redis } from 'ioredis';
+import type { TrackedPackage } from '../domain/timeline.js';
+
+/**
+ * Cache-aside for `track` in Redis. Each number has a version counter; a reader notes the
+ * version before it reads the database and writes its answer only if the version is unchanged
+ * (atomically, in Lua), so a slow reader can never put back a value older than a scan that
+ * happened meanwhile. A scan bumps the version and deletes the value before it returns.
+ */
+
+export interface CachedAnswer {
+  /** null: the number is known not to exist (negative caching). */
+  value: TrackedPackage | null;
+  cachedAt: number;
+}
+
+export interface CacheLookup {
+  hit: CachedAnswer | undefined;
+  version: string;
+}
+
+export interface TrackCache {
+  lookup(trackingNumber: string): Promise<CacheLookup>;
+  /** Stores the answer if no write happened since `version` was read. True if stored. */
+  store(trackingNumber: string, answer: TrackedPackage | null, version: string): Promise<boolean>;
+  invalidate(trackingNumber: string): Promise<void>;
+}
+
+export interface TrackCacheOptions {
+  ttlMs: number;
+  negativeTtlMs: number;
+  prefix?: string;
+}
+
+const storeIfUnchanged = `
+if (redis.call('GET', KEYS[2]) or '0') == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0`;
+
+function revive(text: string): CachedAnswer {
+  const parsed = JSON.parse(text) as { value: (TrackedPackage & { [k: string]: unknown }) | null; cachedAt: number };
+  const value = parsed.value;
+  if (value !== null) {
+    value.estimatedDelivery = new Date(value.estimatedDelivery);
+    value.actualDelivery = value.actualDelivery === null ? null : new Date(value.actualDelivery);
+    for (const event of value.events) {
+      event.at = new Date(event.at);
+      event.recordedAt = new Date(event.recordedAt);
+    }
+  }
+  return { value, cachedAt: parsed.cachedAt };
+}
+
+export function createTrackCache(redis: Redis, options: TrackCacheOptions): TrackCache {
+  const prefix = options.prefix ?? 'shiptrack:track:';
+  const valueKey = (n: string): string => `${prefix}${n}`;
+  const versionKey = (n: string): string => `${prefix}${n}:version`;
+  return {
+    async lookup(trackingNumber) {
+      const [value, version] = await redis.mget(valueKey(trackingNumber), versionKey(trackingNumber));
+      return { hit: value == null ? undefined : revive(value), version: version ?? '0' };
+    },
+    async store(trackingNumber, answer, version) {
+      const payload = JSON.stringify({ value: answer, cachedAt: Date.now() });
+      const ttl = answer === null ? options.negativeTtlMs : options.ttlMs;
+      const stored = await redis.eval(
+        storeIfUnchanged,
+        2,
+        valueKey(trackingNumber),
+        versionKey(trackingNumber),
+        version,
+        payload,
+        ttl,
+      );
+      return stored === 1;
+    },
+    async invalidate(trackingNumber) {
+      await redis.multi().incr(versionKey(trackingNumber)).del(valueKey(trackingNumber)).exec();
+    },
+  };
+}

@@ -1,0 +1,89 @@
+import { describe, expect, inject, it } from 'vitest';
+import { createTestDatabase } from '../support/databases.js';
+import { runCli, startOwnRedis, tempDir } from '../support/cli.js';
+import { testRedisUrl } from '../support/env.js';
+
+interface SeedJson {
+  sampleTrackingNumbers: string[];
+}
+
+describe('track on the embedded default', () => {
+  it('migrate, seed tiny, track a package: the README first command works with nothing configured', async () => {
+    const cwd = tempDir();
+    expect((await runCli(['migrate', 'latest'], { cwd })).code).toBe(0);
+    const seeded = await runCli(['seed', '--json'], { cwd });
+    const [number] = (JSON.parse(seeded.stdout) as SeedJson).sampleTrackingNumbers;
+    expect(number).toMatch(/^[A-Z]{2}\d{9}US$/);
+
+    const tracked = await runCli(['track', number ?? ''], { cwd });
+    expect(tracked.code).toBe(0);
+    expect(tracked.stdout).toContain(number);
+    expect(tracked.stdout).toMatch(/local time\s+│\s+UTC\s+│\s+status\s+│\s+location/);
+    expect(tracked.stdout).toMatch(/\d+ events, from the database/);
+    expect(tracked.stderr).toMatch(/cache off/);
+
+    // forgiving input: lower case, spaces, split words
+    const spaced = `${number?.slice(0, 2).toLowerCase()} ${number?.slice(2, 6)} ${number?.slice(6, 10)} ${number?.slice(10).toLowerCase()}`;
+    const forgiving = await runCli(['track', ...spaced.split(' '), '--json'], { cwd });
+    expect(forgiving.code).toBe(0);
+    expect((JSON.parse(forgiving.stdout) as { trackingNumber: string }).trackingNumber).toBe(number);
+  });
+
+  it('bad numbers exit 2 with the exact reason before any store is opened; unknown valid numbers exit 3', async () => {
+    const cwd = tempDir();
+    const wrong = await runCli(['track', 'RB123456784US'], { cwd });
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/error: RB123456784US: check digit is 4, expected 5\nhint: did you mean RB123456785US/);
+    for (const input of ["' OR 1=1 --", '{"$gt": ""}', 'x'.repeat(10_240), 'RB123\u202E456785US', '   ']) {
+      const result = await runCli(['track', input], { cwd });
+      expect(result.code, JSON.stringify(input.slice(0, 20))).toBe(2);
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    }
+    // nothing was opened: no embedded database was created by those
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(`${cwd}/.shiptrack`)).toBe(false);
+
+    expect((await runCli(['migrate', 'latest'], { cwd })).code).toBe(0);
+    const unknown = await runCli(['track', 'RB123456785US'], { cwd });
+    expect(unknown.code).toBe(3);
+    expect(unknown.stderr).toMatch(/error: not found: RB123456785US/);
+  });
+});
+
+describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))('track against servers', () => {
+  it('answers from the cache the second time, and from PostgreSQL with one warning when Redis is frozen', async () => {
+    const testDb = await createTestDatabase('st_track_e2e');
+    try {
+      const env = { SHIPTRACK_DATABASE_URL: testDb.url };
+      expect((await runCli(['migrate', 'latest'], { env })).code).toBe(0);
+      const seeded = await runCli(['seed', '--json'], { env });
+      const number = (JSON.parse(seeded.stdout) as SeedJson).sampleTrackingNumbers[0] ?? '';
+      const redisEnv = { ...env, SHIPTRACK_REDIS_URL: testRedisUrl };
+      await runCli(['track', number, '--no-cache'], { env: redisEnv });
+      const first = await runCli(['track', number, '--json'], { env: redisEnv });
+      const second = await runCli(['track', number, '--json'], { env: redisEnv });
+      expect((JSON.parse(first.stdout) as { source: string }).source).toMatch(/database|cache/);
+      expect((JSON.parse(second.stdout) as { source: string }).source).toBe('cache');
+      expect(
+        (JSON.parse((await runCli(['track', number, '--json', '--no-cache'], { env: redisEnv })).stdout) as { source: string })
+          .source,
+      ).toBe('database');
+
+      const frozen = await startOwnRedis();
+      try {
+        frozen.freeze();
+        const result = await runCli(['track', number], {
+          env: { ...env, SHIPTRACK_REDIS_URL: `redis://127.0.0.1:${frozen.port}`, SHIPTRACK_REDIS_TIMEOUT: '300ms' },
+        });
+        expect(result.code).toBe(0);
+        expect(result.stdout).toContain(number);
+        expect(result.stderr.match(/warning: cache unavailable/g)).toHaveLength(1);
+        expect(result.ms).toBeLessThan(3000);
+      } finally {
+        await frozen.stop();
+      }
+    } finally {
+      await testDb.drop();
+    }
+  });
+});

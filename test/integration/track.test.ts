@@ -1,0 +1,141 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { defaultMigratorOptions, migrateLatest } from '../../src/services/migrations.service.js';
+import { seedDatabase } from '../../src/services/seed.service.js';
+import { createTracker } from '../../src/services/track.service.js';
+import type { Database } from '../../src/store/database.js';
+import { closeRedis, openRedis } from '../../src/store/redis.js';
+import { createTrackCache } from '../../src/store/track-cache.js';
+import { startOwnRedis } from '../support/cli.js';
+import { createTestDatabase, type TestDatabase } from '../support/databases.js';
+import { testRedisUrl } from '../support/env.js';
+import { openServer } from '../support/stores.js';
+
+const services = inject('postgresAvailable') && inject('redisAvailable');
+
+describe.skipIf(!services)('track: the read path and its cache', () => {
+  let testDb: TestDatabase;
+  let db: Database;
+  let sample: { tracking_number: string; events: number; current_status: string; origin: string };
+  const prefix = `shiptrack-test:${Date.now()}:`;
+  const config = loadConfig({ env: { SHIPTRACK_REDIS_URL: testRedisUrl }, envFile: null });
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase('st_track');
+    db = await openServer(testDb.url);
+    await migrateLatest(db, defaultMigratorOptions());
+    await seedDatabase(db, {
+      sizes: { customers: 100, locations: 30, packages: 500 },
+      seed: 11,
+      asOf: new Date('2026-11-01T00:00:00Z'),
+      mode: 'empty',
+      documentsShare: 0,
+      documentsTarget: 'postgres',
+    });
+    const row = await db.knex.raw<{ rows: (typeof sample)[] }>(
+      `select p.tracking_number, p.current_status, o.location_name as origin,
+              (select count(*)::int from tracking_events e where e.package_id = p.package_id) as events
+         from packages p join shipments s using (package_id) join locations o on o.location_id = s.origin_location_id
+        order by p.package_id limit 1`,
+    );
+    sample = row.rows[0] as typeof sample;
+  });
+  afterAll(async () => {
+    await db?.close();
+    await testDb?.drop();
+  });
+
+  it('answers from the database with summary and the whole timeline in time order', async () => {
+    const result = await createTracker({ db }).track(sample.tracking_number);
+    expect(result.source).toBe('database');
+    expect(result.package?.trackingNumber).toBe(sample.tracking_number);
+    expect(result.package?.currentStatus).toBe(sample.current_status);
+    expect(result.package?.origin.name).toBe(sample.origin);
+    expect(result.package?.events).toHaveLength(sample.events);
+    const times = result.package?.events.map((e) => e.at.getTime()) ?? [];
+    expect([...times].sort((a, b) => a - b)).toEqual(times);
+    expect(result.package?.events.at(-1)?.status).toBe(sample.current_status);
+  });
+
+  it('returns null for a valid number that is not there', async () => {
+    expect((await createTracker({ db }).track('RB000000000US')).package).toBeNull();
+  });
+
+  it('caches answers (and unknown numbers), and a write invalidates them before it returns', async () => {
+    const redis = await openRedis(config, testRedisUrl);
+    try {
+      const cache = createTrackCache(redis, { ttlMs: 60_000, negativeTtlMs: 10_000, prefix });
+      const tracker = createTracker({ db, cache });
+      const first = await tracker.track(sample.tracking_number);
+      expect(first.source).toBe('database');
+      const second = await tracker.track(sample.tracking_number);
+      expect(second.source).toBe('cache');
+      expect(second.cacheAgeMs).toBeGreaterThanOrEqual(0);
+      expect(second.package).toEqual(first.package);
+      expect((await tracker.track(sample.tracking_number, { useCache: false })).source).toBe('database');
+
+      await cache.invalidate(sample.tracking_number);
+      expect((await tracker.track(sample.tracking_number)).source).toBe('database');
+
+      expect((await tracker.track('RB000000000US')).source).toBe('database');
+      const negative = await tracker.track('RB000000000US');
+      expect(negative).toMatchObject({ source: 'cache', package: null });
+      expect(await redis.pttl(`${prefix}RB000000000US`)).toBeLessThanOrEqual(10_000);
+    } finally {
+      await closeRedis(redis);
+    }
+  });
+
+  it('a slow reader cannot put back a value older than a write that happened meanwhile', async () => {
+    const redis = await openRedis(config, testRedisUrl);
+    try {
+      const cache = createTrackCache(redis, { ttlMs: 60_000, negativeTtlMs: 10_000, prefix: `${prefix}race:` });
+      const before = await cache.lookup(sample.tracking_number);
+      expect(before.hit).toBeUndefined();
+      const stale = (await createTracker({ db }).track(sample.tracking_number)).package;
+      await cache.invalidate(sample.tracking_number); // a scan lands while the reader was away
+      expect(await cache.store(sample.tracking_number, stale, before.version)).toBe(false);
+      expect((await cache.lookup(sample.tracking_number)).hit).toBeUndefined();
+      const fresh = await cache.lookup(sample.tracking_number);
+      expect(await cache.store(sample.tracking_number, stale, fresh.version)).toBe(true);
+    } finally {
+      await closeRedis(redis);
+    }
+  });
+
+  it('concurrent misses for one number share one database read (single flight)', async () => {
+    const tracker = createTracker({ db });
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => tracker.track(sample.tracking_number, { useCache: false })),
+    );
+    // One read, one answer object handed to every caller.
+    expect(new Set(results.map((r) => r.package)).size).toBe(1);
+  });
+
+  it('a frozen Redis costs at most its command timeout, once, and the answer comes from PostgreSQL', async () => {
+    const own = await startOwnRedis();
+    const ownUrl = `redis://127.0.0.1:${own.port}`;
+    const quick = loadConfig({ env: { SHIPTRACK_REDIS_URL: ownUrl, SHIPTRACK_REDIS_TIMEOUT: '200ms' }, envFile: null });
+    const redis = await openRedis(quick, ownUrl);
+    try {
+      own.freeze();
+      const errors: unknown[] = [];
+      const tracker = createTracker({
+        db,
+        cache: createTrackCache(redis, { ttlMs: 60_000, negativeTtlMs: 10_000, prefix }),
+        onCacheError: (e) => errors.push(e),
+      });
+      const started = performance.now();
+      const result = await tracker.track(sample.tracking_number);
+      expect(performance.now() - started).toBeLessThan(1000);
+      expect(result).toMatchObject({ source: 'database', package: { trackingNumber: sample.tracking_number } });
+      const again = await tracker.track(sample.tracking_number);
+      expect(again.source).toBe('database');
+      expect(errors).toHaveLength(1);
+    } finally {
+      own.thaw();
+      redis.disconnect();
+      await own.stop();
+    }
+  });
+});
