@@ -41,16 +41,32 @@ interface CheckDefinition {
   bindings?: unknown[];
 }
 
+/**
+ * Events with what the write path knows about them: a scan after a final status is history (it
+ * never moved the status), one that arrived after a later-dated scan is out of order, and a
+ * forced transition carries its reason. None of those is a violation of the state machine.
+ */
+const annotatedEvents = `
+  select package_id, event_id, status, event_timestamp, forced_reason,
+         lag(status) over in_time as previous,
+         coalesce(recorded_at > min(recorded_at) over (partition by package_id order by event_timestamp desc, event_id desc
+                                                       rows between unbounded preceding and 1 preceding), false) as out_of_order,
+         coalesce(bool_or(status in ('delivered', 'returned', 'cancelled')) over (in_time rows between unbounded preceding and 1 preceding),
+                  false) as after_final
+    from tracking_events
+  window in_time as (partition by package_id order by event_timestamp, event_id)`;
+
 const definitions: CheckDefinition[] = [
   {
     check: 'status_matches_last_event',
-    description: 'current_status is the status of the latest event',
+    description: 'current_status is the status of the latest accepted event',
     sql: `select p.tracking_number as sample
             from packages p
-            left join lateral (
-              select e.status from tracking_events e
-               where e.package_id = p.package_id
-               order by e.event_timestamp desc, e.event_id desc limit 1) last on true
+            left join (
+              select distinct on (package_id) package_id, status
+                from (${annotatedEvents}) e
+               where not after_final
+               order by package_id, event_timestamp desc, event_id desc) last on last.package_id = p.package_id
            where last.status is distinct from p.current_status
              and not (last.status is null and p.current_status = 'pending')`,
   },
@@ -58,11 +74,10 @@ const definitions: CheckDefinition[] = [
     check: 'legal_transitions',
     description: 'every consecutive pair of events follows the state machine',
     sql: `select distinct p.tracking_number as sample
-            from (select package_id, status,
-                         lag(status) over (partition by package_id order by event_timestamp, event_id) as previous
-                    from tracking_events) e
+            from (${annotatedEvents}) e
             join packages p on p.package_id = e.package_id
-           where e.previous is not null and (e.previous || '>' || e.status) <> all (?::text[])`,
+           where e.previous is not null and e.forced_reason is null and not e.out_of_order and not e.after_final
+             and (e.previous || '>' || e.status) <> all (?::text[])`,
     bindings: [allowedPairs],
   },
   {
