@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
+import { shippedMigrations } from '../support/stores.js';
 import { freePort, runCli, startFrozenListener, startOwnRedis, tempDir, type CliResult } from '../support/cli.js';
 
 interface DoctorJson {
@@ -27,7 +28,11 @@ describe('doctor on the embedded default', () => {
     const result = await runCli(['doctor', '--json'], { cwd });
     expect(result.code).toBe(0);
     const byStore = checks(result);
-    expect(byStore.PostgreSQL).toMatchObject({ mode: 'embedded', reachable: true, detail: 'schema up to date (2 migrations)' });
+    expect(byStore.PostgreSQL).toMatchObject({
+      mode: 'embedded',
+      reachable: true,
+      detail: `schema up to date (${shippedMigrations().length} migrations)`,
+    });
     expect(byStore.PostgreSQL?.version).toMatch(/^\d+\.\d+/);
     expect(byStore.Redis).toMatchObject({ mode: 'off', reachable: null });
     expect(byStore.MongoDB).toMatchObject({ mode: 'postgres', reachable: null });

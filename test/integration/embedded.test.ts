@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError } from '../../src/errors.js';
 import { defaultMigratorOptions, getMigrationStatus, migrateDown, migrateLatest } from '../../src/services/migrations.service.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
-import { embeddedConfig } from '../support/stores.js';
+import { embeddedConfig, shippedMigrations } from '../support/stores.js';
 
 // The embedded default is a real mode, not a demo: the same migrations, constraints and runner.
 describe('the embedded database (PGlite)', () => {
@@ -26,13 +26,13 @@ describe('the embedded database (PGlite)', () => {
 
   it('round-trips latest → rollback → latest', async () => {
     const options = defaultMigratorOptions();
-    expect((await migrateLatest(db, options)).migrations).toHaveLength(2);
-    expect((await migrateDown(db, options, { kind: 'all' })).migrations).toHaveLength(2);
+    expect((await migrateLatest(db, options)).migrations).toHaveLength(shippedMigrations().length);
+    expect((await migrateDown(db, options, { kind: 'all' })).migrations).toHaveLength(shippedMigrations().length);
     const tables = await db.knex.raw<{ rows: { t: string }[] }>(
       `select table_name as t from information_schema.tables where table_schema = 'public'`,
     );
     expect(tables.rows.map((r) => r.t)).toEqual(['shiptrack_migrations']);
-    expect((await migrateLatest(db, options)).migrations).toHaveLength(2);
+    expect((await migrateLatest(db, options)).migrations).toHaveLength(shippedMigrations().length);
     const status = await getMigrationStatus(db, options);
     expect(status.pending).toBe(0);
   });

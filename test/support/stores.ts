@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -35,4 +35,12 @@ export function sqlMigration(up: string[], down: string[], transactional = true)
 export async function up(knex) { for (const sql of ${JSON.stringify(up)}) await knex.raw(sql); }
 export async function down(knex) { for (const sql of ${JSON.stringify(down)}) await knex.raw(sql); }
 `;
+}
+
+/** Names of the migrations shipped in migrations/, read from the folder. */
+export function shippedMigrations(): string[] {
+  return readdirSync(path.resolve('migrations'))
+    .filter((f) => /^\d{14}_\w+\.ts$/.test(f))
+    .map((f) => f.replace(/\.ts$/, ''))
+    .sort();
 }
