@@ -7,6 +7,7 @@ import { doctorCommand } from './commands/doctor.js';
 import { migrateCommand } from './commands/migrate.js';
 import { outboxCommand } from './commands/outbox.js';
 import { checkCommand, seedCommand } from './commands/seed.js';
+import { scanCommand } from './commands/scan.js';
 import { trackCommand } from './commands/track.js';
 import type { Output } from './output.js';
 
@@ -120,6 +121,7 @@ Exit codes: 0 ok, 1 internal error, 2 bad input, 3 not found, 4 conflict or lock
   program.addCommand(migrateCommand(context));
   program.addCommand(seedCommand(context));
   program.addCommand(trackCommand(context));
+  program.addCommand(scanCommand(context));
   program.addCommand(checkCommand(context));
   program.addCommand(outboxCommand(context));
   program.addCommand(doctorCommand(context));

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { TrackedPackage } from '../domain/timeline.js';
 
@@ -80,4 +81,18 @@ export function createTrackCache(redis: Redis, options: TrackCacheOptions): Trac
       await redis.multi().incr(versionKey(trackingNumber)).del(valueKey(trackingNumber)).exec();
     },
   };
+}
+
+function databaseId(databaseTarget: string): string {
+  return createHash('sha256').update(databaseTarget).digest('hex').slice(0, 12);
+}
+
+/** Cache keys are per database: two databases behind one Redis must not answer for each other. */
+export function trackCachePrefix(databaseTarget: string): string {
+  return `shiptrack:${databaseId(databaseTarget)}:track:`;
+}
+
+/** The channel new events are published on, for `track --watch`. */
+export function eventChannel(databaseTarget: string): string {
+  return `shiptrack:${databaseId(databaseTarget)}:events`;
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Command } from 'commander';
 import { parseTrackingNumber } from '../../domain/tracking-number.js';
 import { NotFoundError, UsageError } from '../../errors.js';
@@ -49,11 +48,6 @@ export function parseNumbers(words: readonly string[]): string[] {
   return numbers;
 }
 
-/** Keys are per database: two databases behind one Redis must not answer for each other. */
-function cacheKeyPrefix(databaseTarget: string): string {
-  return `shiptrack:${createHash('sha256').update(databaseTarget).digest('hex').slice(0, 12)}:track:`;
-}
-
 export function trackCommand(context: CommandContext): Command {
   return new Command('track')
     .description('where is a package: summary and timeline (several numbers at once; a prompt on a terminal)')
@@ -93,7 +87,7 @@ Examples:
         context,
         config,
         async (resources) => {
-          const [{ createTracker }, { createTrackCache }, render] = await Promise.all([
+          const [{ createTracker }, { createTrackCache, trackCachePrefix }, render] = await Promise.all([
             import('../../services/track.service.js'),
             import('../../store/track-cache.js'),
             import('../../render/track.render.js'),
@@ -114,7 +108,7 @@ Examples:
             cache:
               redis === undefined
                 ? undefined
-                : createTrackCache(redis, { ttlMs: 60_000, negativeTtlMs: 10_000, prefix: cacheKeyPrefix(db.target) }),
+                : createTrackCache(redis, { ttlMs: 60_000, negativeTtlMs: 10_000, prefix: trackCachePrefix(db.target) }),
             onCacheError: warnCache,
           });
           const now = new Date();

@@ -1,0 +1,71 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli, tempDir } from '../support/cli.js';
+
+interface SeedJson {
+  sampleTrackingNumbers: string[];
+}
+
+interface TrackJson {
+  package: { currentStatus: string; events: { status: string }[]; destination: { name: string } };
+}
+
+describe('scan on the embedded default', () => {
+  it('records a scan that track shows at once; the same scan again is one event; unknown places exit 3', async () => {
+    const cwd = tempDir();
+    expect((await runCli(['migrate', 'latest'], { cwd })).code).toBe(0);
+    const seeded = await runCli(['seed', '--json', '--as-of', '2026-11-01'], { cwd });
+    const numbers = (JSON.parse(seeded.stdout) as SeedJson).sampleTrackingNumbers;
+    const track = async (n: string): Promise<TrackJson> =>
+      JSON.parse((await runCli(['track', n, '--json'], { cwd })).stdout) as TrackJson;
+
+    const target = numbers[0] ?? '';
+    const before = await track(target);
+    const at = '2026-11-05T10:00:00Z';
+    const args = ['scan', target, '--status', 'exception', '--location', before.package.destination.name, '--at', at];
+    const first = await runCli(args, { cwd });
+    const second = await runCli(args, { cwd });
+    expect(first.code).toBe(0);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(/already recorded as event \d+: nothing changed/);
+    const after = await track(target);
+    expect(after.package.events).toHaveLength(before.package.events.length + 1);
+
+    const unknownPlace = await runCli(['scan', target, '--status', 'in_transit', '--location', 'Atlantis', '--at', at], { cwd });
+    expect(unknownPlace.code).toBe(3);
+    expect(unknownPlace.stderr).toMatch(/no location is named or numbered "Atlantis"/);
+    const badStatus = await runCli(['scan', target, '--status', 'lost', '--location', 'x'], { cwd });
+    expect(badStatus.code).toBe(2);
+    expect(badStatus.stderr).toMatch(/argument 'lost' is invalid/);
+  });
+
+  it('bulk: counts accepted, duplicate and rejected lines, and exits 4 when any line was rejected', async () => {
+    const cwd = tempDir();
+    expect((await runCli(['migrate', 'latest'], { cwd })).code).toBe(0);
+    const seeded = await runCli(['seed', '--json', '--as-of', '2026-11-01'], { cwd });
+    const [a, b] = (JSON.parse(seeded.stdout) as SeedJson).sampleTrackingNumbers;
+    const line = (n: string | undefined, minute: number): string =>
+      JSON.stringify({
+        trackingNumber: n,
+        status: 'exception',
+        location: '1',
+        at: `2026-11-02T10:${String(minute).padStart(2, '0')}:00Z`,
+      });
+    const file = path.join(cwd, 'scans.ndjson');
+    writeFileSync(file, [line(a, 1), line(b, 2), line(a, 1), 'not json', line('RB123456784US', 3), ''].join('\n'));
+    const result = await runCli(['scan', '--file', file, '--json'], { cwd });
+    expect(result.code).toBe(4);
+    const summary = JSON.parse(result.stdout) as {
+      lines: number;
+      duplicate: number;
+      rejected: number;
+      rejections: { line: number; reason: string }[];
+    };
+    expect(summary).toMatchObject({ lines: 5, duplicate: 1, rejected: 2 });
+    expect(summary.rejections).toEqual([
+      { line: 4, reason: 'not JSON' },
+      { line: 5, reason: 'RB123456784US: check digit is 4, expected 5' },
+    ]);
+  });
+});
