@@ -13,6 +13,8 @@ export interface Output {
   readonly style: Style;
   /** Writes a result: the rendered text, or the data as JSON in --json mode. */
   result(data: unknown, render: (style: Style) => string): void;
+  /** One update of a stream (e.g. `track --watch`): a compact JSON line in --json mode. */
+  update(data: unknown, render: (style: Style) => string): void;
   /** A line on stderr (progress, notices); kept out of stdout so pipes stay clean. */
   info(line: string): void;
   warn(line: string): void;
@@ -68,6 +70,10 @@ export function createOutput(options: OutputOptions): Output {
     stderr,
     result(data, render) {
       const text = options.json ? JSON.stringify(data, null, 2) : render(stdoutStyle);
+      stdout.write(`${scrub(text)}\n`);
+    },
+    update(data, render) {
+      const text = options.json ? JSON.stringify(data) : render(stdoutStyle);
       stdout.write(`${scrub(text)}\n`);
     },
     info: writeErr,

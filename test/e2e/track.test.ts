@@ -87,3 +87,44 @@ describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))('trac
     }
   });
 });
+
+describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))('track --watch', () => {
+  it('shows a scan recorded by another process while it watches, and stops on Ctrl-C', async () => {
+    const testDb = await createTestDatabase('st_watch_e2e');
+    try {
+      const env = { SHIPTRACK_DATABASE_URL: testDb.url, SHIPTRACK_REDIS_URL: testRedisUrl };
+      expect((await runCli(['migrate', 'latest'], { env })).code).toBe(0);
+      const seeded = await runCli(['seed', '--json', '--as-of', '2026-11-01'], { env });
+      const number = (JSON.parse(seeded.stdout) as SeedJson).sampleTrackingNumbers[0] ?? '';
+      let scanned = false;
+      const watch = await runCli(['track', number, '--watch', '--json'], {
+        env,
+        timeoutMs: 30_000,
+        onSpawn: (child) => {
+          let out = '';
+          child.stderr?.on('data', (chunk: Buffer) => {
+            out += chunk.toString();
+            if (!scanned && out.includes('watching')) {
+              scanned = true;
+              void runCli(['scan', number, '--status', 'exception', '--location', '1', '--at', '2026-11-20T10:00:00Z'], {
+                env,
+              }).then(() => setTimeout(() => child.kill('SIGINT'), 1500));
+            }
+          });
+        },
+      });
+      expect(watch.code).toBe(130);
+      const lines = watch.stdout.trim().split('\n');
+      const update = JSON.parse(lines.at(-1) ?? '{}') as { timeline?: { status: string; at: string }[] };
+      expect(update.timeline?.some((e) => e.at === '2026-11-20T10:00:00.000Z' && e.status === 'exception')).toBe(true);
+    } finally {
+      await testDb.drop();
+    }
+  });
+
+  it('is refused on the embedded database, which one process holds at a time', async () => {
+    const result = await runCli(['track', 'RB123456785US', '--watch']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--watch needs a PostgreSQL server/);
+  });
+});

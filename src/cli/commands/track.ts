@@ -6,6 +6,7 @@ import { configFor, withResources, type CommandContext } from '../program.js';
 interface TrackOptions {
   cache: boolean;
   staleHours: string;
+  watch?: boolean;
 }
 
 function usageErrorFor(parsed: Extract<ReturnType<typeof parseTrackingNumber>, { ok: false }>): UsageError {
@@ -54,6 +55,7 @@ export function trackCommand(context: CommandContext): Command {
     .argument('[numbers...]', 'tracking numbers: UPU S10 (RB123456785US); UPS, FedEx and USPS numbers are recognised')
     .option('--no-cache', 'read from PostgreSQL even when the answer is cached')
     .option('--stale-hours <n>', 'flag gaps of more than this many hours without a scan', '48')
+    .option('--watch', 'stay and show new scans as they are recorded (Ctrl-C to stop)')
     .addHelpText(
       'after',
       `
@@ -83,6 +85,14 @@ Examples:
       }
       const numbers = parseNumbers(raw);
       const config = configFor(command, context);
+      if (options.watch === true && config.databaseUrl === undefined) {
+        throw new UsageError(
+          '--watch needs a PostgreSQL server: the embedded database serves one process at a time, so no scan could reach it',
+          {
+            hint: 'set SHIPTRACK_DATABASE_URL (see "Against real servers" in the README)',
+          },
+        );
+      }
       await withResources(
         context,
         config,
@@ -129,6 +139,20 @@ Examples:
             if (found.length === 0) throw error;
             context.output.warn(error.message);
             context.exitCode = error.exitCode;
+          }
+          if (options.watch === true) {
+            const { watchPackages } = await import('../watch.js');
+            await watchPackages({
+              context,
+              numbers: found.map((v) => v.trackingNumber),
+              redis,
+              channel: (await import('../../store/track-cache.js')).eventChannel(db.target),
+              refresh: async (n) => {
+                const r = await tracker.track(n, { useCache: false });
+                return r.package === null ? undefined : render.trackView({ ...r, package: r.package }, new Date(), staleHours);
+              },
+              render: render.renderTrack,
+            });
           }
         },
         { redisConnectTimeoutMs: config.redisCommandTimeoutMs },
