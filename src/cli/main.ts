@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander';
 import { ExitCode, ShiptrackError, UsageError, isShiptrackError } from '../errors.js';
-import { createOutput, errorStyle, type Output, type OutputOptions } from './output.js';
+import { createOutput, loadStyles, type Output, type OutputOptions } from './output.js';
 import { buildProgram, type CommandContext } from './program.js';
 
 /**
@@ -28,7 +28,7 @@ function causeChain(error: unknown): string[] {
   return lines;
 }
 
-export function reportError(error: unknown, output: Output, outputOptions: OutputOptions): number {
+export function reportError(error: unknown, output: Output): number {
   const known = isShiptrackError(error);
   const shiptrackError: ShiptrackError = known
     ? error
@@ -43,7 +43,7 @@ export function reportError(error: unknown, output: Output, outputOptions: Outpu
   if (output.json) {
     process.stdout.write(`${output.scrub(JSON.stringify({ error: shiptrackError.toJSON() }, null, 2))}\n`);
   } else {
-    const style = errorStyle(outputOptions);
+    const style = output.stderrStyle;
     output.info(`${style.bad('error:')} ${shiptrackError.message}`);
     if (shiptrackError.hint !== undefined) output.info(`${style.dim('hint:')} ${shiptrackError.hint}`);
   }
@@ -60,7 +60,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     verbose: peekFlag(argv, '--verbose'),
     color: peekFlag(argv, '--no-color') ? false : undefined,
   };
-  const output = createOutput(outputOptions);
+  const output = createOutput(outputOptions, await loadStyles(outputOptions));
   const controller = new AbortController();
   let interrupts = 0;
   const onSigint = (): void => {
@@ -85,17 +85,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (error instanceof CommanderError) {
       if (error.exitCode === 0) return ExitCode.ok;
       const message = error.message.replace(/^error: /, '');
-      return reportError(new UsageError(message, { hint: 'see --help' }), output, outputOptions);
+      return reportError(new UsageError(message, { hint: 'see --help' }), output);
     }
     if (controller.signal.aborted && !(isShiptrackError(error) && error.exitCode === ExitCode.usage)) {
       const interrupted = isShiptrackError(error) && error.code === 'interrupted';
       return reportError(
         interrupted ? error : new ShiptrackError('interrupted', ExitCode.interrupted, 'interrupted', { cause: error }),
         output,
-        outputOptions,
       );
     }
-    return reportError(error, output, outputOptions);
+    return reportError(error, output);
   } finally {
     process.removeListener('SIGINT', onSigint);
     process.removeListener('SIGTERM', onSigint);

@@ -1,5 +1,5 @@
-import { Chalk, type ChalkInstance } from 'chalk';
-import type { Style } from '../render/style.js';
+import type { ChalkInstance } from 'chalk';
+import { plainStyle, type Style } from '../render/style.js';
 import { createScrubber, type Scrubber } from '../redact.js';
 
 /**
@@ -11,6 +11,7 @@ export interface Output {
   readonly json: boolean;
   readonly verbose: boolean;
   readonly style: Style;
+  readonly stderrStyle: Style;
   /** Writes a result: the rendered text, or the data as JSON in --json mode. */
   result(data: unknown, render: (style: Style) => string): void;
   /** One update of a stream (e.g. `track --watch`): a compact JSON line in --json mode. */
@@ -53,12 +54,29 @@ function styleFrom(chalk: ChalkInstance): Style {
   };
 }
 
-export function createOutput(options: OutputOptions): Output {
+export interface Styles {
+  stdout: Style;
+  stderr: Style;
+}
+
+/** Colours for each stream; chalk is loaded only when one of them is a colour terminal. */
+export async function loadStyles(options: OutputOptions): Promise<Styles> {
   const env = options.env ?? process.env;
+  const out = colorEnabled(options.stdout ?? process.stdout, env, options.color);
+  const err = colorEnabled(options.stderr ?? process.stderr, env, options.color);
+  if (!out && !err) return { stdout: plainStyle, stderr: plainStyle };
+  const { Chalk } = await import('chalk');
+  return {
+    stdout: out ? styleFrom(new Chalk({ level: 1 })) : plainStyle,
+    stderr: err ? styleFrom(new Chalk({ level: 1 })) : plainStyle,
+  };
+}
+
+export function createOutput(options: OutputOptions, styles: Styles): Output {
   const stdout = options.stdout ?? process.stdout;
   const stderr = options.stderr ?? process.stderr;
-  const stdoutStyle = styleFrom(new Chalk({ level: colorEnabled(stdout, env, options.color) ? 1 : 0 }));
-  const stderrChalk = new Chalk({ level: colorEnabled(stderr, env, options.color) ? 1 : 0 });
+  const stdoutStyle = styles.stdout;
+  const stderrStyle = styles.stderr;
   let scrub: Scrubber = createScrubber([]);
   const writeErr = (text: string): void => {
     stderr.write(`${scrub(text)}\n`);
@@ -67,6 +85,7 @@ export function createOutput(options: OutputOptions): Output {
     json: options.json,
     verbose: options.verbose,
     style: stdoutStyle,
+    stderrStyle,
     stderr,
     result(data, render) {
       const text = options.json ? JSON.stringify(data, null, 2) : render(stdoutStyle);
@@ -78,7 +97,7 @@ export function createOutput(options: OutputOptions): Output {
     },
     info: writeErr,
     warn(line) {
-      writeErr(`${stderrChalk.yellow('warning:')} ${line}`);
+      writeErr(`${stderrStyle.warn('warning:')} ${line}`);
     },
     stderrIsTTY: () => stderr.isTTY === true,
     setSecrets(secrets) {
@@ -86,10 +105,4 @@ export function createOutput(options: OutputOptions): Output {
     },
     scrub: (text) => scrub(text),
   };
-}
-
-/** Colours for stderr error messages, decided the same way as for data. */
-export function errorStyle(options: OutputOptions): Style {
-  const env = options.env ?? process.env;
-  return styleFrom(new Chalk({ level: colorEnabled(options.stderr ?? process.stderr, env, options.color) ? 1 : 0 }));
 }

@@ -1,7 +1,6 @@
 import type { TrackedPackage } from '../domain/timeline.js';
-import type { Database } from '../store/database.js';
 import type { TrackCache } from '../store/track-cache.js';
-import { findTrackedPackage } from '../store/track.store.js';
+import { findTrackedPackage, type TrackSource } from '../store/track.store.js';
 
 export interface TrackResult {
   trackingNumber: string;
@@ -12,7 +11,7 @@ export interface TrackResult {
 }
 
 export interface TrackerDeps {
-  db: Database;
+  source: TrackSource;
   /** Absent when no Redis is configured. */
   cache?: TrackCache | undefined;
   /** Told once when the cache fails; answers then come from the database. */
@@ -51,7 +50,7 @@ export function createTracker(deps: TrackerDeps): Tracker {
         cacheFailed(error);
       }
     }
-    const pkg = await findTrackedPackage(deps.db, trackingNumber);
+    const pkg = await findTrackedPackage(deps.source, trackingNumber);
     if (cache !== undefined && version !== undefined && !cacheBroken) {
       try {
         await cache.store(trackingNumber, pkg, version);

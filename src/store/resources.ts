@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { Client as PgClient } from 'pg';
 import type { Config } from '../config.js';
 import type { DocumentStore } from '../docs/document-store.js';
 import { openDatabase, type Database, type OpenDatabaseOptions } from './database.js';
@@ -10,6 +11,11 @@ import { openDatabase, type Database, type OpenDatabaseOptions } from './databas
 export interface Resources extends AsyncDisposable {
   readonly config: Config;
   database(): Promise<Database>;
+  /**
+   * A plain pg connection without knex (servers only; undefined on the embedded database), for
+   * one-query commands where loading knex would be most of the time.
+   */
+  sqlClient(): Promise<PgClient | undefined>;
   /** Redis, or undefined when no Redis is configured (the cache is off). */
   redis(): Promise<Redis | undefined>;
   /** MongoDB when configured, otherwise the PostgreSQL JSONB store. */
@@ -28,6 +34,7 @@ export interface ResourceOptions {
 export function openResources(config: Config, options: ResourceOptions = {}): Resources {
   const closers: (() => Promise<void>)[] = [];
   let database: Promise<Database> | undefined;
+  let sqlClient: Promise<PgClient | undefined> | undefined;
   let redis: Promise<Redis | undefined> | undefined;
   let documents: Promise<DocumentStore> | undefined;
   let closed = false;
@@ -50,6 +57,19 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
         (db) => db.close(),
       );
       return database;
+    },
+    sqlClient() {
+      sqlClient ??= once(
+        async () => {
+          if (config.databaseUrl === undefined) return undefined;
+          const { openPgClient } = await import('./pg-client.js');
+          return openPgClient(config, config.databaseUrl, options.database?.applicationName);
+        },
+        async (client) => {
+          await client?.end();
+        },
+      );
+      return sqlClient;
     },
     redis() {
       redis ??= once(

@@ -47,7 +47,7 @@ interface TrackRow {
   events: { eventId: number; status: string; at: string; recordedAt: string; location: Place }[];
 }
 
-interface QueryClient {
+export interface QueryClient {
   query(config: { name?: string; text: string; values: unknown[] }): Promise<{ rows: TrackRow[] }>;
 }
 
@@ -78,14 +78,26 @@ function toTrackedPackage(row: TrackRow): TrackedPackage {
   };
 }
 
+/** Where `track` reads from: one plain pg connection (servers), or the knex-managed database. */
+export type TrackSource = { kind: 'client'; client: QueryClient } | { kind: 'database'; db: Database };
+
 /** The package with that (normalised) tracking number, or null. */
-export async function findTrackedPackage(db: Database, trackingNumber: string): Promise<TrackedPackage | null> {
-  const pool = sessionPool(db.knex);
+export async function findTrackedPackage(source: TrackSource, trackingNumber: string): Promise<TrackedPackage | null> {
+  if (source.kind === 'client') {
+    try {
+      const result = await source.client.query({ ...trackQuery, values: [trackingNumber] });
+      const row = result.rows[0];
+      return row === undefined ? null : toTrackedPackage(row);
+    } catch (error) {
+      throw mapPostgresError(error);
+    }
+  }
+  const pool = sessionPool(source.db.knex);
   let connection: unknown;
   try {
     connection = await pool.acquireConnection();
     const result =
-      db.mode === 'server'
+      source.db.mode === 'server'
         ? await (connection as QueryClient).query({ ...trackQuery, values: [trackingNumber] })
         : await (connection as PgliteClient).query(trackQuery.text, [trackingNumber]);
     const row = result.rows[0];

@@ -4,6 +4,7 @@ import { defaultMigratorOptions, migrateLatest } from '../../src/services/migrat
 import { seedDatabase } from '../../src/services/seed.service.js';
 import { createTracker } from '../../src/services/track.service.js';
 import type { Database } from '../../src/store/database.js';
+import { openPgClient } from '../../src/store/pg-client.js';
 import { closeRedis, openRedis } from '../../src/store/redis.js';
 import { createTrackCache } from '../../src/store/track-cache.js';
 import { startOwnRedis } from '../support/cli.js';
@@ -46,7 +47,7 @@ describe.skipIf(!services)('track: the read path and its cache', () => {
   });
 
   it('answers from the database with summary and the whole timeline in time order', async () => {
-    const result = await createTracker({ db }).track(sample.tracking_number);
+    const result = await createTracker({ source: { kind: 'database', db } }).track(sample.tracking_number);
     expect(result.source).toBe('database');
     expect(result.package?.trackingNumber).toBe(sample.tracking_number);
     expect(result.package?.currentStatus).toBe(sample.current_status);
@@ -57,15 +58,26 @@ describe.skipIf(!services)('track: the read path and its cache', () => {
     expect(result.package?.events.at(-1)?.status).toBe(sample.current_status);
   });
 
+  it('reads the same through a plain pg connection (the CLI path on a server) as through knex', async () => {
+    const client = await openPgClient(loadConfig({ env: { SHIPTRACK_DATABASE_URL: testDb.url }, envFile: null }), testDb.url);
+    try {
+      const plain = await createTracker({ source: { kind: 'client', client } }).track(sample.tracking_number);
+      const viaKnex = await createTracker({ source: { kind: 'database', db } }).track(sample.tracking_number);
+      expect(plain.package).toEqual(viaKnex.package);
+    } finally {
+      await client.end();
+    }
+  });
+
   it('returns null for a valid number that is not there', async () => {
-    expect((await createTracker({ db }).track('RB000000000US')).package).toBeNull();
+    expect((await createTracker({ source: { kind: 'database', db } }).track('RB000000000US')).package).toBeNull();
   });
 
   it('caches answers (and unknown numbers), and a write invalidates them before it returns', async () => {
     const redis = await openRedis(config, testRedisUrl);
     try {
       const cache = createTrackCache(redis, { ttlMs: 60_000, negativeTtlMs: 10_000, prefix });
-      const tracker = createTracker({ db, cache });
+      const tracker = createTracker({ source: { kind: 'database', db }, cache });
       const first = await tracker.track(sample.tracking_number);
       expect(first.source).toBe('database');
       const second = await tracker.track(sample.tracking_number);
@@ -92,7 +104,7 @@ describe.skipIf(!services)('track: the read path and its cache', () => {
       const cache = createTrackCache(redis, { ttlMs: 60_000, negativeTtlMs: 10_000, prefix: `${prefix}race:` });
       const before = await cache.lookup(sample.tracking_number);
       expect(before.hit).toBeUndefined();
-      const stale = (await createTracker({ db }).track(sample.tracking_number)).package;
+      const stale = (await createTracker({ source: { kind: 'database', db } }).track(sample.tracking_number)).package;
       await cache.invalidate(sample.tracking_number); // a scan lands while the reader was away
       expect(await cache.store(sample.tracking_number, stale, before.version)).toBe(false);
       expect((await cache.lookup(sample.tracking_number)).hit).toBeUndefined();
@@ -104,7 +116,7 @@ describe.skipIf(!services)('track: the read path and its cache', () => {
   });
 
   it('concurrent misses for one number share one database read (single flight)', async () => {
-    const tracker = createTracker({ db });
+    const tracker = createTracker({ source: { kind: 'database', db } });
     const results = await Promise.all(
       Array.from({ length: 10 }, () => tracker.track(sample.tracking_number, { useCache: false })),
     );
@@ -121,7 +133,7 @@ describe.skipIf(!services)('track: the read path and its cache', () => {
       own.freeze();
       const errors: unknown[] = [];
       const tracker = createTracker({
-        db,
+        source: { kind: 'database', db },
         cache: createTrackCache(redis, { ttlMs: 60_000, negativeTtlMs: 10_000, prefix }),
         onCacheError: (e) => errors.push(e),
       });

@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { parseTrackingNumber } from '../../domain/tracking-number.js';
 import { NotFoundError, UsageError } from '../../errors.js';
+import { redactUrl } from '../../redact.js';
+import type { TrackSource } from '../../store/track.store.js';
 import { configFor, withResources, type CommandContext } from '../program.js';
 
 interface TrackOptions {
@@ -107,18 +109,25 @@ Examples:
               `cache unavailable (${error instanceof Error ? error.message : 'Redis error'}); answering from PostgreSQL`,
             );
           // Database and Redis connect at the same time; a dead Redis costs at most its timeout.
-          const [db, redis] = await Promise.all([
-            resources.database(),
+          // On a server, a plain pg connection: knex is not loaded for a one-query command.
+          const openSource = async (): Promise<{ source: TrackSource; target: string }> => {
+            const client = await resources.sqlClient();
+            if (client !== undefined) return { source: { kind: 'client', client }, target: redactUrl(config.databaseUrl ?? '') };
+            const db = await resources.database();
+            return { source: { kind: 'database', db }, target: db.target };
+          };
+          const [{ source, target }, redis] = await Promise.all([
+            openSource(),
             options.cache
               ? resources.redis().catch((error: unknown) => (warnCache(error), undefined))
               : Promise.resolve(undefined),
           ]);
           const tracker = createTracker({
-            db,
+            source,
             cache:
               redis === undefined
                 ? undefined
-                : createTrackCache(redis, { ttlMs: 60_000, negativeTtlMs: 10_000, prefix: trackCachePrefix(db.target) }),
+                : createTrackCache(redis, { ttlMs: 60_000, negativeTtlMs: 10_000, prefix: trackCachePrefix(target) }),
             onCacheError: warnCache,
           });
           const now = new Date();
@@ -146,7 +155,7 @@ Examples:
               context,
               numbers: found.map((v) => v.trackingNumber),
               redis,
-              channel: (await import('../../store/track-cache.js')).eventChannel(db.target),
+              channel: (await import('../../store/track-cache.js')).eventChannel(target),
               refresh: async (n) => {
                 const r = await tracker.track(n, { useCache: false });
                 return r.package === null ? undefined : render.trackView({ ...r, package: r.package }, new Date(), staleHours);
