@@ -33,6 +33,8 @@ export interface TrackCacheOptions {
   prefix?: string;
 }
 
+const versionTtlMs = 3_600_000;
+
 const storeIfUnchanged = `
 if (redis.call('GET', KEYS[2]) or '0') == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
@@ -78,7 +80,13 @@ export function createTrackCache(redis: Redis, options: TrackCacheOptions): Trac
       return stored === 1;
     },
     async invalidate(trackingNumber) {
-      await redis.multi().incr(versionKey(trackingNumber)).del(valueKey(trackingNumber)).exec();
+      // The version outlives any reader by far, then goes: keys must not pile up per number.
+      await redis
+        .multi()
+        .incr(versionKey(trackingNumber))
+        .pexpire(versionKey(trackingNumber), versionTtlMs)
+        .del(valueKey(trackingNumber))
+        .exec();
     },
   };
 }

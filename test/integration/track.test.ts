@@ -87,6 +87,7 @@ describe.skipIf(!services)('track: the read path and its cache', () => {
       expect((await tracker.track(sample.tracking_number, { useCache: false })).source).toBe('database');
 
       await cache.invalidate(sample.tracking_number);
+      expect(await redis.pttl(`${prefix}${sample.tracking_number}:version`)).toBeGreaterThan(0);
       expect((await tracker.track(sample.tracking_number)).source).toBe('database');
 
       expect((await tracker.track('RB000000000US')).source).toBe('database');
