@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { runCli, tempDir } from '../support/cli.js';
+import { describe, expect, inject, it } from 'vitest';
+import { createTestDatabase } from '../support/databases.js';
+import { freePort, runCli, tempDir } from '../support/cli.js';
 
 interface SeedJson {
   sampleTrackingNumbers: string[];
@@ -67,5 +68,35 @@ describe('scan on the embedded default', () => {
       { line: 4, reason: 'not JSON' },
       { line: 5, reason: 'RB123456784US: check digit is 4, expected 5' },
     ]);
+  });
+});
+
+describe.skipIf(!inject('postgresAvailable'))('scan with MongoDB unreachable', () => {
+  it('records the scan, keeps its raw scan in the outbox with a warning, and exits 0', async () => {
+    const testDb = await createTestDatabase('st_scan_mongo');
+    try {
+      const port = await freePort();
+      const env = {
+        SHIPTRACK_DATABASE_URL: testDb.url,
+        SHIPTRACK_MONGO_URL: `mongodb://root:s3cret-mongo@127.0.0.1:${port}/?serverSelectionTimeoutMS=500`,
+        SHIPTRACK_CONNECT_TIMEOUT: '500ms',
+      };
+      expect((await runCli(['migrate', 'latest'], { env: { SHIPTRACK_DATABASE_URL: testDb.url } })).code).toBe(0);
+      const seeded = await runCli(['seed', '--json', '--documents', '0'], { env: { SHIPTRACK_DATABASE_URL: testDb.url } });
+      const number = (JSON.parse(seeded.stdout) as SeedJson).sampleTrackingNumbers[0] ?? '';
+      const scan = await runCli(['scan', number, '--status', 'exception', '--location', '1', '--at', '2026-12-01T08:00:00Z'], {
+        env,
+      });
+      expect(scan.code).toBe(0);
+      expect(scan.stderr).toMatch(/warning: raw scans wait in the outbox/);
+      expect(scan.stdout + scan.stderr).not.toContain('s3cret-mongo');
+      const status = await runCli(['outbox', 'status', '--json'], { env });
+      expect((JSON.parse(status.stdout) as { waiting: number }).waiting).toBe(1);
+      const drain = await runCli(['outbox', 'drain'], { env });
+      expect(drain.code).toBe(5);
+      expect((JSON.parse((await runCli(['outbox', 'status', '--json'], { env })).stdout) as { waiting: number }).waiting).toBe(1);
+    } finally {
+      await testDb.drop();
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../support/databases.js';
-import { runCli, startOwnRedis, tempDir } from '../support/cli.js';
+import { cleanEnv, cliPath, runCli, startOwnRedis, tempDir } from '../support/cli.js';
 import { testRedisUrl } from '../support/env.js';
 
 interface SeedJson {
@@ -126,5 +126,40 @@ describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))('trac
     const result = await runCli(['track', 'RB123456785US', '--watch']);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/--watch needs a PostgreSQL server/);
+  });
+});
+
+describe('track at a terminal with no number', () => {
+  it('prompts, refuses an invalid number with its reason as you type, then tracks a valid one', async () => {
+    const { spawn, spawnSync } = await import('node:child_process');
+    if (spawnSync('script', ['--version']).status !== 0)
+      throw new Error('util-linux `script` is needed to give the CLI a terminal');
+    const cwd = tempDir();
+    expect((await runCli(['migrate', 'latest'], { cwd })).code).toBe(0);
+    const seeded = await runCli(['seed', '--json'], { cwd });
+    const number = (JSON.parse(seeded.stdout) as SeedJson).sampleTrackingNumbers[0] ?? '';
+    // `script` runs the CLI on a pseudo-terminal and forwards what we type.
+    const child = spawn('script', ['-qfc', `${process.execPath} ${cliPath} track`, '/dev/null'], {
+      cwd,
+      env: cleanEnv({ SHIPTRACK_HOME: '.shiptrack' }),
+    });
+    let screen = '';
+    child.stdout.on('data', (chunk: Buffer) => (screen += chunk.toString()));
+    const until = async (text: string): Promise<void> => {
+      const deadline = Date.now() + 15_000;
+      while (!screen.includes(text)) {
+        if (Date.now() > deadline) throw new Error(`never saw ${JSON.stringify(text)} in:\n${screen.slice(-500)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await until('Tracking number:');
+    child.stdin.write('RB123456784US\r');
+    await until('check digit is 4, expected 5');
+    child.stdin.write('\b'.repeat(13));
+    child.stdin.write(`${number}\r`);
+    await until('events, from the database');
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    expect(code).toBe(0);
+    expect(screen).toContain(number);
   });
 });

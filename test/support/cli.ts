@@ -23,7 +23,7 @@ export interface CliOptions {
 }
 
 /** The environment a user would have: none of this machine's shiptrack or database settings. */
-function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (/^(SHIPTRACK_|DATABASE_URL$|REDIS_URL$|MONGO_URL$|FORCE_COLOR$|NO_COLOR$|CI$)/.test(key)) continue;

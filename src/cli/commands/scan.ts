@@ -116,14 +116,14 @@ async function announce(resources: Resources, outcomes: ScanOutcome[], context: 
     }
   }
   if (resources.config.mongoUrl !== undefined) {
-    const { drainOutbox } = await import('../../services/outbox.service.js');
-    const result = await drainOutbox(db.knex, await resources.documents()).catch((error: unknown) => ({
-      error: (error as Error).message,
-      remaining: -1,
-      delivered: 0,
-    }));
-    if (result.error !== null)
-      context.output.warn(`raw scans wait in the outbox (${result.error}); \`shiptrack outbox drain\` delivers them`);
+    // The scan is committed and its raw scan is safe in the outbox: delivery is best effort here.
+    try {
+      const { drainOutbox } = await import('../../services/outbox.service.js');
+      const result = await drainOutbox(db.knex, await resources.documents());
+      if (result.error !== null) throw new Error(result.error);
+    } catch (error) {
+      context.output.warn(`raw scans wait in the outbox (${(error as Error).message}); \`shiptrack outbox drain\` delivers them`);
+    }
   }
 }
 
