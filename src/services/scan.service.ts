@@ -86,10 +86,19 @@ export async function recordScans(deps: ScanDeps, scans: readonly ScanInput[]): 
   try {
     return await deps.db.knex.transaction(async (trx) => {
       const numbers = [...new Set(scans.map((s) => s.trackingNumber))];
-      const packages = await rows<{ package_id: number; tracking_number: string; current_status: PackageStatus }>(
+      // The latest event time comes with each package: one backward index probe per package.
+      const packages = await rows<{
+        package_id: number;
+        tracking_number: string;
+        current_status: PackageStatus;
+        latest_at: Date | null;
+      }>(
         trx,
-        `select package_id, tracking_number, current_status from packages where tracking_number = any (?::text[])
-          order by package_id for update`,
+        `select p.package_id, p.tracking_number, p.current_status,
+                (select e.event_timestamp from tracking_events e where e.package_id = p.package_id
+                  order by e.event_timestamp desc, e.event_id desc limit 1) as latest_at
+           from packages p where p.tracking_number = any (?::text[])
+          order by p.package_id for update of p`,
         [numbers],
       );
       const byNumber = new Map(packages.map((p) => [p.tracking_number, p]));
@@ -107,18 +116,10 @@ export async function recordScans(deps: ScanDeps, scans: readonly ScanInput[]): 
         locationOf.set(String(l.location_id), l.location_id);
       }
 
-      const latest = await rows<{ package_id: number; event_timestamp: Date }>(
-        trx,
-        `select distinct on (package_id) package_id, event_timestamp from tracking_events
-          where package_id = any (?::bigint[]) order by package_id, event_timestamp desc, event_id desc`,
-        [packageIds],
-      );
       const state = new Map<number, PackageState>();
-      for (const p of packages)
-        state.set(p.package_id, { packageId: p.package_id, status: p.current_status, latestAt: Number.NEGATIVE_INFINITY });
-      for (const l of latest) {
-        const s = state.get(l.package_id);
-        if (s !== undefined) s.latestAt = new Date(l.event_timestamp).getTime();
+      for (const p of packages) {
+        const latestAt = p.latest_at === null ? Number.NEGATIVE_INFINITY : new Date(p.latest_at).getTime();
+        state.set(p.package_id, { packageId: p.package_id, status: p.current_status, latestAt });
       }
 
       // Keys as they will be stored, to find scans already recorded.
@@ -286,7 +287,8 @@ export async function recordScans(deps: ScanDeps, scans: readonly ScanInput[]): 
           };
         });
         if (deps.documentsTarget === 'postgres') {
-          await trx.raw(
+          await rows(
+            trx,
             `insert into doc_raw_scans (id, tracking_number, event_id, scanned_at, source, payload)
              select * from unnest(?::text[], ?::text[], ?::bigint[], ?::timestamptz[], ?::text[], ?::jsonb[])`,
             [
