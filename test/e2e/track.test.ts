@@ -47,6 +47,9 @@ describe('track on the embedded default', () => {
     const unknown = await runCli(['track', 'RB123456785US'], { cwd });
     expect(unknown.code).toBe(3);
     expect(unknown.stderr).toMatch(/error: not found: RB123456785US/);
+    const partner = await runCli(['track', '1Z999AA10123456784'], { cwd });
+    expect(partner.code).toBe(3);
+    expect(partner.stderr).toMatch(/error: not found: 1Z999AA10123456784 \(UPS number\)/);
   });
 });
 

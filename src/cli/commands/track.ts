@@ -141,7 +141,12 @@ Examples:
             (style) => found.map((view) => render.renderTrack(view, style)).join('\n\n'),
           );
           if (missing.length > 0) {
-            const error = new NotFoundError(`not found: ${missing.join(', ')}`, {
+            // Partner carriers' numbers are recognised and named: they are not ours to find.
+            const named = missing.map((n) => {
+              const parsed = parseTrackingNumber(n);
+              return parsed.ok && parsed.format !== 's10' ? `${n} (${parsed.carrier} number)` : n;
+            });
+            const error = new NotFoundError(`not found: ${named.join(', ')}`, {
               hint: 'the number is valid but no package has it',
               details: { notFound: missing },
             });
