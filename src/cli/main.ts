@@ -76,7 +76,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   process.on('SIGTERM', onSigint);
 
   const context: CommandContext = { output, signal: controller.signal, exitCode: ExitCode.ok };
-  const program = buildProgram(context);
+  const program = await buildProgram(context, argv);
   try {
     await program.parseAsync(argv);
     if (controller.signal.aborted && context.exitCode === ExitCode.ok) return ExitCode.interrupted;

@@ -3,12 +3,6 @@ import { Command, Option } from 'commander';
 import { loadConfig, type Config, type SettingName } from '../config.js';
 import type { ExitCode } from '../errors.js';
 import { openResources, type ResourceOptions, type Resources } from '../store/resources.js';
-import { doctorCommand } from './commands/doctor.js';
-import { migrateCommand } from './commands/migrate.js';
-import { outboxCommand } from './commands/outbox.js';
-import { checkCommand, seedCommand } from './commands/seed.js';
-import { scanCommand } from './commands/scan.js';
-import { trackCommand } from './commands/track.js';
 import type { Output } from './output.js';
 
 export interface CommandContext {
@@ -80,7 +74,50 @@ function inheritSettings(parent: Command): void {
   }
 }
 
-export function buildProgram(context: CommandContext): Command {
+type CommandFactory = (context: CommandContext) => Command;
+
+/** Each command's module, loaded only when it is needed: `track` should not pay for `seed`. */
+const commandLoaders: Record<string, () => Promise<CommandFactory>> = {
+  migrate: async () => (await import('./commands/migrate.js')).migrateCommand,
+  seed: async () => (await import('./commands/seed.js')).seedCommand,
+  track: async () => (await import('./commands/track.js')).trackCommand,
+  scan: async () => (await import('./commands/scan.js')).scanCommand,
+  check: async () => (await import('./commands/seed.js')).checkCommand,
+  outbox: async () => (await import('./commands/outbox.js')).outboxCommand,
+  doctor: async () => (await import('./commands/doctor.js')).doctorCommand,
+};
+
+const globalOptionsWithValue = new Set(['--database-url', '--redis-url', '--mongo-url', '--mongo-db', '--home']);
+
+/** The command named on the command line, if any (skipping global options and their values). */
+export function invokedCommand(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i += 1) {
+    const arg = args[i] ?? '';
+    if (arg === '--') return undefined;
+    if (globalOptionsWithValue.has(arg)) {
+      i += 1;
+      continue;
+    }
+    if (!arg.startsWith('-')) return arg;
+  }
+  return undefined;
+}
+
+/**
+ * The commander program. Only the invoked command is defined when it is known; for help, a
+ * typo (suggestions need every name) or no command at all, every command is.
+ */
+export async function buildProgram(context: CommandContext, argv: readonly string[]): Promise<Command> {
+  const invoked = invokedCommand(argv.slice(2));
+  const names = invoked !== undefined && invoked in commandLoaders ? [invoked] : Object.keys(commandLoaders);
+  const loaders = names.flatMap((name) => {
+    const load = commandLoaders[name];
+    return load === undefined ? [] : [load()];
+  });
+  return defineProgram(context, await Promise.all(loaders));
+}
+
+function defineProgram(context: CommandContext, factories: readonly CommandFactory[]): Command {
   const program = new Command('shiptrack')
     .description(
       'Administer shipment-tracking data: migrate and check the PostgreSQL schema, and look at the stores behind it.\n' +
@@ -118,13 +155,7 @@ Examples:
 Exit codes: 0 ok, 1 internal error, 2 bad input, 3 not found, 4 conflict or locked,
 5 a store is unavailable, 130 interrupted.`,
     );
-  program.addCommand(migrateCommand(context));
-  program.addCommand(seedCommand(context));
-  program.addCommand(trackCommand(context));
-  program.addCommand(scanCommand(context));
-  program.addCommand(checkCommand(context));
-  program.addCommand(outboxCommand(context));
-  program.addCommand(doctorCommand(context));
+  for (const factory of factories) program.addCommand(factory(context));
   inheritSettings(program);
   return program;
 }
