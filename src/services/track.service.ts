@@ -11,7 +11,8 @@ export interface TrackResult {
 }
 
 export interface TrackerDeps {
-  source: TrackSource;
+  /** Where to read; a function is called on the first cache miss only (and once). */
+  source: TrackSource | (() => Promise<TrackSource>);
   /** Absent when no Redis is configured. */
   cache?: TrackCache | undefined;
   /** Told once when the cache fails; answers then come from the database. */
@@ -29,6 +30,11 @@ export interface Tracker {
  */
 export function createTracker(deps: TrackerDeps): Tracker {
   const inFlight = new Map<string, Promise<TrackResult>>();
+  let source: Promise<TrackSource> | undefined;
+  const sourceOf = (): Promise<TrackSource> => {
+    source ??= typeof deps.source === 'function' ? deps.source() : Promise.resolve(deps.source);
+    return source;
+  };
   let cacheBroken = false;
 
   const cacheFailed = (error: unknown): void => {
@@ -50,7 +56,7 @@ export function createTracker(deps: TrackerDeps): Tracker {
         cacheFailed(error);
       }
     }
-    const pkg = await findTrackedPackage(deps.source, trackingNumber);
+    const pkg = await findTrackedPackage(await sourceOf(), trackingNumber);
     if (cache !== undefined && version !== undefined && !cacheBroken) {
       try {
         await cache.store(trackingNumber, pkg, version);

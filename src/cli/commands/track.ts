@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Command } from 'commander';
 import { parseTrackingNumber } from '../../domain/tracking-number.js';
 import { NotFoundError, UsageError } from '../../errors.js';
@@ -110,20 +111,19 @@ Examples:
             );
           // Database and Redis connect at the same time; a dead Redis costs at most its timeout.
           // On a server, a plain pg connection: knex is not loaded for a one-query command.
-          const openSource = async (): Promise<{ source: TrackSource; target: string }> => {
+          // The database is opened only when the cache cannot answer: a cache hit loads no pg.
+          const openSource = async (): Promise<TrackSource> => {
             const client = await resources.sqlClient();
-            if (client !== undefined) return { source: { kind: 'client', client }, target: redactUrl(config.databaseUrl ?? '') };
-            const db = await resources.database();
-            return { source: { kind: 'database', db }, target: db.target };
+            if (client !== undefined) return { kind: 'client', client };
+            return { kind: 'database', db: await resources.database() };
           };
-          const [{ source, target }, redis] = await Promise.all([
-            openSource(),
-            options.cache
-              ? resources.redis().catch((error: unknown) => (warnCache(error), undefined))
-              : Promise.resolve(undefined),
-          ]);
+          // The same identity the write path uses for the database (its redacted URL or data folder).
+          const target = config.databaseUrl !== undefined ? redactUrl(config.databaseUrl) : path.join(config.home, 'pgdata');
+          const redis = options.cache
+            ? await resources.redis().catch((error: unknown) => (warnCache(error), undefined))
+            : undefined;
           const tracker = createTracker({
-            source,
+            source: openSource,
             cache:
               redis === undefined
                 ? undefined
