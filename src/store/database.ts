@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Knex } from 'knex';
 import type { Config } from '../config.js';
 import { mapPostgresError } from '../errors.js';
@@ -38,6 +39,18 @@ export const silentKnexLog = {
   debug: () => undefined,
   deprecate: () => undefined,
 };
+
+/**
+ * What names the configured database without credentials: its redacted URL, or the embedded data
+ * folder. Also its identity for Redis keys, so `track` and `scan` must derive it here alike.
+ */
+export function databaseTarget(config: Config): string {
+  return config.databaseUrl === undefined ? embeddedDataDir(config) : redactUrl(config.databaseUrl);
+}
+
+export function embeddedDataDir(config: Config): string {
+  return path.join(config.home, 'pgdata');
+}
 
 /** Opens the configured database: the server at `databaseUrl`, or the embedded one under `home`. */
 export async function openDatabase(config: Config, options: OpenDatabaseOptions = {}): Promise<Database> {
@@ -88,7 +101,7 @@ async function openServerDatabase(config: Config, url: string, options: OpenData
   return {
     knex,
     mode: 'server',
-    target: redactUrl(url),
+    target: databaseTarget(config),
     close: () => knex.destroy(),
   };
 }

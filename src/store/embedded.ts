@@ -3,7 +3,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import { ConflictError, UnavailableError } from '../errors.js';
-import { silentKnexLog, type Database } from './database.js';
+import { embeddedDataDir, silentKnexLog, type Database } from './database.js';
 
 /**
  * PGlite is a single-user PostgreSQL: two processes opening one data directory would corrupt it.
@@ -101,7 +101,7 @@ async function acquireLockFile(file: string, waitMs: number): Promise<LockFile> 
 const embeddedLockWaitMs = 30_000;
 
 export async function openEmbeddedDatabase(config: Config, lockWaitMs = embeddedLockWaitMs): Promise<Database> {
-  const dataDir = path.join(config.home, 'pgdata');
+  const dataDir = embeddedDataDir(config);
   try {
     mkdirSync(config.home, { recursive: true });
   } catch (error) {

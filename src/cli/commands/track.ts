@@ -1,8 +1,7 @@
-import path from 'node:path';
 import { Command } from 'commander';
 import { parseTrackingNumber } from '../../domain/tracking-number.js';
 import { NotFoundError, UsageError } from '../../errors.js';
-import { redactUrl } from '../../redact.js';
+import { databaseTarget } from '../../store/database.js';
 import type { TrackSource } from '../../store/track.store.js';
 import { configFor, withResources, type CommandContext } from '../program.js';
 
@@ -117,8 +116,7 @@ Examples:
             if (client !== undefined) return { kind: 'client', client };
             return { kind: 'database', db: await resources.database() };
           };
-          // The same identity the write path uses for the database (its redacted URL or data folder).
-          const target = config.databaseUrl !== undefined ? redactUrl(config.databaseUrl) : path.join(config.home, 'pgdata');
+          const target = databaseTarget(config);
           const redis = options.cache
             ? await resources.redis().catch((error: unknown) => (warnCache(error), undefined))
             : undefined;
