@@ -61,26 +61,40 @@ export async function openDatabase(config: Config, options: OpenDatabaseOptions 
   return openServerDatabase(config, config.databaseUrl, options);
 }
 
-async function openServerDatabase(config: Config, url: string, options: OpenDatabaseOptions): Promise<Database> {
-  const [{ default: knexFactory }, pg] = await Promise.all([import('knex'), import('pg')]);
+interface PgTypes {
+  getTypeParser(oid: number, format: 'text'): unknown;
+}
+
+/**
+ * Connection settings for the pg driver, shared by the knex pool and the plain client: every
+ * wait bounded, int8 parsed as a number.
+ */
+export function pgConnectionConfig(
+  config: Config,
+  url: string,
+  pgTypes: PgTypes,
+  options: Pick<OpenDatabaseOptions, 'statementTimeoutMs' | 'applicationName'> = {},
+): Record<string, unknown> {
   const statementTimeout = options.statementTimeoutMs ?? config.statementTimeoutMs;
-  const types = {
-    getTypeParser: (oid: number, format?: 'text' | 'binary') =>
-      oid === int8Oid ? parseInt8 : (pg.default.types.getTypeParser(oid, format ?? 'text') as (value: string) => unknown),
-  };
   const connection: Record<string, unknown> = {
     connectionString: url,
     connectionTimeoutMillis: config.connectTimeoutMs,
     lock_timeout: config.lockTimeoutMs,
     application_name: options.applicationName ?? 'shiptrack',
     keepAlive: true,
-    types,
+    types: { getTypeParser: (oid: number) => (oid === int8Oid ? parseInt8 : pgTypes.getTypeParser(oid, 'text')) },
   };
   if (statementTimeout > 0) {
     connection.statement_timeout = statementTimeout;
     // Client-side bound too: a frozen server never answers, so a server-side timeout never fires.
     connection.query_timeout = statementTimeout + config.connectTimeoutMs;
   }
+  return connection;
+}
+
+async function openServerDatabase(config: Config, url: string, options: OpenDatabaseOptions): Promise<Database> {
+  const [{ default: knexFactory }, pg] = await Promise.all([import('knex'), import('pg')]);
+  const connection = pgConnectionConfig(config, url, pg.default.types, options);
   const knex = knexFactory({
     client: 'pg',
     version: '15',
