@@ -91,6 +91,13 @@ export class InterruptedError extends ShiptrackError {
   }
 }
 
+/** A table the command needs is not there: the database was never migrated (far enough). */
+export class SchemaMissingError extends ShiptrackError {
+  constructor(message: string, options?: ShiptrackErrorOptions) {
+    super('schema_missing', ExitCode.usage, message, { hint: 'run `shiptrack migrate latest` first', ...options });
+  }
+}
+
 /** A failure inside a migration file: names the file and the SQL error. */
 export class MigrationError extends ShiptrackError {
   constructor(message: string, options?: ShiptrackErrorOptions) {
@@ -165,6 +172,17 @@ export function mapPostgresError(error: unknown, context: { store?: string } = {
     case '08004':
     case '08006':
       return new UnavailableError(store, `${store} is unavailable: ${message}`, { cause: error, details });
+    case '42P01': {
+      // knex prefixes the statement to the driver's words; the relation's name is what helps.
+      const relation = /relation "([^"]+)" does not exist/.exec(message)?.[1];
+      return new SchemaMissingError(
+        relation === undefined ? `${store}: ${message}` : `${store}: table ${relation} does not exist`,
+        {
+          cause: error,
+          details,
+        },
+      );
+    }
     case '3D000':
       return new UnavailableError(store, `${store}: ${message}`, {
         cause: error,

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Knex } from 'knex';
-import { ExitCode, ShiptrackError } from '../errors.js';
+import { ExitCode, SchemaMissingError, ShiptrackError } from '../errors.js';
 import { withPgErrors } from '../store/database.js';
 import {
   assertBenchmarkRunDocument,
@@ -147,10 +147,7 @@ export function createPgDocumentStore(knex: Knex): DocumentStore {
           ...(row?.benchmark_runs === true ? [] : [tables.benchmarkRuns]),
         ];
         if (missing.length > 0) {
-          throw new ShiptrackError('schema_missing', ExitCode.usage, 'documents tables are missing', {
-            hint: 'run `shiptrack migrate latest`',
-            details: { missing },
-          });
+          throw new SchemaMissingError('documents tables are missing', { details: { missing } });
         }
       }),
 

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { Worker } from 'node:worker_threads';
 import { generatePackage } from '../domain/seed/generator.js';
 import type { SeedParams, SeedSizes } from '../domain/seed/types.js';
-import { ConflictError, InterruptedError, ShiptrackError, mapPostgresError } from '../errors.js';
+import { ConflictError, InterruptedError, mapPostgresError } from '../errors.js';
 import { compiledModule } from '../package-root.js';
 import { copyInto, quoteIdent } from '../store/copy.js';
 import { columns, customerText, locationText, type ChunkOptions, type DocumentsTarget } from './seed-encoding.js';
@@ -107,13 +107,7 @@ export async function countSeedTables(db: Database): Promise<Record<SeedTable, n
       counts[table] = exact.rows[0]?.n ?? 0;
     }
   } catch (error) {
-    const mapped = mapPostgresError(error);
-    if ((error as { code?: string }).code === '42P01') {
-      throw new ShiptrackError('schema_missing', 2, 'the schema is not there yet', {
-        hint: 'run `shiptrack migrate latest` first',
-      });
-    }
-    throw mapped;
+    throw mapPostgresError(error);
   }
   return counts;
 }

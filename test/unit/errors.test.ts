@@ -53,3 +53,12 @@ describe('mapPostgresError', () => {
     expect(mapPostgresError(ours)).toBe(ours);
   });
 });
+
+describe('a missing table', () => {
+  it('is schema_missing (exit 2) with the hint to migrate, wherever it surfaces', () => {
+    const mapped = mapPostgresError(pgError('42P01', 'relation "packages" does not exist')) as ShiptrackError;
+    expect(mapped.code).toBe('schema_missing');
+    expect(mapped.exitCode).toBe(ExitCode.usage);
+    expect(mapped.hint).toBe('run `shiptrack migrate latest` first');
+  });
+});
