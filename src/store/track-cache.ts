@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { TrackedPackage } from '../domain/timeline.js';
 
 /**
@@ -56,10 +56,22 @@ function revive(text: string): CachedAnswer {
   return { value, cachedAt: parsed.cachedAt };
 }
 
+const valueKeyOf = (prefix: string, n: string): string => `${prefix}${n}`;
+const versionKeyOf = (prefix: string, n: string): string => `${prefix}${n}:version`;
+
+/** Bumps the number's version, then drops its answer. The version outlives any reader by far,
+ *  then goes: keys must not pile up per number. */
+function queueInvalidation(batch: ChainableCommander, prefix: string, trackingNumber: string): void {
+  batch
+    .incr(versionKeyOf(prefix, trackingNumber))
+    .pexpire(versionKeyOf(prefix, trackingNumber), versionTtlMs)
+    .del(valueKeyOf(prefix, trackingNumber));
+}
+
 export function createTrackCache(redis: Redis, options: TrackCacheOptions): TrackCache {
   const prefix = options.prefix ?? 'shiptrack:track:';
-  const valueKey = (n: string): string => `${prefix}${n}`;
-  const versionKey = (n: string): string => `${prefix}${n}:version`;
+  const valueKey = (n: string): string => valueKeyOf(prefix, n);
+  const versionKey = (n: string): string => versionKeyOf(prefix, n);
   return {
     async lookup(trackingNumber) {
       const [value, version] = await redis.mget(valueKey(trackingNumber), versionKey(trackingNumber));
@@ -80,13 +92,9 @@ export function createTrackCache(redis: Redis, options: TrackCacheOptions): Trac
       return stored === 1;
     },
     async invalidate(trackingNumber) {
-      // The version outlives any reader by far, then goes: keys must not pile up per number.
-      await redis
-        .multi()
-        .incr(versionKey(trackingNumber))
-        .pexpire(versionKey(trackingNumber), versionTtlMs)
-        .del(valueKey(trackingNumber))
-        .exec();
+      const batch = redis.multi();
+      queueInvalidation(batch, prefix, trackingNumber);
+      await batch.exec();
     },
   };
 }
@@ -103,4 +111,26 @@ export function trackCachePrefix(databaseTarget: string): string {
 /** The channel new events are published on, for `track --watch`. */
 export function eventChannel(databaseTarget: string): string {
   return `shiptrack:${databaseId(databaseTarget)}:events`;
+}
+
+export interface RecordedScan {
+  trackingNumber: string;
+  eventId: number;
+  status: string;
+}
+
+/**
+ * After scans commit: each number's cached answer is dropped (its version bumped first, so no
+ * reader still in flight can put the old one back) and each event is published for `--watch`.
+ * One round trip for the whole batch.
+ */
+export async function announceScans(redis: Redis, databaseTarget: string, scans: readonly RecordedScan[]): Promise<void> {
+  if (scans.length === 0) return;
+  const prefix = trackCachePrefix(databaseTarget);
+  const channel = eventChannel(databaseTarget);
+  const batch = redis.multi();
+  for (const number of new Set(scans.map((s) => s.trackingNumber))) queueInvalidation(batch, prefix, number);
+  for (const s of scans)
+    batch.publish(channel, JSON.stringify({ trackingNumber: s.trackingNumber, eventId: s.eventId, status: s.status }));
+  await batch.exec();
 }

@@ -6,7 +6,7 @@ import { createTracker } from '../../src/services/track.service.js';
 import type { Database } from '../../src/store/database.js';
 import { openPgClient } from '../../src/store/pg-client.js';
 import { closeRedis, openRedis } from '../../src/store/redis.js';
-import { createTrackCache } from '../../src/store/track-cache.js';
+import { announceScans, createTrackCache, eventChannel, trackCachePrefix } from '../../src/store/track-cache.js';
 import { startOwnRedis } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { testRedisUrl } from '../support/env.js';
@@ -95,6 +95,29 @@ describe.skipIf(!services)('track: the read path and its cache', () => {
       expect(negative).toMatchObject({ source: 'cache', package: null });
       expect(await redis.pttl(`${prefix}RB000000000US`)).toBeLessThanOrEqual(10_000);
     } finally {
+      await closeRedis(redis);
+    }
+  });
+
+  it('announcing committed scans drops their cached answers and publishes the events', async () => {
+    const redis = await openRedis(config, testRedisUrl);
+    const listener = redis.duplicate();
+    try {
+      const target = `test-target-${Date.now()}`;
+      const cache = createTrackCache(redis, { ttlMs: 60_000, negativeTtlMs: 10_000, prefix: trackCachePrefix(target) });
+      const tracker = createTracker({ source: { kind: 'database', db }, cache });
+      await tracker.track(sample.tracking_number);
+      expect((await tracker.track(sample.tracking_number)).source).toBe('cache');
+      await listener.connect();
+      const heard = new Promise<string>((resolve) =>
+        listener.on('message', (_channel: string, message: string) => resolve(message)),
+      );
+      await listener.subscribe(eventChannel(target));
+      await announceScans(redis, target, [{ trackingNumber: sample.tracking_number, eventId: 42, status: 'exception' }]);
+      expect(JSON.parse(await heard)).toEqual({ trackingNumber: sample.tracking_number, eventId: 42, status: 'exception' });
+      expect((await tracker.track(sample.tracking_number)).source).toBe('database');
+    } finally {
+      listener.disconnect();
       await closeRedis(redis);
     }
   });

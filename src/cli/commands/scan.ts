@@ -95,20 +95,12 @@ async function announce(resources: Resources, outcomes: ScanOutcome[], context: 
   );
   if (recorded.length === 0) return;
   const db = await resources.database();
-  const redis = await resources.redis().catch(() => undefined);
+  // Only with Redis configured: asking for it otherwise would announce "cache off" to a scan.
+  const redis = resources.config.redisUrl === undefined ? undefined : await resources.redis().catch(() => undefined);
   if (redis !== undefined) {
-    const { createTrackCache, trackCachePrefix, eventChannel } = await import('../../store/track-cache.js');
-    const cache = createTrackCache(redis, { ttlMs: 0, negativeTtlMs: 0, prefix: trackCachePrefix(db.target) });
+    const { announceScans } = await import('../../store/track-cache.js');
     try {
-      for (const number of new Set(recorded.map((o) => o.trackingNumber))) await cache.invalidate(number);
-      const pipeline = redis.pipeline();
-      for (const o of recorded) {
-        pipeline.publish(
-          eventChannel(db.target),
-          JSON.stringify({ trackingNumber: o.trackingNumber, eventId: o.eventId, status: o.status }),
-        );
-      }
-      await pipeline.exec();
+      await announceScans(redis, db.target, recorded);
     } catch (error) {
       context.output.warn(
         `could not reach Redis to refresh the cache (${(error as Error).message}); cached answers expire within a minute`,
