@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createPgDocumentStore } from '../../src/docs/pg-document-store.js';
-import { defaultMigratorOptions, migrateLatest } from '../../src/services/migrations.service.js';
 import { countOutbox, drainOutbox, outboxStatus } from '../../src/services/outbox.service.js';
-import { seedDatabase } from '../../src/services/seed.service.js';
 import type { Database } from '../../src/store/database.js';
-import { createTestDatabase, type TestDatabase } from '../support/databases.js';
-import { openServer } from '../support/stores.js';
+import type { TestDatabase } from '../support/databases.js';
+import { openSeededDatabase } from '../support/seeded.js';
 
 // The outbox is exercised against a real document store: the PostgreSQL one (MongoDB's run
 // needs a server, see the contract suite).
@@ -15,17 +13,13 @@ describe.skipIf(!inject('postgresAvailable'))('the transactional outbox', () => 
   let queued = 0;
 
   beforeAll(async () => {
-    testDb = await createTestDatabase('st_outbox');
-    db = await openServer(testDb.url);
-    await migrateLatest(db, defaultMigratorOptions());
-    const summary = await seedDatabase(db, {
+    let summary;
+    ({ testDb, db, summary } = await openSeededDatabase('st_outbox', {
       sizes: { customers: 100, locations: 30, packages: 1000 },
       seed: 5,
-      asOf: new Date('2026-11-01T00:00:00Z'),
-      mode: 'empty',
       documentsShare: 0.1,
       documentsTarget: 'outbox',
-    });
+    }));
     queued = summary.documents.count;
   });
   afterAll(async () => {

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runConsistencyChecks } from '../../src/services/check.service.js';
-import { defaultMigratorOptions, migrateLatest } from '../../src/services/migrations.service.js';
 import { recordScans, type ScanInput } from '../../src/services/scan.service.js';
-import { seedDatabase } from '../../src/services/seed.service.js';
 import type { Database } from '../../src/store/database.js';
-import { createTestDatabase, type TestDatabase } from '../support/databases.js';
+import type { TestDatabase } from '../support/databases.js';
+import { openSeededDatabase } from '../support/seeded.js';
 import { openServer } from '../support/stores.js';
 
 interface PackageRow {
@@ -20,17 +19,7 @@ describe.skipIf(!inject('postgresAvailable'))('scan: the write path', () => {
   const deps = (): { db: Database; documentsTarget: 'postgres' } => ({ db, documentsTarget: 'postgres' });
 
   beforeAll(async () => {
-    testDb = await createTestDatabase('st_scan');
-    db = await openServer(testDb.url);
-    await migrateLatest(db, defaultMigratorOptions());
-    await seedDatabase(db, {
-      sizes: { customers: 100, locations: 30, packages: 1000 },
-      seed: 9,
-      asOf: new Date('2026-11-01T00:00:00Z'),
-      mode: 'empty',
-      documentsShare: 0,
-      documentsTarget: 'postgres',
-    });
+    ({ testDb, db } = await openSeededDatabase('st_scan', { sizes: { customers: 100, locations: 30, packages: 1000 }, seed: 9 }));
   });
   afterAll(async () => {
     await db?.close();

@@ -1,16 +1,14 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { defaultMigratorOptions, migrateLatest } from '../../src/services/migrations.service.js';
-import { seedDatabase } from '../../src/services/seed.service.js';
 import { createTracker } from '../../src/services/track.service.js';
 import type { Database } from '../../src/store/database.js';
 import { openPgClient } from '../../src/store/pg-client.js';
 import { closeRedis, openRedis } from '../../src/store/redis.js';
 import { announceScans, createTrackCache, eventChannel, trackCachePrefix } from '../../src/store/track-cache.js';
 import { startOwnRedis } from '../support/cli.js';
-import { createTestDatabase, type TestDatabase } from '../support/databases.js';
+import type { TestDatabase } from '../support/databases.js';
+import { openSeededDatabase } from '../support/seeded.js';
 import { testRedisUrl } from '../support/env.js';
-import { openServer } from '../support/stores.js';
 
 const services = inject('postgresAvailable') && inject('redisAvailable');
 
@@ -22,17 +20,10 @@ describe.skipIf(!services)('track: the read path and its cache', () => {
   const config = loadConfig({ env: { SHIPTRACK_REDIS_URL: testRedisUrl }, envFile: null });
 
   beforeAll(async () => {
-    testDb = await createTestDatabase('st_track');
-    db = await openServer(testDb.url);
-    await migrateLatest(db, defaultMigratorOptions());
-    await seedDatabase(db, {
+    ({ testDb, db } = await openSeededDatabase('st_track', {
       sizes: { customers: 100, locations: 30, packages: 500 },
       seed: 11,
-      asOf: new Date('2026-11-01T00:00:00Z'),
-      mode: 'empty',
-      documentsShare: 0,
-      documentsTarget: 'postgres',
-    });
+    }));
     const row = await db.knex.raw<{ rows: (typeof sample)[] }>(
       `select p.tracking_number, p.current_status, o.location_name as origin,
               (select count(*)::int from tracking_events e where e.package_id = p.package_id) as events

@@ -1,4 +1,8 @@
+import { defaultMigratorOptions, migrateLatest } from '../../src/services/migrations.service.js';
+import { seedDatabase, type SeedOptions, type SeedSummary } from '../../src/services/seed.service.js';
 import type { Database } from '../../src/store/database.js';
+import { createTestDatabase, type TestDatabase } from './databases.js';
+import { openServer } from './stores.js';
 
 /** The statuses and transitions of DOMAIN §2, written out again here on purpose: the tests
  *  check the product against the specification, not against the product's own tables. */
@@ -126,4 +130,22 @@ export async function catalogSnapshot(db: Database): Promise<string[]> {
      order by 1`,
   );
   return result.rows.map((r) => r.def);
+}
+
+/** A database of the test's own, migrated and seeded: the common start of the write-path tests. */
+export async function openSeededDatabase(
+  prefix: string,
+  options: Partial<SeedOptions> & Pick<SeedOptions, 'sizes' | 'seed'>,
+): Promise<{ testDb: TestDatabase; db: Database; summary: SeedSummary }> {
+  const testDb = await createTestDatabase(prefix);
+  const db = await openServer(testDb.url);
+  await migrateLatest(db, defaultMigratorOptions());
+  const summary = await seedDatabase(db, {
+    asOf: new Date('2026-11-01T00:00:00Z'),
+    mode: 'empty',
+    documentsShare: 0,
+    documentsTarget: 'postgres',
+    ...options,
+  });
+  return { testDb, db, summary };
 }
