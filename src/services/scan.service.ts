@@ -139,6 +139,7 @@ export async function recordScans(deps: ScanDeps, scans: readonly ScanInput[]): 
 
       const outcomes: (ScanOutcome | undefined)[] = new Array<ScanOutcome | undefined>(scans.length);
       const pending: PendingEvent[] = [];
+      const duplicatesInBatch: { index: number; of: number }[] = [];
       scans.forEach((scan, index) => {
         const pkg = byNumber.get(scan.trackingNumber);
         const k = keyed[index];
@@ -171,12 +172,9 @@ export async function recordScans(deps: ScanDeps, scans: readonly ScanInput[]): 
               reason: `idempotency key ${k.key} was already used for a different scan of ${scan.trackingNumber}`,
             };
           } else {
-            // Same scan again: resolved to its event after the insert when it is in this batch.
-            outcomes[index] = {
-              outcome: 'duplicate',
-              trackingNumber: scan.trackingNumber,
-              eventId: previous.eventId ?? -1 - previous.index,
-            };
+            outcomes[index] = { outcome: 'duplicate', trackingNumber: scan.trackingNumber, eventId: previous.eventId ?? 0 };
+            // Same scan earlier in this batch: its event id is known only after the insert.
+            if (previous.eventId === undefined) duplicatesInBatch.push({ index, of: previous.index });
           }
           return;
         }
@@ -247,13 +245,12 @@ export async function recordScans(deps: ScanDeps, scans: readonly ScanInput[]): 
           const outcome = outcomes[p.index];
           if (outcome !== undefined && 'eventId' in outcome) outcome.eventId = ids[i] as number;
         });
-        scans.forEach((_, index) => {
-          const outcome = outcomes[index];
-          if (outcome?.outcome === 'duplicate' && outcome.eventId < 0) {
-            const first = outcomes[-1 - outcome.eventId];
-            if (first !== undefined && 'eventId' in first) outcome.eventId = first.eventId;
-          }
-        });
+        for (const { index, of } of duplicatesInBatch) {
+          const duplicate = outcomes[index];
+          const first = outcomes[of];
+          if (duplicate !== undefined && 'eventId' in duplicate && first !== undefined && 'eventId' in first)
+            duplicate.eventId = first.eventId;
+        }
 
         // The last accepted scan of each package decides its status.
         const moved = new Map<number, { status: PackageStatus; at: string }>();
