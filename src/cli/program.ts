@@ -85,6 +85,7 @@ const commandLoaders: Record<string, () => Promise<CommandFactory>> = {
   check: async () => (await import('./commands/seed.js')).checkCommand,
   outbox: async () => (await import('./commands/outbox.js')).outboxCommand,
   doctor: async () => (await import('./commands/doctor.js')).doctorCommand,
+  report: async () => (await import('./commands/report.js')).reportCommand,
 };
 
 const globalOptionsWithValue = new Set(['--database-url', '--redis-url', '--mongo-url', '--mongo-db', '--home']);
@@ -150,6 +151,7 @@ Examples:
   $ shiptrack migrate status          which migrations are applied
   $ shiptrack seed --profile tiny      load 1,000 packages with their journeys
   $ shiptrack check                   is the data consistent?
+  $ shiptrack report overdue          what is late right now (see: shiptrack report)
   $ shiptrack doctor                  is every configured store reachable?
 
 Exit codes: 0 ok, 1 internal error, 2 bad input, 3 not found, 4 conflict or locked,

@@ -45,7 +45,11 @@ export interface DocumentStore {
   /** Scans of one tracking number, oldest first. */
   findRawScans(trackingNumber: string, options?: { limit?: number }): Promise<RawScanDocument[]>;
   findRawScanByEventId(eventId: number): Promise<RawScanDocument | null>;
+  /** The scans of many events at once (reports); events without a scan are absent from the result. */
+  findRawScansByEventIds(eventIds: readonly number[]): Promise<RawScanDocument[]>;
   countRawScans(): Promise<number>;
+  /** Up to `size` raw scans picked at random (consistency sampling). */
+  sampleRawScans(size: number): Promise<RawScanDocument[]>;
   /** Removes every raw scan (what `seed --truncate` does to the relational tables). Returns how many. */
   deleteAllRawScans(): Promise<number>;
   insertBenchmarkRun(run: BenchmarkRunDocument): Promise<void>;

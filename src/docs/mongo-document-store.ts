@@ -361,7 +361,23 @@ export async function openMongoDocumentStore(config: Config, url: string): Promi
         return record === null ? null : toRawScan(record);
       }),
 
+    findRawScansByEventIds: (eventIds) =>
+      run(async () => {
+        const ids = eventIds.filter((id) => Number.isSafeInteger(id));
+        if (ids.length === 0) return [];
+        const filter: Document = { event_id: { $in: ids } };
+        const records = await rawScans.find(filter).toArray();
+        return records.map(toRawScan);
+      }),
+
     countRawScans: () => run(() => rawScans.countDocuments({})),
+
+    sampleRawScans: (size) =>
+      run(async () => {
+        if (!Number.isSafeInteger(size) || size <= 0) return [];
+        const records = await rawScans.aggregate<RawScanRecord>([{ $sample: { size } }]).toArray();
+        return records.map(toRawScan);
+      }),
 
     deleteAllRawScans: () => run(async () => (await rawScans.deleteMany({})).deletedCount),
 

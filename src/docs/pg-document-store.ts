@@ -197,6 +197,26 @@ export function createPgDocumentStore(knex: Knex): DocumentStore {
         return row === undefined ? null : toRawScan(row);
       }),
 
+    findRawScansByEventIds: (eventIds) =>
+      withPgErrors(async () => {
+        const ids = eventIds.filter((id) => Number.isSafeInteger(id));
+        if (ids.length === 0) return [];
+        const rows = await knex(tables.rawScans)
+          .whereRaw('event_id = any(?::bigint[])', [ids])
+          .select<RawScanRow[]>(...rawScanColumns);
+        return rows.map(toRawScan);
+      }),
+
+    sampleRawScans: (size) =>
+      withPgErrors(async () => {
+        if (!Number.isSafeInteger(size) || size <= 0) return [];
+        const rows = await knex(tables.rawScans)
+          .orderByRaw('random()')
+          .limit(size)
+          .select<RawScanRow[]>(...rawScanColumns);
+        return rows.map(toRawScan);
+      }),
+
     countRawScans: () =>
       withPgErrors(async () => {
         const [row] = await knex(tables.rawScans).count<{ count: number | string }[]>({ count: '*' });

@@ -33,7 +33,7 @@ const s10Valid = `(
         3 * substr(tracking_number, 7, 1)::int + 5 * substr(tracking_number, 8, 1)::int +
         9 * substr(tracking_number, 9, 1)::int + 7 * substr(tracking_number, 10, 1)::int) % 11 as c) d))`;
 
-interface CheckDefinition {
+export interface CheckDefinition {
   check: string;
   description: string;
   /** Returns rows of { sample } for every violation (counted) — limited by the runner. */
@@ -56,7 +56,7 @@ const annotatedEvents = `
     from tracking_events
   window in_time as (partition by package_id order by event_timestamp, event_id)`;
 
-const definitions: CheckDefinition[] = [
+export const consistencyChecks: readonly CheckDefinition[] = [
   {
     check: 'status_matches_last_event',
     description: 'current_status is the status of the latest accepted event',
@@ -101,14 +101,19 @@ const definitions: CheckDefinition[] = [
   },
 ];
 
+/** One check as a query returning its violation count and up to five samples. */
+export function checkSql(definition: CheckDefinition): string {
+  return `with v as (${definition.sql})
+         select count(*)::bigint as violations, (array_agg(sample order by sample))[1:5] as samples from v`;
+}
+
 /** Runs every check; `ok` is false when any has violations. */
 export async function runConsistencyChecks(db: Database): Promise<CheckReport> {
   const checks: CheckResult[] = [];
   try {
-    for (const definition of definitions) {
+    for (const definition of consistencyChecks) {
       const result = await db.knex.raw<{ rows: { violations: number; samples: string[] | null }[] }>(
-        `with v as (${definition.sql})
-         select count(*)::bigint as violations, (array_agg(sample order by sample))[1:5] as samples from v`,
+        checkSql(definition),
         (definition.bindings ?? []) as never,
       );
       const row = result.rows[0];

@@ -201,6 +201,29 @@ export function describeDocumentStoreContract(name: string, factory: () => Promi
       expect(await store().findRawScanByEventId(newEventId())).toBeNull();
     });
 
+    it('findRawScansByEventIds finds the scans of many events at once, skipping events without one', async () => {
+      const scans = [makeScan(), makeScan(), makeScan()];
+      expect(await store().insertRawScans([...scans, makeScan({ eventId: null })])).toBe(4);
+      const ids = scans.map((s) => s.eventId ?? Number.NaN);
+      const found = await store().findRawScansByEventIds([...ids, newEventId(), Number.NaN]);
+      expect(found.map((s) => s.id).sort()).toEqual(scans.map((s) => s.id).sort());
+      expect(found.find((s) => s.id === scans[1]?.id)).toEqual(scans[1]);
+      expect(await store().findRawScansByEventIds([])).toEqual([]);
+    });
+
+    it('sampleRawScans returns stored scans, distinct, at most the size asked for', async () => {
+      const scans = [makeScan(), makeScan(), makeScan()];
+      await store().insertRawScans(scans);
+      const total = await store().countRawScans();
+      const sample = await store().sampleRawScans(2);
+      expect(sample).toHaveLength(2);
+      expect(new Set(sample.map((s) => s.id)).size).toBe(2);
+      const everything = await store().sampleRawScans(total + 10);
+      expect(everything).toHaveLength(total);
+      expect(everything.find((s) => s.id === scans[0]?.id)).toEqual(scans[0]);
+      expect(await store().sampleRawScans(0)).toEqual([]);
+    });
+
     it('countRawScans counts every stored scan', async () => {
       const before = await store().countRawScans();
       expect(before).toBeGreaterThan(0);

@@ -1,0 +1,159 @@
+/**
+ * Latency of every report, through the library's own report functions, on a seeded database.
+ *
+ *   npm run bench:reports -- --profile medium --runs 7
+ *   npm run bench:reports -- --database-url postgres://…/db --as-of 2026-11-24 --runs 7
+ *
+ * Seeds a scratch database (unless --database-url names one already seeded), runs each report
+ * once to warm the cache, then --runs times, and prints the median with min–max per report,
+ * against the target of 150 ms at the medium profile. `report consistency` reads every event
+ * and is measured only with --with-consistency.
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import pg from 'pg';
+import { loadConfig } from '../src/config.js';
+import { createPgDocumentStore } from '../src/docs/pg-document-store.js';
+import { parseDay, parseMetadataFilters } from '../src/domain/report-filters.js';
+import type { ProfileName } from '../src/domain/seed/types.js';
+import { runConsistencyReport } from '../src/services/reports/consistency.report.js';
+import { runDbReport } from '../src/services/reports/db.report.js';
+import { runExceptionsReport, runFacilitiesReport, runLanesReport } from '../src/services/reports/network.report.js';
+import {
+  runCustomerReport,
+  runMetadataReport,
+  runOverdueReport,
+  runStaleReport,
+  runStatusReport,
+} from '../src/services/reports/packages.report.js';
+import type { ReportResult } from '../src/services/reports/report.js';
+import { openDatabase, type Database } from '../src/store/database.js';
+
+interface Args {
+  profile: ProfileName;
+  runs: number;
+  adminUrl: string;
+  databaseUrl: string | undefined;
+  asOf: Date;
+  withConsistency: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = {
+    profile: 'medium',
+    runs: 7,
+    adminUrl: process.env.SHIPTRACK_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    databaseUrl: undefined,
+    asOf: new Date('2026-11-01T00:00:00Z'),
+    withConsistency: false,
+  };
+  for (let i = 0; i < argv.length; i += 1) {
+    const [flag, value] = [argv[i], argv[i + 1] ?? ''];
+    if (flag === '--with-consistency') {
+      args.withConsistency = true;
+      continue;
+    }
+    i += 1;
+    if (flag === '--profile') args.profile = value as ProfileName;
+    else if (flag === '--runs') args.runs = Number(value);
+    else if (flag === '--database-url') args.databaseUrl = value;
+    else if (flag === '--as-of') args.asOf = new Date(value);
+    else throw new Error(`unknown option ${flag}`);
+  }
+  return args;
+}
+
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+
+async function seedScratch(args: Args): Promise<string> {
+  const scratch = 'shiptrack_bench_reports';
+  const admin = new pg.Client({ connectionString: args.adminUrl });
+  await admin.connect();
+  await admin.query(`drop database if exists ${scratch} with (force)`);
+  await admin.query(`create database ${scratch}`);
+  await admin.end();
+  const u = new URL(args.adminUrl);
+  u.pathname = `/${scratch}`;
+  const url = u.toString();
+  const cli = path.resolve('bin/shiptrack.js');
+  const env = { ...process.env, SHIPTRACK_DATABASE_URL: url };
+  for (const command of [
+    ['migrate', 'latest'],
+    ['seed', '--profile', args.profile, '--seed', '42', '--as-of', args.asOf.toISOString()],
+  ]) {
+    const run = spawnSync(process.execPath, [cli, ...command], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    if (run.status !== 0) throw new Error(`${command.join(' ')} failed`);
+  }
+  return url;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const url = args.databaseUrl ?? (await seedScratch(args));
+  const config = loadConfig({ env: { SHIPTRACK_DATABASE_URL: url }, envFile: null });
+  const db: Database = await openDatabase(config, { applicationName: 'shiptrack bench reports' });
+  const now = args.asOf;
+  const day = (ago: number): Date => new Date(now.getTime() - ago * 86_400_000);
+  const [customer] = (
+    await db.knex.raw<{ rows: { email: string }[] }>(`select email from customers order by customer_id limit 1 offset 41`)
+  ).rows;
+  const reports: [string, () => Promise<ReportResult>][] = [
+    ['status', () => runStatusReport(db, { now })],
+    ['overdue --limit 50', () => runOverdueReport(db, { now, limit: 50 })],
+    ['lanes --since 30d', () => runLanesReport(db, { now, since: day(30), by: 'state', minShipments: 20, limit: 20 })],
+    ['lanes --by city', () => runLanesReport(db, { now, since: day(30), by: 'city', minShipments: 20, limit: 20 })],
+    [
+      'facilities --day yesterday',
+      () => runFacilitiesReport(db, { now, day: parseDay('yesterday', now), sort: 'scans', limit: 20 }),
+    ],
+    ['stale --hours 48', () => runStaleReport(db, { now, hours: 48, limit: 50 })],
+    ['exceptions --since 7d', () => runExceptionsReport(db, { now, since: day(7), limit: 20, reasons: reasonsFrom(db) })],
+    ['customer <email>', () => runCustomerReport(db, { now, customer: customer?.email ?? '1', limit: 50 })],
+    ['metadata fragile=true', () => runMetadataReport(db, { now, filter: parseMetadataFilters(['fragile=true']), limit: 20 })],
+    [
+      'metadata service+signature',
+      () =>
+        runMetadataReport(db, { now, filter: parseMetadataFilters(['service=express', 'signature_required=true']), limit: 20 }),
+    ],
+    ['db', () => runDbReport(db, { now, limit: 20 })],
+  ];
+  if (args.withConsistency) {
+    reports.push(['consistency', () => runConsistencyReport(db, createPgDocumentStore(db.knex), { now, sample: 500 })]);
+  }
+  const lines = [
+    `reports, ${args.databaseUrl === undefined ? `profile ${args.profile}` : 'given database'}, as of ${now.toISOString()}`,
+  ];
+  lines.push(`ms per report, ${args.runs} runs after 1 warm-up: median (min–max); target p50 ≤ 150 ms at medium`);
+  try {
+    for (const [name, run] of reports) {
+      await run();
+      const times: number[] = [];
+      for (let i = 0; i < args.runs; i += 1) {
+        const started = performance.now();
+        await run();
+        times.push(performance.now() - started);
+      }
+      const m = median(times);
+      lines.push(
+        `  ${name.padEnd(28)} ${m.toFixed(1).padStart(8)} (${Math.min(...times).toFixed(1)}–${Math.max(...times).toFixed(1)})  ${m <= 150 ? 'ok' : 'over'}`,
+      );
+      process.stderr.write(`${name} done\n`);
+    }
+  } finally {
+    await db.close();
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+function reasonsFrom(db: Database): (ids: readonly number[]) => Promise<Map<number, string>> {
+  const store = createPgDocumentStore(db.knex);
+  return async (ids) => {
+    const reasons = new Map<number, string>();
+    for (const doc of await store.findRawScansByEventIds(ids)) {
+      if (doc.eventId !== null && typeof doc.payload.reason === 'string') reasons.set(doc.eventId, doc.payload.reason);
+    }
+    return reasons;
+  };
+}
+
+await main();

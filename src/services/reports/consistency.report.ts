@@ -1,0 +1,166 @@
+import type { DocumentStore, RawScanDocument } from '../../docs/document-store.js';
+import type { Database } from '../../store/database.js';
+import { checkSql, consistencyChecks } from '../check.service.js';
+import {
+  readReport,
+  reportResult,
+  toIso,
+  type Finding,
+  type ReportOptions,
+  type ReportResult,
+  type ReportRow,
+} from './report.js';
+
+/**
+ * `report consistency`: what the write path promises, proven over the data (the `check`
+ * queries), plus the state of the outbox and a sample of documents compared with the events
+ * they claim to record. Meant for cron: not ok means exit non-zero.
+ */
+
+interface EventRow {
+  event_id: number;
+  tracking_number: string;
+  status: string;
+  event_timestamp: Date;
+}
+
+export interface DocumentMismatch {
+  document: string;
+  eventId: number | null;
+  problem: string;
+}
+
+/** Compares raw scan documents with the events they name. Pure. */
+export function compareDocuments(docs: readonly RawScanDocument[], events: ReadonlyMap<number, EventRow>): DocumentMismatch[] {
+  const problems: DocumentMismatch[] = [];
+  for (const doc of docs) {
+    if (doc.eventId === null) continue;
+    const event = events.get(doc.eventId);
+    const mismatch = (problem: string): void => {
+      problems.push({ document: doc.id, eventId: doc.eventId, problem });
+    };
+    if (event === undefined) {
+      mismatch(`event ${doc.eventId} does not exist in PostgreSQL`);
+      continue;
+    }
+    if (event.tracking_number !== doc.trackingNumber) {
+      mismatch(`tracking number ${doc.trackingNumber}, but event ${doc.eventId} belongs to ${event.tracking_number}`);
+    }
+    if (event.event_timestamp.getTime() !== doc.scannedAt.getTime()) {
+      mismatch(`scanned at ${doc.scannedAt.toISOString()}, but the event is at ${event.event_timestamp.toISOString()}`);
+    }
+    const status = doc.payload.status;
+    if (typeof status === 'string' && status !== event.status) {
+      mismatch(`status ${status}, but the event is ${event.status}`);
+    }
+  }
+  return problems;
+}
+
+export async function runConsistencyReport(
+  db: Database,
+  documents: DocumentStore,
+  options: ReportOptions & { sample: number },
+): Promise<ReportResult> {
+  const docs = await documents.sampleRawScans(options.sample);
+  const ids = docs.flatMap((d) => (d.eventId === null ? [] : [d.eventId]));
+  const read = await readReport(db, options, async (reader) => {
+    const checks: ReportRow[] = [];
+    for (const definition of consistencyChecks) {
+      const [row] = await reader.rows<{ violations: number; samples: string[] | null }>(
+        definition.check,
+        checkSql(definition),
+        definition.bindings ?? [],
+      );
+      checks.push({
+        check: definition.check,
+        description: definition.description,
+        violations: row?.violations ?? 0,
+        samples: (row?.samples ?? []).join(' '),
+      });
+    }
+    const [outbox] = await reader.rows<{ waiting: number; failing: number; oldest: Date | null; last_error: string | null }>(
+      'outbox',
+      `select count(*)::bigint as waiting, count(*) filter (where attempts > 0)::bigint as failing, min(created_at) as oldest,
+              (select last_error from document_outbox where last_error is not null order by outbox_id desc limit 1) as last_error
+         from document_outbox`,
+    );
+    const events = await reader.rows<EventRow>(
+      'events of the sampled documents',
+      `select e.event_id, p.tracking_number, e.status, e.event_timestamp
+         from tracking_events e join packages p on p.package_id = e.package_id
+        where e.event_id = any(?::bigint[])`,
+      [ids],
+    );
+    return { checks, outbox, events };
+  });
+  const { checks, outbox, events } = read.value;
+  const mismatches = compareDocuments(docs, new Map(events.map((e) => [e.event_id, e])));
+  const findings: Finding[] = [];
+  for (const c of checks) {
+    if (c.violations !== 0) {
+      findings.push({
+        level: 'problem',
+        code: String(c.check),
+        message: `${Number(c.violations).toLocaleString('en-US')} violate "${String(c.description)}", e.g. ${String(c.samples)}`,
+      });
+    }
+  }
+  const waiting = outbox?.waiting ?? 0;
+  const ageHours = outbox?.oldest == null ? 0 : (options.now.getTime() - outbox.oldest.getTime()) / 3_600_000;
+  if (waiting > 0) {
+    findings.push({
+      level: ageHours > 1 || (outbox?.failing ?? 0) > 0 ? 'problem' : 'info',
+      code: 'outbox_backlog',
+      message:
+        `${waiting.toLocaleString('en-US')} document(s) wait in the outbox, the oldest since ${toIso(outbox?.oldest)}` +
+        `${outbox?.last_error == null ? '' : ` (last error: ${outbox.last_error})`}; deliver with \`shiptrack outbox drain\``,
+    });
+  }
+  for (const m of mismatches.slice(0, 20)) {
+    findings.push({ level: 'problem', code: 'document_mismatch', message: `raw scan ${m.document}: ${m.problem}` });
+  }
+  if (mismatches.length > 20) {
+    findings.push({ level: 'problem', code: 'document_mismatch', message: `… and ${mismatches.length - 20} more mismatches` });
+  }
+  if (findings.length === 0) findings.push({ level: 'ok', code: 'consistent', message: 'no inconsistency found' });
+  return reportResult(
+    {
+      report: 'consistency',
+      title: 'Consistency across PostgreSQL and the document store',
+      parameters: { sample: options.sample },
+      tables: [
+        {
+          name: 'checks',
+          title: 'PostgreSQL',
+          columns: [
+            { key: 'check', header: 'check', kind: 'text' },
+            { key: 'description', header: 'rule', kind: 'text' },
+            { key: 'violations', header: 'violations', kind: 'integer' },
+            { key: 'samples', header: 'e.g.', kind: 'text' },
+          ],
+          rows: checks,
+        },
+        {
+          name: 'documents',
+          title: `Documents (${documents.kind})`,
+          columns: [
+            { key: 'item', header: 'what', kind: 'text' },
+            { key: 'value', header: 'value', kind: 'text' },
+          ],
+          rows: [
+            { item: 'outbox: waiting', value: waiting.toLocaleString('en-US') },
+            { item: 'outbox: oldest waiting since', value: toIso(outbox?.oldest) ?? '—' },
+            { item: 'sampled raw scans', value: docs.length.toLocaleString('en-US') },
+            { item: 'of them linked to an event', value: ids.length.toLocaleString('en-US') },
+            { item: 'mismatching their event', value: mismatches.length.toLocaleString('en-US') },
+          ],
+        },
+      ],
+      findings,
+      notes: ['the PostgreSQL checks read every package and event: expect seconds on large databases'],
+    },
+    options,
+    read,
+  );
+}

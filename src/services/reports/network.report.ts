@@ -1,0 +1,419 @@
+import type { Database } from '../../store/database.js';
+import { readReport, reportResult, toNullableNumber, type ReportOptions, type ReportResult, type ReportRow } from './report.js';
+
+/** Reports about the network: lanes (origin → destination), facilities and exceptions. */
+
+export type LaneGrouping = 'state' | 'city' | 'location';
+
+// Chosen from this fixed map, never from user text.
+const laneKeys: Record<LaneGrouping, { origin: string; destination: string }> = {
+  state: { origin: 'o.state', destination: 'd.state' },
+  city: { origin: `o.city || ', ' || o.state`, destination: `d.city || ', ' || d.state` },
+  location: { origin: 'o.location_name', destination: 'd.location_name' },
+};
+
+/** Buckets of lateness (hours late) drawn as the sparkline of a lane's late deliveries. */
+export const lateBuckets = [
+  { label: '≤6h', upToHours: 6 },
+  { label: '6–12h', upToHours: 12 },
+  { label: '12–24h', upToHours: 24 },
+  { label: '1–2d', upToHours: 48 },
+  { label: '2–3d', upToHours: 72 },
+  { label: '>3d', upToHours: Number.POSITIVE_INFINITY },
+] as const;
+
+interface LaneCountRow {
+  origin: string;
+  destination: string;
+  shipments: number;
+  on_time: number;
+}
+
+interface LaneLateRow {
+  origin: string;
+  destination: string;
+  late_p50_h: number | null;
+  late_p90_h: number | null;
+  late_max_h: number | null;
+  buckets: number[];
+}
+
+/**
+ * On-time rate and lateness per lane for shipments delivered since `since`, worst lanes first.
+ * Percentiles are of the late shipments only (how late, when late); a lane needs
+ * `minShipments` deliveries to be ranked.
+ */
+export async function runLanesReport(
+  db: Database,
+  options: ReportOptions & { since: Date; by: LaneGrouping; minShipments: number; limit: number },
+): Promise<ReportResult> {
+  const key = laneKeys[options.by];
+  const lateHours = `date_part('epoch', s.actual_delivery - s.estimated_delivery) / 3600.0`;
+  const bucketSql = lateBuckets
+    .map((b, i) => {
+      const lower = i === 0 ? 0 : lateBuckets[i - 1]?.upToHours;
+      const upper = Number.isFinite(b.upToHours) ? ` and ${lateHours} <= ${b.upToHours}` : '';
+      return `count(*) filter (where ${lateHours} > ${lower}${upper})::int`;
+    })
+    .join(', ');
+  const from = `from shipments s
+         join locations o on o.location_id = s.origin_location_id
+         join locations d on d.location_id = s.destination_location_id
+        where s.actual_delivery >= ? and s.actual_delivery < ?`;
+  const read = await readReport(db, options, async (reader) => {
+    // Counting is a hash aggregate over the window (parallel); only the late minority is sorted
+    // for percentiles, in the second query.
+    const counts = await reader.rows<LaneCountRow>(
+      'deliveries per lane',
+      `select ${key.origin} as origin, ${key.destination} as destination, count(*)::bigint as shipments,
+              count(*) filter (where s.actual_delivery <= s.estimated_delivery)::bigint as on_time
+         ${from}
+        group by 1, 2`,
+      [options.since, options.now],
+    );
+    const late = await reader.rows<LaneLateRow>(
+      'lateness per lane',
+      `select ${key.origin} as origin, ${key.destination} as destination,
+              percentile_cont(0.5) within group (order by ${lateHours}) as late_p50_h,
+              percentile_cont(0.9) within group (order by ${lateHours}) as late_p90_h,
+              max(${lateHours}) as late_max_h,
+              array[${bucketSql}] as buckets
+         ${from} and s.actual_delivery > s.estimated_delivery
+        group by 1, 2`,
+      [options.since, options.now],
+    );
+    return { counts, late };
+  });
+  const lateByLane = new Map(read.value.late.map((r) => [`${r.origin}\u0000${r.destination}`, r]));
+  const all = read.value.counts;
+  const ranked = all
+    .filter((r) => r.shipments >= options.minShipments)
+    .map((r) => ({ ...r, rate: r.on_time / r.shipments }))
+    .sort(
+      (a, b) =>
+        a.rate - b.rate ||
+        b.shipments - a.shipments ||
+        a.origin.localeCompare(b.origin) ||
+        a.destination.localeCompare(b.destination),
+    );
+  const noLate = lateBuckets.map(() => 0);
+  const rows: ReportRow[] = ranked.slice(0, options.limit).map((r) => {
+    const late = lateByLane.get(`${r.origin}\u0000${r.destination}`);
+    return {
+      origin: r.origin,
+      destination: r.destination,
+      shipments: r.shipments,
+      on_time: r.on_time,
+      on_time_rate: r.rate,
+      late: r.shipments - r.on_time,
+      late_p50_hours: toNullableNumber(late?.late_p50_h),
+      late_p90_hours: toNullableNumber(late?.late_p90_h),
+      late_max_hours: toNullableNumber(late?.late_max_h),
+      lateness: late?.buckets ?? noLate,
+    };
+  });
+  const shipments = all.reduce((s, r) => s + r.shipments, 0);
+  const onTime = all.reduce((s, r) => s + r.on_time, 0);
+  const buckets = lateBuckets.map((_, i) => read.value.late.reduce((s, r) => s + (r.buckets[i] ?? 0), 0));
+  return reportResult(
+    {
+      report: 'lanes',
+      title: `Lanes by ${options.by}: on-time rate of deliveries since ${options.since.toISOString().slice(0, 10)}, worst first`,
+      parameters: {
+        since: options.since.toISOString(),
+        by: options.by,
+        min_shipments: options.minShipments,
+        limit: options.limit,
+      },
+      tables: [
+        {
+          name: 'lanes',
+          title: 'Lanes',
+          columns: [
+            { key: 'origin', header: 'origin', kind: 'text' },
+            { key: 'destination', header: 'destination', kind: 'text' },
+            { key: 'shipments', header: 'delivered', kind: 'integer' },
+            { key: 'on_time_rate', header: 'on time', kind: 'percent' },
+            { key: 'late', header: 'late', kind: 'integer' },
+            { key: 'late_p50_hours', header: 'late p50', kind: 'hours' },
+            { key: 'late_p90_hours', header: 'late p90', kind: 'hours' },
+            { key: 'late_max_hours', header: 'late max', kind: 'hours' },
+            { key: 'lateness', header: 'how late', kind: 'spark' },
+          ],
+          rows,
+          totals: {
+            origin: 'all lanes',
+            destination: '',
+            shipments,
+            on_time_rate: shipments === 0 ? null : onTime / shipments,
+            late: shipments - onTime,
+            lateness: buckets,
+          },
+          caption: `${ranked.length.toLocaleString('en-US')} of ${all.length.toLocaleString('en-US')} lanes have at least ${options.minShipments} deliveries; showing ${rows.length}`,
+        },
+      ],
+      notes: [
+        `late p50/p90/max are of the late deliveries only; "how late" counts them in ${lateBuckets.map((b) => b.label).join(', ')}`,
+      ],
+    },
+    options,
+    read,
+  );
+}
+
+interface FacilityCountRow {
+  location_id: number;
+  scans: number;
+  exceptions: number;
+  failed_attempts: number;
+}
+
+interface FacilityDetailRow {
+  location_id: number;
+  location_name: string;
+  city: string;
+  state: string;
+  location_type: string;
+  packages: number;
+  dwell_p50_h: number | null;
+  dwell_p90_h: number | null;
+  hours: number[];
+}
+
+export type FacilitySort = 'scans' | 'exceptions';
+
+/**
+ * The busiest facilities of one UTC day: scans, packages, exceptions and failed attempts,
+ * scans per hour, and the dwell (time until the package's next scan, anywhere).
+ */
+export async function runFacilitiesReport(
+  db: Database,
+  options: ReportOptions & { day: { start: Date; end: Date; label: string }; sort: FacilitySort; limit: number },
+): Promise<ReportResult> {
+  const read = await readReport(db, options, async (reader) => {
+    const counts = await reader.rows<FacilityCountRow>(
+      'scans per facility',
+      `select location_id, count(*)::bigint as scans,
+              count(*) filter (where status = 'exception')::bigint as exceptions,
+              count(*) filter (where status = 'attempt_fail')::bigint as failed_attempts
+         from tracking_events
+        where event_timestamp >= ? and event_timestamp < ?
+        group by location_id`,
+      [options.day.start, options.day.end],
+    );
+    const rank = (f: FacilityCountRow): number[] =>
+      options.sort === 'exceptions' ? [f.exceptions + f.failed_attempts, f.scans] : [f.scans, f.exceptions + f.failed_attempts];
+    const top = [...counts]
+      .sort((a, b) => {
+        const [a1 = 0, a2 = 0] = rank(a);
+        const [b1 = 0, b2 = 0] = rank(b);
+        return b1 - a1 || b2 - a2 || a.location_id - b.location_id;
+      })
+      .slice(0, options.limit);
+    // Dwell needs each scan's successor: an index probe per scan, so only for the listed facilities.
+    const details = await reader.rows<FacilityDetailRow>(
+      'packages, dwell and hours at the listed facilities',
+      `select l.location_id, l.location_name, l.city, l.state, l.location_type, x.packages, x.dwell_p50_h, x.dwell_p90_h, x.hours
+         from (
+           select e.location_id, count(distinct e.package_id)::bigint as packages,
+                  percentile_cont(0.5) within group (order by date_part('epoch', n.next_at - e.event_timestamp) / 3600.0) as dwell_p50_h,
+                  percentile_cont(0.9) within group (order by date_part('epoch', n.next_at - e.event_timestamp) / 3600.0) as dwell_p90_h,
+                  array_agg(extract(hour from e.event_timestamp at time zone 'UTC')::int) as hours
+             from tracking_events e
+             left join lateral (
+               select x.event_timestamp as next_at from tracking_events x
+                where x.package_id = e.package_id and x.event_timestamp > e.event_timestamp
+                order by x.event_timestamp limit 1) n on true
+            where e.event_timestamp >= ? and e.event_timestamp < ? and e.location_id = any(?::int[])
+            group by e.location_id) x
+         join locations l on l.location_id = x.location_id`,
+      [options.day.start, options.day.end, top.map((f) => f.location_id)],
+    );
+    return { counts, top, details };
+  });
+  const { counts, top, details } = read.value;
+  const detailBy = new Map(details.map((d) => [d.location_id, d]));
+  const rows: ReportRow[] = top.map((f) => {
+    const d = detailBy.get(f.location_id);
+    const hourly = Array.from({ length: 24 }, () => 0);
+    for (const h of d?.hours ?? []) hourly[h] = (hourly[h] ?? 0) + 1;
+    return {
+      location: d?.location_name ?? String(f.location_id),
+      city: d === undefined ? '' : `${d.city}, ${d.state}`,
+      type: d?.location_type ?? '',
+      scans: f.scans,
+      packages: d?.packages ?? 0,
+      exceptions: f.exceptions,
+      failed_attempts: f.failed_attempts,
+      dwell_p50_hours: toNullableNumber(d?.dwell_p50_h),
+      dwell_p90_hours: toNullableNumber(d?.dwell_p90_h),
+      scans_per_hour: hourly,
+    };
+  });
+  const sum = (pick: (f: FacilityCountRow) => number): number => counts.reduce((s, f) => s + pick(f), 0);
+  return reportResult(
+    {
+      report: 'facilities',
+      title: `Facilities on ${options.day.label} (UTC), by ${options.sort === 'exceptions' ? 'exceptions' : 'scans'}`,
+      parameters: { day: options.day.label, sort: options.sort, limit: options.limit },
+      tables: [
+        {
+          name: 'facilities',
+          title: 'Facilities',
+          columns: [
+            { key: 'location', header: 'facility', kind: 'text' },
+            { key: 'city', header: 'city', kind: 'text' },
+            { key: 'type', header: 'type', kind: 'text' },
+            { key: 'scans', header: 'scans', kind: 'integer' },
+            { key: 'packages', header: 'packages', kind: 'integer' },
+            { key: 'exceptions', header: 'exceptions', kind: 'integer' },
+            { key: 'failed_attempts', header: 'failed attempts', kind: 'integer' },
+            { key: 'dwell_p50_hours', header: 'dwell p50', kind: 'hours' },
+            { key: 'dwell_p90_hours', header: 'dwell p90', kind: 'hours' },
+            { key: 'scans_per_hour', header: 'scans per hour, 00–23 UTC', kind: 'spark' },
+          ],
+          rows,
+          totals: {
+            location: 'all facilities',
+            scans: sum((f) => f.scans),
+            exceptions: sum((f) => f.exceptions),
+            failed_attempts: sum((f) => f.failed_attempts),
+          },
+          caption: `showing ${rows.length} of ${counts.length.toLocaleString('en-US')} facilities with scans that day`,
+        },
+      ],
+      notes: [
+        'dwell: time from a scan at the facility to the same package’s next scan, anywhere; scans without a later one are left out',
+      ],
+    },
+    options,
+    read,
+  );
+}
+
+interface ExceptionRow {
+  event_id: number;
+  location_id: number;
+  status: 'exception' | 'attempt_fail';
+  package_id: number;
+}
+
+/** Where the reason for an exception comes from: the raw scan documents (DOMAIN §4). */
+export type ReasonLookup = (eventIds: readonly number[]) => Promise<Map<number, string>>;
+
+/** Exceptions and failed delivery attempts since `since`, by facility and by reason. */
+export async function runExceptionsReport(
+  db: Database,
+  options: ReportOptions & { since: Date; limit: number; reasons?: ReasonLookup },
+): Promise<ReportResult> {
+  const read = await readReport(db, options, async (reader) => {
+    const events = await reader.rows<ExceptionRow>(
+      'exception events',
+      `select e.event_id, e.location_id, e.status, e.package_id
+         from tracking_events e
+        where e.status in ('exception', 'attempt_fail') and e.event_timestamp >= ? and e.event_timestamp < ?`,
+      [options.since, options.now],
+    );
+    const locations = await reader.rows<{ location_id: number; location_name: string; city: string; state: string }>(
+      'facilities',
+      `select location_id, location_name, city, state from locations where location_id = any(?::int[])`,
+      [[...new Set(events.map((e) => e.location_id))]],
+    );
+    return { events, locations };
+  });
+  const { events, locations } = read.value;
+  const reasons =
+    options.reasons === undefined ? new Map<number, string>() : await options.reasons(events.map((e) => e.event_id));
+  const names = new Map(locations.map((l) => [l.location_id, l]));
+
+  const byFacility = new Map<
+    number,
+    { exceptions: number; failed: number; packages: Set<number>; reasons: Map<string, number> }
+  >();
+  const byReason = new Map<string, { exceptions: number; failed: number }>();
+  for (const e of events) {
+    const f = byFacility.get(e.location_id) ?? { exceptions: 0, failed: 0, packages: new Set<number>(), reasons: new Map() };
+    byFacility.set(e.location_id, f);
+    if (e.status === 'exception') f.exceptions += 1;
+    else f.failed += 1;
+    f.packages.add(e.package_id);
+    const reason = reasons.get(e.event_id) ?? 'not recorded';
+    if (reason !== 'not recorded') f.reasons.set(reason, (f.reasons.get(reason) ?? 0) + 1);
+    const r = byReason.get(reason) ?? { exceptions: 0, failed: 0 };
+    byReason.set(reason, r);
+    if (e.status === 'exception') r.exceptions += 1;
+    else r.failed += 1;
+  }
+  const facilityRows: ReportRow[] = [...byFacility.entries()]
+    .map(([id, f]) => {
+      const top = [...f.reasons.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0];
+      const place = names.get(id);
+      return {
+        location: place?.location_name ?? String(id),
+        city: place === undefined ? '' : `${place.city}, ${place.state}`,
+        exceptions: f.exceptions,
+        failed_attempts: f.failed,
+        total: f.exceptions + f.failed,
+        packages: f.packages.size,
+        top_reason: top === undefined ? null : `${top[0]} (${top[1]})`,
+      };
+    })
+    .sort((a, b) => b.total - a.total || String(a.location).localeCompare(String(b.location)));
+  const reasonRows: ReportRow[] = [...byReason.entries()]
+    .map(([reason, r]) => ({ reason, exceptions: r.exceptions, failed_attempts: r.failed, total: r.exceptions + r.failed }))
+    .sort(
+      (a, b) =>
+        (a.reason === 'not recorded' ? 1 : 0) - (b.reason === 'not recorded' ? 1 : 0) ||
+        b.total - a.total ||
+        a.reason.localeCompare(b.reason),
+    )
+    .map((r) => ({ ...r, share: events.length === 0 ? 0 : r.total / events.length }));
+  const exceptions = events.filter((e) => e.status === 'exception').length;
+  const recorded = events.filter((e) => reasons.has(e.event_id)).length;
+  return reportResult(
+    {
+      report: 'exceptions',
+      title: `Exceptions and failed attempts since ${options.since.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+      parameters: { since: options.since.toISOString(), limit: options.limit },
+      tables: [
+        {
+          name: 'reasons',
+          title: 'By reason',
+          columns: [
+            { key: 'reason', header: 'reason', kind: 'text' },
+            { key: 'exceptions', header: 'exceptions', kind: 'integer' },
+            { key: 'failed_attempts', header: 'failed attempts', kind: 'integer' },
+            { key: 'share', header: 'share', kind: 'percent' },
+            { key: 'share_bar', header: '', kind: 'bar', of: 'share' },
+          ],
+          rows: reasonRows,
+          totals: {
+            reason: 'total',
+            exceptions,
+            failed_attempts: events.length - exceptions,
+            share: events.length === 0 ? 0 : 1,
+          },
+        },
+        {
+          name: 'facilities',
+          title: 'By facility, most first',
+          columns: [
+            { key: 'location', header: 'facility', kind: 'text' },
+            { key: 'city', header: 'city', kind: 'text' },
+            { key: 'exceptions', header: 'exceptions', kind: 'integer' },
+            { key: 'failed_attempts', header: 'failed attempts', kind: 'integer' },
+            { key: 'packages', header: 'packages', kind: 'integer' },
+            { key: 'top_reason', header: 'top reason', kind: 'text' },
+          ],
+          rows: facilityRows.slice(0, options.limit),
+          caption: `showing ${Math.min(options.limit, facilityRows.length)} of ${facilityRows.length.toLocaleString('en-US')} facilities`,
+        },
+      ],
+      notes: [
+        `reasons come from the raw scan documents: recorded for ${recorded.toLocaleString('en-US')} of ${events.length.toLocaleString('en-US')} events`,
+      ],
+    },
+    options,
+    read,
+  );
+}

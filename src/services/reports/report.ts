@@ -1,0 +1,173 @@
+import type { Knex } from 'knex';
+import { mapPostgresError } from '../../errors.js';
+import type { Database } from '../../store/database.js';
+
+/**
+ * What every report returns: plain data that the renderers turn into a table, CSV, Markdown or
+ * JSON. Units live in the column kinds, so JSON carries raw numbers (hours, bytes, fractions).
+ */
+
+export type CellValue = string | number | boolean | null | number[];
+export type ReportRow = Record<string, CellValue>;
+
+export type ColumnKind =
+  | 'text'
+  | 'integer'
+  | 'decimal'
+  /** A fraction 0…1, shown as a percentage. */
+  | 'percent'
+  /** Hours, shown as h or d. */
+  | 'hours'
+  | 'bytes'
+  | 'ms'
+  /** An ISO timestamp. */
+  | 'timestamp'
+  /** A bar for a number (relative to the column's largest value); left out of CSV. */
+  | 'bar'
+  /** A sparkline of a series of counts. */
+  | 'spark';
+
+export interface ReportColumn {
+  key: string;
+  header: string;
+  kind: ColumnKind;
+  /** For `bar`: which numeric key the bar draws (defaults to `key`). */
+  of?: string;
+}
+
+export interface ReportTable {
+  name: string;
+  title: string;
+  columns: ReportColumn[];
+  rows: ReportRow[];
+  /** A totals row under the table, keyed like the rows. */
+  totals?: ReportRow;
+  /** e.g. "showing 50 of 2,756". */
+  caption?: string;
+}
+
+export type FindingLevel = 'ok' | 'info' | 'warn' | 'problem';
+
+/** A sentence a reader should act on ("index X has 0 scans and 210 MB — consider dropping"). */
+export interface Finding {
+  level: FindingLevel;
+  code: string;
+  message: string;
+}
+
+export interface QueryPlan {
+  query: string;
+  plan: string;
+}
+
+export interface ReportResult {
+  report: string;
+  title: string;
+  /** The filters in force, as the user can re-type them. */
+  parameters: Record<string, CellValue>;
+  /** The "now" relative windows were computed from. */
+  asOf: string;
+  tables: ReportTable[];
+  findings: Finding[];
+  notes: string[];
+  /** False when a finding is a problem: `report consistency` and `report db` exit non-zero. */
+  ok: boolean;
+  elapsedMs: number;
+  plans?: QueryPlan[];
+}
+
+export interface ReportOptions {
+  /** Relative windows (`--since 30d`) are computed from here. */
+  now: Date;
+  /** Capture EXPLAIN (ANALYZE, BUFFERS) of every query (runs each query twice). */
+  explain?: boolean;
+}
+
+/** How a report reads: every query named, bound and timed, optionally explained. */
+export interface ReportReader {
+  rows<Row>(name: string, sql: string, bindings?: readonly unknown[]): Promise<Row[]>;
+  readonly mode: Database['mode'];
+  readonly plans: QueryPlan[];
+}
+
+/**
+ * Runs a report's queries in one READ ONLY transaction (a consistent snapshot, and no report can
+ * write even by mistake), so reports work under a role granted only reads.
+ */
+export async function readReport<T>(
+  db: Database,
+  options: ReportOptions,
+  work: (reader: ReportReader) => Promise<T>,
+): Promise<{ value: T; plans: QueryPlan[]; elapsedMs: number }> {
+  const started = performance.now();
+  const plans: QueryPlan[] = [];
+  try {
+    const value = await db.knex.transaction(
+      async (trx: Knex.Transaction) => {
+        // Sorting a few hundred thousand rows for percentiles must not spill to disk.
+        await trx.raw(`set local work_mem = '64MB'`);
+        await trx.raw('set local jit = off');
+        const reader: ReportReader = {
+          mode: db.mode,
+          plans,
+          async rows<Row>(name: string, sql: string, bindings: readonly unknown[] = []) {
+            if (options.explain === true) {
+              const explained = await trx.raw<{ rows: { 'QUERY PLAN': string }[] }>(
+                `explain (analyze, buffers) ${sql}`,
+                bindings as Knex.RawBinding[],
+              );
+              plans.push({ query: name, plan: explained.rows.map((r) => r['QUERY PLAN']).join('\n') });
+            }
+            const result = await trx.raw<{ rows: Row[] }>(sql, bindings as Knex.RawBinding[]);
+            return result.rows;
+          },
+        };
+        return work(reader);
+      },
+      { readOnly: true },
+    );
+    return { value, plans, elapsedMs: performance.now() - started };
+  } catch (error) {
+    throw mapPostgresError(error);
+  }
+}
+
+export function reportResult(
+  base: Omit<ReportResult, 'elapsedMs' | 'plans' | 'ok' | 'findings' | 'notes' | 'asOf'> &
+    Partial<Pick<ReportResult, 'findings' | 'notes' | 'ok'>>,
+  options: ReportOptions,
+  read: { plans: QueryPlan[]; elapsedMs: number },
+): ReportResult {
+  const findings = base.findings ?? [];
+  return {
+    ...base,
+    asOf: options.now.toISOString(),
+    findings,
+    notes: base.notes ?? [],
+    ok: base.ok ?? !findings.some((f) => f.level === 'problem'),
+    elapsedMs: read.elapsedMs,
+    ...(options.explain === true ? { plans: read.plans } : {}),
+  };
+}
+
+/** pg returns numeric and some aggregates as strings; reports want numbers. */
+export function toNumber(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'string' && value !== '') return Number(value);
+  return 0;
+}
+
+export function toNullableNumber(value: unknown): number | null {
+  return value === null || value === undefined ? null : toNumber(value);
+}
+
+export function toIso(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  const date =
+    value instanceof Date
+      ? value
+      : typeof value === 'string' || typeof value === 'number'
+        ? new Date(value)
+        : new Date(Number.NaN);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}

@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../support/databases.js';
+import { runCli, tempDir } from '../support/cli.js';
+
+interface ReportJson {
+  report: string;
+  ok: boolean;
+  tables: { name: string; columns: { key: string }[]; rows: Record<string, unknown>[]; totals?: Record<string, unknown> }[];
+  findings: { code: string; level: string }[];
+  plans?: { query: string; plan: string }[];
+}
+
+describe('report on the embedded default', () => {
+  const cwd = tempDir();
+  beforeAll(async () => {
+    expect((await runCli(['migrate', 'latest'], { cwd })).code).toBe(0);
+    expect((await runCli(['seed', '--as-of', '2026-11-01'], { cwd })).code).toBe(0);
+  });
+
+  it('lists the reports, one line each', async () => {
+    const result = await runCli(['report'], { cwd });
+    expect(result.code).toBe(0);
+    for (const name of [
+      'status',
+      'overdue',
+      'lanes',
+      'facilities',
+      'stale',
+      'exceptions',
+      'customer',
+      'metadata',
+      'db',
+      'consistency',
+    ]) {
+      expect(result.stdout).toMatch(new RegExp(`^  ${name} +\\S`, 'm'));
+    }
+  });
+
+  it('prints tables, JSON, CSV and Markdown of the same data', async () => {
+    const asOf = ['--as-of', '2026-11-01'];
+    const text = await runCli(['report', 'status', ...asOf], { cwd });
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/│ delivered\s+│\s+[\d,]+ │\s+[\d.]+ % │/);
+    // eslint-disable-next-line no-control-regex
+    expect(text.stdout).not.toMatch(/\u001b\[/);
+
+    const json = JSON.parse((await runCli(['report', 'status', '--json', ...asOf], { cwd })).stdout) as ReportJson;
+    expect(json.report).toBe('status');
+    expect(json.tables[0]?.totals?.packages).toBe(1000);
+
+    const csv = await runCli(['report', 'overdue', '--format', 'csv', ...asOf], { cwd });
+    expect(csv.code).toBe(0);
+    const lines = csv.stdout.trimEnd().split('\r\n');
+    expect(lines[0]).toBe(
+      'tracking_number,status,estimated_delivery,overdue_hours,origin,destination,last_scan_at,last_location',
+    );
+    expect(lines.length).toBeGreaterThan(1);
+    for (const line of lines.slice(1)) expect(line).toMatch(/^[A-Z]{2}\d{9}[A-Z]{2},[a-z_]+,2026-/);
+
+    const ages = await runCli(['report', 'overdue', '--format', 'csv', '--table', 'ages', ...asOf], { cwd });
+    expect(ages.stdout.split('\r\n')[0]).toBe('age,packages,share');
+
+    const md = await runCli(['report', 'facilities', '--day', '2026-10-30', '--format', 'markdown', ...asOf], { cwd });
+    expect(md.code).toBe(0);
+    expect(md.stdout).toMatch(/^## Facilities on 2026-10-30/);
+    expect(md.stdout).toMatch(/^\| facility \| city \| type \| scans \|/m);
+    expect(md.stdout).toMatch(/^\| --- \| --- \| --- \| ---: \|/m);
+  });
+
+  it('--explain prints the plans', async () => {
+    const result = await runCli(['report', 'stale', '--explain', '--json', '--as-of', '2026-11-01'], { cwd });
+    const json = JSON.parse(result.stdout) as ReportJson;
+    expect(json.plans?.[0]?.plan).toMatch(/actual time/);
+    const text = await runCli(['report', 'stale', '--explain', '--as-of', '2026-11-01'], { cwd });
+    expect(text.stdout).toContain('plan: stale packages');
+  });
+
+  it('refuses bad filters with exit 2 and a precise message, before any query', async () => {
+    const cases: [string[], RegExp][] = [
+      [['report', 'lanes', '--since', '30 days'], /--since: "30 days" is neither a duration/],
+      [['report', 'lanes', '--by', 'planet'], /argument 'planet' is invalid/],
+      [['report', 'overdue', '--limit', '0'], /--limit: expected a whole number from 1 to 10,000, got "0"/],
+      [['report', 'facilities', '--day', '2026-02-30'], /--day: "2026-02-30" is not a day/],
+      [['report', 'metadata', '--where', 'fragile'], /--where: "fragile" is not key=value/],
+      [['report', 'metadata'], /--where: give at least one key=value/],
+      [['report', 'customer', "1' or '1'='1"], /is neither a customer id nor an e-mail address/],
+      [['report', 'status', '--format', 'xml'], /argument 'xml' is invalid/],
+      [['report', 'status', '--json', '--format', 'csv'], /--json and --format csv exclude each other/],
+      [['report', 'status', '--format', 'csv', '--table', 'nope'], /this report has no table "nope"; it has statuses/],
+      [['report', 'status', '--as-of', 'soon'], /--as-of: "soon" is not a date/],
+      [['report', 'stat'], /unknown report 'stat' \(did you mean status or stale\?\); the reports are status, overdue/],
+    ];
+    for (const [args, message] of cases) {
+      const result = await runCli(args, { cwd });
+      expect(result.code, args.join(' ')).toBe(2);
+      // With --json, the error is JSON on stdout.
+      const said = `${result.stderr}${result.stdout}`;
+      expect(said, args.join(' ')).toMatch(message);
+      expect(said).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('an unknown customer exits 3', async () => {
+    const result = await runCli(['report', 'customer', 'nobody@example.com'], { cwd });
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain('no customer with e-mail nobody@example.com');
+  });
+});
+
+describe.skipIf(!inject('postgresAvailable'))('report consistency on a server, for cron', () => {
+  let testDb: TestDatabase;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    testDb = await createTestDatabase('st_report_e2e');
+    env = { SHIPTRACK_DATABASE_URL: testDb.url };
+    expect((await runCli(['migrate', 'latest'], { env })).code).toBe(0);
+    expect((await runCli(['seed', '--as-of', '2026-11-01', '--documents', '0.2'], { env })).code).toBe(0);
+  });
+  afterAll(async () => {
+    await testDb?.drop();
+  });
+
+  it('exits 0 when consistent and 4 after corruption, naming it', async () => {
+    const clean = await runCli(['report', 'consistency', '--json'], { env });
+    expect(clean.code).toBe(0);
+    expect((JSON.parse(clean.stdout) as ReportJson).ok).toBe(true);
+
+    const pg = await import('pg');
+    const client = new pg.default.Client({ connectionString: testDb.url });
+    await client.connect();
+    try {
+      await client.query(
+        `update packages set current_status = 'returned' where package_id = (select min(package_id) from packages where current_status = 'delivered')`,
+      );
+      const broken = await runCli(['report', 'consistency'], { env });
+      expect(broken.code).toBe(4);
+      expect(broken.stdout).toMatch(/✘ 1 violate "current_status is the status of the latest accepted event"/);
+      expect(broken.stdout).toMatch(/✘ 1 violate "delivered packages have actual_delivery, and only they do"/);
+    } finally {
+      await client.end();
+    }
+  });
+});
