@@ -61,7 +61,7 @@ export async function withResources<T>(
   return await work(resources);
 }
 
-function readVersion(): string {
+export function readVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
@@ -86,6 +86,7 @@ const commandLoaders: Record<string, () => Promise<CommandFactory>> = {
   outbox: async () => (await import('./commands/outbox.js')).outboxCommand,
   doctor: async () => (await import('./commands/doctor.js')).doctorCommand,
   report: async () => (await import('./commands/report.js')).reportCommand,
+  benchmark: async () => (await import('./commands/benchmark.js')).benchmarkCommand,
 };
 
 const globalOptionsWithValue = new Set(['--database-url', '--redis-url', '--mongo-url', '--mongo-db', '--home']);

@@ -6,8 +6,9 @@ import { sessionPool, type Database } from './database.js';
  * The read behind `track`: summary and timeline in one round trip, as a named prepared
  * statement on a server (planned once per connection). Locations are looked up per event with
  * LATERAL … LIMIT 1: planning a six-table join was most of the cost of the unprepared query.
+ * Exported for the benchmark, which compares its harness with pgbench on this very SQL.
  */
-const trackQuery = {
+export const trackQuery = {
   name: 'shiptrack_track_v1',
   text: `
 select p.package_id, p.tracking_number, p.current_status, p.weight::text as weight, p.metadata,

@@ -189,6 +189,23 @@ const reports: ReportDefinition[] = [
     examples: ['shiptrack report db', 'shiptrack report db --format markdown > db-health.md'],
   },
   {
+    name: 'benchmarks',
+    summary: 'stored benchmark runs, newest first, with their headline latencies',
+    define: (c) => c.option('--limit <n>', 'runs to list', '20').option('--suite <name>', 'only runs of this suite'),
+    run: async (resources, common, _args, o) => {
+      const { runBenchmarksReport } = await import('../../services/reports/benchmarks.report.js');
+      const documents = await resources.documents();
+      await documents.ensureSchema();
+      const suite = str(o, 'suite');
+      return runBenchmarksReport(documents, {
+        ...common,
+        limit: parseCount(str(o, 'limit'), '--limit', 1, 1000),
+        suite: suite === '' ? undefined : suite,
+      });
+    },
+    examples: ['shiptrack report benchmarks', 'shiptrack report benchmarks --suite tuning --json'],
+  },
+  {
     name: 'consistency',
     summary: 'cross-store checks; exits 4 when anything is wrong (for cron)',
     define: (c) => c.option('--sample <n>', 'raw scan documents to compare with their events', '500'),

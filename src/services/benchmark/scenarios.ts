@@ -1,0 +1,315 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../config.js';
+import type { DocumentStore } from '../../docs/document-store.js';
+import { parseDay, parseMetadataFilters } from '../../domain/report-filters.js';
+import { profiles } from '../../domain/seed/profiles.js';
+import { openDatabase, type Database } from '../../store/database.js';
+import { createTrackCache, type TrackCache } from '../../store/track-cache.js';
+import { createTracker, type Tracker } from '../track.service.js';
+
+/**
+ * The scenarios of `shiptrack benchmark`: the library's own functions (track, recordScans, the
+ * report services, seedDatabase), never copies of their SQL.
+ */
+
+export interface ScenarioContext {
+  db: Database;
+  config: Config;
+  redis: Redis | undefined;
+  documents: DocumentStore;
+  /** Relative report windows are computed from here. */
+  now: Date;
+  /** Scenarios that write (scans, a scratch seed database) run only when allowed. */
+  allowWrites: boolean;
+  signal?: AbortSignal | undefined;
+}
+
+export interface PreparedScenario {
+  operation: (worker: number, seq: number) => Promise<unknown>;
+  /** Undoes what prepare() set up (cache keys, scratch databases). */
+  close?: () => Promise<void>;
+  /** Extra facts for the report, e.g. "1,000 scans per operation". */
+  note?: string;
+}
+
+export interface ScenarioDefinition {
+  name: string;
+  description: string;
+  group: 'harness' | 'track' | 'scan' | 'report' | 'seed';
+  /** A reason to skip in this context, or undefined to run. */
+  unavailable?: (ctx: ScenarioContext) => string | undefined;
+  /** Operations per measured phase when the scenario is too slow for a duration (seed). */
+  fixedCount?: number;
+  /** Runs at this concurrency only. */
+  fixedConcurrency?: number;
+  prepare: (ctx: ScenarioContext, concurrency: number) => Promise<PreparedScenario>;
+}
+
+const finalStatuses = ['delivered', 'returned', 'cancelled'];
+
+async function sampleNumbers(db: Database, size: number, inFlight = false): Promise<string[]> {
+  const result = await db.knex.raw<{ rows: { tracking_number: string }[] }>(
+    `select tracking_number from packages ${inFlight ? 'where current_status <> all (?::text[])' : ''}
+      order by hashtext(tracking_number || ?) limit ?`,
+    inFlight ? [finalStatuses, randomBytes(4).toString('hex'), size] : [randomBytes(4).toString('hex'), size],
+  );
+  const numbers = result.rows.map((r) => r.tracking_number);
+  if (numbers.length === 0) throw new Error(inFlight ? 'no package in flight to scan' : 'no packages: seed the database first');
+  return numbers;
+}
+
+async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}
+
+const noRedis = (ctx: ScenarioContext): string | undefined =>
+  ctx.redis === undefined ? 'no Redis configured (set SHIPTRACK_REDIS_URL)' : undefined;
+const noWrites = (ctx: ScenarioContext): string | undefined =>
+  ctx.allowWrites ? undefined : 'records scans in this database: pass --allow-writes (on a benchmark database)';
+
+function cacheFor(ctx: ScenarioContext, prefix: string): TrackCache {
+  if (ctx.redis === undefined) throw new Error('no Redis');
+  return createTrackCache(ctx.redis, { ttlMs: 600_000, negativeTtlMs: 600_000, prefix });
+}
+
+function reportScenario(name: string, description: string, run: (ctx: ScenarioContext) => Promise<unknown>): ScenarioDefinition {
+  return {
+    name: `report-${name}`,
+    description,
+    group: 'report',
+    prepare: (ctx) => Promise.resolve({ operation: () => run(ctx) }),
+  };
+}
+
+let scanClock = 0;
+
+export const scenarios: readonly ScenarioDefinition[] = [
+  {
+    name: 'noop',
+    description: 'the harness alone: an operation that does nothing (its overhead)',
+    group: 'harness',
+    prepare: () => Promise.resolve({ operation: () => Promise.resolve() }),
+  },
+  {
+    name: 'track-db',
+    description: 'track, database path: the one-round-trip prepared query through the pool, cache bypassed',
+    group: 'track',
+    async prepare(ctx) {
+      const numbers = await sampleNumbers(ctx.db, 5000);
+      const tracker = createTracker({ source: { kind: 'database', db: ctx.db } });
+      return { operation: (_w, seq) => tracker.track(numbers[(seq * 7919) % numbers.length] ?? '', { useCache: false }) };
+    },
+  },
+  {
+    name: 'track-cache-hit',
+    description: 'track, Redis cache hit (every number cached beforehand)',
+    group: 'track',
+    unavailable: noRedis,
+    async prepare(ctx) {
+      const numbers = await sampleNumbers(ctx.db, 2000);
+      const prefix = `shiptrack:bench:${randomBytes(6).toString('hex')}:`;
+      const tracker = createTracker({ source: { kind: 'database', db: ctx.db }, cache: cacheFor(ctx, prefix) });
+      for (const n of numbers) await tracker.track(n);
+      return {
+        operation: (_w, seq) => tracker.track(numbers[(seq * 7919) % numbers.length] ?? ''),
+        close: () => deleteKeys(ctx.redis as Redis, prefix),
+      };
+    },
+  },
+  {
+    name: 'track-cold',
+    description: 'track, cold cache: a Redis miss, the database read and the cache fill',
+    group: 'track',
+    unavailable: noRedis,
+    async prepare(ctx, concurrency) {
+      const numbers = await sampleNumbers(ctx.db, 20_000);
+      const base = `shiptrack:bench:${randomBytes(6).toString('hex')}:`;
+      // Each pass over the numbers uses a fresh key prefix, so every lookup misses.
+      const trackers = new Map<number, Tracker>();
+      const trackerFor = (generation: number): Tracker => {
+        let tracker = trackers.get(generation);
+        if (tracker === undefined) {
+          tracker = createTracker({ source: { kind: 'database', db: ctx.db }, cache: cacheFor(ctx, `${base}${generation}:`) });
+          trackers.set(generation, tracker);
+        }
+        return tracker;
+      };
+      return {
+        operation: (worker, seq) => {
+          const index = seq * concurrency + worker;
+          return trackerFor(Math.floor(index / numbers.length)).track(numbers[index % numbers.length] ?? '');
+        },
+        close: () => deleteKeys(ctx.redis as Redis, base),
+      };
+    },
+  },
+  {
+    name: 'scan-single',
+    description: 'scan: one scan per transaction (exception scans for packages in flight)',
+    group: 'scan',
+    unavailable: noWrites,
+    async prepare(ctx, concurrency) {
+      const { recordScans } = await import('../scan.service.js');
+      const numbers = await sampleNumbers(ctx.db, 5000, true);
+      const deps = {
+        db: ctx.db,
+        documentsTarget: ctx.config.mongoUrl === undefined ? ('postgres' as const) : ('outbox' as const),
+      };
+      const start = Math.max(Date.now(), ctx.now.getTime());
+      return {
+        // Workers take disjoint packages, so they measure the write path, not each other's locks.
+        operation: (worker, seq) => {
+          scanClock += 1;
+          const n = numbers[(seq * concurrency + worker) % numbers.length] ?? '';
+          return recordScans(deps, [
+            { trackingNumber: n, status: 'exception', location: '1', at: new Date(start + scanClock * 1000) },
+          ]);
+        },
+      };
+    },
+  },
+  {
+    name: 'scan-bulk',
+    description: 'scan --file: batches of 1,000 scans per transaction',
+    group: 'scan',
+    unavailable: noWrites,
+    fixedConcurrency: 1,
+    async prepare(ctx) {
+      const { recordScans } = await import('../scan.service.js');
+      const numbers = await sampleNumbers(ctx.db, 50_000, true);
+      const deps = {
+        db: ctx.db,
+        documentsTarget: ctx.config.mongoUrl === undefined ? ('postgres' as const) : ('outbox' as const),
+      };
+      const start = Math.max(Date.now(), ctx.now.getTime()) + 86_400_000;
+      return {
+        note: '1,000 scans per operation: scans/s = 1,000 × throughput',
+        operation: (_w, seq) => {
+          const batch = Array.from({ length: 1000 }, (_, i) => {
+            scanClock += 1;
+            return {
+              trackingNumber: numbers[(seq * 1000 + i) % numbers.length] ?? '',
+              status: 'exception' as const,
+              location: '1',
+              at: new Date(start + scanClock * 1000),
+            };
+          });
+          return recordScans(deps, batch);
+        },
+      };
+    },
+  },
+  reportScenario('status', 'report status', async (ctx) =>
+    (await import('../reports/packages.report.js')).runStatusReport(ctx.db, { now: ctx.now }),
+  ),
+  reportScenario('overdue', 'report overdue --limit 50', async (ctx) =>
+    (await import('../reports/packages.report.js')).runOverdueReport(ctx.db, { now: ctx.now, limit: 50 }),
+  ),
+  reportScenario('lanes', 'report lanes --since 30d', async (ctx) =>
+    (await import('../reports/network.report.js')).runLanesReport(ctx.db, {
+      now: ctx.now,
+      since: new Date(ctx.now.getTime() - 30 * 86_400_000),
+      by: 'state',
+      minShipments: 20,
+      limit: 20,
+    }),
+  ),
+  reportScenario('facilities', 'report facilities --day yesterday', async (ctx) =>
+    (await import('../reports/network.report.js')).runFacilitiesReport(ctx.db, {
+      now: ctx.now,
+      day: parseDay('yesterday', ctx.now),
+      sort: 'scans',
+      limit: 20,
+    }),
+  ),
+  reportScenario('stale', 'report stale --hours 48', async (ctx) =>
+    (await import('../reports/packages.report.js')).runStaleReport(ctx.db, { now: ctx.now, hours: 48, limit: 50 }),
+  ),
+  reportScenario('exceptions', 'report exceptions --since 7d', async (ctx) =>
+    (await import('../reports/network.report.js')).runExceptionsReport(ctx.db, {
+      now: ctx.now,
+      since: new Date(ctx.now.getTime() - 7 * 86_400_000),
+      limit: 20,
+    }),
+  ),
+  reportScenario('customer', 'report customer <id> (customer 42)', async (ctx) =>
+    (await import('../reports/packages.report.js')).runCustomerReport(ctx.db, { now: ctx.now, customer: '42', limit: 50 }),
+  ),
+  reportScenario('metadata', 'report metadata --where fragile=true', async (ctx) =>
+    (await import('../reports/packages.report.js')).runMetadataReport(ctx.db, {
+      now: ctx.now,
+      filter: parseMetadataFilters(['fragile=true']),
+      limit: 20,
+    }),
+  ),
+  reportScenario('db', 'report db', async (ctx) =>
+    (await import('../reports/db.report.js')).runDbReport(ctx.db, { now: ctx.now }),
+  ),
+  {
+    name: 'seed-small',
+    description: 'seed --profile small (100,000 packages, ~1M rows) into a scratch database, created and dropped',
+    group: 'seed',
+    fixedCount: 2,
+    fixedConcurrency: 1,
+    unavailable: (ctx) =>
+      ctx.db.mode !== 'server'
+        ? 'needs a PostgreSQL server (a scratch database is created for it)'
+        : ctx.allowWrites
+          ? undefined
+          : 'creates a scratch database: pass --allow-writes',
+    async prepare(ctx) {
+      const [{ seedDatabase }, { defaultMigratorOptions, migrateLatest }] = await Promise.all([
+        import('../seed.service.js'),
+        import('../migrations.service.js'),
+      ]);
+      const url = new URL(ctx.config.databaseUrl ?? '');
+      const created: string[] = [];
+      return {
+        note: `${(profiles.small.packages / 1000).toFixed(0)}k packages per operation`,
+        operation: async () => {
+          const name = `shiptrack_bench_seed_${randomBytes(4).toString('hex')}`;
+          await ctx.db.knex.raw(`create database ${name}`);
+          created.push(name);
+          const scratchUrl = new URL(url);
+          scratchUrl.pathname = `/${name}`;
+          const scratch = await openDatabase({ ...ctx.config, databaseUrl: scratchUrl.toString() }, { statementTimeoutMs: 0 });
+          try {
+            await migrateLatest(scratch, defaultMigratorOptions());
+            await seedDatabase(scratch, {
+              sizes: profiles.small,
+              seed: 1,
+              asOf: ctx.now,
+              mode: 'empty',
+              documentsShare: 0.01,
+              documentsTarget: 'postgres',
+              signal: ctx.signal,
+            });
+          } finally {
+            await scratch.close();
+            await ctx.db.knex.raw(`drop database if exists ${name} with (force)`);
+            created.splice(created.indexOf(name), 1);
+          }
+        },
+        close: async () => {
+          for (const name of created) await ctx.db.knex.raw(`drop database if exists ${name} with (force)`);
+        },
+      };
+    },
+  },
+];
+
+/** Suites: which scenarios run by default. */
+export const defaultScenarios = scenarios.filter((s) => s.group !== 'harness').map((s) => s.name);
+
+/** Scenarios picked by name or prefix (`track` → every track-* scenario). */
+export function selectScenarios(names: readonly string[]): ScenarioDefinition[] {
+  if (names.length === 0) return scenarios.filter((s) => defaultScenarios.includes(s.name));
+  const picked = scenarios.filter((s) => names.some((n) => s.name === n || s.name.startsWith(`${n}-`) || s.group === n));
+  return picked;
+}

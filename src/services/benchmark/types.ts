@@ -1,0 +1,80 @@
+/** The data of a benchmark run: what is stored in the document store and rendered as the report. */
+
+/** Latency distribution of one measured workload; times in milliseconds. */
+export interface LatencySummary {
+  /** Completed operations (errors excluded). */
+  count: number;
+  errors: number;
+  /** Wall time of the measured phase. */
+  durationMs: number;
+  /** Completed operations per second. */
+  throughput: number;
+  mean: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  /** [percentile, ms] points of the distribution, for plots (0 … 100, denser towards the tail). */
+  distribution: [number, number][];
+  /** The first error message, when any operation failed. */
+  firstError?: string;
+}
+
+export interface ScenarioResult {
+  scenario: string;
+  description: string;
+  concurrency: number;
+  summary: LatencySummary;
+}
+
+export interface ExperimentArm {
+  label: string;
+  summary: LatencySummary;
+  /** EXPLAIN (ANALYZE, BUFFERS) of the query, where the arm is one query. */
+  plan?: string;
+}
+
+export interface ExperimentResult {
+  experiment: string;
+  question: string;
+  /** How the user's schema was kept intact: rolled-back transaction, scratch schema, … */
+  isolation: string;
+  before: ExperimentArm;
+  after: ExperimentArm;
+  /** before p50 / after p50: above 1 means `after` is faster. */
+  speedup: number;
+  recommendation: string;
+  notes: string[];
+  /** Set when the experiment could not run (e.g. no MongoDB configured); arms are then empty. */
+  skipped?: string;
+}
+
+export interface BenchmarkEnvironment {
+  shiptrack: string;
+  node: string;
+  platform: string;
+  cpus: string;
+  cpuCount: number;
+  memoryGb: number;
+  postgres: string;
+  databaseMode: 'server' | 'embedded';
+  redis: string | null;
+  documents: 'mongodb' | 'postgres';
+  /** Rows per table when the run started. */
+  data: Record<string, number>;
+  settings: Record<string, string>;
+}
+
+export interface BenchmarkRunResult {
+  id: string;
+  startedAt: string;
+  finishedAt: string;
+  suite: string;
+  environment: BenchmarkEnvironment;
+  parameters: Record<string, unknown>;
+  /** The harness's own cost per operation (a no-op scenario), in microseconds. */
+  harnessOverheadUs: number;
+  scenarios: ScenarioResult[];
+  experiments: ExperimentResult[];
+}
