@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+import { hash as digest } from 'node:crypto';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Knex } from 'knex';
 import { isTransitionAllowed, terminalStatuses, type PackageStatus } from '../domain/status.js';
 import { mapPostgresError } from '../errors.js';
@@ -6,9 +7,11 @@ import type { Database } from '../store/database.js';
 
 /**
  * The write path (`shiptrack scan`): scans are recorded in batches, each batch one transaction
- * of a fixed number of set-based statements, so a batch is all or nothing and a thousand scans
- * cost about as many round trips as one. Packages are locked (in id order) for the batch, which
- * makes the idempotency check safe against another process recording the same scan.
+ * of three set-based statements (lock, read, write), so a batch is all or nothing and a thousand
+ * scans cost about as many round trips as one. Packages are locked (in id order) for the batch,
+ * which makes the idempotency check safe against another process recording the same scan. What
+ * needs no database (keys, fingerprints, documents, the statement's arrays) is prepared before
+ * the transaction, so that in bulk it is done while the database works on the previous batch.
  */
 
 export interface ScanInput {
@@ -51,28 +54,16 @@ interface PackageState {
   latestAt: number;
 }
 
-interface PendingEvent {
-  index: number;
-  packageId: number;
-  locationId: number;
-  scan: ScanInput;
-  key: string;
-  hash: string;
-  forcedReason: string | null;
-  moves: boolean;
+/**
+ * sha256 of JSON.stringify([status, locationId, at, payload ?? null]), built around the payload's
+ * JSON (which the batch sends anyway) rather than serialising the payload a second time.
+ */
+function fingerprint(scan: ScanInput, locationId: number, at: string, payloadJson: string): string {
+  return digest('sha256', `[${JSON.stringify(scan.status)},${locationId},${JSON.stringify(at)},${payloadJson}]`, 'hex');
 }
 
-function fingerprint(scan: ScanInput, locationId: number): string {
-  return createHash('sha256')
-    .update(JSON.stringify([scan.status, locationId, scan.at.toISOString(), scan.payload ?? null]))
-    .digest('hex');
-}
-
-function derivedKey(scan: ScanInput, locationId: number): string {
-  const digest = createHash('sha256')
-    .update(`${scan.trackingNumber}|${scan.status}|${locationId}|${scan.at.toISOString()}`)
-    .digest('hex');
-  return `derived:${digest.slice(0, 32)}`;
+function derivedKey(scan: ScanInput, locationId: number, at: string): string {
+  return `derived:${digest('sha256', `${scan.trackingNumber}|${scan.status}|${locationId}|${at}`, 'hex').slice(0, 32)}`;
 }
 
 async function rows<T>(q: Knex | Knex.Transaction, sql: string, bindings: readonly unknown[]): Promise<T[]> {
@@ -80,70 +71,168 @@ async function rows<T>(q: Knex | Knex.Transaction, sql: string, bindings: readon
   return result.rows;
 }
 
-/** Records a batch of scans in one transaction; outcomes come back in input order. */
-export async function recordScans(deps: ScanDeps, scans: readonly ScanInput[]): Promise<ScanOutcome[]> {
-  if (scans.length === 0) return [];
+const needsEscape = /[\\"]/;
+
+/** A PostgreSQL array literal of text (the driver passes a string through as it is). */
+function textArray(values: readonly (string | null | undefined)[]): string {
+  const parts = new Array<string>(values.length);
+  for (let i = 0; i < values.length; i += 1) {
+    const v = values[i];
+    parts[i] = v === null || v === undefined ? 'NULL' : needsEscape.test(v) ? `"${v.replace(/[\\"]/g, '\\$&')}"` : `"${v}"`;
+  }
+  return `{${parts.join(',')}}`;
+}
+
+/** Location name or id (as given in a scan) → location id, for the locations seen so far. */
+type LocationIds = Map<string, number>;
+
+/** Looks up the locations among `names` that `known` does not have yet, and adds them. */
+async function resolveLocations(db: Database, known: LocationIds, names: Iterable<string>): Promise<void> {
+  const missing = [...new Set(names)].filter((n) => !known.has(n));
+  if (missing.length === 0) return;
+  const found = await rows<{ location_id: number; location_name: string }>(
+    db.knex,
+    `select location_id, location_name from locations where location_name = any (?::text[]) or location_id::text = any (?::text[])
+      order by location_id`,
+    [missing, missing],
+  );
+  for (const l of found) if (!known.has(String(l.location_id))) known.set(String(l.location_id), l.location_id);
+  for (const l of found) known.set(l.location_name, l.location_id);
+}
+
+/** A batch with everything computed that needs no database. */
+interface PreparedBatch {
+  scans: readonly ScanInput[];
+  /** Per scan: its location, key and fingerprint; undefined for an unknown location. */
+  rows: ({ locationId: number; key: string; hash: string } | undefined)[];
+  numbers: string[];
+  /** Per-scan columns of the write statement, as array literals (null for unknown locations). */
+  columns: string[];
+  /** The scans' payloads as one JSON array (no escaping needed, parsed once by PostgreSQL). */
+  payloads: string;
+}
+
+/** Scans prepared between two turns of the event loop (about a millisecond's work). */
+const prepareSlice = 200;
+
+/**
+ * Prepares a batch in slices, giving the event loop a turn between them: the batch before it is
+ * being recorded meanwhile, and its next statement must not wait for this one's hashing.
+ */
+async function prepareBatch(scans: readonly ScanInput[], locations: LocationIds): Promise<PreparedBatch> {
+  const n = scans.length;
+  const rows: PreparedBatch['rows'] = new Array<PreparedBatch['rows'][number]>(n);
+  const column = (): (string | undefined)[] => new Array<string | undefined>(n);
+  const [status, location, at, key, hash, number, source] = [
+    column(),
+    column(),
+    column(),
+    column(),
+    column(),
+    column(),
+    column(),
+  ];
+  const payloads = new Array<string>(n);
+  for (let start = 0; start < n; start += prepareSlice) {
+    if (start > 0) await yieldToEventLoop();
+    for (let i = start; i < Math.min(n, start + prepareSlice); i += 1) {
+      const scan = scans[i] as ScanInput;
+      const locationId = locations.get(scan.location);
+      if (locationId === undefined) {
+        payloads[i] = 'null';
+        continue;
+      }
+      const iso = scan.at.toISOString();
+      const payload = JSON.stringify(scan.payload ?? null);
+      const k = scan.idempotencyKey ?? derivedKey(scan, locationId, iso);
+      const h = fingerprint(scan, locationId, iso, payload);
+      rows[i] = { locationId, key: k, hash: h };
+      status[i] = scan.status;
+      location[i] = String(locationId);
+      at[i] = iso;
+      key[i] = k;
+      hash[i] = h;
+      number[i] = scan.trackingNumber;
+      source[i] = scan.source ?? 'scanner';
+      payloads[i] = payload;
+    }
+  }
+  await yieldToEventLoop();
+  return {
+    scans,
+    rows,
+    numbers: [...new Set(scans.map((s) => s.trackingNumber))],
+    columns: [status, location, at, key, hash, number, source].map(textArray),
+    payloads: `[${payloads.join(',')}]`,
+  };
+}
+
+interface PendingEvent {
+  /** Position in the batch (0-based). */
+  index: number;
+  packageId: number;
+  forcedReason: string | null;
+}
+
+/** Records a prepared batch in one transaction; outcomes come back in input order. */
+async function recordBatch(deps: ScanDeps, batch: PreparedBatch): Promise<ScanOutcome[]> {
+  const { scans } = batch;
   try {
     return await deps.db.knex.transaction(async (trx) => {
-      const numbers = [...new Set(scans.map((s) => s.trackingNumber))];
-      // The latest event time comes with each package: one backward index probe per package.
-      const packages = await rows<{
-        package_id: number;
-        tracking_number: string;
-        current_status: PackageStatus;
-        latest_at: Date | null;
-      }>(
+      // Locked in id order, so two processes recording scans of the same packages queue up
+      // rather than deadlock. A row locked after a wait is the version the other process left.
+      const locked = await rows<{ package_id: number; tracking_number: string; current_status: PackageStatus }>(
         trx,
-        `select p.package_id, p.tracking_number, p.current_status,
-                (select e.event_timestamp from tracking_events e where e.package_id = p.package_id
-                  order by e.event_timestamp desc, e.event_id desc limit 1) as latest_at
-           from packages p where p.tracking_number = any (?::text[])
-          order by p.package_id for update of p`,
-        [numbers],
+        `select package_id, tracking_number, current_status from packages where tracking_number = any (?::text[])
+          order by package_id for update`,
+        [batch.numbers],
       );
-      const byNumber = new Map(packages.map((p) => [p.tracking_number, p]));
-      const packageIds = packages.map((p) => p.package_id);
+      const packageOf = new Map(locked.map((p) => [p.tracking_number, p.package_id]));
 
-      const locationNames = [...new Set(scans.map((s) => s.location))];
-      const locations = await rows<{ location_id: number; location_name: string }>(
-        trx,
-        `select location_id, location_name from locations where location_name = any (?::text[]) or location_id::text = any (?::text[])`,
-        [locationNames, locationNames],
-      );
-      const locationOf = new Map<string, number>();
-      for (const l of locations) {
-        locationOf.set(l.location_name, l.location_id);
-        locationOf.set(String(l.location_id), l.location_id);
-      }
-
-      const state = new Map<number, PackageState>();
-      for (const p of packages) {
-        const latestAt = p.latest_at === null ? Number.NEGATIVE_INFINITY : new Date(p.latest_at).getTime();
-        state.set(p.package_id, { packageId: p.package_id, status: p.current_status, latestAt });
-      }
-
-      // Keys as they will be stored, to find scans already recorded.
-      const keyed = scans.map((scan) => {
-        const locationId = locationOf.get(scan.location);
-        return locationId === undefined ? undefined : { locationId, key: scan.idempotencyKey ?? derivedKey(scan, locationId) };
+      const keyOwners: number[] = [];
+      const keys: string[] = [];
+      scans.forEach((scan, i) => {
+        const packageId = packageOf.get(scan.trackingNumber);
+        const row = batch.rows[i];
+        if (packageId === undefined || row === undefined) return;
+        keyOwners.push(packageId);
+        keys.push(row.key);
       });
-      const knownKeys = await rows<{ package_id: number; idempotency_key: string; scan_hash: string; event_id: number }>(
+      // The events are read after the lock, in a statement of its own: under READ COMMITTED its
+      // snapshot then includes whatever another process committed for these packages while we
+      // waited. The latest event time is one backward index probe per package, the known keys one
+      // probe each on both columns of the key's index (LIMIT keeps the planner from turning it into
+      // a walk over all the package's keyed events, which grows with its history).
+      const events = await rows<{ package_id: number; latest_at: Date | null; known: [string, string, number][] | null }>(
         trx,
-        `select package_id, idempotency_key, scan_hash, event_id from tracking_events
-          where package_id = any (?::bigint[]) and idempotency_key = any (?::text[])`,
-        [packageIds, [...new Set(keyed.flatMap((k) => (k === undefined ? [] : [k.key])))]],
+        `select k.package_id,
+                (select e.event_timestamp from tracking_events e where e.package_id = k.package_id
+                  order by e.event_timestamp desc, e.event_id desc limit 1) as latest_at,
+                (select json_agg(json_build_array(x.key, f.scan_hash, f.event_id))
+                   from unnest(k.keys) as x(key)
+                   cross join lateral (select e.scan_hash, e.event_id from tracking_events e
+                                        where e.package_id = k.package_id and e.idempotency_key = x.key limit 1) f) as known
+           from (select v.package_id, array_agg(v.key) as keys from unnest(?::bigint[], ?::text[]) as v(package_id, key)
+                  group by v.package_id) k`,
+        [keyOwners, textArray(keys)],
       );
-      const seen = new Map<string, { hash: string; eventId: number | undefined; index: number }>(
-        knownKeys.map((k) => [`${k.package_id}|${k.idempotency_key}`, { hash: k.scan_hash, eventId: k.event_id, index: -1 }]),
-      );
+      const statusOf = new Map(locked.map((p) => [p.package_id, p.current_status]));
+      const state = new Map<number, PackageState>();
+      const seen = new Map<string, { hash: string; eventId: number | undefined; index: number }>();
+      for (const p of events) {
+        const latestAt = p.latest_at === null ? Number.NEGATIVE_INFINITY : new Date(p.latest_at).getTime();
+        state.set(p.package_id, { packageId: p.package_id, status: statusOf.get(p.package_id) as PackageStatus, latestAt });
+        for (const [key, hash, eventId] of p.known ?? []) seen.set(`${p.package_id}|${key}`, { hash, eventId, index: -1 });
+      }
 
       const outcomes: (ScanOutcome | undefined)[] = new Array<ScanOutcome | undefined>(scans.length);
       const pending: PendingEvent[] = [];
+      const delivered = new Map<number, string>();
       const duplicatesInBatch: { index: number; of: number }[] = [];
       scans.forEach((scan, index) => {
-        const pkg = byNumber.get(scan.trackingNumber);
-        const k = keyed[index];
-        if (pkg === undefined) {
+        const packageId = packageOf.get(scan.trackingNumber);
+        const row = batch.rows[index];
+        if (packageId === undefined) {
           outcomes[index] = {
             outcome: 'rejected',
             trackingNumber: scan.trackingNumber,
@@ -152,7 +241,7 @@ export async function recordScans(deps: ScanDeps, scans: readonly ScanInput[]): 
           };
           return;
         }
-        if (k === undefined) {
+        if (row === undefined) {
           outcomes[index] = {
             outcome: 'rejected',
             trackingNumber: scan.trackingNumber,
@@ -161,15 +250,14 @@ export async function recordScans(deps: ScanDeps, scans: readonly ScanInput[]): 
           };
           return;
         }
-        const hash = fingerprint(scan, k.locationId);
-        const previous = seen.get(`${pkg.package_id}|${k.key}`);
+        const previous = seen.get(`${packageId}|${row.key}`);
         if (previous !== undefined) {
-          if (previous.hash !== hash) {
+          if (previous.hash !== row.hash) {
             outcomes[index] = {
               outcome: 'rejected',
               trackingNumber: scan.trackingNumber,
               code: 'idempotency_conflict',
-              reason: `idempotency key ${k.key} was already used for a different scan of ${scan.trackingNumber}`,
+              reason: `idempotency key ${row.key} was already used for a different scan of ${scan.trackingNumber}`,
             };
           } else {
             outcomes[index] = { outcome: 'duplicate', trackingNumber: scan.trackingNumber, eventId: previous.eventId ?? 0 };
@@ -178,7 +266,7 @@ export async function recordScans(deps: ScanDeps, scans: readonly ScanInput[]): 
           }
           return;
         }
-        const s = state.get(pkg.package_id);
+        const s = state.get(packageId);
         if (s === undefined) return;
         const at = scan.at.getTime();
         let moves = at >= s.latestAt;
@@ -197,12 +285,14 @@ export async function recordScans(deps: ScanDeps, scans: readonly ScanInput[]): 
           }
           forcedReason = scan.forceReason;
         }
-        seen.set(`${pkg.package_id}|${k.key}`, { hash, eventId: undefined, index });
-        pending.push({ index, packageId: pkg.package_id, locationId: k.locationId, scan, key: k.key, hash, forcedReason, moves });
+        seen.set(`${packageId}|${row.key}`, { hash: row.hash, eventId: undefined, index });
+        pending.push({ index, packageId, forcedReason });
         if (moves) {
           const before = s.status;
           s.status = scan.status;
           s.latestAt = at;
+          // A delivery is the last move a package can make in the batch: terminal from then on.
+          if (scan.status === 'delivered') delivered.set(packageId, scan.at.toISOString());
           outcomes[index] = {
             outcome: 'accepted',
             eventId: 0,
@@ -221,88 +311,69 @@ export async function recordScans(deps: ScanDeps, scans: readonly ScanInput[]): 
       });
 
       if (pending.length > 0) {
-        const inserted = await rows<{ event_id: number }>(
+        // Only a package whose status differs at the end of the batch gets a new row version (a hub
+        // scan of a package in transit changes nothing).
+        const changed = [...state.values()].filter((s) => s.status !== statusOf.get(s.packageId));
+        const document =
+          deps.documentsTarget === 'postgres'
+            ? `insert into doc_raw_scans (id, tracking_number, event_id, scanned_at, source, payload)
+               select 'scan-' || e.event_id, w.tracking_number, e.event_id, w.at::timestamptz, w.source, w.document
+                 from e join w on w.package_id = e.package_id and w.key = e.idempotency_key`
+            : `insert into document_outbox (collection, document_id, document)
+               select 'raw_scans', 'scan-' || e.event_id,
+                      jsonb_build_object('id', 'scan-' || e.event_id, 'trackingNumber', w.tracking_number, 'eventId', e.event_id,
+                                         'scannedAt', w.at, 'source', w.source, 'payload', w.document)
+                 from e join w on w.package_id = e.package_id and w.key = e.idempotency_key`;
+        // One statement writes the batch: the events (in batch order), their raw scans (the payload
+        // with the scan's status, location and key; to the table or the outbox), the packages'
+        // status and the delivery times. Each event id comes back with the position of its scan,
+        // matched by the (package, key) the batch has once.
+        const inserted = await rows<{ event_id: number; ord: number }>(
           trx,
-          `insert into tracking_events (package_id, location_id, status, event_timestamp, idempotency_key, scan_hash, forced_reason)
-           select package_id, location_id, status, at, key, hash, reason
-             from unnest(?::bigint[], ?::int[], ?::text[], ?::timestamptz[], ?::text[], ?::text[], ?::text[])
-                  with ordinality as v(package_id, location_id, status, at, key, hash, reason, ord)
-            order by ord
-           returning event_id`,
+          `with v as (
+             select * from unnest(?::text[], ?::int[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[])
+                    with ordinality as v(status, location_id, at, key, hash, tracking_number, source, ord)
+           ), w as (
+             select v.*, p.package_id, p.reason,
+                    coalesce(nullif(j.payload, 'null'), '{}') || jsonb_build_object('status', v.status,
+                      'location_id', v.location_id, 'idempotency_key', v.key) as document
+               from unnest(?::int[], ?::bigint[], ?::text[]) as p(ord, package_id, reason)
+               join v using (ord)
+               join jsonb_array_elements(?::jsonb) with ordinality as j(payload, ord) using (ord)
+           ), e as (
+             insert into tracking_events (package_id, location_id, status, event_timestamp, idempotency_key, scan_hash, forced_reason)
+             select package_id, location_id, status, at::timestamptz, key, hash, reason from w order by ord
+             returning event_id, package_id, idempotency_key
+           ), d as (${document}
+           ), s as (
+             update packages p set current_status = c.status from unnest(?::bigint[], ?::text[]) as c(id, status)
+              where p.package_id = c.id
+           ), a as (
+             update shipments s set actual_delivery = c.at from unnest(?::bigint[], ?::timestamptz[]) as c(id, at)
+              where s.package_id = c.id
+           )
+           select e.event_id, w.ord from e join w on w.package_id = e.package_id and w.key = e.idempotency_key`,
           [
+            ...batch.columns,
+            pending.map((p) => p.index + 1),
             pending.map((p) => p.packageId),
-            pending.map((p) => p.locationId),
-            pending.map((p) => p.scan.status),
-            pending.map((p) => p.scan.at.toISOString()),
-            pending.map((p) => p.key),
-            pending.map((p) => p.hash),
             pending.map((p) => p.forcedReason),
+            batch.payloads,
+            changed.map((s) => s.packageId),
+            changed.map((s) => s.status),
+            [...delivered.keys()],
+            [...delivered.values()],
           ],
         );
-        // Event ids come from one sequence in insert order: map them back by position.
-        const ids = inserted.map((r) => r.event_id).sort((a, b) => a - b);
-        pending.forEach((p, i) => {
-          const outcome = outcomes[p.index];
-          if (outcome !== undefined && 'eventId' in outcome) outcome.eventId = ids[i] as number;
-        });
+        for (const { event_id, ord } of inserted) {
+          const outcome = outcomes[ord - 1];
+          if (outcome !== undefined && 'eventId' in outcome) outcome.eventId = event_id;
+        }
         for (const { index, of } of duplicatesInBatch) {
           const duplicate = outcomes[index];
           const first = outcomes[of];
           if (duplicate !== undefined && 'eventId' in duplicate && first !== undefined && 'eventId' in first)
             duplicate.eventId = first.eventId;
-        }
-
-        // The last accepted scan of each package decides its status.
-        const moved = new Map<number, { status: PackageStatus; at: string }>();
-        for (const p of pending) if (p.moves) moved.set(p.packageId, { status: p.scan.status, at: p.scan.at.toISOString() });
-        if (moved.size > 0) {
-          const changes = [...moved.entries()];
-          await rows(
-            trx,
-            `update packages p set current_status = v.status from unnest(?::bigint[], ?::text[]) as v(id, status) where p.package_id = v.id`,
-            [changes.map(([id]) => id), changes.map(([, c]) => c.status)],
-          );
-          const delivered = changes.filter(([, c]) => c.status === 'delivered');
-          if (delivered.length > 0) {
-            await rows(
-              trx,
-              `update shipments s set actual_delivery = v.at from unnest(?::bigint[], ?::timestamptz[]) as v(id, at) where s.package_id = v.id`,
-              [delivered.map(([id]) => id), delivered.map(([, c]) => c.at)],
-            );
-          }
-        }
-
-        const documents = pending.map((p) => {
-          const eventId = (outcomes[p.index] as { eventId: number }).eventId;
-          return {
-            id: `scan-${eventId}`,
-            trackingNumber: p.scan.trackingNumber,
-            eventId,
-            scannedAt: p.scan.at.toISOString(),
-            source: p.scan.source ?? 'scanner',
-            payload: { ...(p.scan.payload ?? {}), status: p.scan.status, location_id: p.locationId, idempotency_key: p.key },
-          };
-        });
-        if (deps.documentsTarget === 'postgres') {
-          await rows(
-            trx,
-            `insert into doc_raw_scans (id, tracking_number, event_id, scanned_at, source, payload)
-             select * from unnest(?::text[], ?::text[], ?::bigint[], ?::timestamptz[], ?::text[], ?::jsonb[])`,
-            [
-              documents.map((d) => d.id),
-              documents.map((d) => d.trackingNumber),
-              documents.map((d) => d.eventId),
-              documents.map((d) => d.scannedAt),
-              documents.map((d) => d.source),
-              documents.map((d) => JSON.stringify(d.payload)),
-            ],
-          );
-        } else {
-          await trx.raw(
-            `insert into document_outbox (collection, document_id, document)
-             select 'raw_scans', id, document from unnest(?::text[], ?::jsonb[]) as v(id, document)`,
-            [documents.map((d) => d.id), documents.map((d) => JSON.stringify(d))],
-          );
         }
       }
       return outcomes as ScanOutcome[];
@@ -310,4 +381,127 @@ export async function recordScans(deps: ScanDeps, scans: readonly ScanInput[]): 
   } catch (error) {
     throw mapPostgresError(error);
   }
+}
+
+/** Records a batch of scans in one transaction; outcomes come back in input order. */
+export async function recordScans(deps: ScanDeps, scans: readonly ScanInput[]): Promise<ScanOutcome[]> {
+  if (scans.length === 0) return [];
+  const locations: LocationIds = new Map();
+  try {
+    await resolveLocations(
+      deps.db,
+      locations,
+      scans.map((s) => s.location),
+    );
+  } catch (error) {
+    throw mapPostgresError(error);
+  }
+  return recordBatch(deps, await prepareBatch(scans, locations));
+}
+
+export interface ScanPipelineOptions<T> {
+  /** Scans per transaction. */
+  batchSize: number;
+  /**
+   * Transactions at a time, each stream over its own share of the packages (by tracking number),
+   * so they never wait for each other's locks. 1 records the scans strictly in batches of
+   * consecutive scans. Default: 2 on a server, 1 on the embedded database (one connection).
+   */
+  streams?: number;
+  /** The outcomes of a committed batch, with the tags its scans were added with. */
+  onRecorded: (outcomes: ScanOutcome[], tags: T[]) => Promise<void> | void;
+}
+
+/** Bulk recording: scans go in with `add`; `finish` records what is left and waits for it. */
+export interface ScanPipeline<T> {
+  /**
+   * Queues a scan. Returns a promise when the caller should wait before adding more (a batch
+   * was handed over and its stream is still busy with the one before); rejects once a batch
+   * has failed, after which nothing more is recorded.
+   */
+  add(scan: ScanInput, tag: T): Promise<void> | undefined;
+  /** Records the scans still queued and waits for every batch; rejects with the first failure. */
+  finish(): Promise<void>;
+  /** Records nothing more and waits for the batches being recorded (after an error elsewhere). */
+  stop(): Promise<void>;
+}
+
+interface Stream<T> {
+  scans: ScanInput[];
+  tags: T[];
+  /** The stream's batch being recorded, with its `onRecorded`. */
+  recording: Promise<void>;
+}
+
+/** FNV-1a: which stream a package's scans go to. */
+function streamOf(trackingNumber: string, streams: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < trackingNumber.length; i += 1) h = Math.imul(h ^ trackingNumber.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % streams;
+}
+
+/**
+ * Records scans in batches, one transaction per batch, preparing each batch (and letting the
+ * caller read on) while the database records the one before. With several streams, the scans of
+ * a package always go to the same stream, in the order they were added, and each stream records
+ * its batches one after another: every package sees its scans exactly as if the whole input had
+ * been recorded batch after batch, and streams never contend for a package's lock. (What one
+ * batch decides depends only on its own packages' rows.) After a failure, what is recorded of
+ * each package is the start of its scans, so running the same input again completes it.
+ */
+export function createScanPipeline<T>(deps: ScanDeps, options: ScanPipelineOptions<T>): ScanPipeline<T> {
+  const locations: LocationIds = new Map();
+  const count = Math.max(1, options.streams ?? (deps.db.mode === 'server' ? 2 : 1));
+  const streams: Stream<T>[] = Array.from({ length: count }, () => ({ scans: [], tags: [], recording: Promise.resolve() }));
+  /** The first failed batch: its error, and its promise (which rejects with it). */
+  let failure: { error: unknown; recording: Promise<void> } | undefined;
+  let stopped = false;
+
+  async function handOver(stream: Stream<T>): Promise<void> {
+    const { scans, tags } = stream;
+    stream.scans = [];
+    stream.tags = [];
+    try {
+      await resolveLocations(
+        deps.db,
+        locations,
+        scans.map((s) => s.location),
+      );
+    } catch (error) {
+      throw mapPostgresError(error);
+    }
+    const batch = await prepareBatch(scans, locations);
+    await stream.recording;
+    if (failure !== undefined) throw failure.error;
+    if (stopped) return;
+    const recording = (async () => {
+      await options.onRecorded(await recordBatch(deps, batch), tags);
+    })();
+    stream.recording = recording;
+    recording.catch((error: unknown) => {
+      failure ??= { error, recording };
+    });
+  }
+
+  return {
+    add(scan, tag) {
+      if (failure !== undefined) return failure.recording;
+      const stream = streams[count === 1 ? 0 : streamOf(scan.trackingNumber, count)] as Stream<T>;
+      stream.scans.push(scan);
+      stream.tags.push(tag);
+      return stream.scans.length >= options.batchSize ? handOver(stream) : undefined;
+    },
+    async finish() {
+      const last = await Promise.allSettled(
+        streams.map((stream) => (stream.scans.length > 0 && failure === undefined ? handOver(stream) : Promise.resolve())),
+      );
+      await Promise.allSettled(streams.map((stream) => stream.recording));
+      if (failure !== undefined) throw failure.error;
+      for (const result of last) if (result.status === 'rejected') throw result.reason;
+    },
+    async stop() {
+      stopped = true;
+      await Promise.allSettled(streams.map((stream) => stream.recording));
+    },
+  };
 }

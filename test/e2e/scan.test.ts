@@ -68,6 +68,9 @@ describe('scan on the embedded default', () => {
       { line: 4, reason: 'not JSON' },
       { line: 5, reason: 'RB123456784US: check digit is 4, expected 5' },
     ]);
+    const badParallel = await runCli(['scan', '--file', file, '--parallel', '0'], { cwd });
+    expect(badParallel.code).toBe(2);
+    expect(badParallel.stderr).toMatch(/--parallel: expected 1 to 8, got "0"/);
   });
 });
 

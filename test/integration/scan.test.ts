@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runConsistencyChecks } from '../../src/services/check.service.js';
-import { recordScans, type ScanInput } from '../../src/services/scan.service.js';
+import { createScanPipeline, recordScans, type ScanInput, type ScanOutcome } from '../../src/services/scan.service.js';
 import type { Database } from '../../src/store/database.js';
 import type { TestDatabase } from '../support/databases.js';
 import { openSeededDatabase } from '../support/seeded.js';
@@ -171,5 +172,212 @@ describe.skipIf(!inject('postgresAvailable'))('scan: the write path', () => {
     expect(outcomes.map((o) => (o.outcome === 'rejected' ? o.code : o.outcome))).toEqual(['unknown_package', 'unknown_location']);
     const report = await runConsistencyChecks(db);
     expect(report.checks.filter((c) => c.violations > 0)).toEqual([]);
+  });
+
+  it('judges a scan against the events another process committed while it waited for the lock', async () => {
+    const pkg = await packageIn('in_transit', 5);
+    const ids = await db.knex.raw<{ rows: { package_id: number; location_id: number }[] }>(
+      `select p.package_id, (select location_id from locations order by location_id limit 1) as location_id
+         from packages p where p.tracking_number = ?`,
+      [pkg.tracking_number],
+    );
+    const { package_id: packageId, location_id: locationId } = ids.rows[0] as { package_id: number; location_id: number };
+    const other = await openServer(testDb.url);
+    try {
+      // Another writer holds the package, records a newer hub scan (no status change) and commits
+      // only once our scan is waiting for the lock.
+      const trx = await other.knex.transaction();
+      await trx.raw(`select 1 from packages where package_id = ? for update`, [packageId]);
+      await trx.raw(
+        `insert into tracking_events (package_id, location_id, status, event_timestamp, idempotency_key, scan_hash)
+         values (?, ?, 'in_transit', ?, 'other-writer:1', 'x')`,
+        [packageId, locationId, later(pkg, 10)],
+      );
+      const waiting = recordScans(deps(), [
+        { trackingNumber: pkg.tracking_number, status: 'out_for_delivery', location: pkg.location, at: later(pkg, 5) },
+      ]);
+      for (let i = 0; i < 100; i += 1) {
+        const blocked = await other.knex.raw<{ rows: unknown[] }>(
+          `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+        );
+        if (blocked.rows.length > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await trx.commit();
+      const [outcome] = await waiting;
+      expect(outcome?.outcome).toBe('out_of_order');
+      expect((await statusOf(pkg.tracking_number)).current_status).toBe('in_transit');
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('bulk: two streams give each package the outcomes of recording the input batch after batch', async () => {
+    const a = await packageIn('in_transit', 6);
+    const b = await packageIn('in_transit', 7);
+    const c = await packageIn('in_transit', 14);
+    const scan = (row: PackageRow, status: ScanInput['status'], hours: number): ScanInput => ({
+      trackingNumber: row.tracking_number,
+      status,
+      location: row.location,
+      at: later(row, hours),
+      payload: { hours },
+    });
+    const input: ScanInput[] = [
+      scan(a, 'in_transit', 1),
+      scan(b, 'out_for_delivery', 1),
+      scan(a, 'out_for_delivery', 2),
+      scan(c, 'delivered', 1),
+      scan(b, 'pending', 2), // forbidden
+      scan(a, 'in_transit', 1), // the first scan again
+      scan(a, 'delivered', 3),
+      scan(c, 'in_transit', 2), // after delivery
+      scan(b, 'attempt_fail', 0.5), // older than b's latest
+      scan(a, 'attempt_fail', 4), // after delivery
+      scan(b, 'delivered', 3),
+    ];
+    const outcomes = new Map<number, ScanOutcome>();
+    const pipeline = createScanPipeline<number>(deps(), {
+      batchSize: 2,
+      streams: 2,
+      onRecorded: (batch, tags) => batch.forEach((o, i) => outcomes.set(tags[i] as number, o)),
+    });
+    for (const [i, s] of input.entries()) await pipeline.add(s, i);
+    await pipeline.finish();
+    expect(input.map((_, i) => outcomes.get(i)?.outcome)).toEqual([
+      'accepted',
+      'accepted',
+      'accepted',
+      'accepted',
+      'rejected',
+      'duplicate',
+      'accepted',
+      'after_terminal',
+      'out_of_order',
+      'after_terminal',
+      'accepted',
+    ]);
+    expect(outcomes.get(5)).toMatchObject({ eventId: (outcomes.get(0) as { eventId: number }).eventId });
+    for (const row of [a, b, c]) {
+      const after = await statusOf(row.tracking_number);
+      expect(after.current_status).toBe('delivered');
+      expect(after.actual_delivery).not.toBeNull();
+    }
+    const docs = await db.knex.raw<{ rows: { events: number; docs: number }[] }>(
+      `select count(*)::int as events, count(d.id)::int as docs from tracking_events e
+         left join doc_raw_scans d on d.event_id = e.event_id where e.event_id = any (?::bigint[])`,
+      [[...outcomes.values()].flatMap((o) => ('eventId' in o && o.outcome !== 'duplicate' ? [o.eventId] : []))],
+    );
+    expect(docs.rows[0]).toEqual({ events: 9, docs: 9 });
+  });
+
+  it('bulk: two processes recording the same scans at once record each of them once', async () => {
+    const rows = await Promise.all([8, 9, 10, 11].map((offset) => packageIn('in_transit', offset)));
+    const input = rows.flatMap((row, r) =>
+      [1, 2, 3, 4, 5].map((hours): ScanInput => ({
+        trackingNumber: row.tracking_number,
+        status: 'in_transit',
+        location: row.location,
+        at: later(row, hours),
+        idempotencyKey: r % 2 === 0 ? `device-${r}:${hours}` : undefined,
+      })),
+    );
+    const before = await Promise.all(rows.map(async (row) => (await statusOf(row.tracking_number)).events));
+    const other = await openServer(testDb.url);
+    try {
+      const record = async (database: Database): Promise<ScanOutcome[]> => {
+        const outcomes: ScanOutcome[] = [];
+        const pipeline = createScanPipeline<number>(
+          { db: database, documentsTarget: 'postgres' },
+          { batchSize: 3, streams: 2, onRecorded: (batch) => void outcomes.push(...batch) },
+        );
+        for (const [i, s] of input.entries()) await pipeline.add(s, i);
+        await pipeline.finish();
+        return outcomes;
+      };
+      const [first, second] = await Promise.all([record(db), record(other)]);
+      const all = [...(first ?? []), ...(second ?? [])];
+      expect(all.filter((o) => o.outcome === 'duplicate')).toHaveLength(input.length);
+      expect(all.filter((o) => o.outcome === 'accepted' || o.outcome === 'out_of_order')).toHaveLength(input.length);
+    } finally {
+      await other.close();
+    }
+    const after = await Promise.all(rows.map(async (row) => (await statusOf(row.tracking_number)).events));
+    expect(after).toEqual(before.map((n) => n + 5));
+  });
+
+  it('bulk: a failed batch records none of its scans, and the same input again completes the rest', async () => {
+    const pkg = await packageIn('in_transit', 12);
+    const scan = (hours: number, payload: Record<string, unknown> = { hours }): ScanInput => ({
+      trackingNumber: pkg.tracking_number,
+      status: 'in_transit',
+      location: pkg.location,
+      at: later(pkg, hours),
+      payload,
+    });
+    const before = (await statusOf(pkg.tracking_number)).events;
+    const run = async (input: ScanInput[]): Promise<ScanOutcome[]> => {
+      const outcomes: ScanOutcome[] = [];
+      const pipeline = createScanPipeline<number>(deps(), {
+        batchSize: 2,
+        onRecorded: (batch) => void outcomes.push(...batch),
+      });
+      try {
+        for (const [i, s] of input.entries()) await pipeline.add(s, i);
+        await pipeline.finish();
+      } finally {
+        await pipeline.stop();
+      }
+      return outcomes;
+    };
+    // PostgreSQL refuses \u0000 in JSONB: the second batch fails as a whole, the third never starts.
+    await expect(run([scan(1), scan(2), scan(3), scan(4, { bad: '\u0000' }), scan(5)])).rejects.toThrow();
+    expect((await statusOf(pkg.tracking_number)).events).toBe(before + 2);
+    const again = await run([scan(1), scan(2), scan(3), scan(4), scan(5)]);
+    expect(again.map((o) => o.outcome)).toEqual(['duplicate', 'duplicate', 'accepted', 'accepted', 'accepted']);
+    expect((await statusOf(pkg.tracking_number)).events).toBe(before + 5);
+  });
+
+  it('writes the raw scan to the outbox with the event it belongs to, when MongoDB is the document store', async () => {
+    const pkg = await packageIn('in_transit', 13);
+    const at = later(pkg, 1);
+    const [outcome] = await recordScans({ db, documentsTarget: 'outbox' }, [
+      { trackingNumber: pkg.tracking_number, status: 'in_transit', location: pkg.location, at, payload: { device: 'HH-1' } },
+    ]);
+    const eventId = (outcome as { eventId: number }).eventId;
+    const stored = await db.knex.raw<{ rows: { document_id: string; document: Record<string, unknown> }[] }>(
+      `select document_id, document from document_outbox where document_id = ?`,
+      [`scan-${eventId}`],
+    );
+    expect(stored.rows).toHaveLength(1);
+    expect(stored.rows[0]?.document).toMatchObject({
+      id: `scan-${eventId}`,
+      trackingNumber: pkg.tracking_number,
+      eventId,
+      scannedAt: at.toISOString(),
+      source: 'scanner',
+      payload: { device: 'HH-1', status: 'in_transit', idempotency_key: expect.stringMatching(/^derived:/) as unknown },
+    });
+    await db.knex.raw(`delete from document_outbox where document_id = ?`, [`scan-${eventId}`]);
+  });
+
+  it('stores the derived key and the fingerprint in the form earlier versions stored them', async () => {
+    const pkg = await packageIn('in_transit', 15);
+    const at = later(pkg, 1);
+    const payload = { device: 'HH-"7"', note: 'é\\x', list: [1, null] };
+    const [outcome] = await recordScans(deps(), [
+      { trackingNumber: pkg.tracking_number, status: 'in_transit', location: pkg.location, at, payload },
+    ]);
+    const stored = await db.knex.raw<{ rows: { location_id: number; idempotency_key: string; scan_hash: string }[] }>(
+      `select location_id, idempotency_key, scan_hash from tracking_events where event_id = ?`,
+      [(outcome as { eventId: number }).eventId],
+    );
+    const row = stored.rows[0] as { location_id: number; idempotency_key: string; scan_hash: string };
+    const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+    const iso = at.toISOString();
+    expect(row.idempotency_key).toBe(
+      `derived:${sha256(`${pkg.tracking_number}|in_transit|${row.location_id}|${iso}`).slice(0, 32)}`,
+    );
+    expect(row.scan_hash).toBe(sha256(JSON.stringify(['in_transit', row.location_id, iso, payload])));
   });
 });

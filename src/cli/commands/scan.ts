@@ -19,6 +19,7 @@ interface ScanOptions {
   force?: string;
   file?: string;
   batch: string;
+  parallel?: string;
 }
 
 function parseDate(value: string, what: string): Date {
@@ -138,6 +139,10 @@ export function scanCommand(context: CommandContext): Command {
       'bulk: one JSON object per line {trackingNumber, status, location, at, idempotencyKey?, payload?}',
     )
     .option('--batch <n>', 'bulk: scans per transaction', '1000')
+    .option(
+      '--parallel <n>',
+      'bulk: transactions at a time, each over its own share of the packages (default 2 with a server; 1 keeps batches of consecutive lines)',
+    )
     .addHelpText(
       'after',
       `
@@ -157,6 +162,9 @@ Examples:
         const batchSize = Number(options.batch);
         if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 50_000)
           throw new UsageError(`--batch: expected 1 to 50000, got "${options.batch}"`);
+        const parallel = options.parallel === undefined ? undefined : Number(options.parallel);
+        if (parallel !== undefined && (!Number.isInteger(parallel) || parallel < 1 || parallel > 8))
+          throw new UsageError(`--parallel: expected 1 to 8, got "${options.parallel}"`);
         let size: number;
         try {
           size = statSync(options.file).size;
@@ -164,7 +172,7 @@ Examples:
           throw new UsageError(`--file: cannot read ${options.file}`);
         }
         await withResources(context, config, async (resources) => {
-          const [{ recordScans }, { createProgress }] = await Promise.all([
+          const [{ createScanPipeline }, { createProgress }] = await Promise.all([
             import('../../services/scan.service.js'),
             import('../progress.js'),
           ]);
@@ -182,29 +190,32 @@ Examples:
             seconds: 0,
             scansPerSecond: 0,
           };
+          // The first 20 rejected lines; a batch's rejections may be known only after later lines'.
+          const byLine = (a: { line: number }, b: { line: number }): number => a.line - b.line;
           const reject = (line: number, reason: string): void => {
             summary.rejected += 1;
-            if (summary.rejections.length < 20) summary.rejections.push({ line, reason });
+            summary.rejections.push({ line, reason });
+            if (summary.rejections.length >= 40) summary.rejections = summary.rejections.sort(byLine).slice(0, 20);
           };
-          let batch: { line: number; scan: ScanInput }[] = [];
           let bytes = 0;
-          const flush = async (): Promise<void> => {
-            if (batch.length === 0) return;
-            const outcomes = await recordScans(
-              { db, documentsTarget: config.mongoUrl === undefined ? 'postgres' : 'outbox' },
-              batch.map((b) => b.scan),
-            );
-            outcomes.forEach((o, i) => {
-              if (o.outcome === 'accepted') summary.accepted += 1;
-              else if (o.outcome === 'duplicate') summary.duplicate += 1;
-              else if (o.outcome === 'out_of_order') summary.outOfOrder += 1;
-              else if (o.outcome === 'after_terminal') summary.afterFinal += 1;
-              else reject(batch[i]?.line ?? 0, o.reason);
-            });
-            await announce(resources, outcomes, context);
-            batch = [];
-            progress.update('scans', Math.min(bytes, size), size, summary.lines);
-          };
+          const pipeline = createScanPipeline<number>(
+            { db, documentsTarget: config.mongoUrl === undefined ? 'postgres' : 'outbox' },
+            {
+              batchSize,
+              streams: parallel,
+              onRecorded: async (outcomes, lineNumbers) => {
+                outcomes.forEach((o, i) => {
+                  if (o.outcome === 'accepted') summary.accepted += 1;
+                  else if (o.outcome === 'duplicate') summary.duplicate += 1;
+                  else if (o.outcome === 'out_of_order') summary.outOfOrder += 1;
+                  else if (o.outcome === 'after_terminal') summary.afterFinal += 1;
+                  else reject(lineNumbers[i] ?? 0, o.reason);
+                });
+                await announce(resources, outcomes, context);
+                progress.update('scans', Math.min(bytes, size), size, summary.lines);
+              },
+            },
+          );
           const lines = createInterface({ input: createReadStream(options.file as string), crlfDelay: Number.POSITIVE_INFINITY });
           try {
             for await (const line of lines) {
@@ -213,15 +224,19 @@ Examples:
               summary.lines += 1;
               const scan = scanFromLine(line);
               if (typeof scan === 'string') reject(summary.lines, scan);
-              else batch.push({ line: summary.lines, scan });
-              // Ctrl-C: the batch in hand is finished (never half a batch), then we stop.
-              if (batch.length >= batchSize || context.signal.aborted) await flush();
+              else {
+                const busy = pipeline.add(scan, summary.lines);
+                if (busy !== undefined) await busy;
+              }
+              // Ctrl-C: the scans in hand are recorded (never half a batch), then we stop.
               if (context.signal.aborted) break;
             }
-            await flush();
+            await pipeline.finish();
           } finally {
+            await pipeline.stop();
             progress.stop();
           }
+          summary.rejections = summary.rejections.sort(byLine).slice(0, 20);
           summary.seconds = (performance.now() - started) / 1000;
           summary.scansPerSecond = summary.lines / summary.seconds;
           context.output.result(summary, (style) =>
