@@ -9,12 +9,22 @@ export interface Place {
   timeZone: string;
 }
 
+/** A wall-clock time in some zone, as PostgreSQL's time zone database computed it. */
+export interface LocalTime {
+  /** `2026-11-20 14:05` */
+  text: string;
+  /** The zone's offset from UTC at that instant, in minutes (−420 for MST). */
+  offsetMinutes: number;
+}
+
 export interface TimelineEvent {
   eventId: number;
   status: PackageStatus;
   at: Date;
   recordedAt: Date;
   location: Place;
+  /** `at` in the location's zone (absent in answers cached by older versions). */
+  local?: LocalTime | undefined;
 }
 
 export interface TrackedPackage {
@@ -30,11 +40,15 @@ export interface TrackedPackage {
   destination: Place;
   estimatedDelivery: Date;
   actualDelivery: Date | null;
+  /** The delivery times in the destination's zone (absent in answers cached by older versions). */
+  estimatedLocal?: LocalTime | undefined;
+  actualLocal?: LocalTime | null | undefined;
   /** Oldest first, by event time. */
   events: TimelineEvent[];
 }
 
-export type EventFlag = 'out_of_order' | 'forbidden_transition' | 'after_terminal' | 'long_gap';
+/** long_gap: more than N hours since the previous scan; silent: the last scan, and nothing since for N hours. */
+export type EventFlag = 'out_of_order' | 'forbidden_transition' | 'after_terminal' | 'long_gap' | 'silent';
 
 export interface FlaggedEvent extends TimelineEvent {
   flags: EventFlag[];
@@ -70,7 +84,7 @@ export function flagTimeline(events: readonly TimelineEvent[], now: Date, staleH
   });
   const last = flagged.at(-1);
   if (last !== undefined && !terminalStatuses.has(last.status) && now.getTime() - last.at.getTime() > staleMs) {
-    last.flags.push('long_gap');
+    last.flags.push('silent');
   }
   return flagged;
 }

@@ -1,4 +1,11 @@
-import { deliveryVerdict, flagTimeline, type EventFlag, type FlaggedEvent, type TrackedPackage } from '../domain/timeline.js';
+import {
+  deliveryVerdict,
+  flagTimeline,
+  type EventFlag,
+  type FlaggedEvent,
+  type LocalTime,
+  type TrackedPackage,
+} from '../domain/timeline.js';
 import type { PackageStatus } from '../domain/status.js';
 import type { TrackResult } from '../services/track.service.js';
 import type { Style } from './style.js';
@@ -28,6 +35,30 @@ export function localTime(date: Date, timeZone: string): string {
   }
   const parts = Object.fromEntries(format.formatToParts(date).map((p) => [p.type, p.value]));
   return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} ${parts.timeZoneName ?? ''}`.trim();
+}
+
+/** `2026-11-20 14:05 UTC−07:00` from a local time PostgreSQL computed. */
+export function formatLocal(local: LocalTime): string {
+  const sign = local.offsetMinutes < 0 ? '−' : '+';
+  const minutes = Math.abs(local.offsetMinutes);
+  const hh = String(Math.floor(minutes / 60)).padStart(2, '0');
+  const mm = String(minutes % 60).padStart(2, '0');
+  return `${local.text} UTC${sign}${hh}:${mm}`;
+}
+
+/** Local time as the store computed it, or (answers cached by older versions) as ICU does. */
+function localOf(date: Date, timeZone: string, local: LocalTime | null | undefined): string {
+  return local === undefined || local === null ? localTime(date, timeZone) : formatLocal(local);
+}
+
+/** `1.25` kg: up to three decimals, no ICU (its first use costs ~10 ms of start-up). */
+export function formatWeight(weight: string): string {
+  const n = Number(weight);
+  if (!Number.isFinite(n)) return weight;
+  const [whole = '0', fraction = ''] = n.toFixed(3).split('.');
+  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  const trimmed = fraction.replace(/0+$/, '');
+  return trimmed === '' ? grouped : `${grouped}.${trimmed}`;
 }
 
 export function utcTime(date: Date): string {
@@ -65,7 +96,8 @@ const flagText: Record<EventFlag, string> = {
   out_of_order: 'out of order',
   forbidden_transition: 'forbidden transition',
   after_terminal: 'after a final status',
-  long_gap: 'no scan for long',
+  long_gap: 'long gap before this scan',
+  silent: 'no scan since, for long',
 };
 
 export interface TrackView {
@@ -115,19 +147,24 @@ export function renderTrack(view: TrackView, style: Style): string {
     [
       ['route', `${place(p.origin)} → ${place(p.destination)}`],
       ['sender → recipient', `${p.sender} → ${p.recipient}`],
-      ['weight', `${Number(p.weight).toLocaleString('en-US', { maximumFractionDigits: 3 })} kg`],
+      ['weight', `${formatWeight(p.weight)} kg`],
       ['metadata', JSON.stringify(p.metadata)],
-      ['estimated delivery', `${localTime(p.estimatedDelivery, p.destination.timeZone)} (${utcTime(p.estimatedDelivery)})`],
+      [
+        'estimated delivery',
+        `${localOf(p.estimatedDelivery, p.destination.timeZone, p.estimatedLocal)} (${utcTime(p.estimatedDelivery)})`,
+      ],
       [
         'actual delivery',
-        p.actualDelivery === null ? '—' : `${localTime(p.actualDelivery, p.destination.timeZone)} (${utcTime(p.actualDelivery)})`,
+        p.actualDelivery === null
+          ? '—'
+          : `${localOf(p.actualDelivery, p.destination.timeZone, p.actualLocal)} (${utcTime(p.actualDelivery)})`,
       ],
       ['promise', deliveryText(view, style)],
     ],
   );
   const timeline = renderTable<FlaggedEvent>(
     [
-      { header: 'local time', value: (e) => localTime(e.at, e.location.timeZone) },
+      { header: 'local time', value: (e) => localOf(e.at, e.location.timeZone, e.local) },
       { header: 'UTC', value: (e) => utcTime(e.at) },
       { header: 'status', value: (e) => statusText(e.status, style) },
       { header: 'location', value: (e) => `${e.location.name}, ${e.location.city} ${e.location.state}` },

@@ -49,6 +49,24 @@ describe.skipIf(!services)('track: the read path and its cache', () => {
     expect(result.package?.events.at(-1)?.status).toBe(sample.current_status);
   });
 
+  it('gives each scan its local time from PostgreSQL, as ICU computes it for that zone', async () => {
+    const { localTime } = await import('../../src/render/track.render.js');
+    const result = await createTracker({ source: { kind: 'database', db } }).track(sample.tracking_number);
+    const pkg = result.package;
+    expect(pkg?.events.length).toBeGreaterThan(0);
+    for (const e of pkg?.events ?? []) {
+      expect(localTime(e.at, e.location.timeZone).slice(0, 16)).toBe(e.local?.text);
+      const shifted = new Date(e.at.getTime() + (e.local?.offsetMinutes ?? 0) * 60_000).toISOString();
+      expect(shifted.slice(0, 16).replace('T', ' ')).toBe(e.local?.text);
+    }
+    expect(pkg?.estimatedLocal?.text).toBe(
+      localTime(pkg?.estimatedDelivery ?? new Date(), pkg?.destination.timeZone ?? 'UTC').slice(0, 16),
+    );
+    await expect(db.knex('locations').update({ time_zone: 'Mars/Olympus_Mons' }).where({ location_id: 1 })).rejects.toThrow(
+      /time zone "Mars\/Olympus_Mons" not recognized/,
+    );
+  });
+
   it('reads the same through a plain pg connection (the CLI path on a server) as through knex', async () => {
     const client = await openPgClient(loadConfig({ env: { SHIPTRACK_DATABASE_URL: testDb.url }, envFile: null }), testDb.url);
     try {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PackageStatus } from '../../src/domain/status.js';
 import { deliveryVerdict, flagTimeline, type TimelineEvent } from '../../src/domain/timeline.js';
-import { duration, localTime } from '../../src/render/track.render.js';
+import { duration, formatLocal, formatWeight, localTime } from '../../src/render/track.render.js';
 
 const place = { name: 'Denver Hub', city: 'Denver', state: 'CO', timeZone: 'America/Denver' };
 const t0 = Date.UTC(2026, 10, 1, 12, 0, 0);
@@ -45,7 +45,7 @@ describe('flagTimeline', () => {
   it('flags a package still moving that has not been scanned for longer than the threshold', () => {
     const events = [event(1, 'pending', 0), event(2, 'in_transit', 1)];
     expect(flagTimeline(events, new Date(t0 + 10 * hour), 48).at(-1)?.flags).toEqual([]);
-    expect(flagTimeline(events, new Date(t0 + 50 * hour), 48).at(-1)?.flags).toEqual(['long_gap']);
+    expect(flagTimeline(events, new Date(t0 + 50 * hour), 48).at(-1)?.flags).toEqual(['silent']);
   });
 });
 
@@ -107,5 +107,19 @@ describe('time rendering', () => {
     expect(duration(12_000)).toBe('12 s');
     expect(duration(90 * 60_000)).toBe('1 h 30 min');
     expect(duration(50 * hour)).toBe('2 d 2 h');
+  });
+});
+
+describe('local times and weights without ICU', () => {
+  it('prints a local time with its UTC offset', () => {
+    expect(formatLocal({ text: '2026-11-01 05:00', offsetMinutes: -420 })).toBe('2026-11-01 05:00 UTC−07:00');
+    expect(formatLocal({ text: '2026-11-01 17:30', offsetMinutes: 330 })).toBe('2026-11-01 17:30 UTC+05:30');
+    expect(formatLocal({ text: '2026-11-01 12:00', offsetMinutes: 0 })).toBe('2026-11-01 12:00 UTC+00:00');
+  });
+
+  it('prints weights as the ICU formatter did: grouped, up to three decimals', () => {
+    for (const w of ['0.71', '1.500', '12.345', '1234.5', '1000000', '0.001']) {
+      expect(formatWeight(w)).toBe(Number(w).toLocaleString('en-US', { maximumFractionDigits: 3 }));
+    }
   });
 });

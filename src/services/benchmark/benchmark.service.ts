@@ -53,7 +53,7 @@ async function describeEnvironment(ctx: ScenarioContext, version: string): Promi
   return {
     shiptrack: version,
     node: process.version,
-    platform: `${os.type()} ${os.release()} ${os.arch()}`,
+    platform: `${os.type()} ${os.arch()}`,
     cpus: cpus[0]?.model ?? 'unknown',
     cpuCount: cpus.length,
     memoryGb: Math.round(os.totalmem() / 2 ** 30),
