@@ -42,7 +42,11 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-const sqlText = trackQuery.text.replace('where p.tracking_number = $1', 'where p.package_id = $1');
+// pgbench reads `:name` as a variable, so the time format's `HH24:MI` is written `HH24":"MI`
+// (the same output); both sides run this same text.
+const sqlText = trackQuery.text
+  .replace('where p.tracking_number = $1', 'where p.package_id = $1')
+  .replaceAll('HH24:MI', 'HH24":"MI');
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
@@ -98,11 +102,11 @@ function runPgbench(url: string, maxId: number, concurrency: number, durationMs:
           entries.push({ latencyMs: Number(fields[2]) / 1000, at: Number(fields[4]) + Number(fields[5]) / 1e6 });
       }
     }
-    const first = Math.min(...entries.map((e) => e.at));
+    const first = entries.reduce((min, e) => Math.min(min, e.at), Number.POSITIVE_INFINITY);
     const measured = entries.filter((e) => e.at >= first + 2);
     const latencies = measured.map((e) => e.latencyMs);
     latencies.sort((a, b) => a - b);
-    const span = Math.max(...measured.map((e) => e.at)) - (first + 2);
+    const span = measured.reduce((max, e) => Math.max(max, e.at), Number.NEGATIVE_INFINITY) - (first + 2);
     const tps = span > 0 ? measured.length / span : Number.NaN;
     return { p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), tps };
   } finally {
