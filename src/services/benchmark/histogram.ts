@@ -54,7 +54,9 @@ export async function createLatencyRecorder(): Promise<LatencyRecorder> {
     },
     count: () => histogram.totalCount,
     summarize(durationMs, errors, firstError) {
-      const at = (p: number): number => (histogram.totalCount === 0 ? Number.NaN : histogram.getValueAtPercentile(p) / 1000);
+      // A percentile is reported as the highest value of its bucket; never above the true maximum.
+      const at = (p: number): number =>
+        histogram.totalCount === 0 ? Number.NaN : Math.min(histogram.getValueAtPercentile(p), histogram.maxValue) / 1000;
       const count = histogram.totalCount;
       return {
         count,

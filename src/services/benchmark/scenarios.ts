@@ -252,6 +252,16 @@ export const scenarios: readonly ScenarioDefinition[] = [
     (await import('../reports/db.report.js')).runDbReport(ctx.db, { now: ctx.now }),
   ),
   {
+    ...reportScenario('consistency', 'report consistency --sample 500 (reads every event: one run)', async (ctx) =>
+      (await import('../reports/consistency.report.js')).runConsistencyReport(ctx.db, ctx.documents, {
+        now: ctx.now,
+        sample: 500,
+      }),
+    ),
+    fixedCount: 1,
+    fixedConcurrency: 1,
+  },
+  {
     name: 'seed-small',
     description: 'seed --profile small (100,000 packages, ~1M rows) into a scratch database, created and dropped',
     group: 'seed',
