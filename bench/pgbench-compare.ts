@@ -78,10 +78,12 @@ function runPgbench(url: string, maxId: number, concurrency: number, durationMs:
         'prepared',
         '-c',
         String(concurrency),
+        // One client thread, like the harness's one Node thread, so both measure clients that share a core.
         '-j',
-        String(concurrency),
+        '1',
+        // Two extra seconds, dropped below as the warm-up.
         '-T',
-        String(Math.round(durationMs / 1000)),
+        String(Math.round(durationMs / 1000) + 2),
         '-l',
         '--log-prefix',
         path.join(dir, 'log'),
