@@ -63,9 +63,10 @@ export async function runLanesReport(
          join locations o on o.location_id = s.origin_location_id
          join locations d on d.location_id = s.destination_location_id
         where s.actual_delivery >= ? and s.actual_delivery < ?`;
+  const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
   const read = await readReport(db, options, async (reader) => {
     // Counting is a hash aggregate over the window (parallel); only the late minority is sorted
-    // for percentiles, in the second query.
+    // for percentiles, and only for the lanes listed.
     const counts = await reader.rows<LaneCountRow>(
       'deliveries per lane',
       `select ${key.origin} as origin, ${key.destination} as destination, count(*)::bigint as shipments,
@@ -74,37 +75,42 @@ export async function runLanesReport(
         group by ${groupBy}`,
       [options.since, options.now],
     );
+    const ranked = counts
+      .filter((r) => r.shipments >= options.minShipments)
+      .map((r) => ({ ...r, rate: r.on_time / r.shipments }))
+      .sort(
+        (a, b) =>
+          a.rate - b.rate || b.shipments - a.shipments || byText(a.origin, b.origin) || byText(a.destination, b.destination),
+      );
+    const listed = ranked.slice(0, options.limit);
+    // The lateness computed once per row (offset 0 keeps the subquery from being flattened into
+    // nine evaluations), and byte-order keys for the sort the percentiles need.
+    const lateRows = `select (${key.origin}) collate "C" as origin, (${key.destination}) collate "C" as destination,
+                             ${lateHours} as late_h
+                        ${from} and s.actual_delivery > s.estimated_delivery`;
     const late = await reader.rows<LaneLateRow>(
-      'lateness per lane',
+      'lateness of the listed lanes',
       `select origin, destination,
               percentile_cont(array[0.5, 0.9]) within group (order by late_h) as late_p,
               max(late_h) as late_max_h,
               array[${bucketSql}] as buckets
-         from (
-           -- the lateness computed once per row (offset 0 keeps the subquery from being flattened
-           -- into nine evaluations), and byte-order keys for the sort the percentiles need
-           select (${key.origin}) collate "C" as origin, (${key.destination}) collate "C" as destination, ${lateHours} as late_h
-             ${from} and s.actual_delivery > s.estimated_delivery
-           offset 0) late
+         from (${lateRows} offset 0) late
+        where (origin, destination) in (select * from unnest(?::text[], ?::text[]))
         group by origin, destination`,
+      [options.since, options.now, listed.map((r) => r.origin), listed.map((r) => r.destination)],
+    );
+    const [overall] = await reader.rows<{ buckets: number[] }>(
+      'lateness of all lanes',
+      `select array[${bucketSql}] as buckets from (${lateRows} offset 0) late`,
       [options.since, options.now],
     );
-    return { counts, late };
+    return { counts, ranked, listed, late, buckets: overall?.buckets ?? [] };
   });
   const lateByLane = new Map(read.value.late.map((r) => [`${r.origin}\u0000${r.destination}`, r]));
   const all = read.value.counts;
-  const ranked = all
-    .filter((r) => r.shipments >= options.minShipments)
-    .map((r) => ({ ...r, rate: r.on_time / r.shipments }))
-    .sort(
-      (a, b) =>
-        a.rate - b.rate ||
-        b.shipments - a.shipments ||
-        a.origin.localeCompare(b.origin) ||
-        a.destination.localeCompare(b.destination),
-    );
+  const ranked = read.value.ranked;
   const noLate = lateBuckets.map(() => 0);
-  const rows: ReportRow[] = ranked.slice(0, options.limit).map((r) => {
+  const rows: ReportRow[] = read.value.listed.map((r) => {
     const late = lateByLane.get(`${r.origin}\u0000${r.destination}`);
     return {
       origin: r.origin,
@@ -121,7 +127,7 @@ export async function runLanesReport(
   });
   const shipments = all.reduce((s, r) => s + r.shipments, 0);
   const onTime = all.reduce((s, r) => s + r.on_time, 0);
-  const buckets = lateBuckets.map((_, i) => read.value.late.reduce((s, r) => s + (r.buckets[i] ?? 0), 0));
+  const buckets = lateBuckets.map((_, i) => read.value.buckets[i] ?? 0);
   return reportResult(
     {
       report: 'lanes',
