@@ -112,6 +112,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+// `shiptrack report status | head`: when the reader goes away, stop quietly, as Unix tools do.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  });
+}
+
 process.exitCode = await main(process.argv);
 // Every store is closed by now. A driver timer still pending (a socket a frozen server never
 // answered) must not hold the shell prompt: output is already written, so leave shortly.

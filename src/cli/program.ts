@@ -110,8 +110,11 @@ export function invokedCommand(args: readonly string[]): string | undefined {
  * typo (suggestions need every name) or no command at all, every command is.
  */
 export async function buildProgram(context: CommandContext, argv: readonly string[]): Promise<Command> {
-  const invoked = invokedCommand(argv.slice(2));
-  const names = invoked !== undefined && invoked in commandLoaders ? [invoked] : Object.keys(commandLoaders);
+  const args = argv.slice(2);
+  const invoked = invokedCommand(args);
+  // `--version` needs no command at all.
+  const versionOnly = invoked === undefined && args.some((a) => a === '-V' || a === '--version');
+  const names = versionOnly ? [] : invoked !== undefined && invoked in commandLoaders ? [invoked] : Object.keys(commandLoaders);
   const loaders = names.flatMap((name) => {
     const load = commandLoaders[name];
     return load === undefined ? [] : [load()];

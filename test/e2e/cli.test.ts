@@ -2,15 +2,32 @@ import { describe, expect, it } from 'vitest';
 import { freePort, runCli } from '../support/cli.js';
 
 describe('the CLI surface', () => {
-  it.each([[[]], [['migrate']], [['migrate', 'latest']], [['migrate', 'status']], [['migrate', 'make']], [['doctor']]])(
-    '%j --help teaches and exits 0',
-    async (args) => {
-      const result = await runCli([...args, '--help']);
-      expect(result.code).toBe(0);
-      expect(result.stdout).toMatch(/^Usage: shiptrack/);
-      expect(result.stderr).toBe('');
-    },
-  );
+  it.each([
+    [[]],
+    [['migrate']],
+    [['migrate', 'latest']],
+    [['migrate', 'status']],
+    [['migrate', 'make']],
+    [['doctor']],
+    [['report']],
+    [['report', 'lanes']],
+    [['benchmark']],
+  ])('%j --help teaches and exits 0', async (args) => {
+    const result = await runCli([...args, '--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^Usage: shiptrack/);
+    expect(result.stderr).toBe('');
+  });
+
+  it('stops quietly when the reader of its output goes away (| head)', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const run = spawnSync('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" bin/shiptrack.js report --help | head -1`], {
+      encoding: 'utf8',
+    });
+    expect(run.stdout).toMatch(/^Usage: shiptrack report/);
+    expect(run.stderr).not.toMatch(/EPIPE|Error/);
+    expect(run.status).toBe(0);
+  });
 
   it('--help lists the exit codes', async () => {
     const result = await runCli(['--help']);
