@@ -15,6 +15,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { runWorkload, parseDurationMs } from '../src/services/benchmark/harness.js';
 import { trackQuery } from '../src/store/track.store.js';
+import { median } from './support.js';
 
 interface Args {
   databaseUrl: string;
@@ -144,8 +145,6 @@ async function runHarness(url: string, maxId: number, concurrency: number, durat
     await Promise.all(clients.map((c) => c.end()));
   }
 }
-
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));

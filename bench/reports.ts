@@ -9,9 +9,6 @@
  * against the target of 150 ms at the medium profile. `report consistency` reads every event
  * and is measured only with --with-consistency.
  */
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
-import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { createPgDocumentStore } from '../src/docs/pg-document-store.js';
 import { parseDay, parseMetadataFilters } from '../src/domain/report-filters.js';
@@ -28,6 +25,7 @@ import {
 } from '../src/services/reports/packages.report.js';
 import type { ReportResult } from '../src/services/reports/report.js';
 import { openDatabase, type Database } from '../src/store/database.js';
+import { median, seedScratchDatabase } from './support.js';
 
 interface Args {
   profile: ProfileName;
@@ -63,28 +61,15 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
-
-async function seedScratch(args: Args): Promise<string> {
-  const scratch = 'shiptrack_bench_reports';
-  const admin = new pg.Client({ connectionString: args.adminUrl });
-  await admin.connect();
-  await admin.query(`drop database if exists ${scratch} with (force)`);
-  await admin.query(`create database ${scratch}`);
-  await admin.end();
-  const u = new URL(args.adminUrl);
-  u.pathname = `/${scratch}`;
-  const url = u.toString();
-  const cli = path.resolve('bin/shiptrack.js');
-  const env = { ...process.env, SHIPTRACK_DATABASE_URL: url };
-  for (const command of [
-    ['migrate', 'latest'],
-    ['seed', '--profile', args.profile, '--seed', '42', '--as-of', args.asOf.toISOString()],
-  ]) {
-    const run = spawnSync(process.execPath, [cli, ...command], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-    if (run.status !== 0) throw new Error(`${command.join(' ')} failed`);
-  }
-  return url;
+function seedScratch(args: Args): Promise<string> {
+  return seedScratchDatabase(args.adminUrl, 'shiptrack_bench_reports', [
+    '--profile',
+    args.profile,
+    '--seed',
+    '42',
+    '--as-of',
+    args.asOf.toISOString(),
+  ]);
 }
 
 async function main(): Promise<void> {

@@ -18,13 +18,14 @@
  *
  * only writes a file of fresh scans (for profiling the ingest by hand) and exits.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { allowedTransitions, type PackageStatus } from '../src/domain/status.js';
 import { formatS10 } from '../src/domain/tracking-number.js';
+import { median, seedScratchDatabase } from './support.js';
 
 interface Args {
   profile: string;
@@ -260,12 +261,6 @@ function ingest(cli: string, url: string, file: string, options: string[]): Prom
   });
 }
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-}
-
 const spread = (values: number[]): string =>
   `${Math.round(median(values)).toLocaleString('en-US')} (${Math.round(Math.min(...values)).toLocaleString('en-US')}–${Math.round(
     Math.max(...values),
@@ -273,26 +268,16 @@ const spread = (values: number[]): string =>
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  let url = args.databaseUrl;
-  if (url === undefined) {
-    const scratch = 'shiptrack_bench_scan';
-    const admin = new pg.Client({ connectionString: args.adminUrl });
-    await admin.connect();
-    await admin.query(`drop database if exists ${scratch} with (force)`);
-    await admin.query(`create database ${scratch}`);
-    await admin.end();
-    const u = new URL(args.adminUrl);
-    u.pathname = `/${scratch}`;
-    url = u.toString();
-    const env = { ...process.env, SHIPTRACK_DATABASE_URL: url };
-    for (const command of [
-      ['migrate', 'latest'],
-      ['seed', '--profile', args.profile, '--seed', '42', '--documents', '0'],
-    ]) {
-      const run = spawnSync(process.execPath, [args.cli, ...command], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-      if (run.status !== 0) throw new Error(`${command.join(' ')} failed`);
-    }
-  }
+  const url =
+    args.databaseUrl ??
+    (await seedScratchDatabase(args.adminUrl, 'shiptrack_bench_scan', [
+      '--profile',
+      args.profile,
+      '--seed',
+      '42',
+      '--documents',
+      '0',
+    ]));
   if (args.generate !== undefined) {
     const lines = await writeScans(url, args.generate, args.scans, Date.now() % 100_000);
     process.stderr.write(`wrote ${lines} scans to ${args.generate}\n`);

@@ -8,9 +8,6 @@
  * statement on one pg connection), the same SQL unprepared, and the Redis cache-hit path.
  * Reports p50/p90/p99/max per run and the medians across runs.
  */
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
-import pg from 'pg';
 import { generatePackage } from '../src/domain/seed/generator.js';
 import { profiles } from '../src/domain/seed/profiles.js';
 import type { ProfileName, SeedParams } from '../src/domain/seed/types.js';
@@ -19,6 +16,7 @@ import { createTracker } from '../src/services/track.service.js';
 import { openPgClient } from '../src/store/pg-client.js';
 import { closeRedis, openRedis } from '../src/store/redis.js';
 import { createTrackCache } from '../src/store/track-cache.js';
+import { median, seedScratchDatabase } from './support.js';
 
 interface Args {
   profile: ProfileName;
@@ -78,32 +76,21 @@ async function measure(lookups: number, numbers: string[], work: (n: string) => 
   };
 }
 
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
-
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const sizes = profiles[args.profile];
-  let url = args.databaseUrl;
-  const scratch = 'shiptrack_bench_track';
-  if (url === undefined) {
-    const admin = new pg.Client({ connectionString: args.adminUrl });
-    await admin.connect();
-    await admin.query(`drop database if exists ${scratch} with (force)`);
-    await admin.query(`create database ${scratch}`);
-    await admin.end();
-    const u = new URL(args.adminUrl);
-    u.pathname = `/${scratch}`;
-    url = u.toString();
-    const cli = path.resolve('bin/shiptrack.js');
-    const env = { ...process.env, SHIPTRACK_DATABASE_URL: url };
-    for (const command of [
-      ['migrate', 'latest'],
-      ['seed', '--profile', args.profile, '--seed', '42', '--as-of', '2026-11-01', '--documents', '0'],
-    ]) {
-      const run = spawnSync(process.execPath, [cli, ...command], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-      if (run.status !== 0) throw new Error(`${command.join(' ')} failed`);
-    }
-  }
+  const url =
+    args.databaseUrl ??
+    (await seedScratchDatabase(args.adminUrl, 'shiptrack_bench_track', [
+      '--profile',
+      args.profile,
+      '--seed',
+      '42',
+      '--as-of',
+      '2026-11-01',
+      '--documents',
+      '0',
+    ]));
   const params: SeedParams = {
     ...sizes,
     seed: 42,

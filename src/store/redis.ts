@@ -38,6 +38,16 @@ export async function openRedis(config: Config, url: string): Promise<Redis> {
 }
 
 /** Closes gracefully (QUIT waits for pending replies), falling back to a hard disconnect. */
+/** Deletes every key that starts with `prefix` (SCAN, then UNLINK in batches: never KEYS). */
+export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}
+
 export async function closeRedis(redis: Redis): Promise<void> {
   // A function, not a narrowed variable: the status changes while we await.
   const hasEnded = (): boolean => redis.status === 'end';

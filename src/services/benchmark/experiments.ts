@@ -15,6 +15,7 @@ import type { ReportResult } from '../reports/report.js';
 import { createTracker } from '../track.service.js';
 import { runWorkload } from './harness.js';
 import type { ExperimentArm, ExperimentResult, LatencySummary } from './types.js';
+import { deleteKeysWithPrefix } from '../../store/redis.js';
 
 /**
  * The tuning experiments of `shiptrack benchmark --suite tuning`: each a before/after pair measured
@@ -662,15 +663,6 @@ function uniformAt(n: number): number {
   return (z >>> 0) / 4_294_967_296;
 }
 
-async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
-
 /** Share of lookups a TTL cache answers at steady state, per key class of Poisson lookups:
  *  each miss fills the key for `ttl`, during which its λ·ttl lookups (on average) hit. */
 function steadyHitRatio(classes: readonly { share: number; keys: number }[], rate: number, ttlSec: number): number {
@@ -827,7 +819,7 @@ const cache: Definition = {
         ],
       };
     } finally {
-      await deleteKeys(redis, prefix).catch(() => undefined);
+      await deleteKeysWithPrefix(redis, prefix).catch(() => undefined);
     }
   },
 };

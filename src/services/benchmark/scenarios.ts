@@ -7,6 +7,7 @@ import { profiles } from '../../domain/seed/profiles.js';
 import { openDatabase, type Database } from '../../store/database.js';
 import { createTrackCache, type TrackCache } from '../../store/track-cache.js';
 import { createTracker, type Tracker } from '../track.service.js';
+import { deleteKeysWithPrefix } from '../../store/redis.js';
 
 /**
  * The scenarios of `shiptrack benchmark`: the library's own functions (track, recordScans, the
@@ -59,15 +60,6 @@ async function sampleNumbers(db: Database, size: number, inFlight = false): Prom
   return numbers;
 }
 
-async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
-
 const noRedis = (ctx: ScenarioContext): string | undefined =>
   ctx.redis === undefined ? 'no Redis configured (set SHIPTRACK_REDIS_URL)' : undefined;
 const noWrites = (ctx: ScenarioContext): string | undefined =>
@@ -118,7 +110,7 @@ export const scenarios: readonly ScenarioDefinition[] = [
       for (const n of numbers) await tracker.track(n);
       return {
         operation: (_w, seq) => tracker.track(numbers[(seq * 7919) % numbers.length] ?? ''),
-        close: () => deleteKeys(ctx.redis as Redis, prefix),
+        close: () => deleteKeysWithPrefix(ctx.redis as Redis, prefix),
       };
     },
   },
@@ -145,7 +137,7 @@ export const scenarios: readonly ScenarioDefinition[] = [
           const index = seq * concurrency + worker;
           return trackerFor(Math.floor(index / numbers.length)).track(numbers[index % numbers.length] ?? '');
         },
-        close: () => deleteKeys(ctx.redis as Redis, base),
+        close: () => deleteKeysWithPrefix(ctx.redis as Redis, base),
       };
     },
   },
