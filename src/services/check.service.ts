@@ -33,7 +33,7 @@ const s10Valid = `(
         3 * substr(tracking_number, 7, 1)::int + 5 * substr(tracking_number, 8, 1)::int +
         9 * substr(tracking_number, 9, 1)::int + 7 * substr(tracking_number, 10, 1)::int) % 11 as c) d))`;
 
-export interface CheckDefinition {
+interface CheckDefinition {
   check: string;
   description: string;
   /** Returns rows of { sample } for every violation (counted) — limited by the runner. */
@@ -56,7 +56,7 @@ const annotatedEvents = `
     from tracking_events
   window in_time as (partition by package_id order by event_timestamp, event_id)`;
 
-export const consistencyChecks: readonly CheckDefinition[] = [
+const consistencyChecks: readonly CheckDefinition[] = [
   {
     check: 'status_matches_last_event',
     description: 'current_status is the status of the latest accepted event',
@@ -102,30 +102,41 @@ export const consistencyChecks: readonly CheckDefinition[] = [
 ];
 
 /** One check as a query returning its violation count and up to five samples. */
-export function checkSql(definition: CheckDefinition): string {
+function checkSql(definition: CheckDefinition): string {
   return `with v as (${definition.sql})
          select count(*)::bigint as violations, (array_agg(sample order by sample))[1:5] as samples from v`;
 }
 
-/** Runs every check; `ok` is false when any has violations. */
-export async function runConsistencyChecks(db: Database): Promise<CheckReport> {
+/** Runs one named query and returns its rows: a knex connection, or a report's read-only reader. */
+export type CheckQuery = <Row>(name: string, sql: string, bindings: readonly unknown[]) => Promise<Row[]>;
+
+/** Runs every check through `query`; `ok` is false when any has violations. */
+export async function collectConsistencyChecks(query: CheckQuery): Promise<CheckReport> {
   const checks: CheckResult[] = [];
+  for (const definition of consistencyChecks) {
+    const [row] = await query<{ violations: number; samples: string[] | null }>(
+      definition.check,
+      checkSql(definition),
+      definition.bindings ?? [],
+    );
+    checks.push({
+      check: definition.check,
+      description: definition.description,
+      violations: row?.violations ?? 0,
+      samples: row?.samples ?? [],
+    });
+  }
+  return { checks, ok: checks.every((c) => c.violations === 0) };
+}
+
+/** Runs every check on the database; `ok` is false when any has violations. */
+export async function runConsistencyChecks(db: Database): Promise<CheckReport> {
   try {
-    for (const definition of consistencyChecks) {
-      const result = await db.knex.raw<{ rows: { violations: number; samples: string[] | null }[] }>(
-        checkSql(definition),
-        (definition.bindings ?? []) as never,
-      );
-      const row = result.rows[0];
-      checks.push({
-        check: definition.check,
-        description: definition.description,
-        violations: row?.violations ?? 0,
-        samples: row?.samples ?? [],
-      });
-    }
+    return await collectConsistencyChecks(async <Row>(_name: string, sql: string, bindings: readonly unknown[]) => {
+      const result = await db.knex.raw<{ rows: Row[] }>(sql, bindings as never);
+      return result.rows;
+    });
   } catch (error) {
     throw mapPostgresError(error);
   }
-  return { checks, ok: checks.every((c) => c.violations === 0) };
 }

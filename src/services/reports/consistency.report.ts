@@ -1,6 +1,6 @@
 import type { DocumentStore, RawScanDocument } from '../../docs/document-store.js';
 import type { Database } from '../../store/database.js';
-import { checkSql, consistencyChecks } from '../check.service.js';
+import { collectConsistencyChecks } from '../check.service.js';
 import {
   readReport,
   reportResult,
@@ -65,20 +65,8 @@ export async function runConsistencyReport(
   const docs = await documents.sampleRawScans(options.sample);
   const ids = docs.flatMap((d) => (d.eventId === null ? [] : [d.eventId]));
   const read = await readReport(db, options, async (reader) => {
-    const checks: ReportRow[] = [];
-    for (const definition of consistencyChecks) {
-      const [row] = await reader.rows<{ violations: number; samples: string[] | null }>(
-        definition.check,
-        checkSql(definition),
-        definition.bindings ?? [],
-      );
-      checks.push({
-        check: definition.check,
-        description: definition.description,
-        violations: row?.violations ?? 0,
-        samples: (row?.samples ?? []).join(' '),
-      });
-    }
+    const report = await collectConsistencyChecks((name, sql, bindings) => reader.rows(name, sql, bindings));
+    const checks: ReportRow[] = report.checks.map((c) => ({ ...c, samples: c.samples.join(' ') }));
     const [outbox] = await reader.rows<{ waiting: number; failing: number; oldest: Date | null; last_error: string | null }>(
       'outbox',
       `select count(*)::bigint as waiting, count(*) filter (where attempts > 0)::bigint as failing, min(created_at) as oldest,
