@@ -15,7 +15,12 @@ import { parseDay, parseMetadataFilters } from '../src/domain/report-filters.js'
 import type { ProfileName } from '../src/domain/seed/types.js';
 import { runConsistencyReport } from '../src/services/reports/consistency.report.js';
 import { runDbReport } from '../src/services/reports/db.report.js';
-import { runExceptionsReport, runFacilitiesReport, runLanesReport } from '../src/services/reports/network.report.js';
+import {
+  reasonsFromDocuments,
+  runExceptionsReport,
+  runFacilitiesReport,
+  runLanesReport,
+} from '../src/services/reports/network.report.js';
 import {
   runCustomerReport,
   runMetadataReport,
@@ -92,7 +97,16 @@ async function main(): Promise<void> {
       () => runFacilitiesReport(db, { now, day: parseDay('yesterday', now), sort: 'scans', limit: 20 }),
     ],
     ['stale --hours 48', () => runStaleReport(db, { now, hours: 48, limit: 50 })],
-    ['exceptions --since 7d', () => runExceptionsReport(db, { now, since: day(7), limit: 20, reasons: reasonsFrom(db) })],
+    [
+      'exceptions --since 7d',
+      () =>
+        runExceptionsReport(db, {
+          now,
+          since: day(7),
+          limit: 20,
+          reasons: reasonsFromDocuments(() => Promise.resolve(createPgDocumentStore(db.knex))),
+        }),
+    ],
     ['customer <email>', () => runCustomerReport(db, { now, customer: customer?.email ?? '1', limit: 50 })],
     ['metadata fragile=true', () => runMetadataReport(db, { now, filter: parseMetadataFilters(['fragile=true']), limit: 20 })],
     [
@@ -128,17 +142,6 @@ async function main(): Promise<void> {
     await db.close();
   }
   process.stdout.write(`${lines.join('\n')}\n`);
-}
-
-function reasonsFrom(db: Database): (ids: readonly number[]) => Promise<Map<number, string>> {
-  const store = createPgDocumentStore(db.knex);
-  return async (ids) => {
-    const reasons = new Map<number, string>();
-    for (const doc of await store.findRawScansByEventIds(ids)) {
-      if (doc.eventId !== null && typeof doc.payload.reason === 'string') reasons.set(doc.eventId, doc.payload.reason);
-    }
-    return reasons;
-  };
 }
 
 await main();

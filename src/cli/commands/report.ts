@@ -110,23 +110,12 @@ const reports: ReportDefinition[] = [
     define: (c) =>
       c.option('--since <when>', 'a duration (7d, 48h) or a date', '7d').option('--limit <n>', 'facilities to list', '20'),
     run: async (resources, common, _args, o) => {
-      const { runExceptionsReport } = await import('../../services/reports/network.report.js');
-      const db = await resources.database();
-      return runExceptionsReport(db, {
+      const { runExceptionsReport, reasonsFromDocuments } = await import('../../services/reports/network.report.js');
+      return runExceptionsReport(await resources.database(), {
         ...common,
         since: parseSince(str(o, 'since'), common.now),
         limit: parseCount(str(o, 'limit'), '--limit', 1, 10_000),
-        reasons: async (ids) => {
-          const store = await resources.documents();
-          const reasons = new Map<number, string>();
-          for (let i = 0; i < ids.length; i += 5000) {
-            for (const doc of await store.findRawScansByEventIds(ids.slice(i, i + 5000))) {
-              const reason = doc.payload.reason ?? doc.payload.carrier_status_code;
-              if (doc.eventId !== null && typeof reason === 'string') reasons.set(doc.eventId, reason);
-            }
-          }
-          return reasons;
-        },
+        reasons: reasonsFromDocuments(() => resources.documents()),
       });
     },
     examples: ['shiptrack report exceptions --since 7d'],

@@ -1,3 +1,4 @@
+import type { DocumentStore } from '../../docs/document-store.js';
 import type { Database } from '../../store/database.js';
 import { readReport, reportResult, toNullableNumber, type ReportOptions, type ReportResult, type ReportRow } from './report.js';
 
@@ -313,6 +314,25 @@ interface ExceptionRow {
 
 /** Where the reason for an exception comes from: the raw scan documents (DOMAIN §4). */
 export type ReasonLookup = (eventIds: readonly number[]) => Promise<Map<number, string>>;
+
+/**
+ * Reasons read from the raw scans of those events, 5,000 ids a query: the scanner's `reason`,
+ * or a partner carrier's own status code. `store` is opened only when there is something to look up.
+ */
+export function reasonsFromDocuments(store: () => Promise<DocumentStore>): ReasonLookup {
+  return async (eventIds) => {
+    const reasons = new Map<number, string>();
+    if (eventIds.length === 0) return reasons;
+    const documents = await store();
+    for (let i = 0; i < eventIds.length; i += 5000) {
+      for (const doc of await documents.findRawScansByEventIds(eventIds.slice(i, i + 5000))) {
+        const reason = doc.payload.reason ?? doc.payload.carrier_status_code;
+        if (doc.eventId !== null && typeof reason === 'string') reasons.set(doc.eventId, reason);
+      }
+    }
+    return reasons;
+  };
+}
 
 /** Exceptions and failed delivery attempts since `since`, by facility and by reason. */
 export async function runExceptionsReport(
