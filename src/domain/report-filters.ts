@@ -58,6 +58,15 @@ export function parseCount(value: string, flag: string, min: number, max: number
   return n;
 }
 
+/** `--as-of`: the "now" relative windows are computed from; the current time when not given. */
+export function parseAsOf(value: string | undefined, now = new Date(), flag = '--as-of'): Date {
+  if (value === undefined) return now;
+  const date = parseDateTime(value.trim());
+  if (date === undefined)
+    throw new UsageError(`${flag}: "${value}" is not a date or time (e.g. 2026-11-24 or 2026-11-24T12:00Z)`);
+  return date;
+}
+
 /** An ISO date or date-time; a bare date is midnight UTC. */
 export function parseDateTime(value: string): Date | undefined {
   if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) return undefined;

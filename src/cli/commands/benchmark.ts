@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { parseDateTime } from '../../domain/report-filters.js';
+import { parseAsOf, parseCount } from '../../domain/report-filters.js';
 import { ExitCode, NotFoundError, UsageError } from '../../errors.js';
 import { configFor, readVersion, withResources, type CommandContext } from '../program.js';
 
@@ -133,23 +133,12 @@ Examples:
       const warmup = durationMs(options.warmup, '--warmup', parseDurationMs);
       const experimentDuration = durationMs(options.experimentDuration, '--experiment-duration', parseDurationMs);
       const levels = concurrencyLevels(options.concurrency);
-      let count: number | undefined;
-      if (options.count !== undefined) {
-        count = Number(options.count);
-        if (!Number.isInteger(count) || count < 1 || count > 100_000_000) {
-          throw new UsageError(`--count: expected a whole number from 1 to 100,000,000, got "${options.count}"`);
-        }
-      }
+      const count = options.count === undefined ? undefined : parseCount(options.count, '--count', 1, 100_000_000);
       const threshold = options.failIfSlower === undefined ? undefined : percentage(options.failIfSlower);
       if (threshold !== undefined && options.baseline === undefined) {
         throw new UsageError('--fail-if-slower needs --baseline (a run id, or last)');
       }
-      let now = new Date();
-      if (options.asOf !== undefined) {
-        const asOf = parseDateTime(options.asOf.trim());
-        if (asOf === undefined) throw new UsageError(`--as-of: "${options.asOf}" is not a date or time`);
-        now = asOf;
-      }
+      const now = parseAsOf(options.asOf);
       const config = configFor(command, context);
       await withResources(
         context,

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { parseCount, parseDateTime, parseDay, parseMetadataFilters, parseSince } from '../../domain/report-filters.js';
+import { parseAsOf, parseCount, parseDay, parseMetadataFilters, parseSince } from '../../domain/report-filters.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import type { ReportResult } from '../../services/reports/report.js';
 import type { Resources } from '../../store/resources.js';
@@ -289,13 +289,7 @@ Examples:
         if (context.output.json && options.format !== 'table' && options.format !== 'json') {
           throw new UsageError(`--json and --format ${options.format} exclude each other`);
         }
-        let now = new Date();
-        if (options.asOf !== undefined) {
-          const asOf = parseDateTime(options.asOf.trim());
-          if (asOf === undefined)
-            throw new UsageError(`--as-of: "${options.asOf}" is not a date or time (e.g. 2026-11-24 or 2026-11-24T12:00Z)`);
-          now = asOf;
-        }
+        const now = parseAsOf(options.asOf);
         const config = configFor(command, context);
         await withResources(context, config, async (resources) => {
           const result = await definition.run(resources, { now, explain: options.explain === true }, args, options);

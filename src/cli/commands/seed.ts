@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { parseCount } from '../../domain/report-filters.js';
 import type { ProfileName, SeedSizes } from '../../domain/seed/types.js';
 import { ExitCode, InterruptedError, UsageError } from '../../errors.js';
 import type { CheckReport } from '../../services/check.service.js';
@@ -20,16 +21,6 @@ interface SeedCliOptions {
 }
 
 const profileNames: readonly ProfileName[] = ['tiny', 'small', 'medium', 'large'];
-
-function wholeNumber(value: string, flag: string, min: number, max = 100_000_000): number {
-  const n = Number(value.replace(/_/g, ''));
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new UsageError(
-      `${flag}: expected a whole number from ${min.toLocaleString('en-US')} to ${max.toLocaleString('en-US')}, got "${value}"`,
-    );
-  }
-  return n;
-}
 
 /** Start of the current UTC day: the default "now" of the generated world. */
 function startOfUtcDay(now = new Date()): Date {
@@ -68,12 +59,13 @@ Examples:
       const { profiles } = await import('../../domain/seed/profiles.js');
       const profile = profiles[options.profile as ProfileName];
       const sizes: SeedSizes = {
-        packages: options.packages === undefined ? profile.packages : wholeNumber(options.packages, '--packages', 0),
-        customers: options.customers === undefined ? profile.customers : wholeNumber(options.customers, '--customers', 2),
+        packages: options.packages === undefined ? profile.packages : parseCount(options.packages, '--packages', 0, 100_000_000),
+        customers:
+          options.customers === undefined ? profile.customers : parseCount(options.customers, '--customers', 2, 100_000_000),
         locations:
-          options.locations === undefined ? profile.locations : wholeNumber(options.locations, '--locations', 2, 1_000_000),
+          options.locations === undefined ? profile.locations : parseCount(options.locations, '--locations', 2, 1_000_000),
       };
-      const seed = wholeNumber(options.seed, '--seed', 0, 2 ** 31 - 1);
+      const seed = parseCount(options.seed, '--seed', 0, 2 ** 31 - 1);
       const share = Number(options.documents);
       if (!Number.isFinite(share) || share < 0 || share > 1)
         throw new UsageError(`--documents: expected a share from 0 to 1, got "${options.documents}"`);
