@@ -90,12 +90,17 @@ type LocationIds = Map<string, number>;
 async function resolveLocations(db: Database, known: LocationIds, names: Iterable<string>): Promise<void> {
   const missing = [...new Set(names)].filter((n) => !known.has(n));
   if (missing.length === 0) return;
-  const found = await rows<{ location_id: number; location_name: string }>(
-    db.knex,
-    `select location_id, location_name from locations where location_name = any (?::text[]) or location_id::text = any (?::text[])
-      order by location_id`,
-    [missing, missing],
-  );
+  let found: { location_id: number; location_name: string }[];
+  try {
+    found = await rows(
+      db.knex,
+      `select location_id, location_name from locations where location_name = any (?::text[]) or location_id::text = any (?::text[])
+        order by location_id`,
+      [missing, missing],
+    );
+  } catch (error) {
+    throw mapPostgresError(error);
+  }
   for (const l of found) if (!known.has(String(l.location_id))) known.set(String(l.location_id), l.location_id);
   for (const l of found) known.set(l.location_name, l.location_id);
 }
@@ -387,15 +392,11 @@ async function recordBatch(deps: ScanDeps, batch: PreparedBatch): Promise<ScanOu
 export async function recordScans(deps: ScanDeps, scans: readonly ScanInput[]): Promise<ScanOutcome[]> {
   if (scans.length === 0) return [];
   const locations: LocationIds = new Map();
-  try {
-    await resolveLocations(
-      deps.db,
-      locations,
-      scans.map((s) => s.location),
-    );
-  } catch (error) {
-    throw mapPostgresError(error);
-  }
+  await resolveLocations(
+    deps.db,
+    locations,
+    scans.map((s) => s.location),
+  );
   return recordBatch(deps, await prepareBatch(scans, locations));
 }
 
@@ -461,15 +462,11 @@ export function createScanPipeline<T>(deps: ScanDeps, options: ScanPipelineOptio
     const { scans, tags } = stream;
     stream.scans = [];
     stream.tags = [];
-    try {
-      await resolveLocations(
-        deps.db,
-        locations,
-        scans.map((s) => s.location),
-      );
-    } catch (error) {
-      throw mapPostgresError(error);
-    }
+    await resolveLocations(
+      deps.db,
+      locations,
+      scans.map((s) => s.location),
+    );
     const batch = await prepareBatch(scans, locations);
     await stream.recording;
     if (failure !== undefined) throw failure.error;
