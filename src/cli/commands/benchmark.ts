@@ -150,7 +150,9 @@ Examples:
             import('../progress.js'),
           ]);
           const db = await resources.database();
-          const redis = await resources.redis();
+          // The cache scenarios and the experiments (cache on vs off) use Redis; nothing else does.
+          const redis =
+            options.suite !== 'default' || picked.some((s) => s.usesRedis === true) ? await resources.redis() : undefined;
           const documents = await resources.documents();
           await documents.ensureSchema();
           let baseline;

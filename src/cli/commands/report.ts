@@ -183,10 +183,8 @@ const reports: ReportDefinition[] = [
     define: (c) => c.option('--limit <n>', 'runs to list', '20').option('--suite <name>', 'only runs of this suite'),
     run: async (resources, common, _args, o) => {
       const { runBenchmarksReport } = await import('../../services/reports/benchmarks.report.js');
-      const documents = await resources.documents();
-      await documents.ensureSchema();
       const suite = str(o, 'suite');
-      return runBenchmarksReport(documents, {
+      return runBenchmarksReport(await resources.documents(), {
         ...common,
         limit: parseCount(str(o, 'limit'), '--limit', 1, 1000),
         suite: suite === '' ? undefined : suite,

@@ -38,6 +38,8 @@ export interface ScenarioDefinition {
   name: string;
   description: string;
   group: 'harness' | 'track' | 'scan' | 'report' | 'seed';
+  /** Needs Redis: the command opens Redis only when a scenario it runs says so. */
+  usesRedis?: boolean;
   /** A reason to skip in this context, or undefined to run. */
   unavailable?: (ctx: ScenarioContext) => string | undefined;
   /** Operations per measured phase when the scenario is too slow for a duration (seed). */
@@ -102,6 +104,7 @@ export const scenarios: readonly ScenarioDefinition[] = [
     name: 'track-cache-hit',
     description: 'track, Redis cache hit (every number cached beforehand)',
     group: 'track',
+    usesRedis: true,
     unavailable: noRedis,
     async prepare(ctx) {
       const numbers = await sampleNumbers(ctx.db, 2000);
@@ -118,6 +121,7 @@ export const scenarios: readonly ScenarioDefinition[] = [
     name: 'track-cold',
     description: 'track, cold cache: a Redis miss, the database read and the cache fill',
     group: 'track',
+    usesRedis: true,
     unavailable: noRedis,
     async prepare(ctx, concurrency) {
       const numbers = await sampleNumbers(ctx.db, 20_000);
