@@ -1,4 +1,5 @@
 import type { CellValue, ColumnKind, ReportColumn, ReportResult, ReportRow, ReportTable } from '../services/reports/report.js';
+import { formatBytes } from '../domain/units.js';
 import type { Style } from './style.js';
 import { renderTable, type Column } from './table.js';
 
@@ -9,16 +10,7 @@ const sparkChars = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 const barEighths = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
 const barWidth = 16;
 
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${value} B` : `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
-}
+export { formatBytes };
 
 export function formatHours(hours: number): string {
   const sign = hours < 0 ? '−' : '';

@@ -1,3 +1,4 @@
+import { formatBytes } from '../../domain/units.js';
 import type { Database } from '../../store/database.js';
 import { migrationTable } from '../migrations.service.js';
 import {
@@ -244,12 +245,6 @@ function atLeast(version: number[], major: number, minor: number): boolean {
 
 function ratio(hits: number, reads: number): number | null {
   return hits + reads === 0 ? null : hits / (hits + reads);
-}
-
-function mb(bytes: number): string {
-  const [value, unit] =
-    bytes >= 1024 ** 3 ? [bytes / 1024 ** 3, 'GB'] : bytes >= 1024 ** 2 ? [bytes / 1024 ** 2, 'MB'] : [bytes / 1024, 'kB'];
-  return `${value < 10 ? value.toFixed(1) : Math.round(value).toLocaleString('en-US')} ${unit}`;
 }
 
 function pct(share: number): string {
@@ -571,7 +566,7 @@ export async function runDbReport(db: Database, options: ReportOptions & { limit
         level: (row.bloat_share ?? 0) >= 0.5 ? 'warn' : 'info',
         code: 'table_bloat',
         message:
-          `table ${row.table} is an estimated ${mb(row.bloat_bytes ?? 0)} (${pct(row.bloat_share ?? 0)}) larger than its rows need — ` +
+          `table ${row.table} is an estimated ${formatBytes(row.bloat_bytes ?? 0)} (${pct(row.bloat_share ?? 0)}) larger than its rows need — ` +
           'VACUUM makes the space reusable; VACUUM FULL (locks the table) or pg_repack gives it back',
       });
     }
@@ -645,7 +640,7 @@ export async function runDbReport(db: Database, options: ReportOptions & { limit
           ? {
               level: 'warn',
               code: 'duplicate_index',
-              message: `index ${row.index} on ${row.table} ${how}; ${mb(row.bytes)}, ${count(row.idx_scan)} scans — consider dropping it`,
+              message: `index ${row.index} on ${row.table} ${how}; ${formatBytes(row.bytes)}, ${count(row.idx_scan)} scans — consider dropping it`,
             }
           : {
               level: 'info',
@@ -660,7 +655,7 @@ export async function runDbReport(db: Database, options: ReportOptions & { limit
       findings.push({
         level: 'warn',
         code: 'unused_index',
-        message: `index ${row.index} on ${row.table} has 0 scans ${statsSince} and is ${mb(row.bytes)} — consider dropping it`,
+        message: `index ${row.index} on ${row.table} has 0 scans ${statsSince} and is ${formatBytes(row.bytes)} — consider dropping it`,
       });
     }
   }
@@ -682,7 +677,7 @@ export async function runDbReport(db: Database, options: ReportOptions & { limit
       code: 'cache_hit_ratio',
       message:
         `the buffer cache hit ratio of ${c.scope} is ${pct(c.hit_ratio)} (${count(c.reads)} reads of ${count(c.hits + c.reads)} ${statsSince}): ` +
-        `the working set may not fit shared_buffers (${mb(toNumber(server.shared_buffers_bytes))}), or bulk loads and sequential scans read cold data`,
+        `the working set may not fit shared_buffers (${formatBytes(toNumber(server.shared_buffers_bytes))}), or bulk loads and sequential scans read cold data`,
     });
   }
 
@@ -791,7 +786,7 @@ export async function runDbReport(db: Database, options: ReportOptions & { limit
             table_bytes: tableRows.reduce((s, t) => s + t.row.table_bytes, 0),
             index_bytes: tableRows.reduce((s, t) => s + t.row.index_bytes, 0),
           },
-          caption: `showing ${count(shownTables.length)} of ${count(tableRows.length)} tables; the database takes ${mb(toNumber(server.database_bytes))}`,
+          caption: `showing ${count(shownTables.length)} of ${count(tableRows.length)} tables; the database takes ${formatBytes(toNumber(server.database_bytes))}`,
         },
         {
           name: 'indexes',
@@ -822,7 +817,7 @@ export async function runDbReport(db: Database, options: ReportOptions & { limit
             { key: 'hit_ratio', header: 'hit ratio', kind: 'percent' },
           ],
           rows: cacheRows,
-          caption: `${statsSince}; shared_buffers is ${mb(toNumber(server.shared_buffers_bytes))}`,
+          caption: `${statsSince}; shared_buffers is ${formatBytes(toNumber(server.shared_buffers_bytes))}`,
         },
         {
           name: 'statements',
