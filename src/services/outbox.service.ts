@@ -34,19 +34,39 @@ export async function countOutbox(knex: Knex): Promise<number> {
 
 export interface OutboxStatus {
   waiting: number;
+  /** Of those, how many have failed at least one delivery. */
+  failing: number;
   oldest: Date | null;
   lastError: string | null;
 }
 
-export async function outboxStatus(knex: Knex): Promise<OutboxStatus> {
+/** Runs one named query: a knex connection, or a report's read-only reader. */
+type OutboxQuery = <Row>(name: string, sql: string, bindings: readonly unknown[]) => Promise<Row[]>;
+
+/** How many documents wait, since when, and the last delivery error, read through `query`. */
+export async function readOutboxStatus(query: OutboxQuery): Promise<OutboxStatus> {
+  const [row] = await query<{ waiting: number; failing: number; oldest: Date | null; last_error: string | null }>(
+    'outbox',
+    `select count(*)::bigint as waiting, count(*) filter (where attempts > 0)::bigint as failing, min(created_at) as oldest,
+            (select last_error from document_outbox where last_error is not null order by outbox_id desc limit 1) as last_error
+       from document_outbox`,
+    [],
+  );
+  return {
+    waiting: row?.waiting ?? 0,
+    failing: row?.failing ?? 0,
+    oldest: row?.oldest ?? null,
+    lastError: row?.last_error ?? null,
+  };
+}
+
+export async function outboxStatus(knex: Knex): Promise<Omit<OutboxStatus, 'failing'>> {
   try {
-    const result = await knex.raw<{ rows: { waiting: number; oldest: Date | null; last_error: string | null }[] }>(
-      `select count(*)::bigint as waiting, min(created_at) as oldest,
-              (select last_error from document_outbox where last_error is not null order by outbox_id desc limit 1) as last_error
-         from document_outbox`,
-    );
-    const row = result.rows[0];
-    return { waiting: row?.waiting ?? 0, oldest: row?.oldest ?? null, lastError: row?.last_error ?? null };
+    const { waiting, oldest, lastError } = await readOutboxStatus(async <Row>(_name: string, sql: string) => {
+      const result = await knex.raw<{ rows: Row[] }>(sql);
+      return result.rows;
+    });
+    return { waiting, oldest, lastError };
   } catch (error) {
     throw mapPostgresError(error);
   }

@@ -1,6 +1,7 @@
 import type { DocumentStore, RawScanDocument } from '../../docs/document-store.js';
 import type { Database } from '../../store/database.js';
 import { collectConsistencyChecks } from '../check.service.js';
+import { readOutboxStatus } from '../outbox.service.js';
 import {
   readReport,
   reportResult,
@@ -67,12 +68,7 @@ export async function runConsistencyReport(
   const read = await readReport(db, options, async (reader) => {
     const report = await collectConsistencyChecks((name, sql, bindings) => reader.rows(name, sql, bindings));
     const checks: ReportRow[] = report.checks.map((c) => ({ ...c, samples: c.samples.join(' ') }));
-    const [outbox] = await reader.rows<{ waiting: number; failing: number; oldest: Date | null; last_error: string | null }>(
-      'outbox',
-      `select count(*)::bigint as waiting, count(*) filter (where attempts > 0)::bigint as failing, min(created_at) as oldest,
-              (select last_error from document_outbox where last_error is not null order by outbox_id desc limit 1) as last_error
-         from document_outbox`,
-    );
+    const outbox = await readOutboxStatus((name, sql, bindings) => reader.rows(name, sql, bindings));
     const events = await reader.rows<EventRow>(
       'events of the sampled documents',
       `select e.event_id, p.tracking_number, e.status, e.event_timestamp
@@ -94,15 +90,15 @@ export async function runConsistencyReport(
       });
     }
   }
-  const waiting = outbox?.waiting ?? 0;
-  const ageHours = outbox?.oldest == null ? 0 : (options.now.getTime() - outbox.oldest.getTime()) / 3_600_000;
+  const waiting = outbox.waiting;
+  const ageHours = outbox.oldest === null ? 0 : (options.now.getTime() - outbox.oldest.getTime()) / 3_600_000;
   if (waiting > 0) {
     findings.push({
-      level: ageHours > 1 || (outbox?.failing ?? 0) > 0 ? 'problem' : 'info',
+      level: ageHours > 1 || outbox.failing > 0 ? 'problem' : 'info',
       code: 'outbox_backlog',
       message:
-        `${waiting.toLocaleString('en-US')} document(s) wait in the outbox, the oldest since ${toIso(outbox?.oldest)}` +
-        `${outbox?.last_error == null ? '' : ` (last error: ${outbox.last_error})`}; deliver with \`shiptrack outbox drain\``,
+        `${waiting.toLocaleString('en-US')} document(s) wait in the outbox, the oldest since ${toIso(outbox.oldest)}` +
+        `${outbox.lastError === null ? '' : ` (last error: ${outbox.lastError})`}; deliver with \`shiptrack outbox drain\``,
     });
   }
   for (const m of mismatches.slice(0, 20)) {
@@ -138,7 +134,7 @@ export async function runConsistencyReport(
           ],
           rows: [
             { item: 'outbox: waiting', value: waiting.toLocaleString('en-US') },
-            { item: 'outbox: oldest waiting since', value: toIso(outbox?.oldest) ?? '—' },
+            { item: 'outbox: oldest waiting since', value: toIso(outbox.oldest) ?? '—' },
             { item: 'sampled raw scans', value: docs.length.toLocaleString('en-US') },
             { item: 'of them linked to an event', value: ids.length.toLocaleString('en-US') },
             { item: 'mismatching their event', value: mismatches.length.toLocaleString('en-US') },
