@@ -4,8 +4,8 @@ import { createOutput, loadStyles, type Output, type OutputOptions } from './out
 import { buildProgram, type CommandContext } from './program.js';
 
 /**
- * The CLI entry point and the only place that turns errors into exit codes. It sets
- * `process.exitCode` and never calls `process.exit()` on the normal path, so stdout is flushed.
+ * The CLI entry point and the only place that turns errors into exit codes. `main` returns the
+ * code; the process exits with it only once stdout and stderr are flushed.
  */
 
 function peekFlag(argv: readonly string[], flag: string): boolean {
@@ -120,7 +120,19 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+/** Resolves once everything written to the stream has reached the operating system. */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.writableLength === 0 || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.once('drain', resolve);
+    stream.once('close', resolve);
+  });
+}
+
 process.exitCode = await main(process.argv);
-// Every store is closed by now. A driver timer still pending (a socket a frozen server never
-// answered) must not hold the shell prompt: output is already written, so leave shortly.
-setTimeout(() => process.exit(), 250).unref();
+// Every store is closed by now. Once the output is written, leave: an idle process would still
+// spend its last milliseconds in a garbage collection V8 had scheduled (up to 8 ms of a `track`),
+// and a driver timer still pending (a socket a frozen server never answered) must not hold the
+// shell prompt.
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+process.exit();

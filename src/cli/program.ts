@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command, Option } from 'commander';
 import { loadConfig, type Config, type SettingName } from '../config.js';
+import { findPackageRoot } from '../package-root.js';
 import type { ExitCode } from '../errors.js';
 import { openResources, type ResourceOptions, type Resources } from '../store/resources.js';
 import type { Output } from './output.js';
@@ -62,7 +64,8 @@ export async function withResources<T>(
 }
 
 export function readVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  // Found by walking up: the CLI runs from the bundle (dist/cli/) and, in tests, from src/cli/.
+  const pkg = JSON.parse(readFileSync(path.join(findPackageRoot(), 'package.json'), 'utf8')) as { version: string };
   return pkg.version;
 }
 

@@ -8,7 +8,10 @@ import { createScrubber } from '../redact.js';
  * dead connection fails at once), a command timeout, one connection attempt per command.
  */
 export async function openRedis(config: Config, url: string): Promise<Redis> {
-  const { Redis: RedisClient } = await import('ioredis');
+  // Through the default export (module.exports): the same object whether Node loads ioredis as
+  // CommonJS or the CLI bundle inlines it; the bundle's namespace lacks the named export.
+  const { default: ioredis } = await import('ioredis');
+  const RedisClient = ioredis.Redis;
   const redis = new RedisClient(url, {
     lazyConnect: true,
     connectTimeout: config.connectTimeoutMs,
@@ -37,7 +40,6 @@ export async function openRedis(config: Config, url: string): Promise<Redis> {
   return redis;
 }
 
-/** Closes gracefully (QUIT waits for pending replies), falling back to a hard disconnect. */
 /** Deletes every key that starts with `prefix` (SCAN, then UNLINK in batches: never KEYS). */
 export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<void> {
   let cursor = '0';
@@ -48,6 +50,11 @@ export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promis
   } while (cursor !== '0');
 }
 
+/**
+ * Closes the connection. With replies still pending, QUIT waits for them; with none (the usual
+ * case: every command was awaited), the socket is simply ended, which saves a command round trip
+ * and 5–10 ms of a one-shot `track`. A hard disconnect is the fallback either way.
+ */
 export async function closeRedis(redis: Redis): Promise<void> {
   // A function, not a narrowed variable: the status changes while we await.
   const hasEnded = (): boolean => redis.status === 'end';
@@ -56,7 +63,7 @@ export async function closeRedis(redis: Redis): Promise<void> {
     redis.once('end', () => resolve());
     setTimeout(resolve, 1000).unref();
   });
-  if (redis.status === 'ready') {
+  if (redis.status === 'ready' && redis.commandQueue.length > 0) {
     try {
       await redis.quit();
     } catch {

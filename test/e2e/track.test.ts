@@ -1,6 +1,6 @@
 import { describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../support/databases.js';
-import { cleanEnv, cliPath, runCli, startOwnRedis, tempDir } from '../support/cli.js';
+import { cleanEnv, cliPath, recordImports, runCli, startOwnRedis, tempDir } from '../support/cli.js';
 import { testRedisUrl } from '../support/env.js';
 
 interface SeedJson {
@@ -71,6 +71,28 @@ describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))('trac
         (JSON.parse((await runCli(['track', number, '--json', '--no-cache'], { env: redisEnv })).stdout) as { source: string })
           .source,
       ).toBe('database');
+
+      // What each path loads: never the MongoDB driver, the prompt library, the seeder's or the
+      // benchmark's packages, nor knex (one query needs only pg); a cache hit not even pg.
+      const neverLoaded = /node_modules\/(mongodb|@inquirer|knex|@electric-sql|pg-copy-streams|hdr-histogram-js|cli-progress)\//;
+      const hitImports = recordImports();
+      const hit = await runCli(['track', number, '--json'], {
+        env: { ...redisEnv, ...hitImports.env },
+        nodeArgs: hitImports.nodeArgs,
+      });
+      expect((JSON.parse(hit.stdout) as { source: string }).source).toBe('cache');
+      const hitLoaded = hitImports.read();
+      expect(hitLoaded.some((url) => url.endsWith('/bin/shiptrack.js'))).toBe(true); // the hook saw the CLI start
+      expect(hitLoaded.filter((url) => neverLoaded.test(url) || /node_modules\/pg\//.test(url))).toEqual([]);
+      const dbImports = recordImports();
+      const miss = await runCli(['track', number, '--no-cache'], {
+        env: { ...redisEnv, ...dbImports.env },
+        nodeArgs: dbImports.nodeArgs,
+      });
+      expect(miss.code).toBe(0);
+      const dbLoaded = dbImports.read();
+      expect(dbLoaded.some((url) => /node_modules\/pg\//.test(url))).toBe(true);
+      expect(dbLoaded.filter((url) => neverLoaded.test(url))).toEqual([]);
 
       const frozen = await startOwnRedis();
       try {

@@ -148,20 +148,30 @@ describe.skipIf(!inject('postgresAvailable'))('benchmark experiments: before/aft
 
   it('an abort during the partitioning load drops the scratch schema', async () => {
     const controller = new AbortController();
+    // Its own connection, open before the run: the look at the catalog goes out at once, ahead of
+    // the abort's cancel request and DROP (a pooled query could wait for a connection and lose).
+    const observer = new pg.Client({ connectionString: testDb.url });
+    await observer.connect();
     let seen: Promise<number> | undefined;
-    const results = await runExperiments(deps, {
-      ...tiny,
-      only: ['partitioning'],
-      signal: controller.signal,
-      onProgress: (name, f) => {
-        if (name === 'partitioning' && f >= 0.1 && seen === undefined) {
-          seen = scratchSchemas();
-          controller.abort();
-        }
-      },
-    });
-    expect(results).toEqual([]);
-    expect(await seen).toBe(1); // it was there when the abort came
+    try {
+      const results = await runExperiments(deps, {
+        ...tiny,
+        only: ['partitioning'],
+        signal: controller.signal,
+        onProgress: (name, f) => {
+          if (name === 'partitioning' && f >= 0.1 && seen === undefined) {
+            seen = observer
+              .query<{ n: number }>('select count(*)::int as n from pg_namespace where nspname = $1', [scratchSchema])
+              .then((result) => result.rows[0]?.n ?? 0);
+            controller.abort();
+          }
+        },
+      });
+      expect(results).toEqual([]);
+      expect(await seen).toBe(1); // it was there when the abort came
+    } finally {
+      await observer.end();
+    }
     expect(await scratchSchemas()).toBe(0);
     expect(await catalogSnapshot(db)).toEqual(catalog);
   });

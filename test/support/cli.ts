@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export const cliPath = path.resolve('bin/shiptrack.js');
 
@@ -18,6 +19,8 @@ export interface CliOptions {
   env?: Record<string, string>;
   cwd?: string;
   timeoutMs?: number;
+  /** Options for node itself, before the CLI's path (e.g. `--import` a loader hook). */
+  nodeArgs?: readonly string[];
   /** Called once the process is running, e.g. to signal it. */
   onSpawn?: (child: ChildProcess) => void;
 }
@@ -40,7 +43,7 @@ export function tempDir(prefix = 'shiptrack-e2e-'): string {
 export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args], {
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), cliPath, ...args], {
       cwd: options.cwd ?? tempDir(),
       env: cleanEnv(options.env ?? {}),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -135,4 +138,37 @@ export async function startFrozenListener(): Promise<OwnServer> {
   const server = await own(child, port);
   server.freeze();
   return server;
+}
+
+/**
+ * Node options that make the CLI log every module it imports (each resolved URL, one per line)
+ * to a file: how tests see what a command loads. A loader hook, written to a temporary folder.
+ */
+export function recordImports(): { nodeArgs: string[]; env: Record<string, string>; read: () => string[] } {
+  const dir = tempDir('shiptrack-imports-');
+  const log = path.join(dir, 'imports.log');
+  writeFileSync(
+    path.join(dir, 'hooks.mjs'),
+    `import { appendFileSync } from 'node:fs';
+export async function resolve(specifier, context, next) {
+  const resolved = await next(specifier, context);
+  appendFileSync(process.env.SHIPTRACK_TEST_IMPORT_LOG, resolved.url + '\\n');
+  return resolved;
+}
+`,
+  );
+  writeFileSync(
+    path.join(dir, 'register.mjs'),
+    `import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n`,
+  );
+  return {
+    nodeArgs: ['--import', pathToFileURL(path.join(dir, 'register.mjs')).href],
+    env: { SHIPTRACK_TEST_IMPORT_LOG: log },
+    read: () =>
+      existsSync(log)
+        ? readFileSync(log, 'utf8')
+            .split('\n')
+            .filter((line) => line !== '')
+        : [],
+  };
 }

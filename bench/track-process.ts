@@ -1,0 +1,120 @@
+/**
+ * The whole `shiptrack track N` process (start, connect, answer, exit) against `node -e 0`,
+ * measured in the same run: issue #4 asks for at most 2.5 × `node -e 0`.
+ *
+ *   npm run bench:track-process -- --database-url postgres://…/db --redis-url redis://…/14 --runs 30
+ *
+ * The database must be migrated and seeded (the first tracking number found is used; --number
+ * picks another). Each round runs every variant once, in a rotating order, with output sent to
+ * /dev/null as a user's redirect would; the cache is filled before the first round. Prints each
+ * variant's median wall time with min–max, and its ratio to the median of `node -e 0` (with the
+ * range of the same ratio taken round by round).
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import pg from 'pg';
+import { median } from './support.js';
+
+interface Args {
+  databaseUrl: string;
+  redisUrl: string;
+  runs: number;
+  warmup: number;
+  number: string | undefined;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = {
+    databaseUrl: process.env.SHIPTRACK_BENCH_DATABASE_URL ?? '',
+    redisUrl: process.env.SHIPTRACK_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/14',
+    runs: 30,
+    warmup: 3,
+    number: undefined,
+  };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [flag, value] = [argv[i], argv[i + 1] ?? ''];
+    if (flag === '--database-url') args.databaseUrl = value;
+    else if (flag === '--redis-url') args.redisUrl = value;
+    else if (flag === '--runs') args.runs = Number(value);
+    else if (flag === '--warmup') args.warmup = Number(value);
+    else if (flag === '--number') args.number = value;
+    else throw new Error(`unknown option ${flag}`);
+  }
+  if (args.databaseUrl === '') throw new Error('--database-url is required: a migrated and seeded database');
+  if (!Number.isInteger(args.runs) || args.runs < 3) throw new Error('--runs: at least 3');
+  return args;
+}
+
+async function firstTrackingNumber(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const result = await client.query<{ tracking_number: string }>('select tracking_number from packages limit 1');
+    const number = result.rows[0]?.tracking_number;
+    if (number === undefined) throw new Error('the database has no packages: seed it first');
+    return number;
+  } finally {
+    await client.end();
+  }
+}
+
+interface Variant {
+  name: string;
+  args: string[];
+}
+
+/** Wall time of one process, in ms; throws if it fails (a failing variant measures nothing). */
+function timeProcess(variant: Variant, env: NodeJS.ProcessEnv): number {
+  const started = process.hrtime.bigint();
+  const run = spawnSync(process.execPath, variant.args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const elapsed = Number(process.hrtime.bigint() - started) / 1e6;
+  if (run.status !== 0) throw new Error(`${variant.name} exited ${String(run.status)}: ${run.stderr.toString().trim()}`);
+  return elapsed;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const number = args.number ?? (await firstTrackingNumber(args.databaseUrl));
+  const cli = path.resolve('bin/shiptrack.js');
+  const env = {
+    ...process.env,
+    SHIPTRACK_DATABASE_URL: args.databaseUrl,
+    SHIPTRACK_REDIS_URL: args.redisUrl,
+    NO_COLOR: '1',
+  };
+  const variants: Variant[] = [
+    { name: 'node -e 0', args: ['-e', '0'] },
+    { name: 'track (cache hit)', args: [cli, 'track', number] },
+    { name: 'track --json (cache hit)', args: [cli, 'track', number, '--json'] },
+    { name: 'track --no-cache (database)', args: [cli, 'track', number, '--no-cache'] },
+    { name: 'track --json --no-cache (database)', args: [cli, 'track', number, '--json', '--no-cache'] },
+  ];
+  const times = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+  for (let round = -args.warmup; round < args.runs; round += 1) {
+    // Rotate the order so no variant always runs right after the same neighbour.
+    const offset = ((round % variants.length) + variants.length) % variants.length;
+    for (let i = 0; i < variants.length; i += 1) {
+      const variant = variants[(i + offset) % variants.length] as Variant;
+      const elapsed = timeProcess(variant, env);
+      if (round >= 0) times.get(variant.name)?.push(elapsed);
+    }
+  }
+  const baseline = median(times.get('node -e 0') ?? []);
+  const lines = [
+    `whole processes, tracking number ${number}, ${args.runs} rounds (+${args.warmup} warm-up); ms, median (min–max)`,
+  ];
+  for (const variant of variants) {
+    const values = times.get(variant.name) ?? [];
+    const cell = `${median(values).toFixed(1)} (${Math.min(...values).toFixed(1)}–${Math.max(...values).toFixed(1)})`;
+    // Per round as well: each process against the `node -e 0` of its own round.
+    const ratios = values.map((v, round) => v / (times.get('node -e 0')?.[round] ?? Number.NaN));
+    const ratio =
+      variant.name === 'node -e 0'
+        ? ''
+        : `  ${(median(values) / baseline).toFixed(2)} × node -e 0 (per round ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
+    lines.push(`  ${variant.name.padEnd(36)} ${cell.padEnd(24)}${ratio}`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+await main();
