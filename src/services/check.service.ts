@@ -33,78 +33,92 @@ const s10Valid = `(
         3 * substr(tracking_number, 7, 1)::int + 5 * substr(tracking_number, 8, 1)::int +
         9 * substr(tracking_number, 9, 1)::int + 7 * substr(tracking_number, 10, 1)::int) % 11 as c) d))`;
 
-interface CheckDefinition {
-  check: string;
-  description: string;
-  /** Returns rows of { sample } for every violation (counted) — limited by the runner. */
+/**
+ * One query that proves one or more checks: it returns a row { check_name, sample } per violation.
+ * The two checks over the events' history share one pass: reading and windowing every event is
+ * most of the time `check` takes, so it is done once.
+ */
+interface CheckPass {
+  name: string;
+  checks: readonly { check: string; description: string }[];
   sql: string;
   bindings?: unknown[];
 }
+
+const finalStatuses = `('delivered', 'returned', 'cancelled')`;
 
 /**
  * Events with what the write path knows about them: a scan after a final status is history (it
  * never moved the status), one that arrived after a later-dated scan is out of order, and a
  * forced transition carries its reason. None of those is a violation of the state machine.
+ * The latest accepted event of a package is the first final one if there is one, else its last.
  */
 const annotatedEvents = `
   select package_id, event_id, status, event_timestamp, forced_reason,
          lag(status) over in_time as previous,
+         lead(event_id) over in_time is null as is_last,
          coalesce(recorded_at > min(recorded_at) over (partition by package_id order by event_timestamp desc, event_id desc
                                                        rows between unbounded preceding and 1 preceding), false) as out_of_order,
-         coalesce(bool_or(status in ('delivered', 'returned', 'cancelled')) over (in_time rows between unbounded preceding and 1 preceding),
+         coalesce(bool_or(status in ${finalStatuses}) over (in_time rows between unbounded preceding and 1 preceding),
                   false) as after_final
     from tracking_events
   window in_time as (partition by package_id order by event_timestamp, event_id)`;
 
-const consistencyChecks: readonly CheckDefinition[] = [
+const consistencyPasses: readonly CheckPass[] = [
   {
-    check: 'status_matches_last_event',
-    description: 'current_status is the status of the latest accepted event',
-    sql: `select p.tracking_number as sample
+    name: 'event history',
+    checks: [
+      { check: 'status_matches_last_event', description: 'current_status is the status of the latest accepted event' },
+      { check: 'legal_transitions', description: 'every consecutive pair of events follows the state machine' },
+    ],
+    sql: `with history as (
+            select package_id,
+                   bool_or(previous is not null and forced_reason is null and not out_of_order and not after_final
+                           and (previous || '>' || status) <> all (?::text[])) as illegal_transition,
+                   max(status) filter (where not after_final and (is_last or status in ${finalStatuses})) as last_status
+              from (${annotatedEvents}) e
+             group by package_id)
+          select c.check_name, p.tracking_number as sample
             from packages p
-            left join (
-              select distinct on (package_id) package_id, status
-                from (${annotatedEvents}) e
-               where not after_final
-               order by package_id, event_timestamp desc, event_id desc) last on last.package_id = p.package_id
-           where last.status is distinct from p.current_status
-             and not (last.status is null and p.current_status = 'pending')`,
-  },
-  {
-    check: 'legal_transitions',
-    description: 'every consecutive pair of events follows the state machine',
-    sql: `select distinct p.tracking_number as sample
-            from (${annotatedEvents}) e
-            join packages p on p.package_id = e.package_id
-           where e.previous is not null and e.forced_reason is null and not e.out_of_order and not e.after_final
-             and (e.previous || '>' || e.status) <> all (?::text[])`,
+            left join history h on h.package_id = p.package_id
+           cross join lateral (
+                 select 'status_matches_last_event' as check_name
+                  where h.last_status is distinct from p.current_status
+                    and not (h.last_status is null and p.current_status = 'pending')
+                 union all
+                 select 'legal_transitions' where h.illegal_transition) c`,
     bindings: [allowedPairs],
   },
   {
-    check: 'delivered_has_actual_delivery',
-    description: 'delivered packages have actual_delivery, and only they do',
-    sql: `select p.tracking_number as sample
+    name: 'delivered_has_actual_delivery',
+    checks: [
+      { check: 'delivered_has_actual_delivery', description: 'delivered packages have actual_delivery, and only they do' },
+    ],
+    sql: `select 'delivered_has_actual_delivery' as check_name, p.tracking_number as sample
             from packages p join shipments s on s.package_id = p.package_id
            where (p.current_status = 'delivered') <> (s.actual_delivery is not null)`,
   },
   {
-    check: 'every_package_has_a_shipment',
-    description: 'each package has its shipment',
-    sql: `select p.tracking_number as sample
+    name: 'every_package_has_a_shipment',
+    checks: [{ check: 'every_package_has_a_shipment', description: 'each package has its shipment' }],
+    sql: `select 'every_package_has_a_shipment' as check_name, p.tracking_number as sample
             from packages p
            where not exists (select 1 from shipments s where s.package_id = p.package_id)`,
   },
   {
-    check: 'valid_tracking_numbers',
-    description: 'tracking numbers are valid UPU S10 numbers (check digit included)',
-    sql: `select tracking_number as sample from packages where not ${s10Valid}`,
+    name: 'valid_tracking_numbers',
+    checks: [
+      { check: 'valid_tracking_numbers', description: 'tracking numbers are valid UPU S10 numbers (check digit included)' },
+    ],
+    sql: `select 'valid_tracking_numbers' as check_name, tracking_number as sample from packages where not ${s10Valid}`,
   },
 ];
 
-/** One check as a query returning its violation count and up to five samples. */
-function checkSql(definition: CheckDefinition): string {
-  return `with v as (${definition.sql})
-         select count(*)::bigint as violations, (array_agg(sample order by sample))[1:5] as samples from v`;
+/** One pass as a query returning, per check that has violations, their count and up to five samples. */
+function passSql(pass: CheckPass): string {
+  return `with v as (${pass.sql})
+         select v.check_name, count(*)::bigint as violations, (array_agg(sample order by sample))[1:5] as samples
+           from v group by v.check_name`;
 }
 
 /** Runs one named query and returns its rows: a knex connection, or a report's read-only reader. */
@@ -113,18 +127,16 @@ export type CheckQuery = <Row>(name: string, sql: string, bindings: readonly unk
 /** Runs every check through `query`; `ok` is false when any has violations. */
 export async function collectConsistencyChecks(query: CheckQuery): Promise<CheckReport> {
   const checks: CheckResult[] = [];
-  for (const definition of consistencyChecks) {
-    const [row] = await query<{ violations: number; samples: string[] | null }>(
-      definition.check,
-      checkSql(definition),
-      definition.bindings ?? [],
+  for (const pass of consistencyPasses) {
+    const rows = await query<{ check_name: string; violations: number; samples: string[] | null }>(
+      pass.name,
+      passSql(pass),
+      pass.bindings ?? [],
     );
-    checks.push({
-      check: definition.check,
-      description: definition.description,
-      violations: row?.violations ?? 0,
-      samples: row?.samples ?? [],
-    });
+    for (const { check, description } of pass.checks) {
+      const row = rows.find((r) => r.check_name === check);
+      checks.push({ check, description, violations: row?.violations ?? 0, samples: row?.samples ?? [] });
+    }
   }
   return { checks, ok: checks.every((c) => c.violations === 0) };
 }
