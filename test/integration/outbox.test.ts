@@ -1,8 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { openMongoDocumentStore, type MongoDocumentStore } from '../../src/docs/mongo-document-store.js';
 import { createPgDocumentStore } from '../../src/docs/pg-document-store.js';
 import { countOutbox, drainOutbox, outboxStatus } from '../../src/services/outbox.service.js';
 import type { Database } from '../../src/store/database.js';
 import type { TestDatabase } from '../support/databases.js';
+import { testMongoUrl } from '../support/env.js';
 import { openSeededDatabase } from '../support/seeded.js';
 
 // The outbox is exercised against a real document store: the PostgreSQL one (MongoDB's run
@@ -71,3 +75,66 @@ describe.skipIf(!inject('postgresAvailable'))('the transactional outbox', () => 
     expect(event?.id).toBe(sample.rows[0]?.document.id);
   });
 });
+
+// The same promise with MongoDB as the store: runs when SHIPTRACK_TEST_MONGO_URL names a server
+// (listed as skipped otherwise, like the contract suite).
+describe.skipIf(!inject('postgresAvailable') || testMongoUrl === undefined || !inject('mongoAvailable'))(
+  'the transactional outbox delivering to MongoDB',
+  () => {
+    const url = testMongoUrl ?? '';
+    const database = `shiptrack_test_outbox_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+    let testDb: TestDatabase;
+    let db: Database;
+    let store: MongoDocumentStore;
+    let queued = 0;
+
+    beforeAll(async () => {
+      let summary;
+      ({ testDb, db, summary } = await openSeededDatabase('st_outbox_mongo', {
+        sizes: { customers: 100, locations: 30, packages: 1000 },
+        seed: 6,
+        documentsShare: 0.1,
+        documentsTarget: 'outbox',
+      }));
+      queued = summary.documents.count;
+      const config = loadConfig({ env: { SHIPTRACK_MONGO_URL: url, SHIPTRACK_MONGO_DB: database }, envFile: null });
+      store = await openMongoDocumentStore(config, url);
+    });
+    afterAll(async () => {
+      try {
+        const { MongoClient } = await import('mongodb');
+        const admin = new MongoClient(url, { serverSelectionTimeoutMS: 5000 });
+        try {
+          await admin.db(database).dropDatabase();
+        } finally {
+          await admin.close();
+        }
+      } finally {
+        await store?.close();
+        await db?.close();
+        await testDb?.drop();
+      }
+    });
+
+    it('delivers every queued raw scan once, and a batch delivered twice still leaves one copy', async () => {
+      expect(queued).toBeGreaterThan(100);
+      const sample = await db.knex.raw<{ rows: { document: Record<string, unknown> }[] }>(
+        `select document from document_outbox order by outbox_id limit 3`,
+      );
+      const result = await drainOutbox(db.knex, store, { batchSize: 100 });
+      expect(result).toEqual({ delivered: queued, remaining: 0, error: null });
+      expect(await store.countRawScans()).toBe(queued);
+
+      // A crash after delivery but before the delete: the same documents come round again.
+      for (const row of sample.rows) {
+        await db
+          .knex('document_outbox')
+          .insert({ collection: 'raw_scans', document_id: String(row.document.id), document: row.document });
+      }
+      const again = await drainOutbox(db.knex, store);
+      expect(again.remaining).toBe(0);
+      expect(await store.countRawScans()).toBe(queued);
+      expect((await store.findRawScanByEventId(Number(sample.rows[0]?.document.eventId)))?.id).toBe(sample.rows[0]?.document.id);
+    });
+  },
+);

@@ -35,7 +35,9 @@ export default async function setup(project: TestProject): Promise<void> {
   if (!postgres) lines.push(`PostgreSQL NOT REACHABLE at ${new URL(testPostgresAdminUrl).host}: its tests are SKIPPED`);
   if (!redis) lines.push(`Redis NOT REACHABLE at ${new URL(testRedisUrl).host}: its tests are SKIPPED`);
   if (testMongoUrl === undefined) {
-    lines.push('MongoDB contract suite SKIPPED: SHIPTRACK_TEST_MONGO_URL is not set (no MongoDB server on this machine)');
+    lines.push(
+      'MongoDB tests SKIPPED (the document-store contract suite, outbox delivery to MongoDB): SHIPTRACK_TEST_MONGO_URL is not set',
+    );
   } else if (!mongo) {
     lines.push('MongoDB NOT REACHABLE at SHIPTRACK_TEST_MONGO_URL: its tests are SKIPPED');
   }
