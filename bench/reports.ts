@@ -81,7 +81,8 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const url = args.databaseUrl ?? (await seedScratch(args));
   const config = loadConfig({ env: { SHIPTRACK_DATABASE_URL: url }, envFile: null });
-  const db: Database = await openDatabase(config, { applicationName: 'shiptrack bench reports' });
+  // No statement timeout: `consistency` at `large` runs for minutes (the CLI lifts it too).
+  const db: Database = await openDatabase(config, { applicationName: 'shiptrack bench reports', statementTimeoutMs: 0 });
   const now = args.asOf;
   const day = (ago: number): Date => new Date(now.getTime() - ago * 86_400_000);
   const [customer] = (
