@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { NotFoundError } from './errors.js';
 
 /** The folder holding shiptrack's package.json, whether running from src/ or dist/src/. */
@@ -20,5 +20,6 @@ export function findPackageRoot(): string {
 export function compiledModule(callerUrl: string, relativeToSrc: string): URL {
   const sibling = new URL(`./${path.basename(relativeToSrc)}`, callerUrl);
   if (sibling.pathname.endsWith('.js') && existsSync(fileURLToPath(sibling))) return sibling;
-  return new URL(`file://${path.join(findPackageRoot(), 'dist', 'src', relativeToSrc)}`);
+  // pathToFileURL: a folder name with '#', '%' or '?' must not become part of the URL's syntax.
+  return pathToFileURL(path.join(findPackageRoot(), 'dist', 'src', relativeToSrc));
 }

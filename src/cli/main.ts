@@ -120,12 +120,15 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-/** Resolves once everything written to the stream has reached the operating system. */
+/**
+ * Resolves once everything written to the stream so far has reached the operating system: the
+ * callback of an empty write runs after every earlier write (a 'drain' event would only come
+ * after a write that filled the buffer).
+ */
 function flushed(stream: NodeJS.WriteStream): Promise<void> {
-  if (stream.writableLength === 0 || stream.destroyed) return Promise.resolve();
+  if (stream.writableLength === 0 || stream.destroyed || stream.writableEnded) return Promise.resolve();
   return new Promise((resolve) => {
-    stream.once('drain', resolve);
-    stream.once('close', resolve);
+    stream.write('', () => resolve());
   });
 }
 
@@ -133,6 +136,6 @@ process.exitCode = await main(process.argv);
 // Every store is closed by now. Once the output is written, leave: an idle process would still
 // spend its last milliseconds in a garbage collection V8 had scheduled (up to 8 ms of a `track`),
 // and a driver timer still pending (a socket a frozen server never answered) must not hold the
-// shell prompt.
+// shell prompt. A slow reader is waited for, as any Unix tool waits: its output is never cut.
 await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
 process.exit();

@@ -56,7 +56,10 @@ export function embeddedDataDir(config: Config): string {
 export async function openDatabase(config: Config, options: OpenDatabaseOptions = {}): Promise<Database> {
   if (config.databaseUrl === undefined) {
     const { openEmbeddedDatabase } = await import('./embedded.js');
-    return openEmbeddedDatabase(config, options.embeddedLockWaitMs);
+    return openEmbeddedDatabase(config, {
+      lockWaitMs: options.embeddedLockWaitMs,
+      statementTimeoutMs: options.statementTimeoutMs,
+    });
   }
   return openServerDatabase(config, config.databaseUrl, options);
 }

@@ -100,7 +100,13 @@ async function acquireLockFile(file: string, waitMs: number): Promise<LockFile> 
 /** How long a second process waits for the embedded database before giving up. */
 const embeddedLockWaitMs = 30_000;
 
-export async function openEmbeddedDatabase(config: Config, lockWaitMs = embeddedLockWaitMs): Promise<Database> {
+export async function openEmbeddedDatabase(
+  config: Config,
+  options: { lockWaitMs?: number | undefined; statementTimeoutMs?: number | undefined } = {},
+): Promise<Database> {
+  const lockWaitMs = options.lockWaitMs ?? embeddedLockWaitMs;
+  // As on a server: the command's own bound (0 = none, e.g. check) wins over the configured one.
+  const statementTimeoutMs = options.statementTimeoutMs ?? config.statementTimeoutMs;
   const dataDir = embeddedDataDir(config);
   try {
     mkdirSync(config.home, { recursive: true });
@@ -122,7 +128,7 @@ export async function openEmbeddedDatabase(config: Config, lockWaitMs = embedded
     ]);
     const pglite = new PGlite(dataDir);
     await pglite.waitReady;
-    if (config.statementTimeoutMs > 0) await pglite.exec(`set statement_timeout = ${Math.trunc(config.statementTimeoutMs)}`);
+    if (statementTimeoutMs > 0) await pglite.exec(`set statement_timeout = ${Math.trunc(statementTimeoutMs)}`);
     await pglite.exec(`set lock_timeout = ${Math.trunc(config.lockTimeoutMs)}`);
     const knex = knexFactory({
       client: ClientPgLite,

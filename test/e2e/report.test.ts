@@ -148,4 +148,43 @@ describe.skipIf(!inject('postgresAvailable'))('report consistency on a server, f
     expect([0, 4]).toContain(result.code); // 4 after the corruption of the test above
     expect((JSON.parse(result.stdout) as { report: string }).report).toBe('consistency');
   });
+
+  it('Ctrl-C cancels the running query on the server and exits 130', async () => {
+    const pg = await import('pg');
+    const locker = new pg.default.Client({ connectionString: testDb.url });
+    const watcher = new pg.default.Client({ connectionString: testDb.url });
+    await Promise.all([locker.connect(), watcher.connect()]);
+    const waiting = async (): Promise<number> =>
+      Number(
+        (
+          await watcher.query<{ n: number }>(
+            `select count(*)::int as n from pg_stat_activity
+              where application_name = 'shiptrack report consistency' and state = 'active' and pid <> pg_backend_pid()`,
+          )
+        ).rows[0]?.n,
+      );
+    try {
+      // The report's first query waits for this lock (SHIPTRACK_LOCK_TIMEOUT is raised so that it
+      // keeps waiting): a long-running report, on demand.
+      await locker.query('begin');
+      await locker.query('lock table packages in access exclusive mode');
+      const result = await runCli(['report', 'consistency'], {
+        env: { ...env, SHIPTRACK_LOCK_TIMEOUT: '60s' },
+        onSpawn: (child) => {
+          const poll = async (): Promise<void> => {
+            for (let i = 0; i < 100 && (await waiting()) === 0; i += 1) await new Promise((r) => setTimeout(r, 100));
+            child.kill('SIGINT');
+          };
+          void poll();
+        },
+      });
+      expect(result.code).toBe(130);
+      expect(result.stderr).toMatch(/interrupted/);
+      expect(result.ms).toBeLessThan(15_000);
+      expect(await waiting()).toBe(0); // nothing left running on the server
+    } finally {
+      await locker.query('rollback').catch(() => undefined);
+      await Promise.all([locker.end(), watcher.end()]);
+    }
+  });
 });

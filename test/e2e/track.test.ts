@@ -74,7 +74,13 @@ describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))('trac
 
       // What each path loads: never the MongoDB driver, the prompt library, the seeder's or the
       // benchmark's packages, nor knex (one query needs only pg); a cache hit not even pg.
-      const neverLoaded = /node_modules\/(mongodb|@inquirer|knex|@electric-sql|pg-copy-streams|hdr-histogram-js|cli-progress)\//;
+      // Packages by folder; our own modules by the name of their chunk in the bundle (dist/cli/chunks).
+      const neverLoaded = new RegExp(
+        [
+          String.raw`node_modules/(mongodb|@inquirer|knex|@electric-sql|pg-copy-streams|hdr-histogram-js)/`,
+          String.raw`dist/cli/chunks/(seed|seed\.service|seed\.render|benchmark|benchmark\.service|benchmark\.render|scenarios|experiments|harness|prompts|progress|cli-progress|mongo-document-store|embedded)-[A-Z0-9]+\.js$`,
+        ].join('|'),
+      );
       const hitImports = recordImports();
       const hit = await runCli(['track', number, '--json'], {
         env: { ...redisEnv, ...hitImports.env },
@@ -83,6 +89,7 @@ describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))('trac
       expect((JSON.parse(hit.stdout) as { source: string }).source).toBe('cache');
       const hitLoaded = hitImports.read();
       expect(hitLoaded.some((url) => url.endsWith('/bin/shiptrack.js'))).toBe(true); // the hook saw the CLI start
+      expect(hitLoaded.some((url) => /dist\/cli\/chunks\/track-cache-[A-Z0-9]+\.js$/.test(url))).toBe(true); // and its chunks
       expect(hitLoaded.filter((url) => neverLoaded.test(url) || /node_modules\/pg\//.test(url))).toEqual([]);
       const dbImports = recordImports();
       const miss = await runCli(['track', number, '--no-cache'], {

@@ -22,7 +22,7 @@ interface ReportDefinition {
   define?: (command: Command) => Command;
   run: (
     resources: Resources,
-    common: { now: Date; explain: boolean },
+    common: { now: Date; explain: boolean; signal: AbortSignal },
     args: string[],
     options: Record<string, string | string[]>,
   ) => Promise<ReportResult>;
@@ -203,7 +203,7 @@ const reports: ReportDefinition[] = [
         .option('--sample <n>', 'raw scan documents to compare with their events', '500')
         .addHelpText(
           'after',
-          '\nIt proves every package against its whole history: seconds at 1M packages, minutes at 10M.\nLike `check`, it runs without the statement timeout (Ctrl-C stops it).',
+          '\nIt proves every package against its whole history: seconds at 1M packages, minutes at 10M.\nLike `check`, it runs without the statement timeout; Ctrl-C cancels it on the server.',
         ),
     run: async (resources, common, _args, o) => {
       const { runConsistencyReport } = await import('../../services/reports/consistency.report.js');
@@ -304,7 +304,8 @@ Examples:
           context,
           config,
           async (resources) => {
-            const result = await definition.run(resources, { now, explain: options.explain === true }, args, options);
+            const common = { now, explain: options.explain === true, signal: context.signal };
+            const result = await definition.run(resources, common, args, options);
             await printReport(context, result, options);
           },
           definition.database === undefined ? {} : { database: definition.database },

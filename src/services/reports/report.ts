@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { mapPostgresError } from '../../errors.js';
+import { InterruptedError, mapPostgresError } from '../../errors.js';
 import type { Database } from '../../store/database.js';
 
 /**
@@ -81,6 +81,8 @@ export interface ReportOptions {
   now: Date;
   /** Capture EXPLAIN (ANALYZE, BUFFERS) of every query (runs each query twice). */
   explain?: boolean;
+  /** On abort the running query is cancelled on the server and the report ends interrupted. */
+  signal?: AbortSignal | undefined;
 }
 
 /** How a report reads: every query named, bound and timed, optionally explained. */
@@ -101,9 +103,24 @@ export async function readReport<T>(
 ): Promise<{ value: T; plans: QueryPlan[]; elapsedMs: number }> {
   const started = performance.now();
   const plans: QueryPlan[] = [];
+  const signal = options.signal;
+  // Ctrl-C must stop a long report on the server too (consistency runs for minutes at 80M events
+  // without a statement timeout): the transaction's backend is cancelled from another connection.
+  let backendPid: number | undefined;
+  const onAbort = (): void => {
+    if (db.mode === 'server' && backendPid !== undefined) {
+      db.knex.raw('select pg_cancel_backend(?)', [backendPid]).catch(() => undefined);
+    }
+  };
+  signal?.addEventListener('abort', onAbort);
   try {
+    if (signal?.aborted) throw new InterruptedError('report interrupted');
     const value = await db.knex.transaction(
       async (trx: Knex.Transaction) => {
+        if (signal !== undefined && db.mode === 'server') {
+          const pid = await trx.raw<{ rows: { pid: number }[] }>('select pg_backend_pid() as pid');
+          backendPid = pid.rows[0]?.pid;
+        }
         // Sorting a few hundred thousand rows for percentiles must not spill to disk.
         await trx.raw(`set local work_mem = '64MB'`);
         await trx.raw('set local jit = off');
@@ -128,7 +145,10 @@ export async function readReport<T>(
     );
     return { value, plans, elapsedMs: performance.now() - started };
   } catch (error) {
+    if (signal?.aborted) throw new InterruptedError('report interrupted', { cause: error });
     throw mapPostgresError(error);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
 }
 
