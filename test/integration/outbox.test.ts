@@ -2,12 +2,37 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { openMongoDocumentStore, type MongoDocumentStore } from '../../src/docs/mongo-document-store.js';
+import type { DocumentStore } from '../../src/docs/document-store.js';
 import { createPgDocumentStore } from '../../src/docs/pg-document-store.js';
 import { countOutbox, drainOutbox, outboxStatus } from '../../src/services/outbox.service.js';
 import type { Database } from '../../src/store/database.js';
 import type { TestDatabase } from '../support/databases.js';
 import { testMongoUrl } from '../support/env.js';
 import { openSeededDatabase } from '../support/seeded.js';
+
+/**
+ * Drains the outbox into `store` and expects every queued document there once; then replays a
+ * few already delivered documents (a crash after delivery, before the delete) and expects no copy.
+ */
+async function expectExactlyOnceDrain(db: Database, store: DocumentStore, queued: number): Promise<void> {
+  const sample = await db.knex.raw<{ rows: { document: Record<string, unknown> }[] }>(
+    `select document from document_outbox order by outbox_id limit 3`,
+  );
+  const result = await drainOutbox(db.knex, store, { batchSize: 100 });
+  expect(result).toEqual({ delivered: queued, remaining: 0, error: null });
+  expect(await store.countRawScans()).toBe(queued);
+
+  for (const row of sample.rows) {
+    await db
+      .knex('document_outbox')
+      .insert({ collection: 'raw_scans', document_id: String(row.document.id), document: row.document });
+  }
+  const again = await drainOutbox(db.knex, store);
+  expect(again.remaining).toBe(0);
+  expect(await store.countRawScans()).toBe(queued);
+  const event = await store.findRawScanByEventId(Number(sample.rows[0]?.document.eventId));
+  expect(event?.id).toBe(sample.rows[0]?.document.id);
+}
 
 // The outbox is exercised against a real document store: the PostgreSQL one (MongoDB's run
 // needs a server, see the contract suite).
@@ -54,25 +79,7 @@ describe.skipIf(!inject('postgresAvailable'))('the transactional outbox', () => 
   });
 
   it('drains everything to the store, exactly once even when a batch is delivered twice', async () => {
-    const store = createPgDocumentStore(db.knex);
-    const sample = await db.knex.raw<{ rows: { document: Record<string, unknown> }[] }>(
-      `select document from document_outbox order by outbox_id limit 3`,
-    );
-    const result = await drainOutbox(db.knex, store, { batchSize: 100 });
-    expect(result).toEqual({ delivered: queued, remaining: 0, error: null });
-    expect(await store.countRawScans()).toBe(queued);
-
-    // A crash after delivery but before the delete: the same documents come round again.
-    for (const row of sample.rows) {
-      await db
-        .knex('document_outbox')
-        .insert({ collection: 'raw_scans', document_id: String(row.document.id), document: row.document });
-    }
-    const again = await drainOutbox(db.knex, store);
-    expect(again.remaining).toBe(0);
-    expect(await store.countRawScans()).toBe(queued);
-    const event = await store.findRawScanByEventId(Number(sample.rows[0]?.document.eventId));
-    expect(event?.id).toBe(sample.rows[0]?.document.id);
+    await expectExactlyOnceDrain(db, createPgDocumentStore(db.knex), queued);
   });
 });
 
@@ -118,23 +125,7 @@ describe.skipIf(!inject('postgresAvailable') || testMongoUrl === undefined || !i
 
     it('delivers every queued raw scan once, and a batch delivered twice still leaves one copy', async () => {
       expect(queued).toBeGreaterThan(100);
-      const sample = await db.knex.raw<{ rows: { document: Record<string, unknown> }[] }>(
-        `select document from document_outbox order by outbox_id limit 3`,
-      );
-      const result = await drainOutbox(db.knex, store, { batchSize: 100 });
-      expect(result).toEqual({ delivered: queued, remaining: 0, error: null });
-      expect(await store.countRawScans()).toBe(queued);
-
-      // A crash after delivery but before the delete: the same documents come round again.
-      for (const row of sample.rows) {
-        await db
-          .knex('document_outbox')
-          .insert({ collection: 'raw_scans', document_id: String(row.document.id), document: row.document });
-      }
-      const again = await drainOutbox(db.knex, store);
-      expect(again.remaining).toBe(0);
-      expect(await store.countRawScans()).toBe(queued);
-      expect((await store.findRawScanByEventId(Number(sample.rows[0]?.document.eventId)))?.id).toBe(sample.rows[0]?.document.id);
+      await expectExactlyOnceDrain(db, store, queued);
     });
   },
 );
