@@ -88,6 +88,7 @@ describe('report on the embedded default', () => {
       [['report', 'status', '--json', '--format', 'csv'], /--json and --format csv exclude each other/],
       [['report', 'status', '--format', 'csv', '--table', 'nope'], /this report has no table "nope"; it has statuses/],
       [['report', 'status', '--as-of', 'soon'], /--as-of: "soon" is not a date/],
+      [['report', 'consistency', '--packages', '0'], /--packages: expected a whole number from 1 to 1,000,000, got "0"/],
       [['report', 'stat'], /unknown report 'stat' \(did you mean status or stale\?\); the reports are status, overdue/],
     ];
     for (const [args, message] of cases) {

@@ -433,6 +433,26 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
       }
     });
 
+    it('--packages checks a random sample of packages with their whole histories (a spot check)', async () => {
+      const spot = await runConsistencyReport(db, store(), { now: N, sample: 100, packages: 2 });
+      expect(spot.ok).toBe(true);
+      expect(spot.parameters).toMatchObject({ packages: 2 });
+      expect(spot.notes[0]).toMatch(/^spot check: the PostgreSQL checks read 2 packages drawn at random/);
+      await db.knex('packages').where({ package_id: 4 }).update({ current_status: 'delivered' });
+      try {
+        // A sample as large as the table holds every package: the corruption is found.
+        const whole = await runConsistencyReport(db, store(), { now: N, sample: 100, packages: 1000 });
+        expect(whole.ok).toBe(false);
+        expect(codes(whole)).toEqual(expect.arrayContaining(['status_matches_last_event', 'delivered_has_actual_delivery']));
+        // Violations are counted among the sampled packages only.
+        const one = await runConsistencyReport(db, store(), { now: N, sample: 100, packages: 1 });
+        const violations = table(one, 'checks').map((r) => Number(r.violations));
+        expect(Math.max(...violations)).toBeLessThanOrEqual(1);
+      } finally {
+        await db.knex('packages').where({ package_id: 4 }).update({ current_status: 'out_for_delivery' });
+      }
+    });
+
     it('detects a forbidden transition', async () => {
       await db
         .knex('tracking_events')

@@ -201,18 +201,24 @@ const reports: ReportDefinition[] = [
     define: (c) =>
       c
         .option('--sample <n>', 'raw scan documents to compare with their events', '500')
+        .option('--packages <n>', 'spot check: prove only n packages drawn at random, with their whole histories (default: all)')
         .addHelpText(
           'after',
           '\nIt proves every package against its whole history: seconds at 1M packages, minutes at 10M.\nLike `check`, it runs without the statement timeout; Ctrl-C cancels it on the server.',
         ),
     run: async (resources, common, _args, o) => {
       const { runConsistencyReport } = await import('../../services/reports/consistency.report.js');
+      const packages = str(o, 'packages');
       return runConsistencyReport(await resources.database(), await resources.documents(), {
         ...common,
         sample: parseCount(str(o, 'sample'), '--sample', 0, 100_000),
+        packages: packages === '' ? undefined : parseCount(packages, '--packages', 1, 1_000_000),
       });
     },
-    examples: ['shiptrack report consistency || alert-oncall'],
+    examples: [
+      'shiptrack report consistency || alert-oncall                    # nightly: every package',
+      'shiptrack report consistency --packages 10000 || alert-oncall   # every few minutes: a spot check',
+    ],
     // It reads every event by design (minutes at 80M events), like `check`: no statement timeout.
     database: { statementTimeoutMs: 0, applicationName: 'shiptrack report consistency' },
   },
