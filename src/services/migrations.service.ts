@@ -15,6 +15,7 @@ import {
   mapPostgresError,
 } from '../errors.js';
 import { findPackageRoot } from '../package-root.js';
+import { cancelBackendOnAbort } from '../store/cancel.js';
 import { sessionPool, type Database } from '../store/database.js';
 
 /**
@@ -263,15 +264,8 @@ async function withMigrationLock<T>(db: Database, options: MigratorOptions, work
       await sessionPool(knex).releaseConnection(conn);
       throw mapPostgresError(error);
     });
-  const backendPid = pidResult.rows[0]?.pid;
-
-  const onAbort = (): void => {
-    // Cancel the running statement from another session; its transaction rolls back.
-    if (db.mode === 'server' && backendPid !== undefined) {
-      knex.raw('select pg_cancel_backend(?)', [backendPid]).catch(() => undefined);
-    }
-  };
-  options.signal?.addEventListener('abort', onAbort);
+  // Ctrl-C cancels the running statement from another session; its transaction rolls back.
+  const detach = cancelBackendOnAbort(db, pidResult.rows[0]?.pid, options.signal);
   try {
     const deadline = Date.now() + (options.lockWaitMs ?? 60_000);
     let announced = false;
@@ -295,7 +289,7 @@ async function withMigrationLock<T>(db: Database, options: MigratorOptions, work
     locked = true;
     return await work(conn);
   } finally {
-    options.signal?.removeEventListener('abort', onAbort);
+    await detach();
     if (locked) {
       // If the connection broke, the server already dropped the lock with the session.
       await knex

@@ -7,6 +7,7 @@ import { compiledModule } from '../package-root.js';
 import { copyInto, quoteIdent } from '../store/copy.js';
 import { columns, customerText, locationText, type ChunkOptions, type DocumentsTarget } from './seed-encoding.js';
 import type { SeedWorkerChunk, SeedWorkerInput } from './seed-worker.js';
+import { cancelBackendOnAbort } from '../store/cancel.js';
 import { sessionPool, type Database } from '../store/database.js';
 
 /**
@@ -172,20 +173,18 @@ export async function seedDatabase(db: Database, options: SeedOptions): Promise<
   const signal = options.signal;
   const chunkPackages = options.chunkPackages ?? 5_000;
 
-  let backendPid: number | undefined;
-  const onAbort = (): void => {
-    if (db.mode === 'server' && backendPid !== undefined) {
-      db.knex.raw('select pg_cancel_backend(?)', [backendPid]).catch(() => undefined);
-    }
-  };
-  signal?.addEventListener('abort', onAbort);
+  let detach = (): Promise<void> => Promise.resolve();
   const checkAbort = (): void => {
     if (signal?.aborted) throw new InterruptedError('seed interrupted');
   };
 
   let inTransaction = false;
   try {
-    backendPid = (await session.raw<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid;
+    detach = cancelBackendOnAbort(
+      db,
+      (await session.raw<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid,
+      signal,
+    );
     await session.raw('begin');
     inTransaction = true;
     const locked = await session.raw<{ ok: boolean }>('select pg_try_advisory_xact_lock(?, ?) as ok', [...seedLock]);
@@ -361,7 +360,7 @@ export async function seedDatabase(db: Database, options: SeedOptions): Promise<
     }
     throw mapPostgresError(error);
   } finally {
-    signal?.removeEventListener('abort', onAbort);
+    await detach();
     await sessionPool(db.knex).releaseConnection(session.conn);
   }
 }

@@ -6,6 +6,7 @@ import type { DocumentStore } from '../../docs/document-store.js';
 import { createPgDocumentStore } from '../../docs/pg-document-store.js';
 import { parseDay, parseMetadataFilters, type MetadataFilter } from '../../domain/report-filters.js';
 import { ExitCode, ShiptrackError, UsageError } from '../../errors.js';
+import { cancelBackendOnAbort } from '../../store/cancel.js';
 import { sessionPool, type Database } from '../../store/database.js';
 import { createTrackCache } from '../../store/track-cache.js';
 import { trackQuery } from '../../store/track.store.js';
@@ -200,23 +201,6 @@ function errorCode(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** On abort, cancels whatever the session's backend is running (a slow query, a long load). */
-function cancelOnAbort(run: Run, pid: number): () => Promise<void> {
-  const signal = run.options.signal;
-  if (signal === undefined) return () => Promise.resolve();
-  let pending: Promise<unknown> | undefined;
-  const onAbort = (): void => {
-    pending = run.deps.db.knex.raw('select pg_cancel_backend(?)', [pid]).catch(() => undefined);
-  };
-  if (signal.aborted) onAbort();
-  else signal.addEventListener('abort', onAbort, { once: true });
-  // The cancel must land before the connection goes back to the pool, not on its next user.
-  return async () => {
-    signal.removeEventListener('abort', onAbort);
-    await pending;
-  };
-}
-
 /**
  * Runs `work` in a transaction on one pooled connection and always rolls it back. The session is
  * a Database over the transaction, so the report functions run in it as they are (their own
@@ -232,7 +216,7 @@ async function inRolledBackTransaction<T>(
   let detach = (): Promise<void> => Promise.resolve();
   try {
     const pid = await trx.raw<{ rows: { pid: number }[] }>('select pg_backend_pid() as pid');
-    detach = cancelOnAbort(run, pid.rows[0]?.pid ?? 0);
+    detach = cancelBackendOnAbort(run.deps.db, pid.rows[0]?.pid, run.options.signal);
     await trx.raw(`set local lock_timeout = ${lockTimeoutMs}`);
     const value = await work({ ...run.deps.db, knex: trx }, trx);
     return { value, heldMs: performance.now() - started };
@@ -257,7 +241,7 @@ async function inRolledBackConnection<T>(
   let detach = (): Promise<void> => Promise.resolve();
   try {
     const pid = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
-    detach = cancelOnAbort(run, pid.rows[0]?.pid ?? 0);
+    detach = cancelBackendOnAbort(run.deps.db, pid.rows[0]?.pid, run.options.signal);
     await client.query('begin');
     await client.query(`set local lock_timeout = ${lockTimeoutMs}`);
     const value = await work(client);
@@ -934,8 +918,8 @@ const partitioning: Definition = {
     let detach = (): Promise<void> => Promise.resolve();
     const client = (await pool.acquireConnection()) as PgClient;
     try {
-      const pid = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid ?? 0;
-      detach = cancelOnAbort(run, pid);
+      const pid = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid;
+      detach = cancelBackendOnAbort(run.deps.db, pid, run.options.signal);
       // One run at a time owns the scratch schema; a leftover of a killed run is dropped here.
       const lock = await client.query<{ ok: boolean }>(`select pg_try_advisory_lock(hashtext($1)) as ok`, [scratchSchema]);
       locked = lock.rows[0]?.ok === true;

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { InterruptedError, mapPostgresError } from '../../errors.js';
+import { cancelBackendOnAbort } from '../../store/cancel.js';
 import type { Database } from '../../store/database.js';
 
 /**
@@ -105,21 +106,15 @@ export async function readReport<T>(
   const plans: QueryPlan[] = [];
   const signal = options.signal;
   // Ctrl-C must stop a long report on the server too (consistency runs for minutes at 80M events
-  // without a statement timeout): the transaction's backend is cancelled from another connection.
-  let backendPid: number | undefined;
-  const onAbort = (): void => {
-    if (db.mode === 'server' && backendPid !== undefined) {
-      db.knex.raw('select pg_cancel_backend(?)', [backendPid]).catch(() => undefined);
-    }
-  };
-  signal?.addEventListener('abort', onAbort);
+  // without a statement timeout).
+  let detach = (): Promise<void> => Promise.resolve();
   try {
     if (signal?.aborted) throw new InterruptedError('report interrupted');
     const value = await db.knex.transaction(
       async (trx: Knex.Transaction) => {
         if (signal !== undefined && db.mode === 'server') {
           const pid = await trx.raw<{ rows: { pid: number }[] }>('select pg_backend_pid() as pid');
-          backendPid = pid.rows[0]?.pid;
+          detach = cancelBackendOnAbort(db, pid.rows[0]?.pid, signal);
         }
         // Sorting a few hundred thousand rows for percentiles must not spill to disk.
         await trx.raw(`set local work_mem = '64MB'`);
@@ -148,7 +143,7 @@ export async function readReport<T>(
     if (signal?.aborted) throw new InterruptedError('report interrupted', { cause: error });
     throw mapPostgresError(error);
   } finally {
-    signal?.removeEventListener('abort', onAbort);
+    await detach();
   }
 }
 
