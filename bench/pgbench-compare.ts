@@ -15,7 +15,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { runWorkload, parseDurationMs } from '../src/services/benchmark/harness.js';
 import { trackQuery } from '../src/store/track.store.js';
-import { median } from './support.js';
+import { medianAndSpread, percentile } from './support.js';
 
 interface Args {
   databaseUrl: string;
@@ -48,10 +48,6 @@ function parseArgs(argv: string[]): Args {
 const sqlText = trackQuery.text
   .replace('where p.tracking_number = $1', 'where p.package_id = $1')
   .replaceAll('HH24:MI', 'HH24":"MI');
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-}
 
 interface Stats {
   p50: number;
@@ -176,9 +172,9 @@ async function main(): Promise<void> {
       const a = ours.map((s) => s[key]);
       const b = theirs.map((s) => s[key]);
       const ratios = a.map((v, i) => v / (b[i] ?? Number.NaN));
-      const fmt = (v: number[]): string => `${median(v).toFixed(3)} (${Math.min(...v).toFixed(3)}–${Math.max(...v).toFixed(3)})`;
+      const fmt = (v: number[]): string => medianAndSpread(v, (n) => n.toFixed(3));
       lines.push(
-        `    ${key.padEnd(4)} harness ${fmt(a)}  pgbench ${fmt(b)}  ratio ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`,
+        `    ${key.padEnd(4)} harness ${fmt(a)}  pgbench ${fmt(b)}  ratio ${medianAndSpread(ratios, (n) => n.toFixed(2))}`,
       );
     }
   }

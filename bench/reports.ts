@@ -66,20 +66,14 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-function seedScratch(args: Args): Promise<string> {
-  return seedScratchDatabase(args.adminUrl, 'shiptrack_bench_reports', [
-    '--profile',
-    args.profile,
-    '--seed',
-    '42',
-    '--as-of',
-    args.asOf.toISOString(),
-  ]);
-}
-
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const url = args.databaseUrl ?? (await seedScratch(args));
+  const url =
+    args.databaseUrl ??
+    (await seedScratchDatabase(args.adminUrl, 'shiptrack_bench_reports', {
+      profile: args.profile,
+      asOf: args.asOf.toISOString(),
+    }));
   const config = loadConfig({ env: { SHIPTRACK_DATABASE_URL: url }, envFile: null });
   // No statement timeout: `consistency` at `large` runs for minutes (the CLI lifts it too).
   const db: Database = await openDatabase(config, { applicationName: 'shiptrack bench reports', statementTimeoutMs: 0 });

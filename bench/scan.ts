@@ -25,7 +25,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { allowedTransitions, type PackageStatus } from '../src/domain/status.js';
 import { formatS10 } from '../src/domain/tracking-number.js';
-import { median, seedScratchDatabase } from './support.js';
+import { medianAndSpread, seedScratchDatabase } from './support.js';
 
 interface Args {
   profile: string;
@@ -261,23 +261,13 @@ function ingest(cli: string, url: string, file: string, options: string[]): Prom
   });
 }
 
-const spread = (values: number[]): string =>
-  `${Math.round(median(values)).toLocaleString('en-US')} (${Math.round(Math.min(...values)).toLocaleString('en-US')}–${Math.round(
-    Math.max(...values),
-  ).toLocaleString('en-US')})`;
+const spread = (values: number[]): string => medianAndSpread(values, (n) => Math.round(n).toLocaleString('en-US'));
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const url =
     args.databaseUrl ??
-    (await seedScratchDatabase(args.adminUrl, 'shiptrack_bench_scan', [
-      '--profile',
-      args.profile,
-      '--seed',
-      '42',
-      '--documents',
-      '0',
-    ]));
+    (await seedScratchDatabase(args.adminUrl, 'shiptrack_bench_scan', { profile: args.profile, documents: 0 }));
   if (args.generate !== undefined) {
     const lines = await writeScans(url, args.generate, args.scans, Date.now() % 100_000);
     process.stderr.write(`wrote ${lines} scans to ${args.generate}\n`);

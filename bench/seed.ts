@@ -15,6 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { median, medianAndSpread } from './support.js';
 
 interface Args {
   profile: string;
@@ -103,15 +104,7 @@ function runMeasured(
   });
 }
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-}
-
-function spread(values: number[], digits = 1): string {
-  return `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
-}
+const spread = (values: number[], digits = 1): string => medianAndSpread(values, (n) => n.toFixed(digits));
 
 /** DDL to rebuild what the loader drops, read from the catalog of a migrated database. */
 async function constraintDdl(url: string): Promise<{ drop: string[]; create: string[] }> {

@@ -8,11 +8,38 @@ export function median(values: readonly number[]): number {
   return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
 }
 
+/** Nearest-rank percentile `p` (0–100) of ascending `sorted` values. */
+export function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN;
+}
+
+/** "median (min–max)" of the values, each number written by `format`. */
+export function medianAndSpread(values: readonly number[], format: (n: number) => string = (n) => n.toFixed(1)): string {
+  return `${format(median(values))} (${format(Math.min(...values))}–${format(Math.max(...values))})`;
+}
+
+export interface ScratchSeed {
+  profile: string;
+  /** The generated world's "now" (`seed --as-of`); the CLI's default otherwise. */
+  asOf?: string;
+  /** Share of events with a raw scan document (`seed --documents`). */
+  documents?: number;
+}
+
 /**
  * Drops and creates `name` on the server of `adminUrl`, runs `migrate latest` and then `seed`
- * with `seedArgs` through the built CLI, and returns the new database's URL.
+ * (seed 42, so every bench script sees the same world) through the built CLI, and returns the
+ * new database's URL.
  */
-export async function seedScratchDatabase(adminUrl: string, name: string, seedArgs: readonly string[]): Promise<string> {
+export async function seedScratchDatabase(adminUrl: string, name: string, seed: ScratchSeed): Promise<string> {
+  const seedArgs = [
+    '--profile',
+    seed.profile,
+    '--seed',
+    '42',
+    ...(seed.asOf === undefined ? [] : ['--as-of', seed.asOf]),
+    ...(seed.documents === undefined ? [] : ['--documents', String(seed.documents)]),
+  ];
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {

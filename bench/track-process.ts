@@ -13,7 +13,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import pg from 'pg';
-import { median } from './support.js';
+import { median, medianAndSpread } from './support.js';
 
 interface Args {
   databaseUrl: string;
@@ -114,7 +114,7 @@ async function main(): Promise<void> {
   ];
   for (const variant of variants) {
     const values = times.get(variant.name) ?? [];
-    const cell = `${median(values).toFixed(1)} (${Math.min(...values).toFixed(1)}–${Math.max(...values).toFixed(1)})`;
+    const cell = medianAndSpread(values);
     // Per round as well: each process against the `node -e 0` of its own round.
     const ratios = values.map((v, round) => v / (times.get('node -e 0')?.[round] ?? Number.NaN));
     const ratio =

@@ -16,7 +16,7 @@ import { createTracker } from '../src/services/track.service.js';
 import { openPgClient } from '../src/store/pg-client.js';
 import { closeRedis, openRedis } from '../src/store/redis.js';
 import { createTrackCache } from '../src/store/track-cache.js';
-import { median, seedScratchDatabase } from './support.js';
+import { median, medianAndSpread, percentile, seedScratchDatabase } from './support.js';
 
 interface Args {
   profile: ProfileName;
@@ -45,10 +45,6 @@ function parseArgs(argv: string[]): Args {
     else throw new Error(`unknown option ${flag}`);
   }
   return args;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
 interface Stats {
@@ -81,16 +77,11 @@ async function main(): Promise<void> {
   const sizes = profiles[args.profile];
   const url =
     args.databaseUrl ??
-    (await seedScratchDatabase(args.adminUrl, 'shiptrack_bench_track', [
-      '--profile',
-      args.profile,
-      '--seed',
-      '42',
-      '--as-of',
-      '2026-11-01',
-      '--documents',
-      '0',
-    ]));
+    (await seedScratchDatabase(args.adminUrl, 'shiptrack_bench_track', {
+      profile: args.profile,
+      asOf: '2026-11-01',
+      documents: 0,
+    }));
   const params: SeedParams = {
     ...sizes,
     seed: 42,
@@ -130,10 +121,11 @@ async function main(): Promise<void> {
     `track, profile ${args.profile}, ${args.lookups} lookups × ${args.runs} runs; ms, median of runs (min–max of runs)`,
   ];
   for (const [name, stats] of Object.entries(rows)) {
-    const cell = (key: keyof Stats): string => {
-      const values = stats.map((s) => s[key]);
-      return `${median(values).toFixed(3)} (${Math.min(...values).toFixed(3)}–${Math.max(...values).toFixed(3)})`;
-    };
+    const cell = (key: keyof Stats): string =>
+      medianAndSpread(
+        stats.map((s) => s[key]),
+        (n) => n.toFixed(3),
+      );
     lines.push(`  ${name.padEnd(22)} p50 ${cell('p50')}  p90 ${cell('p90')}  p99 ${cell('p99')}  max ${cell('max')}`);
   }
   const p50 = (name: string): number => median((rows[name] ?? []).map((s) => s.p50));
