@@ -8,6 +8,7 @@ import {
   toIso,
   type Finding,
   type ReportOptions,
+  type ReportReader,
   type ReportResult,
   type ReportRow,
 } from './report.js';
@@ -58,6 +59,27 @@ export function compareDocuments(docs: readonly RawScanDocument[], events: Reado
   return problems;
 }
 
+/**
+ * `count` packages drawn at random for a spot check: page-level sampling (no full scan) of twice
+ * the share needed, then a random pick of those; on a small table, or when the pages fall short,
+ * a random pick of the whole table. `ofAbout` is the planner's estimate of the table's size.
+ */
+async function samplePackages(reader: ReportReader, count: number): Promise<{ ids: number[]; ofAbout: number | undefined }> {
+  const [estimate] = await reader.rows<{ rows: number }>(
+    'package count estimate',
+    `select greatest(reltuples, 0)::float8 as rows from pg_class where oid = 'packages'::regclass`,
+  );
+  const rows = estimate?.rows ?? 0;
+  const pick = (name: string, from: string, bindings: unknown[]): Promise<{ package_id: number }[]> =>
+    reader.rows(name, `select package_id::float8 as package_id from ${from} order by random() limit ?`, bindings);
+  let sampled: { package_id: number }[] = [];
+  if (rows >= 50_000 && count * 20 <= rows) {
+    sampled = await pick('sampled packages', 'packages tablesample system (?)', [(200 * count) / rows, count]);
+  }
+  if (sampled.length < count) sampled = await pick('sampled packages (whole table)', 'packages', [count]);
+  return { ids: sampled.map((r) => r.package_id), ofAbout: rows >= 1 ? Math.round(rows) : undefined };
+}
+
 export async function runConsistencyReport(
   db: Database,
   documents: DocumentStore,
@@ -70,29 +92,10 @@ export async function runConsistencyReport(
   const docs = await documents.sampleRawScans(options.sample);
   const ids = docs.flatMap((d) => (d.eventId === null ? [] : [d.eventId]));
   const read = await readReport(db, options, async (reader) => {
-    let packageIds: number[] | undefined;
-    let packageCount: number | undefined;
-    if (options.packages !== undefined) {
-      // Page-level sampling (no full scan) of twice the share needed, then a random pick of those;
-      // on a small table, or when pages fall short, a random pick of the whole table.
-      const [estimate] = await reader.rows<{ rows: number }>(
-        'package count estimate',
-        `select greatest(reltuples, 0)::float8 as rows from pg_class where oid = 'packages'::regclass`,
-      );
-      const rows = estimate?.rows ?? 0;
-      const pick = (name: string, from: string, bindings: unknown[]): Promise<{ package_id: number }[]> =>
-        reader.rows(name, `select package_id::float8 as package_id from ${from} order by random() limit ?`, bindings);
-      let sampled: { package_id: number }[] = [];
-      if (rows >= 50_000 && options.packages * 20 <= rows) {
-        const percent = (200 * options.packages) / rows;
-        sampled = await pick('sampled packages', 'packages tablesample system (?)', [percent, options.packages]);
-      }
-      if (sampled.length < options.packages)
-        sampled = await pick('sampled packages (whole table)', 'packages', [options.packages]);
-      packageIds = sampled.map((r) => r.package_id);
-      packageCount = rows >= 1 ? Math.round(rows) : undefined;
-    }
-    const report = await collectConsistencyChecks((name, sql, bindings) => reader.rows(name, sql, bindings), { packageIds });
+    const spot = options.packages === undefined ? undefined : await samplePackages(reader, options.packages);
+    const report = await collectConsistencyChecks((name, sql, bindings) => reader.rows(name, sql, bindings), {
+      packageIds: spot?.ids,
+    });
     const checks: ReportRow[] = report.checks.map((c) => ({ ...c, samples: c.samples.join(' ') }));
     const outbox = await readOutboxStatus((name, sql, bindings) => reader.rows(name, sql, bindings));
     const events = await reader.rows<EventRow>(
@@ -102,9 +105,9 @@ export async function runConsistencyReport(
         where e.event_id = any(?::bigint[])`,
       [ids],
     );
-    return { checks, outbox, events, packagesChecked: packageIds?.length, packageCount };
+    return { checks, outbox, events, spot };
   });
-  const { checks, outbox, events, packagesChecked, packageCount } = read.value;
+  const { checks, outbox, events, spot } = read.value;
   const mismatches = compareDocuments(docs, new Map(events.map((e) => [e.event_id, e])));
   const findings: Finding[] = [];
   for (const c of checks) {
@@ -169,9 +172,9 @@ export async function runConsistencyReport(
       ],
       findings,
       notes: [
-        packagesChecked === undefined
+        spot === undefined
           ? 'the PostgreSQL checks read every package and event: expect seconds on large databases'
-          : `spot check: the PostgreSQL checks read ${packagesChecked.toLocaleString('en-US')} packages drawn at random${packageCount === undefined ? '' : ` (of about ${packageCount.toLocaleString('en-US')})`} with their whole histories; without --packages every package is proven`,
+          : `spot check: the PostgreSQL checks read ${spot.ids.length.toLocaleString('en-US')} packages drawn at random${spot.ofAbout === undefined ? '' : ` (of about ${spot.ofAbout.toLocaleString('en-US')})`} with their whole histories; without --packages every package is proven`,
       ],
     },
     options,
