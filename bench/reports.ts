@@ -112,7 +112,12 @@ async function main(): Promise<void> {
     ['db', () => runDbReport(db, { now, limit: 20 })],
   ];
   if (args.withConsistency) {
-    reports.push(['consistency', () => runConsistencyReport(db, createPgDocumentStore(db.knex), { now, sample: 500 })]);
+    for (const jobs of [1, 2]) {
+      reports.push([
+        `consistency --jobs ${jobs}`,
+        () => runConsistencyReport(db, createPgDocumentStore(db.knex), { now, sample: 500, connections: jobs }),
+      ]);
+    }
   }
   const lines = [
     `reports, ${args.databaseUrl === undefined ? `profile ${args.profile}` : 'given database'}, as of ${now.toISOString()}`,

@@ -89,6 +89,8 @@ describe('report on the embedded default', () => {
       [['report', 'status', '--format', 'csv', '--table', 'nope'], /this report has no table "nope"; it has statuses/],
       [['report', 'status', '--as-of', 'soon'], /--as-of: "soon" is not a date/],
       [['report', 'consistency', '--packages', '0'], /--packages: expected a whole number from 1 to 1,000,000, got "0"/],
+      [['report', 'consistency', '--jobs', '9'], /--jobs: expected a whole number from 1 to 8, got "9"/],
+      [['check', '--jobs', 'two'], /--jobs: expected a whole number from 1 to 8, got "two"/],
       [['report', 'stat'], /unknown report 'stat' \(did you mean status or stale\?\); the reports are status, overdue/],
     ];
     for (const [args, message] of cases) {
@@ -150,7 +152,7 @@ describe.skipIf(!inject('postgresAvailable'))('report consistency on a server, f
     expect((JSON.parse(result.stdout) as { report: string }).report).toBe('consistency');
   });
 
-  it('Ctrl-C cancels the running query on the server and exits 130', async () => {
+  it('Ctrl-C cancels the running queries on the server, on every connection, and exits 130', async () => {
     const pg = await import('pg');
     const locker = new pg.default.Client({ connectionString: testDb.url });
     const watcher = new pg.default.Client({ connectionString: testDb.url });
@@ -165,15 +167,15 @@ describe.skipIf(!inject('postgresAvailable'))('report consistency on a server, f
         ).rows[0]?.n,
       );
     try {
-      // The report's first query waits for this lock (SHIPTRACK_LOCK_TIMEOUT is raised so that it
-      // keeps waiting): a long-running report, on demand.
+      // The event history queries wait for this lock (SHIPTRACK_LOCK_TIMEOUT is raised so that they
+      // keep waiting): a long-running report, on demand, on both of its connections.
       await locker.query('begin');
-      await locker.query('lock table packages in access exclusive mode');
+      await locker.query('lock table tracking_events in access exclusive mode');
       const result = await runCli(['report', 'consistency'], {
         env: { ...env, SHIPTRACK_LOCK_TIMEOUT: '60s' },
         onSpawn: (child) => {
           const poll = async (): Promise<void> => {
-            for (let i = 0; i < 100 && (await waiting()) === 0; i += 1) await new Promise((r) => setTimeout(r, 100));
+            for (let i = 0; i < 100 && (await waiting()) < 2; i += 1) await new Promise((r) => setTimeout(r, 100));
             child.kill('SIGINT');
           };
           void poll();

@@ -13,7 +13,7 @@ import {
   runStaleReport,
   runStatusReport,
 } from '../../src/services/reports/packages.report.js';
-import type { ReportResult, ReportRow } from '../../src/services/reports/report.js';
+import { readReport, type ReportReader, type ReportResult, type ReportRow } from '../../src/services/reports/report.js';
 import type { Database } from '../../src/store/database.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { openServer } from '../support/stores.js';
@@ -402,6 +402,31 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
     expect(table(hostile, 'packages')).toEqual([]);
   });
 
+  it('reads one snapshot, on every connection a report splits its work across', async () => {
+    const waiting = async (reader: ReportReader): Promise<number | undefined> =>
+      (await reader.rows<{ n: number }>('outbox', 'select count(*)::int as n from document_outbox'))[0]?.n;
+    try {
+      const seen = await readReport(
+        db,
+        { now: N },
+        async (reader) => {
+          const before = await waiting(reader);
+          // Committed by another connection after the report's snapshot was taken: unseen.
+          await db.knex('document_outbox').insert({ collection: 'raw_scans', document_id: 'snap-1', document: '{}' });
+          return { before, after: await waiting(reader), siblings: await Promise.all(reader.siblings.map(waiting)) };
+        },
+        { connections: 3 },
+      );
+      expect(seen.value).toEqual({ before: 0, after: 0, siblings: [0, 0] });
+      const explained = await readReport(db, { now: N, explain: true }, (reader) => Promise.resolve(reader.siblings.length), {
+        connections: 3,
+      });
+      expect(explained.value).toBe(0); // one connection under --explain, so that plans come in order
+    } finally {
+      await db.knex('document_outbox').where({ document_id: 'snap-1' }).delete();
+    }
+  });
+
   it('--explain captures a plan per query', async () => {
     const result = await runOverdueReport(db, { now: N, limit: 5, explain: true });
     expect(result.plans?.map((p) => p.query)).toEqual(['overdue by age', 'oldest overdue packages']);
@@ -429,6 +454,26 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
         expect(codes(result)).toEqual(expect.arrayContaining(['status_matches_last_event', 'delivered_has_actual_delivery']));
         expect(result.findings.find((f) => f.code === 'status_matches_last_event')?.message).toContain(P.outForDelivery);
       } finally {
+        await db.knex('packages').where({ package_id: 4 }).update({ current_status: 'out_for_delivery' });
+      }
+    });
+
+    it('split across connections on one snapshot, it finds what one connection finds', async () => {
+      await db.knex('packages').where({ package_id: 4 }).update({ current_status: 'delivered' });
+      await db
+        .knex('tracking_events')
+        .insert({ event_id: 699, package_id: 6, status: 'returned', event_timestamp: h(-90), location_id: 1 });
+      try {
+        const one = await runConsistencyReport(db, store(), { now: N, sample: 100, connections: 1 });
+        // Seven packages, two connections: seven id ranges of one package each, merged.
+        const split = await runConsistencyReport(db, store(), { now: N, sample: 100, connections: 2 });
+        expect(codes(one)).toEqual(
+          expect.arrayContaining(['status_matches_last_event', 'delivered_has_actual_delivery', 'legal_transitions']),
+        );
+        expect(table(split, 'checks')).toEqual(table(one, 'checks'));
+        expect(split.findings).toEqual(one.findings);
+      } finally {
+        await db.knex('tracking_events').where({ event_id: 699 }).delete();
         await db.knex('packages').where({ package_id: 4 }).update({ current_status: 'out_for_delivery' });
       }
     });

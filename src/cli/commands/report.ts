@@ -36,6 +36,9 @@ const str = (options: Record<string, string | string[]>, key: string): string =>
   return Array.isArray(v) ? (v[0] ?? '') : (v ?? '');
 };
 
+/** Most connections `report consistency --jobs` opens. */
+const maxJobs = 8;
+
 const reports: ReportDefinition[] = [
   {
     name: 'status',
@@ -202,25 +205,28 @@ const reports: ReportDefinition[] = [
       c
         .option('--sample <n>', 'raw scan documents to compare with their events', '500')
         .option('--packages <n>', 'spot check: prove only n packages drawn at random, with their whole histories (default: all)')
+        .option('--jobs <n>', 'database connections proving packages at once, on one snapshot (1–8; a server only)', '2')
         .addHelpText(
           'after',
-          '\nIt proves every package against its whole history: seconds at 1M packages, minutes at 10M.\nLike `check`, it runs without the statement timeout; Ctrl-C cancels it on the server.',
+          '\nIt proves every package against its whole history: seconds at 1M packages, minutes at 10M.\nLike `check`, it runs without the statement timeout; Ctrl-C cancels it on the server.\n--jobs 1 leaves the database a core to spare; more jobs help when it has idle cores.',
         ),
     run: async (resources, common, _args, o) => {
       const { runConsistencyReport } = await import('../../services/reports/consistency.report.js');
       const packages = str(o, 'packages');
-      return runConsistencyReport(await resources.database(), await resources.documents(), {
-        ...common,
+      const settings = {
         sample: parseCount(str(o, 'sample'), '--sample', 0, 100_000),
         packages: packages === '' ? undefined : parseCount(packages, '--packages', 1, 1_000_000),
-      });
+        connections: parseCount(str(o, 'jobs'), '--jobs', 1, maxJobs),
+      };
+      return runConsistencyReport(await resources.database(), await resources.documents(), { ...common, ...settings });
     },
     examples: [
       'shiptrack report consistency || alert-oncall                    # nightly: every package',
       'shiptrack report consistency --packages 10000 || alert-oncall   # every few minutes: a spot check',
     ],
     // It reads every event by design (minutes at 80M events), like `check`: no statement timeout.
-    database: { statementTimeoutMs: 0, applicationName: 'shiptrack report consistency' },
+    // One connection per job, and one to cancel them on Ctrl-C.
+    database: { statementTimeoutMs: 0, applicationName: 'shiptrack report consistency', poolMax: maxJobs + 1 },
   },
 ];
 

@@ -137,7 +137,7 @@ Examples:
           let checks: CheckReport | undefined;
           if (options.verify === true) {
             const { runConsistencyChecks } = await import('../../services/check.service.js');
-            checks = await runConsistencyChecks(db);
+            checks = await runConsistencyChecks(db, { connections: 2 });
             if (!checks.ok) context.exitCode = ExitCode.conflict;
           }
           const result = {
@@ -162,9 +162,11 @@ export function checkCommand(context: CommandContext): Command {
     .description(
       'consistency checks over the data: status = last event, legal transitions, delivered ⇒ actual_delivery, valid tracking numbers',
     )
+    .option('--jobs <n>', 'database connections proving packages at once (1–8; a server only)', '2')
     .addHelpText('after', '\nExits 4 when any check finds violations, so it can run from cron.')
-    .action(async (_options: unknown, command: Command) => {
+    .action(async (options: { jobs: string }, command: Command) => {
       const config = configFor(command, context);
+      const connections = parseCount(options.jobs, '--jobs', 1, 8);
       await withResources(
         context,
         config,
@@ -173,11 +175,11 @@ export function checkCommand(context: CommandContext): Command {
             import('../../services/check.service.js'),
             import('../../render/seed.render.js'),
           ]);
-          const report = await runConsistencyChecks(await resources.database());
+          const report = await runConsistencyChecks(await resources.database(), { connections });
           context.output.result(report, (style) => renderCheckReport(report, style));
           if (!report.ok) context.exitCode = ExitCode.conflict;
         },
-        { database: { applicationName: 'shiptrack check', statementTimeoutMs: 0 } },
+        { database: { applicationName: 'shiptrack check', statementTimeoutMs: 0, poolMax: 8 } },
       );
     });
 }

@@ -1,6 +1,6 @@
 import type { DocumentStore, RawScanDocument } from '../../docs/document-store.js';
 import type { Database } from '../../store/database.js';
-import { collectConsistencyChecks } from '../check.service.js';
+import { collectConsistencyChecks, type CheckQuery } from '../check.service.js';
 import { readOutboxStatus } from '../outbox.service.js';
 import {
   readReport,
@@ -87,27 +87,39 @@ export async function runConsistencyReport(
     sample: number;
     /** Check only this many packages, drawn at random (with their whole histories): a spot check. */
     packages?: number | undefined;
+    /** Connections to prove the packages on at once (a server only; default 1). */
+    connections?: number | undefined;
   },
 ): Promise<ReportResult> {
   const docs = await documents.sampleRawScans(options.sample);
   const ids = docs.flatMap((d) => (d.eventId === null ? [] : [d.eventId]));
-  const read = await readReport(db, options, async (reader) => {
-    const spot = options.packages === undefined ? undefined : await samplePackages(reader, options.packages);
-    const report = await collectConsistencyChecks((name, sql, bindings) => reader.rows(name, sql, bindings), {
-      packageIds: spot?.ids,
-    });
-    const checks: ReportRow[] = report.checks.map((c) => ({ ...c, samples: c.samples.join(' ') }));
-    const outbox = await readOutboxStatus((name, sql, bindings) => reader.rows(name, sql, bindings));
-    const events = await reader.rows<EventRow>(
-      'events of the sampled documents',
-      `select e.event_id, p.tracking_number, e.status, e.event_timestamp
+  const read = await readReport(
+    db,
+    options,
+    async (reader) => {
+      const spot = options.packages === undefined ? undefined : await samplePackages(reader, options.packages);
+      const report = await collectConsistencyChecks(
+        [reader, ...reader.siblings].map(
+          (r): CheckQuery =>
+            (name, sql, bindings) =>
+              r.rows(name, sql, bindings),
+        ) as [CheckQuery],
+        { packageIds: spot?.ids },
+      );
+      const checks: ReportRow[] = report.checks.map((c) => ({ ...c, samples: c.samples.join(' ') }));
+      const outbox = await readOutboxStatus((name, sql, bindings) => reader.rows(name, sql, bindings));
+      const events = await reader.rows<EventRow>(
+        'events of the sampled documents',
+        `select e.event_id, p.tracking_number, e.status, e.event_timestamp
          from tracking_events e join packages p on p.package_id = e.package_id
         where e.event_id = any(?::bigint[])`,
-      [ids],
-    );
-    return { checks, outbox, events, spot };
-  });
-  const { checks, outbox, events, spot } = read.value;
+        [ids],
+      );
+      return { checks, outbox, events, spot, connections: 1 + reader.siblings.length };
+    },
+    { connections: options.connections },
+  );
+  const { checks, outbox, events, spot, connections } = read.value;
   const mismatches = compareDocuments(docs, new Map(events.map((e) => [e.event_id, e])));
   const findings: Finding[] = [];
   for (const c of checks) {
@@ -173,7 +185,7 @@ export async function runConsistencyReport(
       findings,
       notes: [
         spot === undefined
-          ? 'the PostgreSQL checks read every package and event: expect seconds on large databases'
+          ? `the PostgreSQL checks read every package and event${connections > 1 ? ` on ${connections} connections sharing one snapshot` : ''}: expect seconds on large databases`
           : `spot check: the PostgreSQL checks read ${spot.ids.length.toLocaleString('en-US')} packages drawn at random${spot.ofAbout === undefined ? '' : ` (of about ${spot.ofAbout.toLocaleString('en-US')})`} with their whole histories; without --packages every package is proven`,
       ],
     },

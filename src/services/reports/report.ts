@@ -91,59 +91,88 @@ export interface ReportReader {
   rows<Row>(name: string, sql: string, bindings?: readonly unknown[]): Promise<Row[]>;
   readonly mode: Database['mode'];
   readonly plans: QueryPlan[];
+  /**
+   * Readers on other connections that see exactly this reader's snapshot, for work split across
+   * connections: as many as asked for less one, on a server and without --explain; else none.
+   */
+  readonly siblings: readonly ReportReader[];
 }
 
+/** Snapshot ids as PostgreSQL exports them (`00000003-0000001B-1`): safe to put in SQL. */
+const snapshotId = /^[0-9A-F]+(-[0-9A-F]+)+$/i;
+
 /**
- * Runs a report's queries in one READ ONLY transaction (a consistent snapshot, and no report can
- * write even by mistake), so reports work under a role granted only reads.
+ * Runs a report's queries in one REPEATABLE READ, READ ONLY transaction: every query sees the
+ * same snapshot, and no report can write even by mistake, so reports work under a role granted
+ * only reads. With `connections` > 1 (on a server), sibling transactions import that snapshot.
  */
 export async function readReport<T>(
   db: Database,
   options: ReportOptions,
   work: (reader: ReportReader) => Promise<T>,
+  settings: { connections?: number } = {},
 ): Promise<{ value: T; plans: QueryPlan[]; elapsedMs: number }> {
   const started = performance.now();
   const plans: QueryPlan[] = [];
   const signal = options.signal;
   // Ctrl-C must stop a long report on the server too (consistency runs for minutes at 80M events
-  // without a statement timeout).
-  let detach = (): Promise<void> => Promise.resolve();
+  // without a statement timeout): one cancel per connection.
+  const detaches: (() => Promise<void>)[] = [];
+  const siblingTransactions: Knex.Transaction[] = [];
+  const transactionConfig = { isolationLevel: 'repeatable read', readOnly: true } as const;
+
+  async function prepare(trx: Knex.Transaction, siblings: ReportReader[]): Promise<ReportReader> {
+    if (signal !== undefined && db.mode === 'server') {
+      const pid = await trx.raw<{ rows: { pid: number }[] }>('select pg_backend_pid() as pid');
+      detaches.push(cancelBackendOnAbort(db, pid.rows[0]?.pid, signal));
+    }
+    // Sorting a few hundred thousand rows for percentiles must not spill to disk.
+    await trx.raw(`set local work_mem = '64MB'`);
+    await trx.raw('set local jit = off');
+    return {
+      mode: db.mode,
+      plans,
+      siblings,
+      async rows<Row>(name: string, sql: string, bindings: readonly unknown[] = []) {
+        if (options.explain === true) {
+          const explained = await trx.raw<{ rows: { 'QUERY PLAN': string }[] }>(
+            `explain (analyze, buffers) ${sql}`,
+            bindings as Knex.RawBinding[],
+          );
+          plans.push({ query: name, plan: explained.rows.map((r) => r['QUERY PLAN']).join('\n') });
+        }
+        const result = await trx.raw<{ rows: Row[] }>(sql, bindings as Knex.RawBinding[]);
+        return result.rows;
+      },
+    };
+  }
+
   try {
     if (signal?.aborted) throw new InterruptedError('report interrupted');
-    const value = await db.knex.transaction(
-      async (trx: Knex.Transaction) => {
-        if (signal !== undefined && db.mode === 'server') {
-          const pid = await trx.raw<{ rows: { pid: number }[] }>('select pg_backend_pid() as pid');
-          detach = cancelBackendOnAbort(db, pid.rows[0]?.pid, signal);
+    const value = await db.knex.transaction(async (trx: Knex.Transaction) => {
+      const siblings: ReportReader[] = [];
+      const reader = await prepare(trx, siblings);
+      const wanted = Math.max(1, settings.connections ?? 1);
+      if (wanted > 1 && db.mode === 'server' && options.explain !== true) {
+        const exported = await trx.raw<{ rows: { snapshot: string }[] }>('select pg_export_snapshot() as snapshot');
+        const snapshot = exported.rows[0]?.snapshot ?? '';
+        if (!snapshotId.test(snapshot)) throw new Error(`unexpected snapshot id ${JSON.stringify(snapshot)}`);
+        for (let i = 1; i < wanted; i += 1) {
+          const sibling = await db.knex.transaction(undefined, transactionConfig);
+          siblingTransactions.push(sibling);
+          await sibling.raw(`set transaction snapshot '${snapshot}'`);
+          siblings.push(await prepare(sibling, []));
         }
-        // Sorting a few hundred thousand rows for percentiles must not spill to disk.
-        await trx.raw(`set local work_mem = '64MB'`);
-        await trx.raw('set local jit = off');
-        const reader: ReportReader = {
-          mode: db.mode,
-          plans,
-          async rows<Row>(name: string, sql: string, bindings: readonly unknown[] = []) {
-            if (options.explain === true) {
-              const explained = await trx.raw<{ rows: { 'QUERY PLAN': string }[] }>(
-                `explain (analyze, buffers) ${sql}`,
-                bindings as Knex.RawBinding[],
-              );
-              plans.push({ query: name, plan: explained.rows.map((r) => r['QUERY PLAN']).join('\n') });
-            }
-            const result = await trx.raw<{ rows: Row[] }>(sql, bindings as Knex.RawBinding[]);
-            return result.rows;
-          },
-        };
-        return work(reader);
-      },
-      { readOnly: true },
-    );
+      }
+      return work(reader);
+    }, transactionConfig);
     return { value, plans, elapsedMs: performance.now() - started };
   } catch (error) {
     if (signal?.aborted) throw new InterruptedError('report interrupted', { cause: error });
     throw mapPostgresError(error);
   } finally {
-    await detach();
+    await Promise.all(detaches.map((detach) => detach()));
+    await Promise.all(siblingTransactions.map((trx) => trx.rollback().catch(() => undefined)));
   }
 }
 
