@@ -316,6 +316,31 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
     );
   });
 
+  it('lanes: the same answer when location ids are too sparse to map by array', async () => {
+    const all = async (): Promise<ReportRow[][]> =>
+      Promise.all(
+        (['state', 'city', 'location'] as const).map(async (by) =>
+          table(await runLanesReport(db, { now: N, since: d(-30), by, minShipments: 1, limit: 20 }), 'lanes'),
+        ),
+      );
+    const dense = await all();
+    // 5,000,000 ids apart: lane groups are joined, not looked up (the same group as Beta Station).
+    await db.knex('locations').insert({
+      location_id: 5_000_000,
+      location_name: 'Far Depot',
+      city: 'Austin',
+      state: 'TX',
+      location_type: 'hub',
+    });
+    try {
+      expect(await all()).toEqual(dense);
+      expect(dense[0]?.[0]).toMatchObject({ origin: 'CO', destination: 'TX', late_p50_hours: 30 });
+      expect(dense[1]?.[0]).toMatchObject({ origin: 'Denver, CO', destination: 'Austin, TX' });
+    } finally {
+      await db.knex('locations').where({ location_id: 5_000_000 }).delete();
+    }
+  });
+
   it('facilities: scans, failed attempts, dwell and hours of one day', async () => {
     const day = { start: d(-1), end: N, label: '2026-11-23' };
     const result = await runFacilitiesReport(db, { now: N, day, sort: 'scans', limit: 20 });
