@@ -162,7 +162,8 @@ describe.skipIf(!inject('postgresAvailable'))('report consistency on a server, f
         (
           await watcher.query<{ n: number }>(
             `select count(*)::int as n from pg_stat_activity
-              where application_name = 'shiptrack report consistency' and state = 'active' and pid <> pg_backend_pid()`,
+              where application_name = 'shiptrack report consistency' and state = 'active'
+                and datname = current_database() and pid <> pg_backend_pid()`,
           )
         ).rows[0]?.n,
       );

@@ -125,8 +125,12 @@ describe.skipIf(!inject('postgresAvailable'))('seed on a PostgreSQL server', () 
         env,
         onSpawn: () =>
           setTimeout(() => {
-            // What a restart does to the session: the server terminates it.
-            void admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'shiptrack seed'`);
+            // What a restart does to the session: the server terminates it (this test's database
+            // only: a seed elsewhere on the server is not this test's to end).
+            void admin.query(
+              `select pg_terminate_backend(pid) from pg_stat_activity
+                where application_name = 'shiptrack seed' and datname = current_database()`,
+            );
           }, 2000),
       });
       expect(killed.code).toBe(5);

@@ -631,7 +631,8 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
           await runMetadataReport(db, { now: N, filter: parseMetadataFilters(['fragile=true']), limit: 5 }),
         ],
         [
-          await runConsistencyReport(reader, createPgDocumentStore(reader.knex), { now: N, sample: 10 }),
+          // Two connections: the reader role exports and imports the snapshot as well.
+          await runConsistencyReport(reader, createPgDocumentStore(reader.knex), { now: N, sample: 10, connections: 2 }),
           await runConsistencyReport(db, createPgDocumentStore(db.knex), { now: N, sample: 10 }),
         ],
       ];
