@@ -172,16 +172,21 @@ describe.skipIf(!inject('postgresAvailable'))('report consistency on a server, f
       // keep waiting): a long-running report, on demand, on both of its connections.
       await locker.query('begin');
       await locker.query('lock table tracking_events in access exclusive mode');
+      let peak = 0;
       const result = await runCli(['report', 'consistency'], {
         env: { ...env, SHIPTRACK_LOCK_TIMEOUT: '60s' },
         onSpawn: (child) => {
           const poll = async (): Promise<void> => {
-            for (let i = 0; i < 100 && (await waiting()) < 2; i += 1) await new Promise((r) => setTimeout(r, 100));
+            for (let i = 0; i < 100 && peak < 2; i += 1) {
+              peak = Math.max(peak, await waiting());
+              if (peak < 2) await new Promise((r) => setTimeout(r, 100));
+            }
             child.kill('SIGINT');
           };
           void poll();
         },
       });
+      expect(peak).toBe(2); // both connections (--jobs 2) were waiting when Ctrl-C came
       expect(result.code).toBe(130);
       expect(result.stderr).toMatch(/interrupted/);
       expect(result.ms).toBeLessThan(15_000);

@@ -4,6 +4,8 @@ import { parseMetadataFilters } from '../../src/domain/report-filters.js';
 import { formatS10 } from '../../src/domain/tracking-number.js';
 import { createPgDocumentStore } from '../../src/docs/pg-document-store.js';
 import { defaultMigratorOptions, migrateLatest } from '../../src/services/migrations.service.js';
+import { InterruptedError } from '../../src/errors.js';
+import { runConsistencyChecks } from '../../src/services/check.service.js';
 import { runConsistencyReport } from '../../src/services/reports/consistency.report.js';
 import { runExceptionsReport, runFacilitiesReport, runLanesReport } from '../../src/services/reports/network.report.js';
 import {
@@ -324,19 +326,27 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
         ),
       );
     const dense = await all();
-    // 5,000,000 ids apart: lane groups are joined, not looked up (the same group as Beta Station).
+    // 5,000,000 ids apart: lane groups are joined, not looked up. A twin of Beta Station (same
+    // city and state, so the same state and city lanes) takes its deliveries.
     await db.knex('locations').insert({
       location_id: 5_000_000,
-      location_name: 'Far Depot',
+      location_name: 'Beta Station 2',
       city: 'Austin',
       state: 'TX',
-      location_type: 'hub',
+      location_type: 'delivery_station',
     });
+    const moved = await db.knex('shipments').where({ destination_location_id: 2 }).update({ destination_location_id: 5_000_000 });
     try {
-      expect(await all()).toEqual(dense);
+      expect(moved).toBeGreaterThan(0);
+      const [state, city, location] = await all();
+      expect([state, city]).toEqual(dense.slice(0, 2));
+      expect(location).toEqual(
+        dense[2]?.map((r) => (r.destination === 'Beta Station' ? { ...r, destination: 'Beta Station 2' } : r)),
+      );
       expect(dense[0]?.[0]).toMatchObject({ origin: 'CO', destination: 'TX', late_p50_hours: 30 });
       expect(dense[1]?.[0]).toMatchObject({ origin: 'Denver, CO', destination: 'Austin, TX' });
     } finally {
+      await db.knex('shipments').where({ destination_location_id: 5_000_000 }).update({ destination_location_id: 2 });
       await db.knex('locations').where({ location_id: 5_000_000 }).delete();
     }
   });
@@ -430,6 +440,7 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
   it('reads one snapshot, on every connection a report splits its work across', async () => {
     const waiting = async (reader: ReportReader): Promise<number | undefined> =>
       (await reader.rows<{ n: number }>('outbox', 'select count(*)::int as n from document_outbox'))[0]?.n;
+    const [{ n: already } = { n: -1 }] = await db.knex('document_outbox').count({ n: '*' });
     try {
       const seen = await readReport(
         db,
@@ -442,7 +453,8 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
         },
         { connections: 3 },
       );
-      expect(seen.value).toEqual({ before: 0, after: 0, siblings: [0, 0] });
+      const before = Number(already);
+      expect(seen.value).toEqual({ before, after: before, siblings: [before, before] });
       const explained = await readReport(db, { now: N, explain: true }, (reader) => Promise.resolve(reader.siblings.length), {
         connections: 3,
       });
@@ -485,6 +497,7 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
 
     it('split across connections on one snapshot, it finds what one connection finds', async () => {
       await db.knex('packages').where({ package_id: 4 }).update({ current_status: 'delivered' });
+      await db.knex('packages').where({ package_id: 1 }).update({ current_status: 'in_transit' });
       await db
         .knex('tracking_events')
         .insert({ event_id: 699, package_id: 6, status: 'returned', event_timestamp: h(-90), location_id: 1 });
@@ -497,10 +510,26 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
         );
         expect(table(split, 'checks')).toEqual(table(one, 'checks'));
         expect(split.findings).toEqual(one.findings);
+        // Packages 1, 4 and 6 (whose last event is now the forbidden one), each in its own share,
+        // merged into one count.
+        const status = table(split, 'checks').find((r) => r.check === 'status_matches_last_event');
+        expect(status).toMatchObject({ violations: 3, samples: `${P.onTime} ${P.outForDelivery} ${P.label}` });
+        expect(split.notes[0]).toMatch(/on 2 connections sharing one snapshot/);
+        expect(one.notes[0]).not.toMatch(/connections/);
       } finally {
+        await db.knex('packages').where({ package_id: 1 }).update({ current_status: 'delivered' });
         await db.knex('tracking_events').where({ event_id: 699 }).delete();
         await db.knex('packages').where({ package_id: 4 }).update({ current_status: 'out_for_delivery' });
       }
+    });
+
+    it('check stops at once when interrupted', async () => {
+      const controller = new AbortController();
+      controller.abort();
+      await expect(runConsistencyChecks(db, { connections: 2, signal: controller.signal })).rejects.toBeInstanceOf(
+        InterruptedError,
+      );
+      expect((await runConsistencyChecks(db, { connections: 2 })).ok).toBe(true);
     });
 
     it('--packages checks a random sample of packages with their whole histories (a spot check)', async () => {

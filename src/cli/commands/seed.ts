@@ -137,7 +137,7 @@ Examples:
           let checks: CheckReport | undefined;
           if (options.verify === true) {
             const { runConsistencyChecks } = await import('../../services/check.service.js');
-            checks = await runConsistencyChecks(db, { connections: 2 });
+            checks = await runConsistencyChecks(db, { connections: 2, signal: context.signal });
             if (!checks.ok) context.exitCode = ExitCode.conflict;
           }
           const result = {
@@ -152,7 +152,8 @@ Examples:
             ].join('\n'),
           );
         },
-        { database: { applicationName: 'shiptrack seed', statementTimeoutMs: 0, poolMax: 2 } },
+        // --verify proves on two connections, and a third cancels them on Ctrl-C.
+        { database: { applicationName: 'shiptrack seed', statementTimeoutMs: 0, poolMax: 3 } },
       );
     });
 }
@@ -175,11 +176,12 @@ export function checkCommand(context: CommandContext): Command {
             import('../../services/check.service.js'),
             import('../../render/seed.render.js'),
           ]);
-          const report = await runConsistencyChecks(await resources.database(), { connections });
+          const report = await runConsistencyChecks(await resources.database(), { connections, signal: context.signal });
           context.output.result(report, (style) => renderCheckReport(report, style));
           if (!report.ok) context.exitCode = ExitCode.conflict;
         },
-        { database: { applicationName: 'shiptrack check', statementTimeoutMs: 0, poolMax: 8 } },
+        // One connection per job, and one to cancel them on Ctrl-C.
+        { database: { applicationName: 'shiptrack check', statementTimeoutMs: 0, poolMax: 9 } },
       );
     });
 }

@@ -248,10 +248,11 @@ export const scenarios: readonly ScenarioDefinition[] = [
     (await import('../reports/db.report.js')).runDbReport(ctx.db, { now: ctx.now }),
   ),
   {
-    ...reportScenario('consistency', 'report consistency --sample 500 (reads every event: one run)', async (ctx) =>
+    ...reportScenario('consistency', 'report consistency --sample 500 --jobs 2 (reads every event: one run)', async (ctx) =>
       (await import('../reports/consistency.report.js')).runConsistencyReport(ctx.db, ctx.documents, {
         now: ctx.now,
         sample: 500,
+        connections: 2,
       }),
     ),
     fixedCount: 1,

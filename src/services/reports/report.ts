@@ -134,6 +134,8 @@ export async function readReport<T>(
       plans,
       siblings,
       async rows<Row>(name: string, sql: string, bindings: readonly unknown[] = []) {
+        // A cancel reaches only a query in flight: after Ctrl-C no new one starts.
+        if (signal?.aborted) throw new InterruptedError('report interrupted');
         if (options.explain === true) {
           const explained = await trx.raw<{ rows: { 'QUERY PLAN': string }[] }>(
             `explain (analyze, buffers) ${sql}`,
