@@ -1,6 +1,6 @@
 import { allowedTransitions, packageStatuses } from '../domain/status.js';
 import type { Database } from '../store/database.js';
-import { readReport } from './reports/report.js';
+import { readReport, type NamedQuery, type ReportReader } from './reports/report.js';
 
 /**
  * Consistency checks over whatever data is there (DOMAIN §1–3): what the write path and the
@@ -172,9 +172,6 @@ function checkUnits(scope: Scope, name?: (pass: CheckPass) => string): CheckUnit
   }));
 }
 
-/** Runs one named query and returns its rows: a knex connection, or a report's read-only reader. */
-export type CheckQuery = <Row>(name: string, sql: string, bindings: readonly unknown[]) => Promise<Row[]>;
-
 /** Shares of the package id range per connection: enough that no connection waits long for another. */
 const sharesPerConnection = 4;
 
@@ -184,7 +181,7 @@ const sharesPerConnection = 4;
  * and the other passes stay whole; the slowest come first, so the connections finish together.
  */
 async function planUnits(
-  first: CheckQuery,
+  first: NamedQuery,
   connections: number,
   packageIds: readonly number[] | undefined,
 ): Promise<CheckUnit[]> {
@@ -215,7 +212,7 @@ async function planUnits(
  * Runs `units` on the connections, each taking the next unit when its last is done. After a
  * failure no connection starts another unit; all are awaited, then the first error is thrown.
  */
-async function runUnits<Row>(queries: readonly CheckQuery[], units: readonly CheckUnit[]): Promise<Row[]> {
+async function runUnits<Row>(queries: readonly NamedQuery[], units: readonly CheckUnit[]): Promise<Row[]> {
   const rows: Row[] = [];
   let next = 0;
   let failure: { error: unknown } | undefined;
@@ -237,15 +234,16 @@ async function runUnits<Row>(queries: readonly CheckQuery[], units: readonly Che
 }
 
 /**
- * Runs every check through `queries` (one connection or several that see the same data); `ok`
- * is false when any has violations. With `packageIds`, only those packages (and their whole
- * histories) are checked: a spot check.
+ * Runs every check through `reader`, split across its siblings when it has any (connections
+ * that see the same snapshot); `ok` is false when any has violations. With `packageIds`, only
+ * those packages (and their whole histories) are checked: a spot check.
  */
 export async function collectConsistencyChecks(
-  queries: readonly [CheckQuery, ...CheckQuery[]],
+  reader: ReportReader,
   options: { packageIds?: readonly number[] } = {},
 ): Promise<CheckReport> {
-  const units = await planUnits(queries[0], queries.length, options.packageIds);
+  const queries = [reader.rows, ...reader.siblings.map((sibling) => sibling.rows)];
+  const units = await planUnits(reader.rows, queries.length, options.packageIds);
   const rows = await runUnits<{ check_name: string; violations: number; samples: string[] | null }>(queries, units);
   const checks: CheckResult[] = [];
   for (const pass of consistencyPasses({ kind: 'all' })) {
@@ -279,18 +277,8 @@ export async function runConsistencyChecks(
   db: Database,
   options: { connections?: number; signal?: AbortSignal | undefined } = {},
 ): Promise<CheckReport> {
-  const read = await readReport(
-    db,
-    { now: new Date(), signal: options.signal },
-    (reader) =>
-      collectConsistencyChecks(
-        [reader, ...reader.siblings].map(
-          (r): CheckQuery =>
-            (name, sql, bindings) =>
-              r.rows(name, sql, bindings),
-        ) as [CheckQuery],
-      ),
-    { connections: options.connections },
-  );
+  const read = await readReport(db, { now: new Date(), signal: options.signal }, (reader) => collectConsistencyChecks(reader), {
+    connections: options.connections,
+  });
   return read.value;
 }

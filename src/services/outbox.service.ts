@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { DocumentStore, RawScanDocument } from '../docs/document-store.js';
 import { mapPostgresError } from '../errors.js';
+import type { NamedQuery } from './reports/report.js';
 
 /**
  * The transactional outbox: documents bound for MongoDB are written to `document_outbox` in the
@@ -40,17 +41,13 @@ export interface OutboxStatus {
   lastError: string | null;
 }
 
-/** Runs one named query: a knex connection, or a report's read-only reader. */
-type OutboxQuery = <Row>(name: string, sql: string, bindings: readonly unknown[]) => Promise<Row[]>;
-
 /** How many documents wait, since when, and the last delivery error, read through `query`. */
-export async function readOutboxStatus(query: OutboxQuery): Promise<OutboxStatus> {
+export async function readOutboxStatus(query: NamedQuery): Promise<OutboxStatus> {
   const [row] = await query<{ waiting: number; failing: number; oldest: Date | null; last_error: string | null }>(
     'outbox',
     `select count(*)::bigint as waiting, count(*) filter (where attempts > 0)::bigint as failing, min(created_at) as oldest,
             (select last_error from document_outbox where last_error is not null order by outbox_id desc limit 1) as last_error
        from document_outbox`,
-    [],
   );
   return {
     waiting: row?.waiting ?? 0,

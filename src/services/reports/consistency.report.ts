@@ -1,6 +1,6 @@
 import type { DocumentStore, RawScanDocument } from '../../docs/document-store.js';
 import type { Database } from '../../store/database.js';
-import { collectConsistencyChecks, type CheckQuery } from '../check.service.js';
+import { collectConsistencyChecks } from '../check.service.js';
 import { readOutboxStatus } from '../outbox.service.js';
 import {
   readReport,
@@ -98,16 +98,9 @@ export async function runConsistencyReport(
     options,
     async (reader) => {
       const spot = options.packages === undefined ? undefined : await samplePackages(reader, options.packages);
-      const report = await collectConsistencyChecks(
-        [reader, ...reader.siblings].map(
-          (r): CheckQuery =>
-            (name, sql, bindings) =>
-              r.rows(name, sql, bindings),
-        ) as [CheckQuery],
-        { packageIds: spot?.ids },
-      );
+      const report = await collectConsistencyChecks(reader, { packageIds: spot?.ids });
       const checks: ReportRow[] = report.checks.map((c) => ({ ...c, samples: c.samples.join(' ') }));
-      const outbox = await readOutboxStatus((name, sql, bindings) => reader.rows(name, sql, bindings));
+      const outbox = await readOutboxStatus(reader.rows);
       const events = await reader.rows<EventRow>(
         'events of the sampled documents',
         `select e.event_id, p.tracking_number, e.status, e.event_timestamp

@@ -86,9 +86,12 @@ export interface ReportOptions {
   signal?: AbortSignal | undefined;
 }
 
+/** Runs one named, bound query and returns its rows. */
+export type NamedQuery = <Row>(name: string, sql: string, bindings?: readonly unknown[]) => Promise<Row[]>;
+
 /** How a report reads: every query named, bound and timed, optionally explained. */
 export interface ReportReader {
-  rows<Row>(name: string, sql: string, bindings?: readonly unknown[]): Promise<Row[]>;
+  readonly rows: NamedQuery;
   readonly mode: Database['mode'];
   readonly plans: QueryPlan[];
   /**
@@ -133,7 +136,7 @@ export async function readReport<T>(
       mode: db.mode,
       plans,
       siblings,
-      async rows<Row>(name: string, sql: string, bindings: readonly unknown[] = []) {
+      rows: async <Row>(name: string, sql: string, bindings: readonly unknown[] = []): Promise<Row[]> => {
         // A cancel reaches only a query in flight: after Ctrl-C no new one starts.
         if (signal?.aborted) throw new InterruptedError('report interrupted');
         if (options.explain === true) {
