@@ -120,8 +120,10 @@ export async function runLanesReport(
       `select location_id, dense_rank() over (order by ${lane.columns.join(', ')})::int as grp, ${lane.label('l')} as label
          from locations l`,
     );
-    const labels = new Map(groups.map((g) => [g.grp, g.label]));
-    const label = (group: number): string => labels.get(group) ?? String(group);
+    // Groups are numbered 1…n (dense_rank): group g's label is labels[g - 1], here and in SQL.
+    const labels: string[] = [];
+    for (const g of groups) labels[g.grp - 1] = g.label;
+    const label = (group: number): string => labels[group - 1] ?? String(group);
     const map = laneGroupSql(groups);
     // The planner cannot estimate how many lanes the array lookups make (it guesses 700k where
     // there are 2k at large), so it judges per-worker partial counts not worth it and counts
@@ -131,7 +133,6 @@ export async function runLanesReport(
       'parallel counting',
       `select set_config('parallel_setup_cost', '0', true), set_config('parallel_tuple_cost', '0', true)`,
     );
-    const byGroup = Array.from({ length: groups.reduce((n, g) => Math.max(n, g.grp), 0) }, (_, i) => label(i + 1));
     // Counting is a hash aggregate over the window. The lanes are ranked where they were counted:
     // only the totals and the listed lanes travel (22k lanes by city at medium, 8k of them ranked).
     // Only the late minority is sorted for percentiles, and only for the lanes listed.
@@ -162,7 +163,7 @@ export async function runLanesReport(
         order by l.position`,
       [
         ...map.cteBindings,
-        byGroup,
+        labels,
         ...map.groupBindings,
         options.since,
         options.now,
