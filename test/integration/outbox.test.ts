@@ -34,6 +34,17 @@ async function expectExactlyOnceDrain(db: Database, store: DocumentStore, queued
   expect(event?.id).toBe(sample.rows[0]?.document.id);
 }
 
+/** A seeded database whose raw scans (a tenth of the events) wait in the outbox; `queued` of them. */
+async function openOutboxWorld(name: string, seed: number): Promise<{ testDb: TestDatabase; db: Database; queued: number }> {
+  const { testDb, db, summary } = await openSeededDatabase(name, {
+    sizes: { customers: 100, locations: 30, packages: 1000 },
+    seed,
+    documentsShare: 0.1,
+    documentsTarget: 'outbox',
+  });
+  return { testDb, db, queued: summary.documents.count };
+}
+
 // The outbox is exercised against a real document store: the PostgreSQL one (MongoDB's run
 // needs a server, see the contract suite).
 describe.skipIf(!inject('postgresAvailable'))('the transactional outbox', () => {
@@ -42,14 +53,7 @@ describe.skipIf(!inject('postgresAvailable'))('the transactional outbox', () => 
   let queued = 0;
 
   beforeAll(async () => {
-    let summary;
-    ({ testDb, db, summary } = await openSeededDatabase('st_outbox', {
-      sizes: { customers: 100, locations: 30, packages: 1000 },
-      seed: 5,
-      documentsShare: 0.1,
-      documentsTarget: 'outbox',
-    }));
-    queued = summary.documents.count;
+    ({ testDb, db, queued } = await openOutboxWorld('st_outbox', 5));
   });
   afterAll(async () => {
     await db?.close();
@@ -96,14 +100,7 @@ describe.skipIf(!inject('postgresAvailable') || testMongoUrl === undefined || !i
     let queued = 0;
 
     beforeAll(async () => {
-      let summary;
-      ({ testDb, db, summary } = await openSeededDatabase('st_outbox_mongo', {
-        sizes: { customers: 100, locations: 30, packages: 1000 },
-        seed: 6,
-        documentsShare: 0.1,
-        documentsTarget: 'outbox',
-      }));
-      queued = summary.documents.count;
+      ({ testDb, db, queued } = await openOutboxWorld('st_outbox_mongo', 6));
       const config = loadConfig({ env: { SHIPTRACK_MONGO_URL: url, SHIPTRACK_MONGO_DB: database }, envFile: null });
       store = await openMongoDocumentStore(config, url);
     });
