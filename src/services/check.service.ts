@@ -70,10 +70,15 @@ const annotatedEvents = (scope: string): string => `
   window in_time as (partition by package_id order by event_timestamp, event_id rows between unbounded preceding and current row)`;
 
 /**
- * Which packages a query proves: all of them, a list (a spot check), or an id range (one share
- * of a run split across connections). A list or a range is a `scope` CTE bound first.
+ * Which packages a query proves: all of them, a list (a spot check), an id range (one share of
+ * a run split across connections), or those listed as changed since the last proof. Every
+ * kind but `all` is a `scope` CTE, bound first.
  */
-type Scope = { kind: 'all' } | { kind: 'ids'; ids: readonly number[] } | { kind: 'range'; first: number; last: number };
+type Scope =
+  | { kind: 'all' }
+  | { kind: 'ids'; ids: readonly number[] }
+  | { kind: 'range'; first: number; last: number }
+  | { kind: 'changed' };
 
 function scopeCte(scope: Scope): { sql: string; bindings: unknown[] } {
   switch (scope.kind) {
@@ -83,6 +88,8 @@ function scopeCte(scope: Scope): { sql: string; bindings: unknown[] } {
       return { sql: 'scope as (select unnest(?::bigint[]) as package_id), ', bindings: [scope.ids] };
     case 'range':
       return { sql: 'scope as (select ?::bigint as first, ?::bigint as last), ', bindings: [scope.first, scope.last] };
+    case 'changed':
+      return { sql: 'scope as (select distinct package_id from consistency_changes), ', bindings: [] };
   }
 }
 
@@ -91,6 +98,7 @@ function scopePredicate(scope: Scope, column: string): string {
     case 'all':
       return 'true';
     case 'ids':
+    case 'changed':
       return `${column} in (select package_id from scope)`;
     case 'range':
       return `${column} between (select first from scope) and (select last from scope)`;
@@ -180,12 +188,8 @@ const sharesPerConnection = 4;
  * (most of the time: every event is read and windowed) is proven in id ranges, one query each,
  * and the other passes stay whole; the slowest come first, so the connections finish together.
  */
-async function planUnits(
-  first: NamedQuery,
-  connections: number,
-  packageIds: readonly number[] | undefined,
-): Promise<CheckUnit[]> {
-  if (packageIds !== undefined) return checkUnits({ kind: 'ids', ids: packageIds });
+async function planUnits(first: NamedQuery, connections: number, scope: Scope): Promise<CheckUnit[]> {
+  if (scope.kind !== 'all') return checkUnits(scope);
   const whole = checkUnits({ kind: 'all' });
   if (connections <= 1) return whole;
   const [bounds] = await first<{ first: number | null; last: number | null }>(
@@ -236,14 +240,21 @@ async function runUnits<Row>(queries: readonly NamedQuery[], units: readonly Che
 /**
  * Runs every check through `reader`, split across its siblings when it has any (connections
  * that see the same snapshot); `ok` is false when any has violations. With `packageIds`, only
- * those packages (and their whole histories) are checked: a spot check.
+ * those packages (and their whole histories) are checked: a spot check. With `changedOnly`,
+ * only the packages listed in `consistency_changes` (see `proveConsistency`).
  */
 export async function collectConsistencyChecks(
   reader: ReportReader,
-  options: { packageIds?: readonly number[] } = {},
+  options: { packageIds?: readonly number[] | undefined; changedOnly?: boolean } = {},
 ): Promise<CheckReport> {
   const queries = [reader.rows, ...reader.siblings.map((sibling) => sibling.rows)];
-  const units = await planUnits(reader.rows, queries.length, options.packageIds);
+  const scope: Scope =
+    options.packageIds !== undefined
+      ? { kind: 'ids', ids: options.packageIds }
+      : options.changedOnly === true
+        ? { kind: 'changed' }
+        : { kind: 'all' };
+  const units = await planUnits(reader.rows, queries.length, scope);
   const rows = await runUnits<{ check_name: string; violations: number; samples: string[] | null }>(queries, units);
   const checks: CheckResult[] = [];
   for (const pass of consistencyPasses({ kind: 'all' })) {
@@ -269,16 +280,159 @@ export async function collectConsistencyChecks(
 }
 
 /**
- * Runs every check on the database; `ok` is false when any has violations. On a server,
- * `connections` > 1 splits the work across that many connections, which share one snapshot.
- * On abort the queries are cancelled on the server and it throws InterruptedError.
+ * Incremental proofs. The triggers of migration 700 list every package a statement changes in
+ * `consistency_changes`; what they cannot list (TRUNCATE, a seed loading with them off) moves
+ * `consistency_state.epoch` on. A full proof that finds nothing wrong records its epoch; while
+ * that epoch is current, proving the listed packages proves the database.
+ */
+export interface ProofState {
+  /** The epoch seen by the proof's snapshot (bigint, as text). */
+  epoch: string;
+  /** When the full proof that can be built on was taken, or null when there is none. */
+  provenAt: Date | null;
+  /** Whether there was a full proof, but a bulk load or TRUNCATE came after it. */
+  invalidated: boolean;
+  /** Packages listed as changed, as the snapshot sees them. */
+  changed: number;
+  /** About how many packages there are (the planner's estimate). */
+  packagesAbout: number;
+  /** The proof's snapshot (`pg_current_snapshot()`), to remove exactly the changes it saw. */
+  snapshot: string;
+  /** When that snapshot was taken (the start of the proof's transaction). */
+  takenAt: Date;
+  /** Whether this role may record the proof (a read-only role may not). */
+  writable: boolean;
+}
+
+/** Why a proof read every package, or `changes` when it read the listed ones only. */
+export type ProofKind = 'changes' | 'full: asked' | 'full: first' | 'full: bulk load' | 'full: many changes';
+
+export interface Proof {
+  kind: ProofKind;
+  state: ProofState;
+  report: CheckReport;
+}
+
+/** Removing this many listed changes or more vacuums the list at once. */
+const vacuumAfterRemoving = 10_000;
+
+/** Above this share of the packages, proving the listed ones costs more than proving all. */
+const changedShareForFull = 0.1;
+
+async function readProofState(reader: ReportReader): Promise<ProofState> {
+  const [row] = await reader.rows<{
+    epoch: string;
+    proven_at: Date | null;
+    proven: boolean;
+    changed: number;
+    packages: number;
+    snapshot: string;
+    taken_at: Date;
+    writable: boolean;
+  }>(
+    'proof state',
+    `select s.epoch::text as epoch, s.proven_at, coalesce(s.proven_epoch = s.epoch, false) as proven,
+            (select count(distinct package_id) from consistency_changes)::float8 as changed,
+            (select greatest(reltuples, 0) from pg_class where oid = 'packages'::regclass)::float8 as packages,
+            pg_current_snapshot()::text as snapshot, now() as taken_at,
+            has_table_privilege('consistency_state', 'update') and has_table_privilege('consistency_changes', 'delete') as writable
+       from consistency_state s`,
+  );
+  if (row === undefined) throw new Error('consistency_state has no row: was migration 20261124000700 rolled back by hand?');
+  return {
+    epoch: row.epoch,
+    provenAt: row.proven ? row.proven_at : null,
+    invalidated: !row.proven && row.proven_at !== null,
+    changed: row.changed,
+    packagesAbout: row.packages,
+    snapshot: row.snapshot,
+    takenAt: row.taken_at,
+    writable: row.writable,
+  };
+}
+
+/**
+ * Proves the database through `reader`: the packages changed since the last full proof when
+ * that proof can be built on (`full` unset), else every package. Record the outcome with
+ * `recordProof` once the reader's transaction is over.
+ */
+export async function proveConsistency(reader: ReportReader, options: { full?: boolean } = {}): Promise<Proof> {
+  const state = await readProofState(reader);
+  const kind: ProofKind =
+    options.full === true
+      ? 'full: asked'
+      : state.provenAt === null
+        ? state.invalidated
+          ? 'full: bulk load'
+          : 'full: first'
+        : state.changed > changedShareForFull * state.packagesAbout && state.changed > 10_000
+          ? 'full: many changes'
+          : 'changes';
+  const report = await collectConsistencyChecks(reader, { changedOnly: kind === 'changes' });
+  return { kind, state, report };
+}
+
+/**
+ * Records a proof, in a transaction of its own: a clean one removes the changes its snapshot saw
+ * (those committed since stay listed) and, when it was full, becomes the proof to build on (unless
+ * a bulk load moved the epoch on meanwhile). A full proof that found violations leaves none to
+ * build on; one over the changes that found some removes nothing, so the next run sees them
+ * again. Returns why nothing could be recorded (a read-only role or server), or null.
+ */
+export async function recordProof(db: Database, proof: Proof): Promise<string | null> {
+  const { state, kind, report } = proof;
+  if (!state.writable) return 'this role may not write consistency_state';
+  const full = kind !== 'changes';
+  if (!report.ok && !full) return null;
+  try {
+    const removed = await db.knex.transaction(async (trx) => {
+      if (full) {
+        if (!report.ok) {
+          await trx.raw('update consistency_state set proven_epoch = null, proven_at = null');
+          return 0;
+        }
+        const updated = await trx.raw<{ rows: unknown[] }>(
+          `update consistency_state set proven_epoch = epoch, proven_at = ? where epoch = ?::bigint returning epoch`,
+          [state.takenAt, state.epoch],
+        );
+        if (updated.rows.length === 0) return 0;
+      }
+      const deleted = await trx.raw<{ rows: { n: number }[] }>(
+        `with d as (delete from consistency_changes where pg_visible_in_snapshot(xact, ?::pg_snapshot) returning 1)
+         select count(*)::int as n from d`,
+        [state.snapshot],
+      );
+      return deleted.rows[0]?.n ?? 0;
+    });
+    // Every run reads the whole list: the dead rows of a large removal would slow each one down
+    // until autovacuum came by (1M dead rows: 1.1 s a run), so they go now.
+    if (removed >= vacuumAfterRemoving) await db.knex.raw('vacuum (analyze) consistency_changes');
+    return null;
+  } catch (error) {
+    // A standby, or a lock that would not come: the proof stands, the next run repeats it.
+    if (error instanceof Error && typeof (error as { code?: unknown }).code === 'string') return error.message;
+    throw error;
+  }
+}
+
+/**
+ * Proves every package on the database and records the proof; `ok` is false when any check has
+ * violations. On a server, `connections` > 1 splits the work across that many connections,
+ * which share one snapshot. On abort the queries are cancelled on the server and it throws
+ * InterruptedError.
  */
 export async function runConsistencyChecks(
   db: Database,
   options: { connections?: number; signal?: AbortSignal | undefined } = {},
 ): Promise<CheckReport> {
-  const read = await readReport(db, { now: new Date(), signal: options.signal }, (reader) => collectConsistencyChecks(reader), {
-    connections: options.connections,
-  });
-  return read.value;
+  const read = await readReport(
+    db,
+    { now: new Date(), signal: options.signal },
+    (reader) => proveConsistency(reader, { full: true }),
+    {
+      connections: options.connections,
+    },
+  );
+  await recordProof(db, read.value);
+  return read.value.report;
 }

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseMetadataFilters } from '../../src/domain/report-filters.js';
 import { formatS10 } from '../../src/domain/tracking-number.js';
 import { createPgDocumentStore } from '../../src/docs/pg-document-store.js';
 import { defaultMigratorOptions, migrateLatest } from '../../src/services/migrations.service.js';
 import { InterruptedError } from '../../src/errors.js';
-import { runConsistencyChecks } from '../../src/services/check.service.js';
+import { proveConsistency, recordProof, runConsistencyChecks } from '../../src/services/check.service.js';
 import { runConsistencyReport } from '../../src/services/reports/consistency.report.js';
 import { runExceptionsReport, runFacilitiesReport, runLanesReport } from '../../src/services/reports/network.report.js';
 import {
@@ -502,9 +503,9 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
         .knex('tracking_events')
         .insert({ event_id: 699, package_id: 6, status: 'returned', event_timestamp: h(-90), location_id: 1 });
       try {
-        const one = await runConsistencyReport(db, store(), { now: N, sample: 100, connections: 1 });
+        const one = await runConsistencyReport(db, store(), { now: N, sample: 100, connections: 1, full: true });
         // Seven packages, two connections: seven id ranges of one package each, merged.
-        const split = await runConsistencyReport(db, store(), { now: N, sample: 100, connections: 2 });
+        const split = await runConsistencyReport(db, store(), { now: N, sample: 100, connections: 2, full: true });
         expect(codes(one)).toEqual(
           expect.arrayContaining(['status_matches_last_event', 'delivered_has_actual_delivery', 'legal_transitions']),
         );
@@ -521,6 +522,136 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
         await db.knex('tracking_events').where({ event_id: 699 }).delete();
         await db.knex('packages').where({ package_id: 4 }).update({ current_status: 'out_for_delivery' });
       }
+    });
+
+    describe('building on the last full proof', () => {
+      const changes = async (): Promise<number> =>
+        Number((await db.knex('consistency_changes').countDistinct({ n: 'package_id' }))[0]?.n);
+      const proof = (result: ReportResult): unknown => result.parameters['proof'];
+      /** Writes as a seed does: unlisted by the triggers, and a new epoch. */
+      const bulkWrite = (work: (trx: Knex.Transaction) => Promise<unknown>): Promise<void> =>
+        db.knex.transaction(async (trx) => {
+          await trx.raw(`select set_config('shiptrack.track_changes', 'off', true)`);
+          await trx.raw('update consistency_state set epoch = epoch + 1');
+          await work(trx);
+        });
+
+      beforeAll(async () => {
+        expect((await runConsistencyReport(db, store(), { now: N, sample: 100, full: true })).ok).toBe(true);
+      });
+
+      it('reads only the packages changed since, and still finds what is wrong among them', async () => {
+        const quiet = await run();
+        expect(quiet.ok).toBe(true);
+        expect(proof(quiet)).toBe('changes');
+        expect(quiet.notes[0]).toMatch(/^the PostgreSQL checks read the 0 package\(s\) changed since the full proof of /);
+
+        await db.knex('packages').where({ package_id: 4 }).update({ current_status: 'delivered' });
+        try {
+          expect(await changes()).toBe(1);
+          for (const attempt of [1, 2]) {
+            // Not consumed while wrong: the second run finds it again.
+            const broken = await run();
+            expect(broken.ok, `run ${attempt}`).toBe(false);
+            expect(proof(broken)).toBe('changes');
+            expect(broken.notes[0]).toMatch(/read the 1 package\(s\) changed since/);
+            expect(codes(broken)).toEqual(['status_matches_last_event', 'delivered_has_actual_delivery']);
+            expect(broken.findings[0]?.message).toContain(P.outForDelivery);
+          }
+        } finally {
+          await db.knex('packages').where({ package_id: 4 }).update({ current_status: 'out_for_delivery' });
+        }
+        const mended = await run();
+        expect([mended.ok, proof(mended)]).toEqual([true, 'changes']);
+        expect(await changes()).toBe(0);
+      });
+
+      it('keeps listed a change committed while a proof ran, for the next one', async () => {
+        const proved = await readReport(db, { now: N }, async (reader) => {
+          const result = await proveConsistency(reader);
+          // Committed by another connection after the proof's snapshot was taken: unseen by it.
+          await db
+            .knex('packages')
+            .where({ package_id: 2 })
+            .update({ weight: db.knex.raw('weight') });
+          return result;
+        });
+        expect([proved.value.kind, proved.value.report.ok]).toEqual(['changes', true]);
+        expect(await recordProof(db, proved.value)).toBeNull();
+        expect(await db.knex('consistency_changes').pluck('package_id')).toEqual([2]);
+        const next = await run();
+        expect(next.notes[0]).toMatch(/read the 1 package\(s\) changed since/);
+        expect(await changes()).toBe(0);
+      });
+
+      it('proves every package after a bulk load or a TRUNCATE, which the triggers cannot list', async () => {
+        const epoch = async (q: Knex | Knex.Transaction = db.knex): Promise<number> =>
+          Number((await q('consistency_state').first<{ epoch: string } | undefined>('epoch'))?.epoch);
+        const before = await epoch();
+        await db.knex
+          .transaction(async (trx) => {
+            await trx.raw('truncate packages cascade');
+            expect(await epoch(trx)).toBeGreaterThan(before);
+            throw new Error('roll back');
+          })
+          .catch((error: unknown) => {
+            if (!(error instanceof Error) || error.message !== 'roll back') throw error;
+          });
+
+        await bulkWrite((trx) => trx('packages').where({ package_id: 4 }).update({ current_status: 'delivered' }));
+        try {
+          expect(await changes()).toBe(0); // unlisted: only the new epoch tells
+          const result = await run();
+          expect(proof(result)).toBe('full');
+          expect(result.notes[0]).toMatch(/read every package and event \(a bulk load or TRUNCATE since the last full proof\)/);
+          expect(codes(result)).toEqual(['status_matches_last_event', 'delivered_has_actual_delivery']);
+          // Found wrong, so nothing to build on: full again, and again it is found.
+          const again = await run();
+          expect(again.notes[0]).toMatch(/read every package and event \(no earlier proof to build on\)/);
+          expect(again.ok).toBe(false);
+        } finally {
+          await bulkWrite((trx) => trx('packages').where({ package_id: 4 }).update({ current_status: 'out_for_delivery' }));
+        }
+        const clean = await run();
+        expect([clean.ok, proof(clean)]).toEqual([true, 'full']);
+        expect(proof(await run())).toBe('changes');
+      });
+
+      it('does not trust a full proof whose epoch moved on while it ran', async () => {
+        const proved = await readReport(db, { now: N }, async (reader) => {
+          const result = await proveConsistency(reader, { full: true });
+          await bulkWrite(() => Promise.resolve());
+          return result;
+        });
+        expect(proved.value.report.ok).toBe(true);
+        expect(await recordProof(db, proved.value)).toBeNull();
+        expect(proof(await run())).toBe('full');
+      });
+
+      it('vacuums the list after removing many changes, so the next runs do not read dead rows', async () => {
+        await db.knex.raw('insert into consistency_changes (package_id) select 2 from generate_series(1, 10000)');
+        const size = async (): Promise<number> =>
+          Number(
+            (await db.knex.raw<{ rows: { n: number }[] }>(`select pg_relation_size('consistency_changes')::int as n`)).rows[0]?.n,
+          );
+        expect(await size()).toBeGreaterThan(0);
+        const result = await run();
+        expect(result.notes[0]).toMatch(/read the 1 package\(s\) changed since/);
+        expect(await changes()).toBe(0);
+        expect(await size()).toBe(0); // vacuumed: the emptied pages are gone
+      });
+
+      it('--explain prints the plans and records nothing', async () => {
+        await db
+          .knex('packages')
+          .where({ package_id: 2 })
+          .update({ weight: db.knex.raw('weight') });
+        const explained = await runConsistencyReport(db, store(), { now: N, sample: 100, explain: true });
+        expect(explained.plans?.map((p) => p.query)).toContain('event history');
+        expect(await changes()).toBe(1);
+        await run();
+        expect(await changes()).toBe(0);
+      });
     });
 
     it('check stops at once when interrupted', async () => {
@@ -661,11 +792,21 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
         ],
         [
           // Two connections: the reader role exports and imports the snapshot as well.
-          await runConsistencyReport(reader, createPgDocumentStore(reader.knex), { now: N, sample: 10, connections: 2 }),
-          await runConsistencyReport(db, createPgDocumentStore(db.knex), { now: N, sample: 10 }),
+          await runConsistencyReport(reader, createPgDocumentStore(reader.knex), {
+            now: N,
+            sample: 10,
+            connections: 2,
+            full: true,
+          }),
+          await runConsistencyReport(db, createPgDocumentStore(db.knex), { now: N, sample: 10, full: true }),
         ],
       ];
       for (const [asReader, asOwner] of pairs) expect(asReader.tables).toEqual(asOwner.tables);
+      // The proof stands; it cannot be recorded for the next run to build on.
+      expect(pairs.at(-1)?.[0].notes).toContain(
+        'the proof was not recorded (this role may not write consistency_state): the next run proves the same again',
+      );
+      expect(pairs.at(-1)?.[1].notes).toHaveLength(1);
       await expect(reader.knex.raw(`update packages set weight = 2`)).rejects.toThrow(/permission denied/);
     });
   });

@@ -101,10 +101,11 @@ Examples:
           scenarios: scenarios.map((s) => ({ name: s.name, group: s.group, description: s.description })),
           experiments: experimentNames,
         };
+        const width = Math.max(...scenarios.map((s) => s.name.length));
         context.output.result(rows, () =>
           [
             'Scenarios:',
-            ...scenarios.map((s) => `  ${s.name.padEnd(20)} ${s.description}`),
+            ...scenarios.map((s) => `  ${s.name.padEnd(width)}  ${s.description}`),
             '',
             `Experiments (--suite tuning): ${experimentNames.join(', ')}`,
           ].join('\n'),

@@ -248,14 +248,32 @@ export const scenarios: readonly ScenarioDefinition[] = [
     (await import('../reports/db.report.js')).runDbReport(ctx.db, { now: ctx.now }),
   ),
   {
-    ...reportScenario('consistency', 'report consistency --sample 500 --jobs 2 (reads every event: one run)', async (ctx) =>
-      (await import('../reports/consistency.report.js')).runConsistencyReport(ctx.db, ctx.documents, {
-        now: ctx.now,
-        sample: 500,
-        connections: 2,
-      }),
+    ...reportScenario(
+      'consistency-full',
+      'report consistency --full --sample 500 --jobs 2 (reads every event: one run)',
+      async (ctx) =>
+        (await import('../reports/consistency.report.js')).runConsistencyReport(ctx.db, ctx.documents, {
+          now: ctx.now,
+          sample: 500,
+          connections: 2,
+          full: true,
+        }),
     ),
     fixedCount: 1,
+    fixedConcurrency: 1,
+  },
+  {
+    // After the full proof above: the packages changed since (by the scan scenarios, when they ran).
+    ...reportScenario(
+      'consistency',
+      'report consistency --sample 500 --jobs 2 (the packages changed since the last proof)',
+      async (ctx) =>
+        (await import('../reports/consistency.report.js')).runConsistencyReport(ctx.db, ctx.documents, {
+          now: ctx.now,
+          sample: 500,
+          connections: 2,
+        }),
+    ),
     fixedConcurrency: 1,
   },
   {

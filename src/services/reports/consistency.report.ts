@@ -1,6 +1,6 @@
 import type { DocumentStore, RawScanDocument } from '../../docs/document-store.js';
 import type { Database } from '../../store/database.js';
-import { collectConsistencyChecks } from '../check.service.js';
+import { collectConsistencyChecks, proveConsistency, recordProof, type Proof } from '../check.service.js';
 import { readOutboxStatus } from '../outbox.service.js';
 import {
   readReport,
@@ -80,6 +80,30 @@ async function samplePackages(reader: ReportReader, count: number): Promise<{ id
   return { ids: sampled.map((r) => r.package_id), ofAbout: rows >= 1 ? Math.round(rows) : undefined };
 }
 
+/** What the PostgreSQL checks read, and why. */
+function proofNote(proof: Proof | undefined, connections: number): string {
+  if (proof === undefined) return '';
+  const { kind, state } = proof;
+  const count = (n: number): string => Math.round(n).toLocaleString('en-US');
+  if (kind === 'changes') {
+    return (
+      `the PostgreSQL checks read the ${count(state.changed)} package(s) changed since the full proof of ` +
+      `${toIso(state.provenAt) ?? '?'} (listed by triggers; the others are as that proof found them); --full proves every package`
+    );
+  }
+  const why = {
+    'full: asked': '--full',
+    'full: first': 'no earlier proof to build on',
+    'full: bulk load': 'a bulk load or TRUNCATE since the last full proof',
+    'full: many changes': `${count(state.changed)} packages changed since the last full proof`,
+  }[kind];
+  return (
+    `the PostgreSQL checks read every package and event (${why})` +
+    `${connections > 1 ? ` on ${connections} connections sharing one snapshot` : ''}: expect seconds on large databases; ` +
+    'a clean proof is recorded, and the next run reads only the packages changed since'
+  );
+}
+
 export async function runConsistencyReport(
   db: Database,
   documents: DocumentStore,
@@ -89,6 +113,8 @@ export async function runConsistencyReport(
     packages?: number | undefined;
     /** Connections to prove the packages on at once (a server only; default 1). */
     connections?: number | undefined;
+    /** Prove every package, even when the changes since the last full proof would do. */
+    full?: boolean | undefined;
   },
 ): Promise<ReportResult> {
   const docs = await documents.sampleRawScans(options.sample);
@@ -98,7 +124,8 @@ export async function runConsistencyReport(
     options,
     async (reader) => {
       const spot = options.packages === undefined ? undefined : await samplePackages(reader, options.packages);
-      const report = await collectConsistencyChecks(reader, { packageIds: spot?.ids });
+      const proof: Proof | undefined = spot === undefined ? await proveConsistency(reader, { full: options.full }) : undefined;
+      const report = proof?.report ?? (await collectConsistencyChecks(reader, { packageIds: spot?.ids }));
       const checks: ReportRow[] = report.checks.map((c) => ({ ...c, samples: c.samples.join(' ') }));
       const outbox = await readOutboxStatus(reader.rows);
       const events = await reader.rows<EventRow>(
@@ -108,11 +135,13 @@ export async function runConsistencyReport(
         where e.event_id = any(?::bigint[])`,
         [ids],
       );
-      return { checks, outbox, events, spot, connections: 1 + reader.siblings.length };
+      return { checks, outbox, events, spot, proof, connections: 1 + reader.siblings.length };
     },
     { connections: options.connections },
   );
-  const { checks, outbox, events, spot, connections } = read.value;
+  const { checks, outbox, events, spot, proof, connections } = read.value;
+  // Not under --explain: its plans come from a proof that is not to be trusted as one.
+  const unrecorded = proof === undefined || options.explain === true ? null : await recordProof(db, proof);
   const mismatches = compareDocuments(docs, new Map(events.map((e) => [e.event_id, e])));
   const findings: Finding[] = [];
   for (const c of checks) {
@@ -146,7 +175,11 @@ export async function runConsistencyReport(
     {
       report: 'consistency',
       title: 'Consistency across PostgreSQL and the document store',
-      parameters: { sample: options.sample, ...(options.packages === undefined ? {} : { packages: options.packages }) },
+      parameters: {
+        sample: options.sample,
+        ...(options.packages === undefined ? {} : { packages: options.packages }),
+        ...(proof === undefined ? {} : { proof: proof.kind === 'changes' ? 'changes' : 'full' }),
+      },
       tables: [
         {
           name: 'checks',
@@ -177,9 +210,10 @@ export async function runConsistencyReport(
       ],
       findings,
       notes: [
-        spot === undefined
-          ? `the PostgreSQL checks read every package and event${connections > 1 ? ` on ${connections} connections sharing one snapshot` : ''}: expect seconds on large databases`
-          : `spot check: the PostgreSQL checks read ${spot.ids.length.toLocaleString('en-US')} packages drawn at random${spot.ofAbout === undefined ? '' : ` (of about ${spot.ofAbout.toLocaleString('en-US')})`} with their whole histories; without --packages every package is proven`,
+        spot !== undefined
+          ? `spot check: the PostgreSQL checks read ${spot.ids.length.toLocaleString('en-US')} packages drawn at random${spot.ofAbout === undefined ? '' : ` (of about ${spot.ofAbout.toLocaleString('en-US')})`} with their whole histories; without --packages every package is proven`
+          : proofNote(proof, connections),
+        ...(unrecorded === null ? [] : [`the proof was not recorded (${unrecorded}): the next run proves the same again`]),
       ],
     },
     options,
