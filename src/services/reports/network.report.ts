@@ -7,10 +7,10 @@ import { readReport, reportResult, toNullableNumber, type ReportOptions, type Re
 export type LaneGrouping = 'state' | 'city' | 'location';
 
 // Chosen from this fixed map, never from user text.
-const laneKeys: Record<LaneGrouping, { columns: string[]; label: (alias: string) => string }> = {
-  state: { columns: ['state'], label: (a) => `${a}.state` },
-  city: { columns: ['city', 'state'], label: (a) => `${a}.city || ', ' || ${a}.state` },
-  location: { columns: ['location_name'], label: (a) => `${a}.location_name` },
+const laneLabels: Record<LaneGrouping, (alias: string) => string> = {
+  state: (a) => `${a}.state`,
+  city: (a) => `${a}.city || ', ' || ${a}.state`,
+  location: (a) => `${a}.location_name`,
 };
 
 /** Buckets of lateness (hours late) drawn as the sparkline of a lane's late deliveries. */
@@ -104,7 +104,7 @@ export async function runLanesReport(
   // Deliveries are counted per pair of integer lane groups and labelled afterwards: building a
   // label string, or hashing the text columns, for each of the ~500k deliveries of a 30-day
   // window (medium) is most of the query's time.
-  const lane = laneKeys[options.by];
+  const lane = laneLabels[options.by];
   const lateHours = `date_part('epoch', s.actual_delivery - s.estimated_delivery) / 3600.0`;
   const bucketSql = lateBuckets
     .map((b, i) => {
@@ -115,12 +115,14 @@ export async function runLanesReport(
     .join(', ');
   const inWindow = 's.actual_delivery >= ? and s.actual_delivery < ?';
   const read = await readReport(db, options, async (reader) => {
+    // A lane group is a label (a state, "city, state", a location's name), numbered 1…n in the
+    // labels' byte order: comparing numbers ranks lanes as comparing their labels would, and
+    // group g's label is labels[g - 1].
     const groups = await reader.rows<{ location_id: number; grp: number; label: string }>(
       'lane groups',
-      `select location_id, dense_rank() over (order by ${lane.columns.join(', ')})::int as grp, ${lane.label('l')} as label
-         from locations l`,
+      `select location_id, dense_rank() over (order by label collate "C")::int as grp, label
+         from (select location_id, ${lane('l')} as label from locations l) l`,
     );
-    // Groups are numbered 1…n (dense_rank): group g's label is labels[g - 1], here and in SQL.
     const labels: string[] = [];
     for (const g of groups) labels[g.grp - 1] = g.label;
     const label = (group: number): string => labels[group - 1] ?? String(group);
@@ -138,7 +140,7 @@ export async function runLanesReport(
     // Only the late minority is sorted for percentiles, and only for the lanes listed.
     const counted = await reader.rows<LaneTotalsRow & (LaneCountRow | { [K in keyof LaneCountRow]: null })>(
       'deliveries per lane',
-      `with ${[...map.ctes, 'lane_labels as (select ?::text[] as label)'].join(', ')},
+      `with ${map.ctes.map((c) => `${c},`).join(' ')}
             lanes as (
               select ${map.origin} as origin_group, ${map.destination} as destination_group, count(*)::int as shipments,
                      count(*) filter (where s.actual_delivery <= s.estimated_delivery)::int as on_time
@@ -151,9 +153,7 @@ export async function runLanesReport(
                 from lanes),
             listed as (
               select origin_group, destination_group, shipments, on_time,
-                     row_number() over (order by on_time::float8 / shipments, shipments desc,
-                                                 (select label from lane_labels)[origin_group] collate "C",
-                                                 (select label from lane_labels)[destination_group] collate "C") as position
+                     row_number() over (order by on_time::float8 / shipments, shipments desc, origin_group, destination_group) as position
                 from lanes
                where shipments >= ?
                order by position
@@ -163,7 +163,6 @@ export async function runLanesReport(
         order by l.position`,
       [
         ...map.cteBindings,
-        labels,
         ...map.groupBindings,
         options.since,
         options.now,
@@ -181,24 +180,25 @@ export async function runLanesReport(
         destination: label(r.destination_group),
         rate: r.on_time / r.shipments,
       }));
-    // The lateness computed once per row (offset 0 keeps the subquery from being flattened into
-    // nine evaluations).
-    const late = await reader.rows<LaneLateRow>(
-      'lateness of the listed lanes',
-      `with ${[
-        ...map.ctes,
-        `late as (select ${map.origin} as origin_group, ${map.destination} as destination_group, ${lateHours} as late_h
-                    from shipments s ${map.joins}
-                   where ${inWindow} and s.actual_delivery > s.estimated_delivery
-                  offset 0)`,
-      ].join(', ')}
+    // One pass over the late deliveries (a minority, read from their partial index) serves the
+    // listed lanes' percentiles and every lane's buckets: `late` is read twice, so it is
+    // computed once. The overall row is the one without a lane.
+    const late = await reader.rows<LaneLateRow | ({ [K in keyof LaneLateRow]: null } & { buckets: number[] })>(
+      'lateness',
+      `with ${map.ctes.map((c) => `${c},`).join(' ')}
+            late as materialized (
+              select ${map.origin} as origin_group, ${map.destination} as destination_group, ${lateHours} as late_h
+                from shipments s ${map.joins}
+               where ${inWindow} and s.actual_delivery > s.estimated_delivery)
        select origin_group, destination_group,
               percentile_cont(array[0.5, 0.9]) within group (order by late_h) as late_p,
               max(late_h) as late_max_h,
               array[${bucketSql}] as buckets
          from late
         where (origin_group, destination_group) in (select * from unnest(?::int[], ?::int[]))
-        group by origin_group, destination_group`,
+        group by origin_group, destination_group
+       union all
+       select null, null, null, null, array[${bucketSql}] from late`,
       [
         ...map.cteBindings,
         ...map.groupBindings,
@@ -208,14 +208,13 @@ export async function runLanesReport(
         listed.map((r) => r.destination_group),
       ],
     );
-    const [overall] = await reader.rows<{ buckets: number[] }>(
-      'lateness of all lanes',
-      `select array[${bucketSql}] as buckets
-         from (select ${lateHours} as late_h from shipments s
-                where ${inWindow} and s.actual_delivery > s.estimated_delivery offset 0) late`,
-      [options.since, options.now],
-    );
-    return { totals, listed, late, buckets: overall?.buckets ?? [] };
+    const overall = late.find((r) => r.origin_group === null);
+    return {
+      totals,
+      listed,
+      late: late.filter((r): r is LaneLateRow => r.origin_group !== null),
+      buckets: overall?.buckets ?? [],
+    };
   });
   const lateByLane = new Map(read.value.late.map((r) => [`${r.origin_group}:${r.destination_group}`, r]));
   const totals = read.value.totals;
