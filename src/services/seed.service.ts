@@ -165,6 +165,11 @@ async function maxId(session: Session, table: string, column: string): Promise<n
   return result.rows[0]?.max ?? 0;
 }
 
+/** The triggers of migration 700 that list changed packages, each with a transition table. */
+const changeTriggers = (['packages', 'shipments', 'tracking_events'] as const).flatMap((table) =>
+  (['insert', 'update', 'delete'] as const).map((event) => [table, `${table}_consistency_${event}`] as const),
+);
+
 /** Seeds the database; see the module comment for the guarantees. */
 export async function seedDatabase(db: Database, options: SeedOptions): Promise<SeedSummary> {
   const started = performance.now();
@@ -232,6 +237,13 @@ export async function seedDatabase(db: Database, options: SeedOptions): Promise<
       // Truncating the (empty) tables in this transaction allows COPY … FREEZE: rows are written
       // already frozen, which saves the load its visibility bookkeeping and later vacuums.
       await session.raw(`truncate ${seedTables.map(quoteIdent).join(', ')}`);
+      // Off as well as told to list nothing: a trigger with a transition table makes PostgreSQL
+      // keep a copy of every row a statement writes, whether the trigger lists it or not (at
+      // medium the seed took 37.5–38.6 s with the copies, 36.9–37.8 s without). The truncate holds
+      // the tables already; the triggers are on again before the commit.
+      for (const [table, trigger] of changeTriggers) {
+        await session.raw(`alter table ${quoteIdent(table)} disable trigger ${quoteIdent(trigger)}`);
+      }
     }
     const freeze = rebuild;
 
@@ -325,6 +337,12 @@ export async function seedDatabase(db: Database, options: SeedOptions): Promise<
         `select setval(pg_get_serial_sequence(?, ?), greatest((select max(${quoteIdent(column)}) from ${quoteIdent(table)}), 1))`,
         [table, column],
       );
+    }
+
+    if (rebuild) {
+      for (const [table, trigger] of changeTriggers) {
+        await session.raw(`alter table ${quoteIdent(table)} enable trigger ${quoteIdent(trigger)}`);
+      }
     }
 
     await timed('analyze', async () => {

@@ -39,7 +39,7 @@ describe.skipIf(!inject('postgresAvailable'))('seed into PostgreSQL', () => {
     await testDb?.drop();
   });
 
-  it('loads the requested sizes and rebuilds exactly the keys, foreign keys and indexes it dropped', async () => {
+  it('loads the requested sizes, rebuilds exactly the keys, foreign keys and indexes it dropped, and turns the triggers it switched off back on', async () => {
     const summary = await seedDatabase(db, base);
     expect(summary.constraintsRebuilt).toBe(true);
     expect(summary.rows).toMatchObject({ customers: 300, locations: 60, packages: 3000, shipments: 3000 });

@@ -127,6 +127,9 @@ export async function catalogSnapshot(db: Database): Promise<string[]> {
      union all
      select pg_get_indexdef(indexrelid) from pg_index
       where indrelid = any ('{customers,locations,packages,shipments,tracking_events}'::regclass[])
+     union all
+     select pg_get_triggerdef(oid) || ' enabled=' || tgenabled::text from pg_trigger
+      where tgrelid = any ('{customers,locations,packages,shipments,tracking_events}'::regclass[]) and not tgisinternal
      order by 1`,
   );
   return result.rows.map((r) => r.def);

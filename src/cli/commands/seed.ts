@@ -164,7 +164,15 @@ export function checkCommand(context: CommandContext): Command {
       'consistency checks over the data: status = last event, legal transitions, delivered ⇒ actual_delivery, valid tracking numbers',
     )
     .option('--jobs <n>', 'database connections proving packages at once (1–8; a server only)', '2')
-    .addHelpText('after', '\nExits 4 when any check finds violations, so it can run from cron.')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'It proves every package against its whole history. A clean proof is recorded: the next',
+        '`report consistency` proves only the packages changed since.',
+        'Exits 4 when any check finds violations, so it can run from cron.',
+      ].join('\n'),
+    )
     .action(async (options: { jobs: string }, command: Command) => {
       const config = configFor(command, context);
       const connections = parseCount(options.jobs, '--jobs', 1, 8);
