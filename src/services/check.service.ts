@@ -402,7 +402,18 @@ export async function recordProof(db: Database, proof: Proof): Promise<string | 
          select count(*)::int as n from d`,
         [state.snapshot],
       );
-      return deleted.rows[0]?.n ?? 0;
+      const removed = deleted.rows[0]?.n ?? 0;
+      if (removed >= vacuumAfterRemoving) {
+        // This session reports its dead rows to the statistics at commit, not up to 10 s later,
+        // after the vacuum below: else they would outlive it in pg_stat_user_tables, and
+        // `report db` would flag an empty table (PostgreSQL 15+; older servers send them at commit).
+        await trx.raw(
+          `do $$ begin
+             if current_setting('server_version_num')::int >= 150000 then perform pg_stat_force_next_flush(); end if;
+           end $$`,
+        );
+      }
+      return removed;
     });
     // Every run reads the whole list: the dead rows of a large removal would slow each one down
     // until autovacuum came by (1M dead rows: 1.1 s a run), so they go now.

@@ -13,8 +13,8 @@ export function embeddedConfig(home = mkdtempSync(path.join(tmpdir(), 'shiptrack
   return loadConfig({ env: { SHIPTRACK_HOME: home }, envFile: null });
 }
 
-export async function openServer(url: string, statementTimeoutMs = 0): Promise<Database> {
-  return openDatabase(serverConfig(url), { statementTimeoutMs, poolMax: 4 });
+export async function openServer(url: string, statementTimeoutMs = 0, poolMax = 4): Promise<Database> {
+  return openDatabase(serverConfig(url), { statementTimeoutMs, poolMax });
 }
 
 /** Absolute import URL of a built module, for migration files written by tests. */
