@@ -14,18 +14,36 @@ import { runStatements } from '../src/store/migration-helpers.js';
 //
 // What the triggers cannot list (a TRUNCATE, a seed loading with them switched off) moves
 // `consistency_state.epoch` on; a full proof is trusted only while the epoch it proved is the
-// current one.
+// current one, and while the checks are those it ran.
+//
+// Not seen by the triggers, so to be followed by `report consistency --full`: writes with the
+// triggers disabled (session_replication_role = replica, as pg_restore --disable-triggers and
+// logical replication apply use; ALTER TABLE … DISABLE TRIGGER), writes aimed at a partition or
+// child table directly (none exists today), and a failover or restore: the listed transaction
+// ids are compared with the snapshots of the cluster that records the proof.
 
 export const config = { transaction: true };
 
 const tables = ['packages', 'shipments', 'tracking_events'] as const;
 
 export async function up(knex: Knex): Promise<void> {
+  // The functions run as their owner, with this schema fixed: a writing role needs no grant on
+  // the bookkeeping tables, and its search_path cannot point the listing elsewhere.
+  const schema = (await knex.raw<{ rows: { name: string }[] }>('select current_schema() as name')).rows[0]?.name ?? 'public';
+  const fixed = `security definer set search_path = pg_catalog, "${schema.replaceAll('"', '""')}"`;
+  // `shiptrack.track_changes = off` silences the listing only in the transaction that moved the
+  // epoch on (a seed does both): set anywhere else, the setting changes nothing.
+  const silenced = `coalesce(current_setting('shiptrack.track_changes', true) = 'off'
+                             and (select epoch_xact from consistency_state) = pg_current_xact_id(), false)`;
   await runStatements(knex, [
     `create table consistency_state (
        singleton boolean primary key default true check (singleton),
        epoch bigint not null default 0,
+       -- the transaction that last moved the epoch on
+       epoch_xact xid8,
        proven_epoch bigint,
+       -- a digest of the checks that proof ran: other checks (a new release) prove it again
+       proven_checks text,
        proven_at timestamptz
      )`,
     `insert into consistency_state default values`,
@@ -35,33 +53,31 @@ export async function up(knex: Knex): Promise<void> {
      )`,
     `comment on table consistency_changes is
        'packages changed since the last consistency proof (filled by triggers; emptied by report consistency)'`,
-    // `shiptrack.track_changes = off` (set by a seed, in its transaction, along with a new epoch)
-    // skips the listing: a bulk load would otherwise list every package it writes.
-    `create function consistency_note_inserted() returns trigger language plpgsql as $$
+    `create function consistency_note_inserted() returns trigger language plpgsql ${fixed} as $$
      begin
-       if current_setting('shiptrack.track_changes', true) is distinct from 'off' then
+       if not (${silenced}) then
          insert into consistency_changes (package_id) select distinct package_id from inserted_rows;
        end if;
        return null;
      end $$`,
-    `create function consistency_note_updated() returns trigger language plpgsql as $$
+    `create function consistency_note_updated() returns trigger language plpgsql ${fixed} as $$
      begin
-       if current_setting('shiptrack.track_changes', true) is distinct from 'off' then
+       if not (${silenced}) then
          insert into consistency_changes (package_id)
            select package_id from old_rows union select package_id from new_rows;
        end if;
        return null;
      end $$`,
-    `create function consistency_note_deleted() returns trigger language plpgsql as $$
+    `create function consistency_note_deleted() returns trigger language plpgsql ${fixed} as $$
      begin
-       if current_setting('shiptrack.track_changes', true) is distinct from 'off' then
+       if not (${silenced}) then
          insert into consistency_changes (package_id) select distinct package_id from deleted_rows;
        end if;
        return null;
      end $$`,
-    `create function consistency_note_truncated() returns trigger language plpgsql as $$
+    `create function consistency_note_truncated() returns trigger language plpgsql ${fixed} as $$
      begin
-       update consistency_state set epoch = epoch + 1;
+       update consistency_state set epoch = epoch + 1, epoch_xact = pg_current_xact_id();
        return null;
      end $$`,
     ...tables.flatMap((table) => [

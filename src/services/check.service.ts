@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { allowedTransitions, packageStatuses } from '../domain/status.js';
 import type { Database } from '../store/database.js';
 import { readReport, type NamedQuery, type ReportReader } from './reports/report.js';
@@ -290,8 +291,8 @@ export interface ProofState {
   epoch: string;
   /** When the full proof that can be built on was taken, or null when there is none. */
   provenAt: Date | null;
-  /** Whether there was a full proof, but a bulk load or TRUNCATE came after it. */
-  invalidated: boolean;
+  /** Why the last full proof cannot be built on although there was one, or null. */
+  invalidated: 'bulk load' | 'new checks' | null;
   /** Packages listed as changed, as the snapshot sees them. */
   changed: number;
   /** About how many packages there are (the planner's estimate). */
@@ -305,7 +306,7 @@ export interface ProofState {
 }
 
 /** Why a proof read every package, or `changes` when it read the listed ones only. */
-export type ProofKind = 'changes' | 'full: asked' | 'full: first' | 'full: bulk load' | 'full: many changes';
+export type ProofKind = 'changes' | 'full: asked' | 'full: first' | 'full: bulk load' | 'full: new checks' | 'full: many changes';
 
 export interface Proof {
   kind: ProofKind;
@@ -319,11 +320,21 @@ const vacuumAfterRemoving = 10_000;
 /** Above this share of the packages, proving the listed ones costs more than proving all. */
 const changedShareForFull = 0.1;
 
+/**
+ * A digest of the checks (their SQL and the allowed transitions): a proof made by other checks,
+ * those of another release, is not built on.
+ */
+const checksDigest = createHash('sha256')
+  .update(JSON.stringify(consistencyPasses({ kind: 'all' }).map((pass) => [pass.sql, pass.bindings ?? []])))
+  .digest('hex')
+  .slice(0, 16);
+
 async function readProofState(reader: ReportReader): Promise<ProofState> {
   const [row] = await reader.rows<{
     epoch: string;
     proven_at: Date | null;
-    proven: boolean;
+    same_epoch: boolean;
+    same_checks: boolean;
     changed: number;
     packages: number;
     snapshot: string;
@@ -331,18 +342,20 @@ async function readProofState(reader: ReportReader): Promise<ProofState> {
     writable: boolean;
   }>(
     'proof state',
-    `select s.epoch::text as epoch, s.proven_at, coalesce(s.proven_epoch = s.epoch, false) as proven,
+    `select s.epoch::text as epoch, s.proven_at, coalesce(s.proven_epoch = s.epoch, false) as same_epoch,
+            coalesce(s.proven_checks = ?, false) as same_checks,
             (select count(distinct package_id) from consistency_changes)::float8 as changed,
             (select greatest(reltuples, 0) from pg_class where oid = 'packages'::regclass)::float8 as packages,
             pg_current_snapshot()::text as snapshot, now() as taken_at,
             has_table_privilege('consistency_state', 'update') and has_table_privilege('consistency_changes', 'delete') as writable
        from consistency_state s`,
+    [checksDigest],
   );
   if (row === undefined) throw new Error('consistency_state has no row: was migration 20261124000700 rolled back by hand?');
   return {
     epoch: row.epoch,
-    provenAt: row.proven ? row.proven_at : null,
-    invalidated: !row.proven && row.proven_at !== null,
+    provenAt: row.same_epoch && row.same_checks ? row.proven_at : null,
+    invalidated: row.proven_at === null ? null : !row.same_epoch ? 'bulk load' : !row.same_checks ? 'new checks' : null,
     changed: row.changed,
     packagesAbout: row.packages,
     snapshot: row.snapshot,
@@ -362,9 +375,9 @@ export async function proveConsistency(reader: ReportReader, options: { full?: b
     options.full === true
       ? 'full: asked'
       : state.provenAt === null
-        ? state.invalidated
-          ? 'full: bulk load'
-          : 'full: first'
+        ? state.invalidated === null
+          ? 'full: first'
+          : `full: ${state.invalidated}`
         : state.changed > changedShareForFull * state.packagesAbout && state.changed > 10_000
           ? 'full: many changes'
           : 'changes';
@@ -388,12 +401,16 @@ export async function recordProof(db: Database, proof: Proof): Promise<string | 
     const removed = await db.knex.transaction(async (trx) => {
       if (full) {
         if (!report.ok) {
-          await trx.raw('update consistency_state set proven_epoch = null, proven_at = null');
+          await trx.raw('update consistency_state set proven_epoch = null, proven_checks = null, proven_at = null');
           return 0;
         }
+        // Two full proofs may finish out of order: the later snapshot's time stays.
         const updated = await trx.raw<{ rows: unknown[] }>(
-          `update consistency_state set proven_epoch = epoch, proven_at = ? where epoch = ?::bigint returning epoch`,
-          [state.takenAt, state.epoch],
+          `update consistency_state
+              set proven_at = case when proven_epoch = epoch and proven_checks = ? then greatest(proven_at, ?) else ? end,
+                  proven_epoch = epoch, proven_checks = ?
+            where epoch = ?::bigint returning epoch`,
+          [checksDigest, state.takenAt, state.takenAt, checksDigest, state.epoch],
         );
         if (updated.rows.length === 0) return 0;
       }
@@ -416,8 +433,10 @@ export async function recordProof(db: Database, proof: Proof): Promise<string | 
       return removed;
     });
     // Every run reads the whole list: the dead rows of a large removal would slow each one down
-    // until autovacuum came by (1M dead rows: 1.1 s a run), so they go now.
-    if (removed >= vacuumAfterRemoving) await db.knex.raw('vacuum (analyze) consistency_changes');
+    // until autovacuum came by (1M dead rows: 1.1 s a run), so they go now. The proof is
+    // recorded already: a vacuum that fails (or that a role not owning the table may not run,
+    // which is only a warning) leaves them to autovacuum.
+    if (removed >= vacuumAfterRemoving) await db.knex.raw('vacuum (analyze) consistency_changes').catch(() => undefined);
     return null;
   } catch (error) {
     // A standby, or a lock that would not come: the proof stands, the next run repeats it.

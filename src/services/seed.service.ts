@@ -203,7 +203,7 @@ export async function seedDatabase(db: Database, options: SeedOptions): Promise<
     // the next `report consistency` prove every package (migration 700). Both end with this
     // transaction, whichever way it ends.
     await session.raw(`select set_config('shiptrack.track_changes', 'off', true)`);
-    await session.raw('update consistency_state set epoch = epoch + 1');
+    await session.raw('update consistency_state set epoch = epoch + 1, epoch_xact = pg_current_xact_id()');
 
     if (options.mode === 'truncate') {
       await session.raw(`truncate ${seedTables.map(quoteIdent).join(', ')}, doc_raw_scans restart identity`);

@@ -533,7 +533,7 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
       const bulkWrite = (work: (trx: Knex.Transaction) => Promise<unknown>): Promise<void> =>
         db.knex.transaction(async (trx) => {
           await trx.raw(`select set_config('shiptrack.track_changes', 'off', true)`);
-          await trx.raw('update consistency_state set epoch = epoch + 1');
+          await trx.raw('update consistency_state set epoch = epoch + 1, epoch_xact = pg_current_xact_id()');
           await work(trx);
         });
 
@@ -615,6 +615,25 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
         }
         const clean = await run();
         expect([clean.ok, proof(clean)]).toEqual([true, 'full']);
+        expect(proof(await run())).toBe('changes');
+      });
+
+      it('lists the writes of a session that only says it is loading (without moving the epoch on)', async () => {
+        await db.knex.transaction(async (trx) => {
+          await trx.raw(`select set_config('shiptrack.track_changes', 'off', true)`);
+          await trx('packages')
+            .where({ package_id: 2 })
+            .update({ weight: db.knex.raw('weight') });
+        });
+        expect(await changes()).toBe(1);
+        expect((await run()).notes[0]).toMatch(/read the 1 package\(s\) changed since/);
+      });
+
+      it('proves every package again when the checks are not those of the last full proof', async () => {
+        await db.knex('consistency_state').update({ proven_checks: 'of another release' });
+        const result = await run();
+        expect(result.notes[0]).toMatch(/read every package and event \(the checks changed since the last full proof/);
+        expect(result.ok).toBe(true);
         expect(proof(await run())).toBe('changes');
       });
 

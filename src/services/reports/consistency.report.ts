@@ -95,6 +95,7 @@ function proofNote(proof: Proof | undefined, connections: number): string {
     'full: asked': '--full',
     'full: first': 'no earlier proof to build on',
     'full: bulk load': 'a bulk load or TRUNCATE since the last full proof',
+    'full: new checks': 'the checks changed since the last full proof (a new release)',
     'full: many changes': `${count(state.changed)} packages changed since the last full proof`,
   }[kind];
   return (
