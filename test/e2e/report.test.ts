@@ -90,6 +90,7 @@ describe('report on the embedded default', () => {
       [['report', 'status', '--as-of', 'soon'], /--as-of: "soon" is not a date/],
       [['report', 'consistency', '--packages', '0'], /--packages: expected a whole number from 1 to 1,000,000, got "0"/],
       [['report', 'consistency', '--jobs', '9'], /--jobs: expected a whole number from 1 to 8, got "9"/],
+      [['report', 'consistency', '--full', '--packages', '10'], /--full and --packages ask for different proofs/],
       [['check', '--jobs', 'two'], /--jobs: expected a whole number from 1 to 8, got "two"/],
       [['report', 'stat'], /unknown report 'stat' \(did you mean status or stale\?\); the reports are status, overdue/],
     ];
