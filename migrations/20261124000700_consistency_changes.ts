@@ -26,6 +26,13 @@ export const config = { transaction: true };
 
 const tables = ['packages', 'shipments', 'tracking_events'] as const;
 
+/** The packages a statement touched, from the transition tables its trigger names. */
+const touched = {
+  inserted: 'select distinct package_id from inserted_rows',
+  updated: 'select package_id from old_rows union select package_id from new_rows',
+  deleted: 'select distinct package_id from deleted_rows',
+};
+
 export async function up(knex: Knex): Promise<void> {
   // The functions run as their owner, with this schema fixed: a writing role needs no grant on
   // the bookkeeping tables, and its search_path cannot point the listing elsewhere.
@@ -53,28 +60,16 @@ export async function up(knex: Knex): Promise<void> {
      )`,
     `comment on table consistency_changes is
        'packages changed since the last consistency proof (filled by triggers; emptied by report consistency)'`,
-    `create function consistency_note_inserted() returns trigger language plpgsql ${fixed} as $$
-     begin
-       if not (${silenced}) then
-         insert into consistency_changes (package_id) select distinct package_id from inserted_rows;
-       end if;
-       return null;
-     end $$`,
-    `create function consistency_note_updated() returns trigger language plpgsql ${fixed} as $$
-     begin
-       if not (${silenced}) then
-         insert into consistency_changes (package_id)
-           select package_id from old_rows union select package_id from new_rows;
-       end if;
-       return null;
-     end $$`,
-    `create function consistency_note_deleted() returns trigger language plpgsql ${fixed} as $$
-     begin
-       if not (${silenced}) then
-         insert into consistency_changes (package_id) select distinct package_id from deleted_rows;
-       end if;
-       return null;
-     end $$`,
+    // One listing function per kind of statement: each reads the packages from its transition tables.
+    ...Object.entries(touched).map(
+      ([kind, packages]) => `create function consistency_note_${kind}() returns trigger language plpgsql ${fixed} as $$
+         begin
+           if not (${silenced}) then
+             insert into consistency_changes (package_id) ${packages};
+           end if;
+           return null;
+         end $$`,
+    ),
     `create function consistency_note_truncated() returns trigger language plpgsql ${fixed} as $$
      begin
        update consistency_state set epoch = epoch + 1, epoch_xact = pg_current_xact_id();
