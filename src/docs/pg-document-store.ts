@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Knex } from 'knex';
 import { ExitCode, SchemaMissingError, ShiptrackError } from '../errors.js';
 import { withPgErrors } from '../store/database.js';
+import { samplePercent } from '../store/sampling.js';
 import {
   assertBenchmarkRunDocument,
   assertRawScanDocument,
@@ -210,24 +211,19 @@ export function createPgDocumentStore(knex: Knex): DocumentStore {
     sampleRawScans: (size) =>
       withPgErrors(async () => {
         if (!Number.isSafeInteger(size) || size <= 0) return [];
-        // Ordering the whole table by random() reads all of it: 800k documents at the large
-        // profile, ~300 ms. On a large table, page-level sampling first (about twice the
-        // documents needed, from pages drawn at random), then a random pick of those; on a small
-        // one, or when the pages fall short, a random pick of the whole table.
+        // Pages drawn at random first on a large table (see `samplePercent`).
         const estimate = await knex.raw<{ rows: { rows: number }[] }>(
           `select greatest(reltuples, 0)::float8 as rows from pg_class where oid = ?::regclass`,
           [tables.rawScans],
         );
-        const total = estimate.rows[0]?.rows ?? 0;
+        const percent = samplePercent(estimate.rows[0]?.rows ?? 0, size);
         const pick = (from: Knex.QueryBuilder): Promise<RawScanRow[]> =>
           from
             .orderByRaw('random()')
             .limit(size)
             .select<RawScanRow[]>(...rawScanColumns);
         let rows: RawScanRow[] = [];
-        if (total >= 50_000 && size * 20 <= total) {
-          rows = await pick(knex.from(knex.raw(`?? tablesample system (?)`, [tables.rawScans, (200 * size) / total])));
-        }
+        if (percent !== null) rows = await pick(knex.from(knex.raw(`?? tablesample system (?)`, [tables.rawScans, percent])));
         if (rows.length < size) rows = await pick(knex(tables.rawScans));
         return rows.map(toRawScan);
       }),

@@ -1,5 +1,6 @@
 import type { DocumentStore, RawScanDocument } from '../../docs/document-store.js';
 import type { Database } from '../../store/database.js';
+import { samplePercent } from '../../store/sampling.js';
 import { collectConsistencyChecks, proveConsistency, recordProof, type Proof } from '../check.service.js';
 import { readOutboxStatus } from '../outbox.service.js';
 import {
@@ -60,9 +61,8 @@ export function compareDocuments(docs: readonly RawScanDocument[], events: Reado
 }
 
 /**
- * `count` packages drawn at random for a spot check: page-level sampling (no full scan) of twice
- * the share needed, then a random pick of those; on a small table, or when the pages fall short,
- * a random pick of the whole table. `ofAbout` is the planner's estimate of the table's size.
+ * `count` packages drawn at random for a spot check (see `samplePercent`). `ofAbout` is the
+ * planner's estimate of the table's size.
  */
 async function samplePackages(reader: ReportReader, count: number): Promise<{ ids: number[]; ofAbout: number | undefined }> {
   const [estimate] = await reader.rows<{ rows: number }>(
@@ -72,10 +72,9 @@ async function samplePackages(reader: ReportReader, count: number): Promise<{ id
   const rows = estimate?.rows ?? 0;
   const pick = (name: string, from: string, bindings: unknown[]): Promise<{ package_id: number }[]> =>
     reader.rows(name, `select package_id::float8 as package_id from ${from} order by random() limit ?`, bindings);
+  const percent = samplePercent(rows, count);
   let sampled: { package_id: number }[] = [];
-  if (rows >= 50_000 && count * 20 <= rows) {
-    sampled = await pick('sampled packages', 'packages tablesample system (?)', [(200 * count) / rows, count]);
-  }
+  if (percent !== null) sampled = await pick('sampled packages', 'packages tablesample system (?)', [percent, count]);
   if (sampled.length < count) sampled = await pick('sampled packages (whole table)', 'packages', [count]);
   return { ids: sampled.map((r) => r.package_id), ofAbout: rows >= 1 ? Math.round(rows) : undefined };
 }
