@@ -57,14 +57,13 @@ const denseLocationIdSpan = 100_000;
  * range, a join with the (location, group) pairs.
  */
 function laneGroupSql(groups: readonly { location_id: number; grp: number }[]): {
-  /** Common table expressions to put first, and their bindings. */
-  ctes: string[];
-  cteBindings: unknown[];
+  /** What to put right after `with`: a common table expression and its comma, or nothing. */
+  cte: string;
   origin: string;
   destination: string;
-  /** The bindings of `origin` then `destination`. */
-  groupBindings: unknown[];
   joins: string;
+  /** The bindings of `cte`, `origin` and `destination`, which come first in a query. */
+  bindings: unknown[];
 } {
   const ids = groups.map((g) => g.location_id);
   const low = ids.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY);
@@ -73,22 +72,20 @@ function laneGroupSql(groups: readonly { location_id: number; grp: number }[]): 
     const byId = Array.from({ length: span }, () => 0);
     for (const g of groups) byId[g.location_id - low] = g.grp;
     return {
-      ctes: [],
-      cteBindings: [],
+      cte: '',
       origin: '(?::int[])[s.origin_location_id - ?::int]',
       destination: '(?::int[])[s.destination_location_id - ?::int]',
-      groupBindings: [byId, low - 1, byId, low - 1],
       joins: '',
+      bindings: [byId, low - 1, byId, low - 1],
     };
   }
   return {
-    ctes: ['lane_map as (select * from unnest(?::int[], ?::int[]) as m(location_id, grp))'],
-    cteBindings: [ids, groups.map((g) => g.grp)],
+    cte: 'lane_map as (select * from unnest(?::int[], ?::int[]) as m(location_id, grp)),',
     origin: 'om.grp',
     destination: 'dm.grp',
-    groupBindings: [],
     joins: `join lane_map om on om.location_id = s.origin_location_id
             join lane_map dm on dm.location_id = s.destination_location_id`,
+    bindings: [ids, groups.map((g) => g.grp)],
   };
 }
 
@@ -140,7 +137,7 @@ export async function runLanesReport(
     // Only the late minority is sorted for percentiles, and only for the lanes listed.
     const counted = await reader.rows<LaneTotalsRow & (LaneCountRow | { [K in keyof LaneCountRow]: null })>(
       'deliveries per lane',
-      `with ${map.ctes.map((c) => `${c},`).join(' ')}
+      `with ${map.cte}
             lanes as (
               select ${map.origin} as origin_group, ${map.destination} as destination_group, count(*)::int as shipments,
                      count(*) filter (where s.actual_delivery <= s.estimated_delivery)::int as on_time
@@ -161,15 +158,7 @@ export async function runLanesReport(
        select t.*, l.origin_group, l.destination_group, l.shipments, l.on_time
          from totals t left join listed l on true
         order by l.position`,
-      [
-        ...map.cteBindings,
-        ...map.groupBindings,
-        options.since,
-        options.now,
-        options.minShipments,
-        options.minShipments,
-        options.limit,
-      ],
+      [...map.bindings, options.since, options.now, options.minShipments, options.minShipments, options.limit],
     );
     const totals = counted[0];
     const listed = counted
@@ -185,7 +174,7 @@ export async function runLanesReport(
     // computed once. The overall row is the one without a lane.
     const late = await reader.rows<LaneLateRow | ({ [K in keyof LaneLateRow]: null } & { buckets: number[] })>(
       'lateness',
-      `with ${map.ctes.map((c) => `${c},`).join(' ')}
+      `with ${map.cte}
             late as materialized (
               select ${map.origin} as origin_group, ${map.destination} as destination_group, ${lateHours} as late_h
                 from shipments s ${map.joins}
@@ -199,14 +188,7 @@ export async function runLanesReport(
         group by origin_group, destination_group
        union all
        select null, null, null, null, array[${bucketSql}] from late`,
-      [
-        ...map.cteBindings,
-        ...map.groupBindings,
-        options.since,
-        options.now,
-        listed.map((r) => r.origin_group),
-        listed.map((r) => r.destination_group),
-      ],
+      [...map.bindings, options.since, options.now, listed.map((r) => r.origin_group), listed.map((r) => r.destination_group)],
     );
     const overall = late.find((r) => r.origin_group === null);
     return {
