@@ -240,21 +240,16 @@ async function runUnits<Row>(queries: readonly NamedQuery[], units: readonly Che
 
 /**
  * Runs every check through `reader`, split across its siblings when it has any (connections
- * that see the same snapshot); `ok` is false when any has violations. With `packageIds`, only
- * those packages (and their whole histories) are checked: a spot check. With `changedOnly`,
- * only the packages listed in `consistency_changes` (see `proveConsistency`).
+ * that see the same snapshot); `ok` is false when any has violations. `packages` says which:
+ * all of them, those listed in `consistency_changes` (see `proveConsistency`), or the given ids
+ * (a spot check); each with its whole history.
  */
 export async function collectConsistencyChecks(
   reader: ReportReader,
-  options: { packageIds?: readonly number[] | undefined; changedOnly?: boolean } = {},
+  packages: 'all' | 'changed' | readonly number[],
 ): Promise<CheckReport> {
   const queries = [reader.rows, ...reader.siblings.map((sibling) => sibling.rows)];
-  const scope: Scope =
-    options.packageIds !== undefined
-      ? { kind: 'ids', ids: options.packageIds }
-      : options.changedOnly === true
-        ? { kind: 'changed' }
-        : { kind: 'all' };
+  const scope: Scope = typeof packages === 'string' ? { kind: packages } : { kind: 'ids', ids: packages };
   const units = await planUnits(reader.rows, queries.length, scope);
   const rows = await runUnits<{ check_name: string; violations: number; samples: string[] | null }>(queries, units);
   const checks: CheckResult[] = [];
@@ -265,15 +260,12 @@ export async function collectConsistencyChecks(
         check,
         description,
         violations: found.reduce((sum, r) => sum + r.violations, 0),
-        // One row per check when its pass ran whole; from several shares, the first five of them
-        // all, in the same byte order.
-        samples:
-          found.length === 1
-            ? (found[0]?.samples ?? [])
-            : found
-                .flatMap((r) => r.samples ?? [])
-                .sort()
-                .slice(0, 5),
+        // A row per query that found some (several when the pass ran in id ranges): the first
+        // five of all their samples, in byte order as each query sorted them.
+        samples: found
+          .flatMap((r) => r.samples ?? [])
+          .sort()
+          .slice(0, 5),
       });
     }
   }
@@ -317,8 +309,12 @@ export interface Proof {
 /** Removing this many listed changes or more vacuums the list at once. */
 const vacuumAfterRemoving = 10_000;
 
-/** Above this share of the packages, proving the listed ones costs more than proving all. */
+/**
+ * Above this share of the packages (and this many), proving the listed ones costs more than
+ * proving all.
+ */
 const changedShareForFull = 0.1;
+const changedForFullAtLeast = 10_000;
 
 /**
  * A digest of the checks (their SQL and the allowed transitions): a proof made by other checks,
@@ -378,10 +374,10 @@ export async function proveConsistency(reader: ReportReader, options: { full?: b
         ? state.invalidated === null
           ? 'full: first'
           : `full: ${state.invalidated}`
-        : state.changed > changedShareForFull * state.packagesAbout && state.changed > 10_000
+        : state.changed > changedShareForFull * state.packagesAbout && state.changed > changedForFullAtLeast
           ? 'full: many changes'
           : 'changes';
-  const report = await collectConsistencyChecks(reader, { changedOnly: kind === 'changes' });
+  const report = await collectConsistencyChecks(reader, kind === 'changes' ? 'changed' : 'all');
   return { kind, state, report };
 }
 
@@ -455,14 +451,8 @@ export async function runConsistencyChecks(
   db: Database,
   options: { connections?: number; signal?: AbortSignal | undefined } = {},
 ): Promise<CheckReport> {
-  const read = await readReport(
-    db,
-    { now: new Date(), signal: options.signal },
-    (reader) => proveConsistency(reader, { full: true }),
-    {
-      connections: options.connections,
-    },
-  );
+  const proveAll = (reader: ReportReader): Promise<Proof> => proveConsistency(reader, { full: true });
+  const read = await readReport(db, { now: new Date(), signal: options.signal }, proveAll, { connections: options.connections });
   await recordProof(db, read.value);
   return read.value.report;
 }

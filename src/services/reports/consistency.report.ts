@@ -125,7 +125,7 @@ export async function runConsistencyReport(
     async (reader) => {
       const spot = options.packages === undefined ? undefined : await samplePackages(reader, options.packages);
       const proof: Proof | undefined = spot === undefined ? await proveConsistency(reader, { full: options.full }) : undefined;
-      const report = proof?.report ?? (await collectConsistencyChecks(reader, { packageIds: spot?.ids }));
+      const report = proof?.report ?? (await collectConsistencyChecks(reader, spot?.ids ?? 'all'));
       const checks: ReportRow[] = report.checks.map((c) => ({ ...c, samples: c.samples.join(' ') }));
       const outbox = await readOutboxStatus(reader.rows);
       const events = await reader.rows<EventRow>(
