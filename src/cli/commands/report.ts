@@ -5,6 +5,7 @@ import type { ReportResult } from '../../services/reports/report.js';
 import type { OpenDatabaseOptions } from '../../store/database.js';
 import type { Resources } from '../../store/resources.js';
 import { configFor, withResources, type CommandContext } from '../program.js';
+import { parseJobs, proofPoolMax, withJobsOption } from '../proof-jobs.js';
 
 type Format = 'table' | 'csv' | 'markdown' | 'json';
 
@@ -38,9 +39,6 @@ const str = (options: ReportOptionValues, key: string): string => {
   const v = options[key];
   return Array.isArray(v) ? (v[0] ?? '') : typeof v === 'string' ? v : '';
 };
-
-/** Most connections `report consistency --jobs` opens. */
-const maxJobs = 8;
 
 const reports: ReportDefinition[] = [
   {
@@ -205,11 +203,10 @@ const reports: ReportDefinition[] = [
     name: 'consistency',
     summary: 'cross-store checks; exits 4 when anything is wrong (for cron)',
     define: (c) =>
-      c
+      withJobsOption(c)
         .option('--sample <n>', 'raw scan documents to compare with their events', '500')
         .option('--packages <n>', 'spot check: prove only n packages drawn at random, with their whole histories (default: all)')
         .option('--full', 'prove every package, not only those changed since the last full proof')
-        .option('--jobs <n>', 'database connections proving packages at once, on one snapshot (1–8; a server only)', '2')
         .addHelpText(
           'after',
           [
@@ -232,7 +229,7 @@ const reports: ReportDefinition[] = [
       const settings = {
         sample: parseCount(str(o, 'sample'), '--sample', 0, 100_000),
         packages: packages === '' ? undefined : parseCount(packages, '--packages', 1, 1_000_000),
-        connections: parseCount(str(o, 'jobs'), '--jobs', 1, maxJobs),
+        connections: parseJobs(str(o, 'jobs')),
         full: o['full'] === true,
       };
       if (settings.full && settings.packages !== undefined) {
@@ -246,8 +243,7 @@ const reports: ReportDefinition[] = [
       'shiptrack report consistency --packages 10000                   # a spot check of 10,000 packages drawn at random',
     ],
     // It reads every event by design (minutes at 80M events), like `check`: no statement timeout.
-    // One connection per job, and one to cancel them on Ctrl-C.
-    database: { statementTimeoutMs: 0, applicationName: 'shiptrack report consistency', poolMax: maxJobs + 1 },
+    database: { statementTimeoutMs: 0, applicationName: 'shiptrack report consistency', poolMax: proofPoolMax },
   },
 ];
 

@@ -5,6 +5,7 @@ import { ExitCode, InterruptedError, UsageError } from '../../errors.js';
 import type { CheckReport } from '../../services/check.service.js';
 import type { SeedMode } from '../../services/seed.service.js';
 import { configFor, withResources, type CommandContext } from '../program.js';
+import { parseJobs, proofPoolMax, withJobsOption } from '../proof-jobs.js';
 
 interface SeedCliOptions {
   profile: string;
@@ -159,11 +160,11 @@ Examples:
 }
 
 export function checkCommand(context: CommandContext): Command {
-  return new Command('check')
-    .description(
+  return withJobsOption(
+    new Command('check').description(
       'consistency checks over the data: status = last event, legal transitions, delivered ⇒ actual_delivery, valid tracking numbers',
-    )
-    .option('--jobs <n>', 'database connections proving packages at once (1–8; a server only)', '2')
+    ),
+  )
     .addHelpText(
       'after',
       [
@@ -175,7 +176,7 @@ export function checkCommand(context: CommandContext): Command {
     )
     .action(async (options: { jobs: string }, command: Command) => {
       const config = configFor(command, context);
-      const connections = parseCount(options.jobs, '--jobs', 1, 8);
+      const connections = parseJobs(options.jobs);
       await withResources(
         context,
         config,
@@ -188,8 +189,7 @@ export function checkCommand(context: CommandContext): Command {
           context.output.result(report, (style) => renderCheckReport(report, style));
           if (!report.ok) context.exitCode = ExitCode.conflict;
         },
-        // One connection per job, and one to cancel them on Ctrl-C.
-        { database: { applicationName: 'shiptrack check', statementTimeoutMs: 0, poolMax: 9 } },
+        { database: { applicationName: 'shiptrack check', statementTimeoutMs: 0, poolMax: proofPoolMax } },
       );
     });
 }
