@@ -40,8 +40,9 @@ export async function up(knex: Knex): Promise<void> {
   const fixed = `security definer set search_path = pg_catalog, "${schema.replaceAll('"', '""')}"`;
   // `shiptrack.track_changes = off` silences the listing only in the transaction that moved the
   // epoch on (a seed does both): set anywhere else, the setting changes nothing.
-  const silenced = `coalesce(current_setting('shiptrack.track_changes', true) = 'off'
-                             and (select epoch_xact from consistency_state) = pg_current_xact_id(), false)`;
+  // Unset (every write but a seed's), the setting is '' and the state row is never read.
+  const silenced = `coalesce(current_setting('shiptrack.track_changes', true), '') = 'off'
+                    and coalesce((select epoch_xact from consistency_state) = pg_current_xact_id(), false)`;
   await runStatements(knex, [
     `create table consistency_state (
        singleton boolean primary key default true check (singleton),
