@@ -7,6 +7,10 @@
  *
  * Needs `pgbench` on the PATH (Debian: postgresql-client). pgbench's per-transaction log (-l)
  * gives every latency, so both sides' percentiles come from complete samples.
+ *
+ * `--socket-floor` adds a third side: the same harness driving bare sockets (connected and
+ * authenticated by pg, then written to directly, replies only framed, never decoded). It is the
+ * least any Node client can cost here, so it separates the driver's cost from Node's own.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +18,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { runWorkload, parseDurationMs } from '../src/services/benchmark/harness.js';
+import { queryPrepared, type PreparedStatement } from '../src/store/prepared-read.js';
 import { trackQuery } from '../src/store/track.store.js';
 import { medianAndSpread, percentile } from './support.js';
 
@@ -22,6 +27,7 @@ interface Args {
   concurrency: number[];
   durationMs: number;
   runs: number;
+  socketFloor: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -30,10 +36,14 @@ function parseArgs(argv: string[]): Args {
     concurrency: [1, 4],
     durationMs: 10_000,
     runs: 3,
+    socketFloor: false,
   };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1] ?? ''];
-    if (flag === '--database-url') args.databaseUrl = value;
+    if (flag === '--socket-floor') {
+      args.socketFloor = true;
+      i -= 1;
+    } else if (flag === '--database-url') args.databaseUrl = value;
     else if (flag === '--concurrency') args.concurrency = value.split(',').map(Number);
     else if (flag === '--duration') args.durationMs = parseDurationMs(value) ?? 10_000;
     else if (flag === '--runs') args.runs = Number(value);
@@ -48,6 +58,7 @@ function parseArgs(argv: string[]): Args {
 const sqlText = trackQuery.text
   .replace('where p.tracking_number = $1', 'where p.package_id = $1')
   .replaceAll('HH24:MI', 'HH24":"MI');
+const statement: PreparedStatement = { name: 'bench_track_by_id', text: sqlText };
 
 interface Stats {
   p50: number;
@@ -116,7 +127,8 @@ function runPgbench(url: string, maxId: number, concurrency: number, durationMs:
 async function runHarness(url: string, maxId: number, concurrency: number, durationMs: number): Promise<Stats> {
   const clients = await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      const client = new pg.Client({ connectionString: url });
+      // pgbench does not decode rows; neither do we here (no JSON.parse of the timeline, no dates).
+      const client = new pg.Client({ connectionString: url, types: { getTypeParser: () => (value: string) => value } });
       await client.connect();
       return client;
     }),
@@ -126,19 +138,84 @@ async function runHarness(url: string, maxId: number, concurrency: number, durat
       concurrency,
       warmupMs: 2000,
       durationMs,
-      operation: (worker) =>
-        (clients[worker] as pg.Client).query({
-          name: 'bench_track_by_id',
-          text: sqlText,
-          values: [1 + Math.floor(Math.random() * maxId)],
-          // pgbench does not decode rows; neither do we here (no JSON.parse of the timeline).
-          rowMode: 'array',
-          types: { getTypeParser: () => (value: string) => value },
-        }),
+      // The read path `track` uses: one write of Bind/Execute/Sync per lookup.
+      operation: (worker) => queryPrepared(clients[worker] as pg.Client, statement, [1 + Math.floor(Math.random() * maxId)]),
     });
     return { p50: summary.p50, p90: summary.p90, p99: summary.p99, tps: summary.throughput };
   } finally {
     await Promise.all(clients.map((c) => c.end()));
+  }
+}
+
+interface RawSocket {
+  write(chunk: Buffer): boolean;
+  removeAllListeners(event: string): unknown;
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+}
+
+/** Resolves at each ReadyForQuery ('Z') on the socket; errors are not expected on this read. */
+function replyWaiter(socket: RawSocket): () => Promise<void> {
+  let pending: Buffer | undefined;
+  let waiting: (() => void) | undefined;
+  socket.removeAllListeners('data');
+  socket.on('data', (chunk) => {
+    const data = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
+    let offset = 0;
+    let ready = false;
+    while (data.length - offset >= 5) {
+      const length = data.readInt32BE(offset + 1);
+      if (data.length - offset < 1 + length) break;
+      if (data[offset] === 0x5a) ready = true;
+      offset += 1 + length;
+    }
+    pending = offset < data.length ? data.subarray(offset) : undefined;
+    if (ready && waiting !== undefined) {
+      const done = waiting;
+      waiting = undefined;
+      done();
+    }
+  });
+  return () =>
+    new Promise<void>((resolve) => {
+      waiting = resolve;
+    });
+}
+
+async function runSocketFloor(url: string, maxId: number, concurrency: number, durationMs: number): Promise<Stats> {
+  const { serialize } = await import('pg-protocol');
+  const tail = Buffer.concat([serialize.execute(), serialize.sync()]);
+  const clients: pg.Client[] = [];
+  try {
+    const sockets: { socket: RawSocket; reply: () => Promise<void> }[] = [];
+    for (let i = 0; i < concurrency; i += 1) {
+      const client = new pg.Client({ connectionString: url });
+      // Closing the taken-over socket below looks to pg like a lost connection.
+      client.on('error', () => undefined);
+      clients.push(client);
+      await client.connect();
+      await client.query(`prepare floor_track_by_id as ${sqlText}`);
+      // pg's Connection keeps its socket as `stream`; from here on pg no longer reads it.
+      const socket = (client as unknown as { connection: { stream: RawSocket } }).connection.stream;
+      sockets.push({ socket, reply: replyWaiter(socket) });
+    }
+    const summary = await runWorkload({
+      concurrency,
+      warmupMs: 2000,
+      durationMs,
+      operation: (worker) => {
+        const side = sockets[worker];
+        if (side === undefined) throw new Error(`no socket for worker ${worker}`);
+        const done = side.reply();
+        const id = String(1 + Math.floor(Math.random() * maxId));
+        side.socket.write(Buffer.concat([serialize.bind({ statement: 'floor_track_by_id', values: [id] }), tail]));
+        return done;
+      },
+    });
+    return { p50: summary.p50, p90: summary.p90, p99: summary.p99, tps: summary.throughput };
+  } finally {
+    // The sockets no longer speak pg's protocol state: close them without a goodbye.
+    for (const client of clients)
+      (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
   }
 }
 
@@ -153,29 +230,37 @@ async function main(): Promise<void> {
     `track query by random package_id, prepared; ${args.runs} runs × ${args.durationMs / 1000} s per side and level, ms`,
     'median of runs (min–max); ratio = harness / pgbench, per run, median (min–max)',
   ];
+  const sides: { name: string; run: (c: number) => Promise<Stats> }[] = [
+    { name: 'harness', run: (c) => runHarness(args.databaseUrl, maxId, c, args.durationMs) },
+    ...(args.socketFloor
+      ? [{ name: 'socket', run: (c: number) => runSocketFloor(args.databaseUrl, maxId, c, args.durationMs) }]
+      : []),
+    { name: 'pgbench', run: (c) => Promise.resolve(runPgbench(args.databaseUrl, maxId, c, args.durationMs)) },
+  ];
+  if (args.socketFloor) lines.push('socket = the same harness over bare sockets (no driver); its ratio is also to pgbench');
   for (const c of args.concurrency) {
-    const ours: Stats[] = [];
-    const theirs: Stats[] = [];
+    const stats = new Map<string, Stats[]>(sides.map((side) => [side.name, []]));
     for (let run = 0; run < args.runs; run += 1) {
-      // Alternate who goes first, so drift in the machine's load does not favour one side.
-      if (run % 2 === 0) {
-        ours.push(await runHarness(args.databaseUrl, maxId, c, args.durationMs));
-        theirs.push(runPgbench(args.databaseUrl, maxId, c, args.durationMs));
-      } else {
-        theirs.push(runPgbench(args.databaseUrl, maxId, c, args.durationMs));
-        ours.push(await runHarness(args.databaseUrl, maxId, c, args.durationMs));
+      // Rotate who goes first, so drift in the machine's load does not favour one side.
+      for (let k = 0; k < sides.length; k += 1) {
+        const side = sides[(run + k) % sides.length];
+        if (side !== undefined) stats.get(side.name)?.push(await side.run(c));
       }
       process.stderr.write(`concurrency ${c}: run ${run + 1} done\n`);
     }
     lines.push(`  concurrency ${c}`);
+    const theirs = stats.get('pgbench') ?? [];
+    const fmt = (v: number[]): string => medianAndSpread(v, (n) => n.toFixed(3));
     for (const key of ['p50', 'p90', 'p99', 'tps'] as const) {
-      const a = ours.map((s) => s[key]);
       const b = theirs.map((s) => s[key]);
-      const ratios = a.map((v, i) => v / (b[i] ?? Number.NaN));
-      const fmt = (v: number[]): string => medianAndSpread(v, (n) => n.toFixed(3));
-      lines.push(
-        `    ${key.padEnd(4)} harness ${fmt(a)}  pgbench ${fmt(b)}  ratio ${medianAndSpread(ratios, (n) => n.toFixed(2))}`,
-      );
+      const cells = sides
+        .filter((side) => side.name !== 'pgbench')
+        .map((side) => {
+          const a = (stats.get(side.name) ?? []).map((s) => s[key]);
+          const ratios = a.map((v, i) => v / (b[i] ?? Number.NaN));
+          return `${side.name} ${fmt(a)} ratio ${medianAndSpread(ratios, (n) => n.toFixed(2))}`;
+        });
+      lines.push(`    ${key.padEnd(4)} ${cells.join('  ')}  pgbench ${fmt(b)}`);
     }
   }
   process.stdout.write(`${lines.join('\n')}\n`);

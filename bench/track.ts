@@ -100,8 +100,7 @@ async function main(): Promise<void> {
   try {
     const prepared = createTracker({ source: { kind: 'client', client } });
     // The same query, sent without a statement name: parsed and planned every time.
-    const unpreparedClient = { query: (q: { text: string; values: unknown[] }) => client.query(q.text, q.values) };
-    const unprepared = createTracker({ source: { kind: 'client', client: unpreparedClient } });
+    const unprepared = createTracker({ source: { kind: 'client', client, prepare: false } });
     const cached = createTracker({
       source: { kind: 'client', client },
       cache: createTrackCache(redis, { ttlMs: 600_000, negativeTtlMs: 600_000, prefix: `shiptrack:bench:${Date.now()}:` }),

@@ -1,6 +1,8 @@
 import { toStatus, type Place, type TrackedPackage } from '../domain/timeline.js';
+import type { Client } from 'pg';
 import { mapPostgresError } from '../errors.js';
 import { sessionPool, type Database } from './database.js';
+import { queryPrepared, type PreparedStatement } from './prepared-read.js';
 
 /**
  * The read behind `track`: summary and timeline in one round trip, as a named prepared
@@ -10,7 +12,7 @@ import { sessionPool, type Database } from './database.js';
  * printing a timeline needs no ICU time zone data in Node, whose first use costs ~10 ms.
  * Exported for the benchmark, which compares its harness with pgbench on this very SQL.
  */
-export const trackQuery = {
+export const trackQuery: PreparedStatement = {
   name: 'shiptrack_track_v2',
   text: `
 select p.package_id, p.tracking_number, p.current_status, p.weight::text as weight, p.metadata,
@@ -62,10 +64,6 @@ interface TrackRow {
   events: { eventId: number; status: string; at: string; recordedAt: string; local: string; offset: number; location: Place }[];
 }
 
-export interface QueryClient {
-  query(config: { name?: string; text: string; values: unknown[] }): Promise<{ rows: TrackRow[] }>;
-}
-
 interface PgliteClient {
   query(text: string, values: unknown[]): Promise<{ rows: TrackRow[] }>;
 }
@@ -96,15 +94,23 @@ function toTrackedPackage(row: TrackRow): TrackedPackage {
   };
 }
 
-/** Where `track` reads from: one plain pg connection (servers), or the knex-managed database. */
-export type TrackSource = { kind: 'client'; client: QueryClient } | { kind: 'database'; db: Database };
+/**
+ * Where `track` reads from: one plain pg connection (servers), or the knex-managed database.
+ * `prepare: false` sends the query unnamed, parsed and planned on every call (what preparing
+ * buys is measured by `npm run bench:track`).
+ */
+export type TrackSource = { kind: 'client'; client: Client; prepare?: boolean } | { kind: 'database'; db: Database };
+
+async function readTrackRow(client: Client, trackingNumber: string, prepare = true): Promise<TrackRow | undefined> {
+  if (prepare) return (await queryPrepared<TrackRow>(client, trackQuery, [trackingNumber]))[0];
+  return (await client.query<TrackRow>(trackQuery.text, [trackingNumber])).rows[0];
+}
 
 /** The package with that (normalised) tracking number, or null. */
 export async function findTrackedPackage(source: TrackSource, trackingNumber: string): Promise<TrackedPackage | null> {
   if (source.kind === 'client') {
     try {
-      const result = await source.client.query({ ...trackQuery, values: [trackingNumber] });
-      const row = result.rows[0];
+      const row = await readTrackRow(source.client, trackingNumber, source.prepare);
       return row === undefined ? null : toTrackedPackage(row);
     } catch (error) {
       throw mapPostgresError(error);
@@ -114,11 +120,10 @@ export async function findTrackedPackage(source: TrackSource, trackingNumber: st
   let connection: unknown;
   try {
     connection = await pool.acquireConnection();
-    const result =
+    const row =
       source.db.mode === 'server'
-        ? await (connection as QueryClient).query({ ...trackQuery, values: [trackingNumber] })
-        : await (connection as PgliteClient).query(trackQuery.text, [trackingNumber]);
-    const row = result.rows[0];
+        ? await readTrackRow(connection as Client, trackingNumber)
+        : (await (connection as PgliteClient).query(trackQuery.text, [trackingNumber])).rows[0];
     return row === undefined ? null : toTrackedPackage(row);
   } catch (error) {
     throw mapPostgresError(error);
