@@ -2,7 +2,7 @@ import type { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { openPgClient } from '../../src/store/pg-client.js';
-import { queryPrepared, type PreparedStatement } from '../../src/store/prepared-read.js';
+import { forgetPreparedStatements, queryPrepared, type PreparedStatement } from '../../src/store/prepared-read.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 
 const postgres = inject('postgresAvailable');
@@ -57,6 +57,27 @@ describe.skipIf(!postgres)('queryPrepared: a prepared read in one write per exec
     await expect(queryPrepared(client, byId, [1])).rejects.toMatchObject({ code: '26000' });
     // … and the next one prepares it afresh.
     expect(await queryPrepared<{ id: number }>(client, byId, [4])).toEqual([expect.objectContaining({ id: 4 })]);
+  });
+
+  it('forgets what it prepared, so the next use starts a fresh plan history', async () => {
+    const plans = async (): Promise<unknown> =>
+      (
+        await client.query<{ plans: number }>(
+          'select generic_plans + custom_plans as plans from pg_prepared_statements where name = $1',
+          [byId.name],
+        )
+      ).rows[0]?.plans;
+    await forgetPreparedStatements(client);
+    for (let id = 1; id <= 7; id += 1) await queryPrepared(client, byId, [id]);
+    expect(await plans()).toBe(7);
+    await forgetPreparedStatements(client);
+    expect(await prepared()).not.toContain(byId.name);
+    await queryPrepared(client, byId, [1]);
+    expect(await plans()).toBe(1);
+    // Forgetting a statement the server already dropped is not an error.
+    await client.query(`deallocate ${byId.name}`);
+    await forgetPreparedStatements(client);
+    expect(await queryPrepared(client, byId, [2])).toHaveLength(1);
   });
 
   it('re-prepares a name whose text changed', async () => {

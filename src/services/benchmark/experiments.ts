@@ -8,6 +8,7 @@ import { parseDay, parseMetadataFilters, type MetadataFilter } from '../../domai
 import { ExitCode, ShiptrackError, UsageError } from '../../errors.js';
 import { cancelBackendOnAbort } from '../../store/cancel.js';
 import { sessionPool, type Database } from '../../store/database.js';
+import { forgetPreparedStatements } from '../../store/prepared-read.js';
 import { createTrackCache } from '../../store/track-cache.js';
 import { trackQuery } from '../../store/track.store.js';
 import { runFacilitiesReport } from '../reports/network.report.js';
@@ -242,6 +243,8 @@ async function inRolledBackConnection<T>(
   try {
     const pid = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
     detach = cancelBackendOnAbort(run.deps.db, pid.rows[0]?.pid, run.options.signal);
+    // Each arm prepares the track read afresh, and leaves no plan-cost history to the pool.
+    await forgetPreparedStatements(client);
     await client.query('begin');
     await client.query(`set local lock_timeout = ${lockTimeoutMs}`);
     const value = await work(client);
@@ -250,6 +253,7 @@ async function inRolledBackConnection<T>(
     await detach();
     try {
       await client.query('rollback');
+      await forgetPreparedStatements(client);
     } catch {
       // Ending the session rolls back server-side; knex then drops the connection from the pool.
       await client.end().catch(() => undefined);
