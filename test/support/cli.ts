@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { tempDir } from './temp.js';
+
+export { tempDir };
 
 export const cliPath = path.resolve('bin/shiptrack.js');
 
@@ -35,16 +37,12 @@ export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-export function tempDir(prefix = 'shiptrack-e2e-'): string {
-  return mkdtempSync(path.join(tmpdir(), prefix));
-}
-
 /** Spawns the built CLI as a user would, and collects stdout, stderr, exit code and wall time. */
 export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...(options.nodeArgs ?? []), cliPath, ...args], {
-      cwd: options.cwd ?? tempDir(),
+      cwd: options.cwd ?? tempDir('shiptrack-e2e-'),
       env: cleanEnv(options.env ?? {}),
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,15 +1,15 @@
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadConfig, type Config } from '../../src/config.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
+import { tempDir } from './temp.js';
 
 export function serverConfig(url: string, extra: Record<string, string> = {}): Config {
   return loadConfig({ env: { SHIPTRACK_DATABASE_URL: url, ...extra }, envFile: null });
 }
 
-export function embeddedConfig(home = mkdtempSync(path.join(tmpdir(), 'shiptrack-home-'))): Config {
+export function embeddedConfig(home = tempDir('shiptrack-home-')): Config {
   return loadConfig({ env: { SHIPTRACK_HOME: home }, envFile: null });
 }
 
@@ -24,7 +24,7 @@ export function builtModuleUrl(relative: string): string {
 
 /** A folder of plain-ESM migrations (`.mjs`) written by a test. */
 export function migrationFolder(files: Record<string, string>): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'shiptrack-migrations-'));
+  const dir = tempDir('shiptrack-migrations-');
   mkdirSync(dir, { recursive: true });
   for (const [name, body] of Object.entries(files)) writeFileSync(path.join(dir, name), body);
   return dir;

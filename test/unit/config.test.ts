@@ -1,19 +1,19 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeConfig, loadConfig, parseDuration } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
+import { tempDir } from '../support/temp.js';
 
 function dirWithDotEnv(content: string): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'shiptrack-config-'));
+  const dir = tempDir('shiptrack-config-');
   writeFileSync(path.join(dir, '.env'), content);
   return dir;
 }
 
 describe('loadConfig precedence: flags > environment > .env > defaults', () => {
   it('uses the defaults when nothing is set: embedded database, no cache, documents in PostgreSQL', () => {
-    const cwd = mkdtempSync(path.join(tmpdir(), 'shiptrack-config-'));
+    const cwd = tempDir('shiptrack-config-');
     const config = loadConfig({ env: {}, cwd });
     expect(config.databaseUrl).toBeUndefined();
     expect(config.redisUrl).toBeUndefined();
