@@ -1,9 +1,11 @@
+import { createRequire } from 'node:module';
 import type { Client, Submittable } from 'pg';
 import type { serialize as pgSerialize } from 'pg-protocol';
 
-type Serialize = typeof pgSerialize;
-
-/** A read run as a named prepared statement; `name` must not be used with `client.query` too. */
+/**
+ * A read run as a named prepared statement. Its columns must be named in the text (no `select *`):
+ * they are described once per connection. `name` must not be used with `client.query` too.
+ */
 export interface PreparedStatement {
   readonly name: string;
   readonly text: string;
@@ -12,6 +14,7 @@ export interface PreparedStatement {
 export type PreparedValue = string | number | null;
 
 type TypeParser = (value: string) => unknown;
+type Serialize = typeof pgSerialize;
 
 /** What the server described once per connection: the statement's columns and their parsers. */
 interface Described {
@@ -20,23 +23,61 @@ interface Described {
   readonly parsers: TypeParser[];
 }
 
+interface Protocol {
+  serialize: Serialize;
+  executeAndSync: Buffer;
+  sync: Buffer;
+}
+
 // Per client: a pg Client is one server session for its whole life (it never reconnects).
 const describedBy = new WeakMap<Client, Map<string, Described>>();
 
-// Loaded on first use: the embedded database never needs it (pg loads it anyway for a server).
-let protocol: { serialize: Serialize; executeAndSync: Buffer } | undefined;
-const toText = (value: PreparedValue): string | null => (value === null ? null : String(value));
+// Loaded synchronously on first use, so a read is queued on the client in the order it was
+// called; the embedded database never needs it (pg loads it anyway for a server).
+const requireCommonJs = createRequire(import.meta.url);
+let protocol: Protocol | undefined;
+function loadProtocol(): Protocol {
+  if (protocol === undefined) {
+    const { serialize } = requireCommonJs('pg-protocol') as { serialize: Serialize };
+    protocol = { serialize, executeAndSync: Buffer.concat([serialize.execute(), serialize.sync()]), sync: serialize.sync() };
+  }
+  return protocol;
+}
+
+function cacheOf(client: Client): Map<string, Described> {
+  let cache = describedBy.get(client);
+  if (cache === undefined) {
+    cache = new Map();
+    describedBy.set(client, cache);
+  }
+  return cache;
+}
+
+const toText = (value: PreparedValue | undefined): string | null =>
+  value === null || value === undefined ? null : String(value);
+
+interface Socket {
+  writable?: boolean;
+  write(chunk: Buffer): boolean;
+}
+
+function socketOf(connection: object): Socket | undefined {
+  const stream = (connection as { stream?: Socket }).stream;
+  return stream?.writable === true ? stream : undefined;
+}
 
 /**
  * One execution through node-postgres's Submittable interface, written as a single socket write
  * of pre-encoded messages. The first use on a connection closes any stale statement of that name,
- * parses it and asks for its row description; later uses send only Bind, Execute and Sync, and
- * decode rows with the described columns. This is what libpq's PQexecPrepared does; pg's own
- * Query re-describes the portal and builds its result per call, which cost the track read
- * 7–10 % of its time here (the measurements are in the README).
+ * parses it and asks for its row description; later uses send only Bind, Execute and Sync (no
+ * Describe, unlike pg's Query and libpq), and decode rows with the described columns and the
+ * client's type parsers as they were then. If the statement's result type changes, PostgreSQL
+ * refuses to run it (0A000) and the next use prepares it again.
  */
 class PreparedRead<Row> implements Submittable {
   callback: ((error: Error | null, rows?: Row[]) => void) | undefined;
+  /** Whether submit found the statement described, so a failure may be a forgotten statement. */
+  wasCached = false;
   private readonly rows: Row[] = [];
   private described: Described | undefined;
   private failure: Error | undefined;
@@ -44,20 +85,21 @@ class PreparedRead<Row> implements Submittable {
   constructor(
     private readonly client: Client,
     private readonly cache: Map<string, Described>,
-    private readonly protocol: { serialize: Serialize; executeAndSync: Buffer },
+    private readonly protocol: Protocol,
     private readonly statement: PreparedStatement,
     private readonly values: readonly PreparedValue[],
   ) {}
 
   submit(connection: object): Error | undefined {
-    const stream = (connection as { stream?: { writable?: boolean; write(chunk: Buffer): boolean } }).stream;
-    if (stream?.writable !== true) return new Error('Connection terminated');
+    const socket = socketOf(connection);
+    if (socket === undefined) return new Error('Connection terminated');
     const { name, text } = this.statement;
     const known = this.cache.get(name);
     this.described = known?.text === text ? known : undefined;
+    this.wasCached = this.described !== undefined;
     const { serialize, executeAndSync } = this.protocol;
     const bind = serialize.bind({ statement: name, values: this.values.map(toText) });
-    stream.write(
+    socket.write(
       this.described !== undefined
         ? Buffer.concat([bind, executeAndSync])
         : Buffer.concat([
@@ -73,24 +115,37 @@ class PreparedRead<Row> implements Submittable {
 
   /** Arrives only after our Describe of the statement (its format codes are all text then). */
   handleRowDescription(message: { fields: { name: string; dataTypeID: number }[] }): void {
+    const names = message.fields.map((f) => f.name);
+    if (names.includes('__proto__')) {
+      this.failure ??= new Error(`prepared statement ${this.statement.name}: a column may not be named __proto__`);
+      return;
+    }
     this.described = {
       text: this.statement.text,
-      names: message.fields.map((f) => f.name),
+      names,
       parsers: message.fields.map((f) => this.client.getTypeParser(f.dataTypeID, 'text') as TypeParser),
     };
   }
 
+  // Called from the socket's data handler: a throw here would lose the rest of the reply and
+  // leave the client waiting forever, so every failure is kept for ReadyForQuery instead.
   handleDataRow(message: { fields: (string | null)[] }): void {
     const described = this.described;
+    if (this.failure !== undefined) return;
     if (described === undefined) {
-      this.failure ??= new Error(`prepared statement ${this.statement.name} returned rows it did not describe`);
+      this.failure = new Error(`prepared statement ${this.statement.name} returned rows it did not describe`);
       return;
     }
     const row: Record<string, unknown> = {};
     const { fields } = message;
-    for (let i = 0; i < fields.length; i += 1) {
-      const value = fields[i];
-      row[described.names[i] ?? `?column${i}?`] = value === null || value === undefined ? null : described.parsers[i]?.(value);
+    try {
+      for (let i = 0; i < fields.length; i += 1) {
+        const value = fields[i];
+        row[described.names[i] ?? `?column${i}?`] = value === null || value === undefined ? null : described.parsers[i]?.(value);
+      }
+    } catch (error) {
+      this.failure = error instanceof Error ? error : new Error(String(error));
+      return;
     }
     this.rows.push(row as Row);
   }
@@ -98,6 +153,15 @@ class PreparedRead<Row> implements Submittable {
   handleCommandComplete(): void {}
   handleEmptyQuery(): void {}
   handlePortalSuspended(): void {}
+
+  /** COPY is not a read: refuse its input, ignore its output, fail at ReadyForQuery. */
+  handleCopyInResponse(connection: { sendCopyFail(message: string): void }): void {
+    connection.sendCopyFail('COPY is not supported by queryPrepared');
+  }
+
+  handleCopyData(): void {
+    this.failure ??= new Error(`prepared statement ${this.statement.name}: COPY is not supported by queryPrepared`);
+  }
 
   /** A server error ends the exchange here (the client drops us before ReadyForQuery). */
   handleError(error: Error): void {
@@ -117,50 +181,89 @@ class PreparedRead<Row> implements Submittable {
   }
 }
 
+type Outcome<Row> = { rows: Row[] } | { error: Error; forgotten: boolean };
+
+// The server no longer has the statement we cached (DEALLOCATE, DISCARD ALL), or its result
+// type changed under it: the failed read cleared the cache, so a retry prepares it afresh.
+const forgottenCodes = new Set<unknown>(['26000', '0A000']);
+
+function submitRead<Row>(client: Client, statement: PreparedStatement, values: readonly PreparedValue[]): Promise<Outcome<Row>> {
+  return new Promise<Outcome<Row>>((resolve) => {
+    const read = new PreparedRead<Row>(client, cacheOf(client), loadProtocol(), statement, values);
+    read.callback = (error, rows) =>
+      resolve(
+        error === null
+          ? { rows: rows ?? [] }
+          : { error, forgotten: read.wasCached && forgottenCodes.has((error as { code?: unknown }).code) },
+      );
+    client.query(read);
+  });
+}
+
 /**
  * The rows of a prepared read on a node-postgres client (or a pooled connection, which is one).
- * Values are sent as text; columns are decoded with the client's type parsers.
+ * Values are sent as text; columns are decoded with the client's type parsers. A statement the
+ * server forgot is prepared again and the read retried once, unless a transaction was open (the
+ * error has aborted it, so a retry could not succeed).
  */
 export async function queryPrepared<Row>(
   client: Client,
   statement: PreparedStatement,
   values: readonly PreparedValue[],
 ): Promise<Row[]> {
-  if (protocol === undefined) {
-    const { serialize } = await import('pg-protocol');
-    protocol = { serialize, executeAndSync: Buffer.concat([serialize.execute(), serialize.sync()]) };
+  let outcome = await submitRead<Row>(client, statement, values);
+  if ('error' in outcome && outcome.forgotten && client.getTransactionStatus() === 'I') {
+    outcome = await submitRead<Row>(client, statement, values);
   }
-  const loaded = protocol;
-  let cache = describedBy.get(client);
-  if (cache === undefined) {
-    cache = new Map();
-    describedBy.set(client, cache);
+  if ('error' in outcome) throw outcome.error;
+  return outcome.rows;
+}
+
+/** Closes one statement on the server, and forgets it here at the moment the Close is sent. */
+class ForgetStatement implements Submittable {
+  callback: ((error: Error | null) => void) | undefined;
+
+  constructor(
+    private readonly cache: Map<string, Described>,
+    private readonly protocol: Protocol,
+    // Not `name`: pg's Client treats a query's `name` as one of its own prepared statements.
+    private readonly statementName: string,
+  ) {}
+
+  submit(connection: object): Error | undefined {
+    const socket = socketOf(connection);
+    if (socket === undefined) return new Error('Connection terminated');
+    // Reads queued before this one have run; reads queued after it will prepare afresh.
+    this.cache.delete(this.statementName);
+    socket.write(Buffer.concat([this.protocol.serialize.close({ type: 'S', name: this.statementName }), this.protocol.sync]));
+    return undefined;
   }
-  const described = cache;
-  return new Promise<Row[]>((resolve, reject) => {
-    const read = new PreparedRead<Row>(client, described, loaded, statement, values);
-    read.callback = (error, rows) => (error === null ? resolve(rows ?? []) : reject(error));
-    client.query(read);
-  });
+
+  handleError(error: Error): void {
+    this.callback?.(error);
+  }
+
+  handleReadyForQuery(): void {
+    this.callback?.(null);
+  }
 }
 
 /**
- * Deallocates the statements queryPrepared prepared on this client, so the next use prepares
- * them afresh. PostgreSQL keeps a prepared statement's plan-cost history across invalidations:
- * after a DROP INDEX that was rolled back, the track read stayed on re-planned custom plans
- * (0.85 ms a lookup instead of 0.2 ms) for as long as the session lived. The benchmark's
- * experiments call this around every arm that changes the schema.
+ * Closes the statements queryPrepared prepared on this client, so the next use prepares them
+ * afresh. PostgreSQL keeps a prepared statement's plan-cost history across invalidations: after
+ * a DROP INDEX that was rolled back, the track read stayed on re-planned custom plans (0.85 ms a
+ * lookup instead of 0.2 ms) for as long as the session lived. The benchmark's experiments call
+ * this around every arm that changes the schema.
  */
 export async function forgetPreparedStatements(client: Client): Promise<void> {
   const cache = describedBy.get(client);
   if (cache === undefined) return;
+  const loaded = loadProtocol();
   for (const name of [...cache.keys()]) {
-    cache.delete(name);
-    try {
-      await client.query(`deallocate ${client.escapeIdentifier(name)}`);
-    } catch (error) {
-      // Already gone (26000) is what we wanted; anything else is the caller's to hear.
-      if ((error as { code?: unknown }).code !== '26000') throw error;
-    }
+    await new Promise<void>((resolve, reject) => {
+      const forget = new ForgetStatement(cache, loaded, name);
+      forget.callback = (error) => (error === null ? resolve() : reject(error));
+      client.query(forget);
+    });
   }
 }

@@ -53,10 +53,51 @@ describe.skipIf(!postgres)('queryPrepared: a prepared read in one write per exec
     expect((await prepared()).filter((n) => n === byId.name)).toHaveLength(1);
 
     await client.query(`deallocate ${byId.name}`);
-    // The first use after that fails (as with any client that keeps prepared statements) …
-    await expect(queryPrepared(client, byId, [1])).rejects.toMatchObject({ code: '26000' });
-    // … and the next one prepares it afresh.
+    // Outside a transaction the read prepares it again and retries, unseen by the caller …
     expect(await queryPrepared<{ id: number }>(client, byId, [4])).toEqual([expect.objectContaining({ id: 4 })]);
+    expect((await prepared()).filter((n) => n === byId.name)).toHaveLength(1);
+
+    // … inside one, the error has aborted the transaction: the caller hears it.
+    await client.query('deallocate all');
+    await client.query('begin');
+    await expect(queryPrepared(client, byId, [1])).rejects.toMatchObject({ code: '26000' });
+    await client.query('rollback');
+    expect(await queryPrepared<{ id: number }>(client, byId, [5])).toEqual([expect.objectContaining({ id: 5 })]);
+
+    // A changed result type (PostgreSQL refuses the cached plan, 0A000) is prepared again too.
+    const wide: PreparedStatement = { name: 'test_wide', text: 'select * from things where id = $1' };
+    expect(Object.keys((await queryPrepared<object>(client, wide, [1]))[0] ?? {})).toHaveLength(6);
+    await client.query('alter table things add column extra int default 7');
+    try {
+      expect(await queryPrepared<{ extra: number }>(client, wide, [1])).toEqual([expect.objectContaining({ extra: 7 })]);
+    } finally {
+      await client.query('alter table things drop column extra');
+    }
+  });
+
+  it('fails cleanly, never hangs, when decoding a row throws or the statement is a COPY', async () => {
+    const int4Oid = 23;
+    const picky = await openPgClient(loadConfig({ env: { SHIPTRACK_DATABASE_URL: testDb.url }, envFile: null }), testDb.url);
+    try {
+      const original = picky.getTypeParser.bind(picky) as (oid: number, format?: 'text') => (value: string) => unknown;
+      picky.getTypeParser = ((oid: number, format?: 'text') =>
+        oid === int4Oid
+          ? (value: string) => {
+              if (value === '13') throw new Error('unlucky 13');
+              return Number(value);
+            }
+          : original(oid, format)) as typeof picky.getTypeParser;
+      const ids: PreparedStatement = { name: 'test_ids', text: 'select id from things where id between $1 and $2 order by id' };
+      await expect(queryPrepared(picky, ids, [12, 14])).rejects.toThrow('unlucky 13');
+      expect(await queryPrepared(picky, ids, [14, 15])).toEqual([{ id: 14 }, { id: 15 }]);
+      const copy: PreparedStatement = { name: 'test_copy', text: 'copy (select 1) to stdout' };
+      await expect(queryPrepared(picky, copy, [])).rejects.toThrow(/COPY is not supported/);
+      expect(await queryPrepared(picky, ids, [1, 1])).toEqual([{ id: 1 }]);
+      const proto: PreparedStatement = { name: 'test_proto', text: 'select 1 as "__proto__"' };
+      await expect(queryPrepared(picky, proto, [])).rejects.toThrow(/__proto__/);
+    } finally {
+      await picky.end();
+    }
   });
 
   it('forgets what it prepared, so the next use starts a fresh plan history', async () => {
@@ -99,6 +140,8 @@ describe.skipIf(!postgres)('queryPrepared: a prepared read in one write per exec
   it('sends null and text values, and takes turns with client.query on the same connection', async () => {
     const echo: PreparedStatement = { name: 'test_echo', text: 'select $1::text as t, $2::int as n' };
     expect(await queryPrepared(client, echo, [null, 7])).toEqual([{ t: null, n: 7 }]);
+    // A value the types rule out but JavaScript lets through is sent as NULL, as pg does.
+    expect(await queryPrepared(client, echo, [undefined as unknown as null, 8])).toEqual([{ t: null, n: 8 }]);
     expect(await queryPrepared(client, echo, ['O’Brien, "quoted"', null])).toEqual([{ t: 'O’Brien, "quoted"', n: null }]);
     const ids = Array.from({ length: 25 }, (_, i) => i + 1);
     const seen: (number | undefined)[] = [];
