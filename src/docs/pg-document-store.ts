@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Knex } from 'knex';
 import { ExitCode, SchemaMissingError, ShiptrackError } from '../errors.js';
 import { withPgErrors } from '../store/database.js';
-import { samplePercent } from '../store/sampling.js';
+import { sampleRows } from '../store/sampling.js';
 import {
   assertBenchmarkRunDocument,
   assertRawScanDocument,
@@ -211,20 +211,12 @@ export function createPgDocumentStore(knex: Knex): DocumentStore {
     sampleRawScans: (size) =>
       withPgErrors(async () => {
         if (!Number.isSafeInteger(size) || size <= 0) return [];
-        // Pages drawn at random first on a large table (see `samplePercent`).
-        const estimate = await knex.raw<{ rows: { rows: number }[] }>(
-          `select greatest(reltuples, 0)::float8 as rows from pg_class where oid = ?::regclass`,
-          [tables.rawScans],
+        // Pages drawn at random first on a large table (see `sampleRows`).
+        const { rows } = await sampleRows<RawScanRow>(
+          async <Row>(_name: string, sql: string, bindings: readonly unknown[]) =>
+            (await knex.raw<{ rows: Row[] }>(sql, [...bindings] as Knex.RawBinding[])).rows,
+          { table: tables.rawScans, columns: rawScanColumns.join(', '), count: size, noun: 'raw scan' },
         );
-        const percent = samplePercent(estimate.rows[0]?.rows ?? 0, size);
-        const pick = (from: Knex.QueryBuilder): Promise<RawScanRow[]> =>
-          from
-            .orderByRaw('random()')
-            .limit(size)
-            .select<RawScanRow[]>(...rawScanColumns);
-        let rows: RawScanRow[] = [];
-        if (percent !== null) rows = await pick(knex.from(knex.raw(`?? tablesample system (?)`, [tables.rawScans, percent])));
-        if (rows.length < size) rows = await pick(knex(tables.rawScans));
         return rows.map(toRawScan);
       }),
 

@@ -17,3 +17,30 @@ export function samplePercent(estimatedRows: number, count: number): number | nu
   if (estimatedRows < smallTableRows || count * 20 > estimatedRows) return null;
   return (200 * count) / estimatedRows;
 }
+
+/** Runs one query, named (a report's reader shows the names in --explain), and returns its rows. */
+type SampleQuery = <Row>(name: string, sql: string, bindings: readonly unknown[]) => Promise<Row[]>;
+
+/**
+ * `count` rows of `table` drawn at random by the rule above: `columns` is the select list, `noun`
+ * names the queries ("package" → "sampled packages"). Also returns the planner's estimate of the
+ * table's rows. `table` and `columns` are SQL written by the caller, never user text.
+ */
+export async function sampleRows<Row>(
+  query: SampleQuery,
+  sample: { table: string; columns: string; count: number; noun: string },
+): Promise<{ rows: Row[]; estimatedRows: number }> {
+  const { table, columns, count, noun } = sample;
+  const [estimate] = await query<{ rows: number }>(
+    `${noun} count estimate`,
+    `select greatest(reltuples, 0)::float8 as rows from pg_class where oid = ?::regclass`,
+    [table],
+  );
+  const estimatedRows = estimate?.rows ?? 0;
+  const pick = (name: string, from: string, bindings: readonly unknown[]): Promise<Row[]> =>
+    query<Row>(name, `select ${columns} from ${from} order by random() limit ?`, [...bindings, count]);
+  const percent = samplePercent(estimatedRows, count);
+  let rows: Row[] = percent === null ? [] : await pick(`sampled ${noun}s`, `${table} tablesample system (?)`, [percent]);
+  if (rows.length < count) rows = await pick(`sampled ${noun}s (whole table)`, table, []);
+  return { rows, estimatedRows };
+}

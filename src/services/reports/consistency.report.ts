@@ -1,6 +1,6 @@
 import type { DocumentStore, RawScanDocument } from '../../docs/document-store.js';
 import type { Database } from '../../store/database.js';
-import { samplePercent } from '../../store/sampling.js';
+import { sampleRows } from '../../store/sampling.js';
 import { collectConsistencyChecks, proveConsistency, recordProof, type Proof } from '../check.service.js';
 import { readOutboxStatus } from '../outbox.service.js';
 import {
@@ -61,22 +61,17 @@ export function compareDocuments(docs: readonly RawScanDocument[], events: Reado
 }
 
 /**
- * `count` packages drawn at random for a spot check (see `samplePercent`). `ofAbout` is the
+ * `count` packages drawn at random for a spot check (see `sampleRows`). `ofAbout` is the
  * planner's estimate of the table's size.
  */
 async function samplePackages(reader: ReportReader, count: number): Promise<{ ids: number[]; ofAbout: number | undefined }> {
-  const [estimate] = await reader.rows<{ rows: number }>(
-    'package count estimate',
-    `select greatest(reltuples, 0)::float8 as rows from pg_class where oid = 'packages'::regclass`,
-  );
-  const rows = estimate?.rows ?? 0;
-  const pick = (name: string, from: string, bindings: unknown[]): Promise<{ package_id: number }[]> =>
-    reader.rows(name, `select package_id::float8 as package_id from ${from} order by random() limit ?`, bindings);
-  const percent = samplePercent(rows, count);
-  let sampled: { package_id: number }[] = [];
-  if (percent !== null) sampled = await pick('sampled packages', 'packages tablesample system (?)', [percent, count]);
-  if (sampled.length < count) sampled = await pick('sampled packages (whole table)', 'packages', [count]);
-  return { ids: sampled.map((r) => r.package_id), ofAbout: rows >= 1 ? Math.round(rows) : undefined };
+  const { rows, estimatedRows } = await sampleRows<{ package_id: number }>(reader.rows, {
+    table: 'packages',
+    columns: 'package_id::float8 as package_id',
+    count,
+    noun: 'package',
+  });
+  return { ids: rows.map((r) => r.package_id), ofAbout: estimatedRows >= 1 ? Math.round(estimatedRows) : undefined };
 }
 
 /** What the PostgreSQL checks read, and why. */
