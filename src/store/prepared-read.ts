@@ -79,16 +79,17 @@ class PreparedRead<Row> implements Submittable {
   /** Whether submit found the statement described, so a failure may be a forgotten statement. */
   wasCached = false;
   private readonly rows: Row[] = [];
+  private readonly cache: Map<string, Described>;
   private described: Described | undefined;
   private failure: Error | undefined;
 
   constructor(
     private readonly client: Client,
-    private readonly cache: Map<string, Described>,
-    private readonly protocol: Protocol,
     private readonly statement: PreparedStatement,
     private readonly values: readonly PreparedValue[],
-  ) {}
+  ) {
+    this.cache = cacheOf(client);
+  }
 
   submit(connection: object): Error | undefined {
     const socket = socketOf(connection);
@@ -97,7 +98,7 @@ class PreparedRead<Row> implements Submittable {
     const known = this.cache.get(name);
     this.described = known?.text === text ? known : undefined;
     this.wasCached = this.described !== undefined;
-    const { serialize, executeAndSync } = this.protocol;
+    const { serialize, executeAndSync } = loadProtocol();
     const bind = serialize.bind({ statement: name, values: this.values.map(toText) });
     socket.write(
       this.described !== undefined
@@ -189,7 +190,7 @@ const forgottenCodes = new Set<unknown>(['26000', '0A000']);
 
 function submitRead<Row>(client: Client, statement: PreparedStatement, values: readonly PreparedValue[]): Promise<Outcome<Row>> {
   return new Promise<Outcome<Row>>((resolve) => {
-    const read = new PreparedRead<Row>(client, cacheOf(client), loadProtocol(), statement, values);
+    const read = new PreparedRead<Row>(client, statement, values);
     read.callback = (error, rows) =>
       resolve(
         error === null
@@ -225,7 +226,6 @@ class ForgetStatement implements Submittable {
 
   constructor(
     private readonly cache: Map<string, Described>,
-    private readonly protocol: Protocol,
     // Not `name`: pg's Client treats a query's `name` as one of its own prepared statements.
     private readonly statementName: string,
   ) {}
@@ -235,7 +235,8 @@ class ForgetStatement implements Submittable {
     if (socket === undefined) return new Error('Connection terminated');
     // Reads queued before this one have run; reads queued after it will prepare afresh.
     this.cache.delete(this.statementName);
-    socket.write(Buffer.concat([this.protocol.serialize.close({ type: 'S', name: this.statementName }), this.protocol.sync]));
+    const { serialize, sync } = loadProtocol();
+    socket.write(Buffer.concat([serialize.close({ type: 'S', name: this.statementName }), sync]));
     return undefined;
   }
 
@@ -258,10 +259,9 @@ class ForgetStatement implements Submittable {
 export async function forgetPreparedStatements(client: Client): Promise<void> {
   const cache = describedBy.get(client);
   if (cache === undefined) return;
-  const loaded = loadProtocol();
   for (const name of [...cache.keys()]) {
     await new Promise<void>((resolve, reject) => {
-      const forget = new ForgetStatement(cache, loaded, name);
+      const forget = new ForgetStatement(cache, name);
       forget.callback = (error) => (error === null ? resolve() : reject(error));
       client.query(forget);
     });
