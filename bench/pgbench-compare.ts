@@ -149,9 +149,13 @@ async function runHarness(url: string, maxId: number, concurrency: number, durat
 
 interface RawSocket {
   write(chunk: Buffer): boolean;
+  destroy(): void;
   removeAllListeners(event: string): unknown;
   on(event: 'data', listener: (chunk: Buffer) => void): unknown;
 }
+
+/** pg's Connection keeps its socket as `stream`. */
+const socketOf = (client: pg.Client): RawSocket => (client as unknown as { connection: { stream: RawSocket } }).connection.stream;
 
 /** Resolves at each ReadyForQuery ('Z') on the socket; errors are not expected on this read. */
 function replyWaiter(socket: RawSocket): () => Promise<void> {
@@ -194,8 +198,8 @@ async function runSocketFloor(url: string, maxId: number, concurrency: number, d
       clients.push(client);
       await client.connect();
       await client.query(`prepare floor_track_by_id as ${sqlText}`);
-      // pg's Connection keeps its socket as `stream`; from here on pg no longer reads it.
-      const socket = (client as unknown as { connection: { stream: RawSocket } }).connection.stream;
+      // From here on pg no longer reads the socket.
+      const socket = socketOf(client);
       sockets.push({ socket, reply: replyWaiter(socket) });
     }
     const summary = await runWorkload({
@@ -214,8 +218,7 @@ async function runSocketFloor(url: string, maxId: number, concurrency: number, d
     return { p50: summary.p50, p90: summary.p90, p99: summary.p99, tps: summary.throughput };
   } finally {
     // The sockets no longer speak pg's protocol state: close them without a goodbye.
-    for (const client of clients)
-      (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+    for (const client of clients) socketOf(client).destroy();
   }
 }
 
