@@ -199,6 +199,11 @@ export function mapPostgresError(error: unknown, context: { store?: string } = {
   if (code !== undefined && reason !== undefined) {
     return new UnavailableError(store, `${store} is unreachable (${reason})`, { cause: error, details: { errno: code } });
   }
+  // pg's words for a session already lost (the server ended it, the socket closed); the cause,
+  // when the session was idle, came earlier as the client's 'error' event.
+  if (/Connection terminated unexpectedly|is not queryable/i.test(message)) {
+    return new UnavailableError(store, `${store} is unavailable: the connection was lost (${message})`, { cause: error });
+  }
   if (/timeout exceeded when trying to connect|Connection terminated|connection timeout|Query read timeout/i.test(message)) {
     return new UnavailableError(store, `${store} did not answer in time (${message})`, { cause: error });
   }

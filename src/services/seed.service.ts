@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { generatePackage } from '../domain/seed/generator.js';
 import type { SeedParams, SeedSizes } from '../domain/seed/types.js';
@@ -72,6 +73,8 @@ interface Session {
   mode: Database['mode'];
   conn: unknown;
   raw<T = unknown>(sql: string, bindings?: readonly Knex.RawBinding[]): Promise<{ rows: T[] }>;
+  /** The error to report for `error`: why the server ended the session, when pg only says it is gone. */
+  reasonFor(error: unknown): unknown;
 }
 
 async function openSession(db: Database): Promise<Session> {
@@ -79,14 +82,19 @@ async function openSession(db: Database): Promise<Session> {
   const conn = await pool.acquireConnection().catch((error: unknown) => {
     throw mapPostgresError(error);
   });
+  // When the server ends the session between statements (a restart, pg_terminate_backend), its
+  // reason arrives as the client's 'error' event, and the next statement (or COPY) only hears
+  // that the client is not queryable: the seed reports the reason instead.
+  let lost: unknown;
+  if (db.mode === 'server') (conn as EventEmitter).once('error', (error: unknown) => (lost = error));
   return {
     knex: db.knex,
     mode: db.mode,
     conn,
-    raw: async <T>(sql: string, bindings: readonly Knex.RawBinding[] = []): Promise<{ rows: T[] }> => {
-      const result = await db.knex.raw<{ rows: T[] }>(sql, bindings).connection(conn);
-      return result;
-    },
+    raw: async <T>(sql: string, bindings: readonly Knex.RawBinding[] = []): Promise<{ rows: T[] }> =>
+      db.knex.raw<{ rows: T[] }>(sql, bindings).connection(conn),
+    reasonFor: (error) =>
+      lost !== undefined && /is not queryable/.test(String((error as { message?: unknown }).message)) ? lost : error,
   };
 }
 
@@ -382,7 +390,7 @@ export async function seedDatabase(db: Database, options: SeedOptions): Promise<
         },
       );
     }
-    throw mapPostgresError(error);
+    throw mapPostgresError(session.reasonFor(error));
   } finally {
     await detach();
     await sessionPool(db.knex).releaseConnection(session.conn);

@@ -46,6 +46,18 @@ describe('mapPostgresError', () => {
     expect((mapped as ShiptrackError).exitCode).toBe(ExitCode.unavailable);
   });
 
+  it('treats a session the driver already lost as an unavailable store, not a bug', () => {
+    for (const words of [
+      'Client has encountered a connection error and is not queryable',
+      'Connection terminated unexpectedly',
+    ]) {
+      const mapped = mapPostgresError(new Error(words)) as ShiptrackError;
+      expect(mapped.code).toBe('store_unavailable');
+      expect(mapped.exitCode).toBe(ExitCode.unavailable);
+      expect(mapped.message).toBe(`PostgreSQL is unavailable: the connection was lost (${words})`);
+    }
+  });
+
   it('passes unknown errors and our own errors through unchanged', () => {
     const plain = new Error('something else');
     expect(mapPostgresError(plain)).toBe(plain);
