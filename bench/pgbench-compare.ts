@@ -19,7 +19,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { runWorkload, parseDurationMs } from '../src/services/benchmark/harness.js';
 import { queryPrepared, type PreparedStatement } from '../src/store/prepared-read.js';
-import { trackQuery } from '../src/store/track.store.js';
+import { trackQuery } from '../src/store/track-query.js';
 import { medianAndSpread, percentile } from './support.js';
 
 interface Args {

@@ -13,7 +13,7 @@
  * would).
  */
 import { loadConfig } from '../src/config.js';
-import { createPgDocumentStore } from '../src/docs/pg-document-store.js';
+import { createPgDocumentStore } from '../src/store/documents/postgres.js';
 import { parseDay, parseMetadataFilters } from '../src/domain/report-filters.js';
 import type { ProfileName } from '../src/domain/seed/types.js';
 import { runConsistencyReport } from '../src/services/reports/consistency.report.js';

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { DocumentStore, RawScanDocument } from '../docs/document-store.js';
+import type { DocumentStore, RawScanDocument } from '../store/documents/document-store.js';
 import { mapPostgresError } from '../errors.js';
 import type { NamedQuery } from './reports/report.js';
 

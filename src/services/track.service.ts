@@ -1,6 +1,6 @@
 import type { TrackedPackage } from '../domain/timeline.js';
 import type { TrackCache } from '../store/track-cache.js';
-import { findTrackedPackage, type TrackSource } from '../store/track.store.js';
+import { findTrackedPackage, type TrackSource } from '../store/track-query.js';
 
 export interface TrackResult {
   trackingNumber: string;

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Client as PgClient } from 'pg';
 import type { Config } from '../config.js';
-import type { DocumentStore } from '../docs/document-store.js';
+import type { DocumentStore } from './documents/document-store.js';
 import { openDatabase, type Database, type OpenDatabaseOptions } from './database.js';
 
 /**
@@ -96,10 +96,10 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
       documents ??= once(
         async () => {
           if (config.mongoUrl !== undefined) {
-            const { openMongoDocumentStore } = await import('../docs/mongo-document-store.js');
+            const { openMongoDocumentStore } = await import('./documents/mongo.js');
             return openMongoDocumentStore(config, config.mongoUrl);
           }
-          const { createPgDocumentStore } = await import('../docs/pg-document-store.js');
+          const { createPgDocumentStore } = await import('./documents/postgres.js');
           return createPgDocumentStore((await resources.database()).knex);
         },
         async (store) => {

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { createPgDocumentStore } from '../../src/docs/pg-document-store.js';
+import { createPgDocumentStore } from '../../src/store/documents/postgres.js';
 import { UsageError } from '../../src/errors.js';
 import {
   experimentNames,

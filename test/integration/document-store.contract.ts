@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BenchmarkRunDocument, DocumentStore, RawScanDocument } from '../../src/docs/document-store.js';
+import type { BenchmarkRunDocument, DocumentStore, RawScanDocument } from '../../src/store/documents/document-store.js';
 import { ExitCode, ShiptrackError } from '../../src/errors.js';
 
 export interface DocumentStoreFixture {

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { openMongoDocumentStore, type MongoDocumentStore } from '../../src/docs/mongo-document-store.js';
-import type { DocumentStore } from '../../src/docs/document-store.js';
-import { createPgDocumentStore } from '../../src/docs/pg-document-store.js';
+import { openMongoDocumentStore, type MongoDocumentStore } from '../../src/store/documents/mongo.js';
+import type { DocumentStore } from '../../src/store/documents/document-store.js';
+import { createPgDocumentStore } from '../../src/store/documents/postgres.js';
 import { countOutbox, drainOutbox, outboxStatus } from '../../src/services/outbox.service.js';
 import type { Database } from '../../src/store/database.js';
 import type { TestDatabase } from '../support/databases.js';

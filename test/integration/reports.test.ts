@@ -4,7 +4,7 @@ import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseMetadataFilters } from '../../src/domain/report-filters.js';
 import { formatS10 } from '../../src/domain/tracking-number.js';
-import { createPgDocumentStore } from '../../src/docs/pg-document-store.js';
+import { createPgDocumentStore } from '../../src/store/documents/postgres.js';
 import { defaultMigratorOptions, migrateLatest } from '../../src/services/migrations.service.js';
 import { InterruptedError } from '../../src/errors.js';
 import { proveConsistency, recordProof, runConsistencyChecks } from '../../src/services/check.service.js';

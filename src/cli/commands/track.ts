@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { parseTrackingNumber } from '../../domain/tracking-number.js';
 import { NotFoundError, UsageError } from '../../errors.js';
 import { databaseTarget } from '../../store/database.js';
-import type { TrackSource } from '../../store/track.store.js';
+import type { TrackSource } from '../../store/track-query.js';
 import { configFor, withResources, type CommandContext } from '../program.js';
 
 interface TrackOptions {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import type { BenchmarkRunDocument } from '../../docs/document-store.js';
+import type { BenchmarkRunDocument } from '../../store/documents/document-store.js';
 import { measureHarnessOverhead, runWorkload } from './harness.js';
 import type { ScenarioContext, ScenarioDefinition } from './scenarios.js';
 import type { BenchmarkEnvironment, BenchmarkRunResult, ExperimentResult, ScenarioResult } from './types.js';

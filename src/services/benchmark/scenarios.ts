@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config.js';
-import type { DocumentStore } from '../../docs/document-store.js';
+import type { DocumentStore } from '../../store/documents/document-store.js';
 import { parseDay, parseMetadataFilters } from '../../domain/report-filters.js';
 import { profiles } from '../../domain/seed/profiles.js';
 import { openDatabase, type Database } from '../../store/database.js';

@@ -1,4 +1,4 @@
-import type { DocumentStore } from '../../docs/document-store.js';
+import type { DocumentStore } from '../../store/documents/document-store.js';
 import { fromRunDocument } from '../benchmark/benchmark.service.js';
 import type { ReportOptions, ReportResult, ReportRow } from './report.js';
 

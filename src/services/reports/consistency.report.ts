@@ -1,4 +1,4 @@
-import type { DocumentStore, RawScanDocument } from '../../docs/document-store.js';
+import type { DocumentStore, RawScanDocument } from '../../store/documents/document-store.js';
 import type { Database } from '../../store/database.js';
 import { sampleRows } from '../../store/sampling.js';
 import { collectConsistencyChecks, proveConsistency, recordProof, type Proof } from '../check.service.js';

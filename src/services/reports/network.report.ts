@@ -1,4 +1,4 @@
-import type { DocumentStore } from '../../docs/document-store.js';
+import type { DocumentStore } from '../../store/documents/document-store.js';
 import type { Database } from '../../store/database.js';
 import { readReport, reportResult, toNullableNumber, type ReportOptions, type ReportResult, type ReportRow } from './report.js';
 

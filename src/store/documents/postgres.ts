@@ -1,15 +1,15 @@
 import { performance } from 'node:perf_hooks';
 import type { Knex } from 'knex';
-import { ExitCode, SchemaMissingError, ShiptrackError } from '../errors.js';
-import { withPgErrors } from '../store/database.js';
-import { sampleRows } from '../store/sampling.js';
+import { ExitCode, SchemaMissingError, ShiptrackError } from '../../errors.js';
+import { withPgErrors } from '../database.js';
+import { sampleRows } from '../sampling.js';
 import {
   assertBenchmarkRunDocument,
   assertRawScanDocument,
   checkLimit,
   invalidDocument,
   uniqueById,
-} from './document-validation.js';
+} from './validation.js';
 import {
   documentCollections,
   type BenchmarkRunDocument,

@@ -2,9 +2,9 @@ import { performance } from 'node:perf_hooks';
 import { isDeepStrictEqual } from 'node:util';
 import type * as mongodb from 'mongodb';
 import type { CollectionInfo, Document, IndexDescription, Long, MongoClient, WriteError } from 'mongodb';
-import type { Config } from '../config.js';
-import { ConfigError, ConflictError, ExitCode, ShiptrackError, UnavailableError } from '../errors.js';
-import { createScrubber, redactUrl, secretsInUrls, type Scrubber } from '../redact.js';
+import type { Config } from '../../config.js';
+import { ConfigError, ConflictError, ExitCode, ShiptrackError, UnavailableError } from '../../errors.js';
+import { createScrubber, redactUrl, secretsInUrls, type Scrubber } from '../../redact.js';
 import {
   documentCollections,
   type BenchmarkRunDocument,
@@ -12,7 +12,7 @@ import {
   type DocumentStoreInfo,
   type RawScanDocument,
 } from './document-store.js';
-import { assertBenchmarkRunDocument, assertRawScanDocument, checkLimit, uniqueById } from './document-validation.js';
+import { assertBenchmarkRunDocument, assertRawScanDocument, checkLimit, uniqueById } from './validation.js';
 
 type MongoDriver = typeof mongodb;
 

@@ -1,4 +1,4 @@
-import { ExitCode, ShiptrackError, UsageError } from '../errors.js';
+import { ExitCode, ShiptrackError, UsageError } from '../../errors.js';
 import { documentCollections, type BenchmarkRunDocument, type RawScanDocument } from './document-store.js';
 
 /** Checks shared by both document stores, so both accept and refuse the same documents. */
