@@ -452,7 +452,11 @@ export async function runConsistencyChecks(
   options: { connections?: number; signal?: AbortSignal | undefined } = {},
 ): Promise<CheckReport> {
   const proveAll = (reader: ReportReader): Promise<Proof> => proveConsistency(reader, { full: true });
-  const read = await readReport(db, { now: new Date(), signal: options.signal }, proveAll, { connections: options.connections });
+  const read = await readReport(db, { now: new Date(), signal: options.signal }, proveAll, {
+    connections: options.connections,
+    // It reads every event by design (minutes at 80M events): no statement timeout.
+    statementTimeoutMs: 0,
+  });
   await recordProof(db, read.value);
   return read.value.report;
 }

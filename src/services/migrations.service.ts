@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import type { Knex } from 'knex';
 import {
@@ -15,8 +14,8 @@ import {
   mapPostgresError,
 } from '../errors.js';
 import { findPackageRoot } from '../package-root.js';
-import { cancelBackendOnAbort } from '../store/cancel.js';
-import { sessionPool, type Database } from '../store/database.js';
+import type { Database } from '../store/database.js';
+import { withSession } from '../store/session.js';
 
 /**
  * A migration runner over knex, for what knex's own migrator lacks: checksums of applied files,
@@ -84,6 +83,8 @@ export interface MigratorOptions {
   compiledDirectory: string;
   /** How long to wait for another migrator to finish. */
   lockWaitMs?: number;
+  /** Bound on each statement (0: none, the default: index builds on big tables take long). */
+  statementTimeoutMs?: number;
   signal?: AbortSignal;
   /** Progress lines ("applying x"), for stderr. */
   log?: (line: string) => void;
@@ -250,56 +251,23 @@ function assertNoDrift(statuses: MigrationStatus[]): void {
 
 /** Holds the migration lock on one dedicated connection for the duration of `work`. */
 async function withMigrationLock<T>(db: Database, options: MigratorOptions, work: (conn: unknown) => Promise<T>): Promise<T> {
-  const knex = db.knex;
-  const conn: unknown = await sessionPool(knex)
-    .acquireConnection()
-    .catch((error: unknown) => {
-      throw mapPostgresError(error);
-    });
-  let locked = false;
-  const pidResult = await knex
-    .raw<{ rows: { pid: number }[] }>('select pg_backend_pid() as pid')
-    .connection(conn)
-    .catch(async (error: unknown) => {
-      await sessionPool(knex).releaseConnection(conn);
-      throw mapPostgresError(error);
-    });
-  // Ctrl-C cancels the running statement from another session; its transaction rolls back.
-  const detach = cancelBackendOnAbort(db, pidResult.rows[0]?.pid, options.signal);
-  try {
-    const deadline = Date.now() + (options.lockWaitMs ?? 60_000);
-    let announced = false;
-    for (;;) {
-      const result = await knex
-        .raw<{ rows: { locked: boolean }[] }>('select pg_try_advisory_lock(?, ?) as locked', [lockClassId, lockObjectId])
-        .connection(conn);
-      if (result.rows[0]?.locked === true) break;
-      if (options.signal?.aborted) throw new InterruptedError('interrupted while waiting for the migration lock');
-      if (Date.now() >= deadline) {
-        throw new ConflictError('migration_locked', 'another process is running migrations and did not finish in time', {
-          hint: '`shiptrack migrate unlock` shows which session holds the lock',
-        });
-      }
-      if (!announced) {
-        options.log?.('waiting for another migration run to finish…');
-        announced = true;
-      }
-      await sleep(200);
-    }
-    locked = true;
-    return await work(conn);
-  } finally {
-    await detach();
-    if (locked) {
-      // If the connection broke, the server already dropped the lock with the session.
-      await knex
-        .raw('select pg_advisory_unlock(?, ?)', [lockClassId, lockObjectId])
-        .connection(conn)
-        .catch(() => undefined);
-    }
-    // knex discards a connection that errored instead of reusing it.
-    await sessionPool(knex).releaseConnection(conn);
-  }
+  const lock = {
+    key: [lockClassId, lockObjectId] as const,
+    waitMs: options.lockWaitMs ?? 60_000,
+    onWait: () => options.log?.('waiting for another migration run to finish…'),
+    busy: () =>
+      new ConflictError('migration_locked', 'another process is running migrations and did not finish in time', {
+        hint: '`shiptrack migrate unlock` shows which session holds the lock',
+      }),
+  };
+  const session = {
+    // Ctrl-C cancels the running statement from another session; its transaction rolls back.
+    signal: options.signal,
+    advisoryLock: lock,
+    statementTimeoutMs: options.statementTimeoutMs ?? 0,
+    applicationName: 'shiptrack migrate',
+  };
+  return withSession(db, session, (s) => work(s.connection));
 }
 
 function describeFailure(file: MigrationFile, error: unknown, sql: string | undefined, signal?: AbortSignal): Error {

@@ -1,5 +1,3 @@
-import type { Knex } from 'knex';
-import type { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { generatePackage } from '../domain/seed/generator.js';
 import type { SeedParams, SeedSizes } from '../domain/seed/types.js';
@@ -8,8 +6,8 @@ import { compiledModule } from '../package-root.js';
 import { copyInto, quoteIdent } from '../store/copy.js';
 import { columns, customerText, locationText, type ChunkOptions, type DocumentsTarget } from './seed-encoding.js';
 import type { SeedWorkerChunk, SeedWorkerInput } from './seed-worker.js';
-import { cancelBackendOnAbort } from '../store/cancel.js';
-import { sessionPool, type Database } from '../store/database.js';
+import type { Database } from '../store/database.js';
+import { withSession, type Session } from '../store/session.js';
 
 /**
  * `shiptrack seed`: generated rows streamed into PostgreSQL with COPY, in one transaction, so an
@@ -67,36 +65,6 @@ export interface SeedSummary {
 
 /** pg_locks: classid 21781, objid 2 (migrations use objid 1). */
 const seedLock = [21781, 2] as const;
-
-interface Session {
-  knex: Knex;
-  mode: Database['mode'];
-  conn: unknown;
-  raw<T = unknown>(sql: string, bindings?: readonly Knex.RawBinding[]): Promise<{ rows: T[] }>;
-  /** The error to report for `error`: why the server ended the session, when pg only says it is gone. */
-  reasonFor(error: unknown): unknown;
-}
-
-async function openSession(db: Database): Promise<Session> {
-  const pool = sessionPool(db.knex);
-  const conn = await pool.acquireConnection().catch((error: unknown) => {
-    throw mapPostgresError(error);
-  });
-  // When the server ends the session between statements (a restart, pg_terminate_backend), its
-  // reason arrives as the client's 'error' event, and the next statement (or COPY) only hears
-  // that the client is not queryable: the seed reports the reason instead.
-  let lost: unknown;
-  if (db.mode === 'server') (conn as EventEmitter).once('error', (error: unknown) => (lost = error));
-  return {
-    knex: db.knex,
-    mode: db.mode,
-    conn,
-    raw: async <T>(sql: string, bindings: readonly Knex.RawBinding[] = []): Promise<{ rows: T[] }> =>
-      db.knex.raw<{ rows: T[] }>(sql, bindings).connection(conn),
-    reasonFor: (error) =>
-      lost !== undefined && /is not queryable/.test(String((error as { message?: unknown }).message)) ? lost : error,
-  };
-}
 
 /** Rows in each seeded table: exact for small tables, the planner's estimate past a million. */
 export async function countSeedTables(db: Database): Promise<Record<SeedTable, number>> {
@@ -180,32 +148,36 @@ const changeTriggers = (['packages', 'shipments', 'tracking_events'] as const).f
 
 /** Seeds the database; see the module comment for the guarantees. */
 export async function seedDatabase(db: Database, options: SeedOptions): Promise<SeedSummary> {
+  const session = {
+    signal: options.signal,
+    statementTimeoutMs: 0,
+    applicationName: 'shiptrack seed',
+    advisoryLock: {
+      key: seedLock,
+      waitMs: 0,
+      busy: () =>
+        new ConflictError('seed_running', 'another seed is running on this database', {
+          hint: 'wait for it to finish; two seeds at once would fight over keys',
+        }),
+    },
+  };
+  return withSession(db, session, (s) => seedInSession(s, options));
+}
+
+async function seedInSession(session: Session, options: SeedOptions): Promise<SeedSummary> {
   const started = performance.now();
   const phases: SeedSummary['phases'] = [];
-  const session = await openSession(db);
   const signal = options.signal;
   const chunkPackages = options.chunkPackages ?? 5_000;
 
-  let detach = (): Promise<void> => Promise.resolve();
   const checkAbort = (): void => {
     if (signal?.aborted) throw new InterruptedError('seed interrupted');
   };
 
   let inTransaction = false;
   try {
-    detach = cancelBackendOnAbort(
-      db,
-      (await session.raw<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid,
-      signal,
-    );
     await session.raw('begin');
     inTransaction = true;
-    const locked = await session.raw<{ ok: boolean }>('select pg_try_advisory_xact_lock(?, ?) as ok', [...seedLock]);
-    if (locked.rows[0]?.ok !== true) {
-      throw new ConflictError('seed_running', 'another seed is running on this database', {
-        hint: 'wait for it to finish; two seeds at once would fight over keys',
-      });
-    }
 
     // The consistency triggers would list every package loaded: a new epoch instead, which makes
     // the next `report consistency` prove every package (migration 700). Both end with this
@@ -300,10 +272,10 @@ export async function seedDatabase(db: Database, options: SeedOptions): Promise<
       let written = 0;
       try {
         for await (const chunk of producer.chunks()) {
-          await copyInto(session.mode, session.conn, 'packages', columns.packages, chunk.packages, freeze);
-          await copyInto(session.mode, session.conn, 'shipments', columns.shipments, chunk.shipments, freeze);
-          await copyInto(session.mode, session.conn, 'tracking_events', columns.tracking_events, chunk.events, freeze);
-          await copyInto(session.mode, session.conn, documentTable, documentColumns, chunk.documents);
+          await copyInto(session.db.mode, session.connection, 'packages', columns.packages, chunk.packages, freeze);
+          await copyInto(session.db.mode, session.connection, 'shipments', columns.shipments, chunk.shipments, freeze);
+          await copyInto(session.db.mode, session.connection, 'tracking_events', columns.tracking_events, chunk.events, freeze);
+          await copyInto(session.db.mode, session.connection, documentTable, documentColumns, chunk.documents);
           checkAbort();
           rows.packages += chunk.packageCount;
           rows.shipments += chunk.packageCount;
@@ -391,9 +363,6 @@ export async function seedDatabase(db: Database, options: SeedOptions): Promise<
       );
     }
     throw mapPostgresError(session.reasonFor(error));
-  } finally {
-    await detach();
-    await sessionPool(db.knex).releaseConnection(session.conn);
   }
 }
 
@@ -410,7 +379,7 @@ async function copyGenerated(
     const end = Math.min(count, start + batch);
     const chunk = text(start, end);
     progress.checkAbort();
-    await copyInto(session.mode, session.conn, table, columns[table], chunk, progress.freeze);
+    await copyInto(session.db.mode, session.connection, table, columns[table], chunk, progress.freeze);
     progress.options.onProgress?.({ phase: progress.phase, done: end, total: count, rows: end });
   }
   return count;

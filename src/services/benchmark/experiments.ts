@@ -6,8 +6,8 @@ import type { DocumentStore } from '../../store/documents/document-store.js';
 import { createPgDocumentStore } from '../../store/documents/postgres.js';
 import { parseDay, parseMetadataFilters, type MetadataFilter } from '../../domain/report-filters.js';
 import { ExitCode, ShiptrackError, UsageError } from '../../errors.js';
-import { cancelBackendOnAbort } from '../../store/cancel.js';
-import { sessionPool, type Database } from '../../store/database.js';
+import { withSession } from '../../store/session.js';
+import type { Database } from '../../store/database.js';
 import { forgetPreparedStatements } from '../../store/prepared-read.js';
 import { createTrackCache } from '../../store/track-cache.js';
 import { trackQuery } from '../../store/track-query.js';
@@ -57,6 +57,8 @@ const configuredNegativeTtlMs = 10_000;
 /** Events copied into the partitioning scratch tables (at most). */
 const partitionSampleRows = 1_000_000;
 const scratchSchema = 'shiptrack_bench_scratch';
+/** pg_locks: classid 21781, objid 3 (migrations 1, seed 2): who owns the scratch schema. */
+const scratchSchemaLock = [21781, 3] as const;
 const brinIndex = 'shiptrack_bench_time_brin';
 
 class Aborted extends Error {
@@ -212,20 +214,18 @@ async function inRolledBackTransaction<T>(
   run: Run,
   work: (session: Database, trx: Knex.Transaction) => Promise<T>,
 ): Promise<{ value: T; heldMs: number }> {
-  const started = performance.now();
-  const trx = await run.deps.db.knex.transaction();
-  let detach = (): Promise<void> => Promise.resolve();
-  try {
-    const pid = await trx.raw<{ rows: { pid: number }[] }>('select pg_backend_pid() as pid');
-    detach = cancelBackendOnAbort(run.deps.db, pid.rows[0]?.pid, run.options.signal);
-    await trx.raw(`set local lock_timeout = ${lockTimeoutMs}`);
-    const value = await work({ ...run.deps.db, knex: trx }, trx);
-    return { value, heldMs: performance.now() - started };
-  } finally {
-    await detach();
-    // A broken connection cannot roll back, but then the server has rolled back already.
-    await trx.rollback().catch(() => undefined);
-  }
+  return withSession(run.deps.db, { signal: run.options.signal }, async (session) => {
+    const started = performance.now();
+    const trx = await run.deps.db.knex.transaction(undefined, { connection: session.connection });
+    try {
+      await trx.raw(`set local lock_timeout = ${lockTimeoutMs}`);
+      const value = await work({ ...run.deps.db, knex: trx }, trx);
+      return { value, heldMs: performance.now() - started };
+    } finally {
+      // A broken connection cannot roll back, but then the server has rolled back already.
+      await trx.rollback().catch(() => undefined);
+    }
+  });
 }
 
 /**
@@ -236,30 +236,26 @@ async function inRolledBackConnection<T>(
   run: Run,
   work: (client: PgClient) => Promise<T>,
 ): Promise<{ value: T; heldMs: number }> {
-  const pool = sessionPool(run.deps.db.knex);
-  const client = (await pool.acquireConnection()) as PgClient;
-  const started = performance.now();
-  let detach = (): Promise<void> => Promise.resolve();
-  try {
-    const pid = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
-    detach = cancelBackendOnAbort(run.deps.db, pid.rows[0]?.pid, run.options.signal);
-    // Each arm prepares the track read afresh, and leaves no plan-cost history to the pool.
-    await forgetPreparedStatements(client);
-    await client.query('begin');
-    await client.query(`set local lock_timeout = ${lockTimeoutMs}`);
-    const value = await work(client);
-    return { value, heldMs: performance.now() - started };
-  } finally {
-    await detach();
+  return withSession(run.deps.db, { signal: run.options.signal }, async ({ connection }) => {
+    const client = connection as PgClient;
+    const started = performance.now();
     try {
-      await client.query('rollback');
+      // Each arm prepares the track read afresh, and leaves no plan-cost history to the pool.
       await forgetPreparedStatements(client);
-    } catch {
-      // Ending the session rolls back server-side; knex then drops the connection from the pool.
-      await client.end().catch(() => undefined);
+      await client.query('begin');
+      await client.query(`set local lock_timeout = ${lockTimeoutMs}`);
+      const value = await work(client);
+      return { value, heldMs: performance.now() - started };
+    } finally {
+      try {
+        await client.query('rollback');
+        await forgetPreparedStatements(client);
+      } catch {
+        // Ending the session rolls back server-side; knex then drops the connection from the pool.
+        await client.end().catch(() => undefined);
+      }
     }
-    await pool.releaseConnection(client);
-  }
+  });
 }
 
 async function measure(
@@ -914,166 +910,165 @@ const partitioning: Definition = {
   async run(run) {
     const { db, now } = run.deps;
     if (db.mode !== 'server') throw new Skip('needs a PostgreSQL server (a dedicated connection)');
-    const pool = sessionPool(db.knex);
     const single = `${scratchSchema}.events_single`;
     const parted = `${scratchSchema}.events_partitioned`;
-    let locked = false;
-    let created = false;
-    let detach = (): Promise<void> => Promise.resolve();
-    const client = (await pool.acquireConnection()) as PgClient;
-    try {
-      const pid = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid;
-      detach = cancelBackendOnAbort(run.deps.db, pid, run.options.signal);
-      // One run at a time owns the scratch schema; a leftover of a killed run is dropped here.
-      const lock = await client.query<{ ok: boolean }>(`select pg_try_advisory_lock(hashtext($1)) as ok`, [scratchSchema]);
-      locked = lock.rows[0]?.ok === true;
-      if (!locked) throw new Skip(`another run's partitioning experiment is using ${scratchSchema}`);
-      const leftover = await client.query<{ n: number }>(`select count(*)::int as n from pg_namespace where nspname = $1`, [
-        scratchSchema,
-      ]);
-      created = true;
-      await client.query(`drop schema if exists ${scratchSchema} cascade`);
-      await client.query(`create schema ${scratchSchema}`);
-      run.checkAborted();
+    // One run at a time owns the scratch schema; a leftover of a killed run is dropped here.
+    const session = {
+      signal: run.options.signal,
+      advisoryLock: {
+        key: scratchSchemaLock,
+        waitMs: 0,
+        busy: () => new Skip(`another run's partitioning experiment is using ${scratchSchema}`),
+      },
+    };
+    return withSession(db, session, async ({ connection }) => {
+      const client = connection as PgClient;
+      let created = false;
+      try {
+        const leftover = await client.query<{ n: number }>(`select count(*)::int as n from pg_namespace where nspname = $1`, [
+          scratchSchema,
+        ]);
+        created = true;
+        await client.query(`drop schema if exists ${scratchSchema} cascade`);
+        await client.query(`create schema ${scratchSchema}`);
+        run.checkAborted();
 
-      const total = await estimatedRows(db, 'tracking_events');
-      const every = Math.max(1, Math.ceil(total / partitionSampleRows));
-      await client.query(
-        `create unlogged table ${scratchSchema}.source as select * from tracking_events where package_id % ${every} = 0`,
-      );
-      const range = await client.query<{ rows: number; months: { suffix: string; from: string; to: string }[] | null }>(
-        `select (select count(*)::int from ${scratchSchema}.source) as rows,
+        const total = await estimatedRows(db, 'tracking_events');
+        const every = Math.max(1, Math.ceil(total / partitionSampleRows));
+        await client.query(
+          `create unlogged table ${scratchSchema}.source as select * from tracking_events where package_id % ${every} = 0`,
+        );
+        const range = await client.query<{ rows: number; months: { suffix: string; from: string; to: string }[] | null }>(
+          `select (select count(*)::int from ${scratchSchema}.source) as rows,
                 (select json_agg(json_build_object('suffix', to_char(m, 'YYYY_MM'), 'from', m::text, 'to', (m + interval '1 month')::text) order by m)
                    from generate_series(date_trunc('month', (select min(event_timestamp) from ${scratchSchema}.source) at time zone 'UTC'),
                                         date_trunc('month', (select max(event_timestamp) from ${scratchSchema}.source) at time zone 'UTC'),
                                         interval '1 month') m) as months`,
-      );
-      const rows = range.rows[0]?.rows ?? 0;
-      const months = range.rows[0]?.months ?? [];
-      if (rows === 0) throw new Skip('no tracking events to copy: seed the database first');
-      run.progress(0.1);
-      run.checkAborted();
-
-      await client.query(`create table ${single} (like tracking_events including defaults including constraints)`);
-      await client.query(
-        `create table ${parted} (like tracking_events including defaults including constraints) partition by range (event_timestamp)`,
-      );
-      for (const m of months) {
-        await client.query(
-          `create table ${parted}_${m.suffix} partition of ${parted}
-             for values from ('${m.from} UTC') to ('${m.to} UTC')`,
         );
-      }
-      const indexes = await client.query<IndexDefinition>(
-        `select c.relname as name, i.indisunique as unique, pg_get_indexdef(i.indexrelid) as definition
+        const rows = range.rows[0]?.rows ?? 0;
+        const months = range.rows[0]?.months ?? [];
+        if (rows === 0) throw new Skip('no tracking events to copy: seed the database first');
+        run.progress(0.1);
+        run.checkAborted();
+
+        await client.query(`create table ${single} (like tracking_events including defaults including constraints)`);
+        await client.query(
+          `create table ${parted} (like tracking_events including defaults including constraints) partition by range (event_timestamp)`,
+        );
+        for (const m of months) {
+          await client.query(
+            `create table ${parted}_${m.suffix} partition of ${parted}
+             for values from ('${m.from} UTC') to ('${m.to} UTC')`,
+          );
+        }
+        const indexes = await client.query<IndexDefinition>(
+          `select c.relname as name, i.indisunique as unique, pg_get_indexdef(i.indexrelid) as definition
            from pg_index i join pg_class c on c.oid = i.indexrelid
           where i.indrelid = 'tracking_events'::regclass order by c.relname`,
-      );
-      for (const def of indexes.rows) {
-        await client.query(rebuildIndex(def, single, `s_${def.name}`.slice(0, 63), false));
-        await client.query(rebuildIndex(def, parted, `p_${def.name}`.slice(0, 63), true));
-      }
-      run.checkAborted();
-
-      // ABBA: one table, partitioned, then (emptied) partitioned, one table; means of each, so
-      // that drift (caches, write-back of the previous load) does not favour either.
-      const load = async (table: string): Promise<number> => {
-        const started = performance.now();
-        await client.query(`insert into ${table} select * from ${scratchSchema}.source`);
-        const elapsed = performance.now() - started;
-        run.checkAborted();
-        return elapsed;
-      };
-      const singleLoads = [await load(single)];
-      run.progress(0.17);
-      const partedLoads = [await load(parted)];
-      run.progress(0.24);
-      await client.query(`truncate ${single}, ${parted}`);
-      partedLoads.push(await load(parted));
-      run.progress(0.31);
-      singleLoads.push(await load(single));
-      run.progress(0.38);
-      const mean = (values: number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
-      const singleLoadMs = mean(singleLoads);
-      const partedLoadMs = mean(partedLoads);
-      await client.query(`vacuum (analyze) ${single}`);
-      await client.query(`vacuum (analyze) ${parted}`);
-      const sizes = await client.query<{ single: number; parted: number }>(
-        `select pg_total_relation_size($1::regclass) as single,
-                (select sum(pg_total_relation_size(inhrelid))::bigint from pg_inherits where inhparent = $2::regclass) as parted`,
-        [single, parted],
-      );
-      run.checkAborted();
-
-      const day = parseDay('yesterday', now);
-      const weekStart = new Date(now.getTime() - 7 * 86_400_000);
-      const timer = partTimer();
-      const arm = async (table: string, label: string, progressRange: [number, number]) => {
-        timer.reset();
-        let dayRows = 0;
-        let weekRows = 0;
-        const summary = await measure(
-          run,
-          async () => {
-            dayRows = (await timer.time('day', () => client.query(dayQuery(table), [day.start, day.end]))).rows.length;
-            weekRows = (await timer.time('week', () => client.query(exceptionsQuery(table), [weekStart, now]))).rows.length;
-          },
-          progressRange,
         );
-        const explain = (sql: string, values: unknown[]) =>
-          client.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers) ${sql}`, values);
-        const dayPlan = await explain(dayQuery(table), [day.start, day.end]);
-        const weekPlan = await explain(exceptionsQuery(table), [weekStart, now]);
-        const plan = `-- scans per facility, ${day.label}\n${planText(dayPlan.rows)}\n\n-- exceptions, 7 days\n${planText(weekPlan.rows)}`;
-        return {
-          arm: { label, summary, plan } satisfies ExperimentArm,
-          day: timer.take('day', summary.count),
-          week: timer.take('week', summary.count),
-          dayRows,
-          weekRows,
+        for (const def of indexes.rows) {
+          await client.query(rebuildIndex(def, single, `s_${def.name}`.slice(0, 63), false));
+          await client.query(rebuildIndex(def, parted, `p_${def.name}`.slice(0, 63), true));
+        }
+        run.checkAborted();
+
+        // ABBA: one table, partitioned, then (emptied) partitioned, one table; means of each, so
+        // that drift (caches, write-back of the previous load) does not favour either.
+        const load = async (table: string): Promise<number> => {
+          const started = performance.now();
+          await client.query(`insert into ${table} select * from ${scratchSchema}.source`);
+          const elapsed = performance.now() - started;
+          run.checkAborted();
+          return elapsed;
         };
-      };
-      const one = await arm(single, `one table (${count(rows)} events)`, [0.45, 0.7]);
-      const many = await arm(parted, `partitioned by month (${months.length} partitions, ${count(rows)} events)`, [0.7, 0.95]);
-      const before = one.arm;
-      const after = many.arm;
-      const dayX = one.day / many.day;
-      const weekX = one.week / many.week;
-      const loadX = singleLoadMs / partedLoadMs;
-      const ratios = [dayX, weekX, loadX];
-      const wins = ratios.filter((x) => x >= meaningful).length;
-      const losses = ratios.filter((x) => x <= 1 / meaningful).length;
-      const figures = `day query ${ms(many.day)} partitioned vs ${ms(one.day)} one table (${times(dayX)}), 7-day exceptions ${ms(many.week)} vs ${ms(one.week)} (${times(weekX)}), load ${seconds(partedLoadMs)} vs ${seconds(singleLoadMs)} (${times(loadX)}); above 1× partitioned is faster`;
-      let recommendation: string;
-      if (wins >= 2 && losses === 0) {
-        recommendation = `partition tracking_events by month: ${figures}; mind the unique keys (see notes)`;
-      } else if (wins > losses) {
-        recommendation = `partitioning helps in part (${wins} of 3 faster by 10% or more, none slower): ${figures}; not enough on its own to pay for weaker unique keys and the migration — revisit when retention (dropping old months) is needed`;
-      } else {
-        recommendation = `keep one table: partitioned by month it was ${losses > 0 ? `slower in ${losses} of 3` : 'no faster'} (${figures}); the time indexes already confine these queries to their window — revisit for retention (dropping a month at once) or a much larger table`;
+        const singleLoads = [await load(single)];
+        run.progress(0.17);
+        const partedLoads = [await load(parted)];
+        run.progress(0.24);
+        await client.query(`truncate ${single}, ${parted}`);
+        partedLoads.push(await load(parted));
+        run.progress(0.31);
+        singleLoads.push(await load(single));
+        run.progress(0.38);
+        const mean = (values: number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
+        const singleLoadMs = mean(singleLoads);
+        const partedLoadMs = mean(partedLoads);
+        await client.query(`vacuum (analyze) ${single}`);
+        await client.query(`vacuum (analyze) ${parted}`);
+        const sizes = await client.query<{ single: number; parted: number }>(
+          `select pg_total_relation_size($1::regclass) as single,
+                (select sum(pg_total_relation_size(inhrelid))::bigint from pg_inherits where inhparent = $2::regclass) as parted`,
+          [single, parted],
+        );
+        run.checkAborted();
+
+        const day = parseDay('yesterday', now);
+        const weekStart = new Date(now.getTime() - 7 * 86_400_000);
+        const timer = partTimer();
+        const arm = async (table: string, label: string, progressRange: [number, number]) => {
+          timer.reset();
+          let dayRows = 0;
+          let weekRows = 0;
+          const summary = await measure(
+            run,
+            async () => {
+              dayRows = (await timer.time('day', () => client.query(dayQuery(table), [day.start, day.end]))).rows.length;
+              weekRows = (await timer.time('week', () => client.query(exceptionsQuery(table), [weekStart, now]))).rows.length;
+            },
+            progressRange,
+          );
+          const explain = (sql: string, values: unknown[]) =>
+            client.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers) ${sql}`, values);
+          const dayPlan = await explain(dayQuery(table), [day.start, day.end]);
+          const weekPlan = await explain(exceptionsQuery(table), [weekStart, now]);
+          const plan = `-- scans per facility, ${day.label}\n${planText(dayPlan.rows)}\n\n-- exceptions, 7 days\n${planText(weekPlan.rows)}`;
+          return {
+            arm: { label, summary, plan } satisfies ExperimentArm,
+            day: timer.take('day', summary.count),
+            week: timer.take('week', summary.count),
+            dayRows,
+            weekRows,
+          };
+        };
+        const one = await arm(single, `one table (${count(rows)} events)`, [0.45, 0.7]);
+        const many = await arm(parted, `partitioned by month (${months.length} partitions, ${count(rows)} events)`, [0.7, 0.95]);
+        const before = one.arm;
+        const after = many.arm;
+        const dayX = one.day / many.day;
+        const weekX = one.week / many.week;
+        const loadX = singleLoadMs / partedLoadMs;
+        const ratios = [dayX, weekX, loadX];
+        const wins = ratios.filter((x) => x >= meaningful).length;
+        const losses = ratios.filter((x) => x <= 1 / meaningful).length;
+        const figures = `day query ${ms(many.day)} partitioned vs ${ms(one.day)} one table (${times(dayX)}), 7-day exceptions ${ms(many.week)} vs ${ms(one.week)} (${times(weekX)}), load ${seconds(partedLoadMs)} vs ${seconds(singleLoadMs)} (${times(loadX)}); above 1× partitioned is faster`;
+        let recommendation: string;
+        if (wins >= 2 && losses === 0) {
+          recommendation = `partition tracking_events by month: ${figures}; mind the unique keys (see notes)`;
+        } else if (wins > losses) {
+          recommendation = `partitioning helps in part (${wins} of 3 faster by 10% or more, none slower): ${figures}; not enough on its own to pay for weaker unique keys and the migration — revisit when retention (dropping old months) is needed`;
+        } else {
+          recommendation = `keep one table: partitioned by month it was ${losses > 0 ? `slower in ${losses} of 3` : 'no faster'} (${figures}); the time indexes already confine these queries to their window — revisit for retention (dropping a month at once) or a much larger table`;
+        }
+        const uniques = indexes.rows.filter((d) => d.unique).map((d) => d.name);
+        return {
+          isolation: `scratch schema ${scratchSchema} (created for this experiment under an advisory lock, dropped afterwards, also on error or interrupt${(leftover.rows[0]?.n ?? 0) > 0 ? '; a leftover from an earlier run was dropped first' : ''}); the user's tables were only read (one sequential scan of tracking_events)`,
+          before,
+          after,
+          speedup: before.summary.p50 / after.summary.p50,
+          recommendation,
+          notes: [
+            `${count(rows)} events copied (every package with package_id % ${every} = 0, whole timelines, ${months.length} months); the same rows and indexes in both (${indexes.rows.map((d) => d.name).join(', ')}), CHECK constraints included, foreign keys not`,
+            `load (INSERT … SELECT from an unlogged copy, indexes in place; twice each, ABBA order, mean): one table ${seconds(singleLoadMs)} (${count(Math.round(rows / (singleLoadMs / 1000)))} rows/s; runs ${singleLoads.map((t) => seconds(t)).join(', ')}), partitioned ${seconds(partedLoadMs)} (${count(Math.round(rows / (partedLoadMs / 1000)))} rows/s; runs ${partedLoads.map((t) => seconds(t)).join(', ')}): ${times(loadX)}`,
+            `one operation = scans per facility on ${day.label} (the first query of report facilities; ${count(one.dayRows)} facilities) then exceptions of the last 7 days (report exceptions' query; ${count(one.weekRows)} events), both on the copy; ${one.dayRows === many.dayRows && one.weekRows === many.weekRows ? 'both tables returned the same rows' : 'the tables returned DIFFERENT row counts'}`,
+            `day query p50 ${ms(one.day)} one table → ${ms(many.day)} partitioned (${times(dayX)}); 7-day exceptions ${ms(one.week)} → ${ms(many.week)} (${times(weekX)})`,
+            `size with indexes: one table ${bytes(Number(sizes.rows[0]?.single ?? 0))}, partitions ${bytes(Number(sizes.rows[0]?.parted ?? 0))}`,
+            `unique indexes (${uniques.join(', ') || 'none'}) must include event_timestamp on the partitioned table: uniqueness of event_id and of the scan idempotency key would only hold per timestamp`,
+          ],
+        };
+      } finally {
+        if (created) await client.query(`drop schema if exists ${scratchSchema} cascade`).catch(() => undefined);
       }
-      const uniques = indexes.rows.filter((d) => d.unique).map((d) => d.name);
-      return {
-        isolation: `scratch schema ${scratchSchema} (created for this experiment under an advisory lock, dropped afterwards, also on error or interrupt${(leftover.rows[0]?.n ?? 0) > 0 ? '; a leftover from an earlier run was dropped first' : ''}); the user's tables were only read (one sequential scan of tracking_events)`,
-        before,
-        after,
-        speedup: before.summary.p50 / after.summary.p50,
-        recommendation,
-        notes: [
-          `${count(rows)} events copied (every package with package_id % ${every} = 0, whole timelines, ${months.length} months); the same rows and indexes in both (${indexes.rows.map((d) => d.name).join(', ')}), CHECK constraints included, foreign keys not`,
-          `load (INSERT … SELECT from an unlogged copy, indexes in place; twice each, ABBA order, mean): one table ${seconds(singleLoadMs)} (${count(Math.round(rows / (singleLoadMs / 1000)))} rows/s; runs ${singleLoads.map((t) => seconds(t)).join(', ')}), partitioned ${seconds(partedLoadMs)} (${count(Math.round(rows / (partedLoadMs / 1000)))} rows/s; runs ${partedLoads.map((t) => seconds(t)).join(', ')}): ${times(loadX)}`,
-          `one operation = scans per facility on ${day.label} (the first query of report facilities; ${count(one.dayRows)} facilities) then exceptions of the last 7 days (report exceptions' query; ${count(one.weekRows)} events), both on the copy; ${one.dayRows === many.dayRows && one.weekRows === many.weekRows ? 'both tables returned the same rows' : 'the tables returned DIFFERENT row counts'}`,
-          `day query p50 ${ms(one.day)} one table → ${ms(many.day)} partitioned (${times(dayX)}); 7-day exceptions ${ms(one.week)} → ${ms(many.week)} (${times(weekX)})`,
-          `size with indexes: one table ${bytes(Number(sizes.rows[0]?.single ?? 0))}, partitions ${bytes(Number(sizes.rows[0]?.parted ?? 0))}`,
-          `unique indexes (${uniques.join(', ') || 'none'}) must include event_timestamp on the partitioned table: uniqueness of event_id and of the scan idempotency key would only hold per timestamp`,
-        ],
-      };
-    } finally {
-      await detach();
-      if (created) await client.query(`drop schema if exists ${scratchSchema} cascade`).catch(() => undefined);
-      if (locked) await client.query(`select pg_advisory_unlock(hashtext($1))`, [scratchSchema]).catch(() => undefined);
-      await pool.releaseConnection(client);
-    }
+    });
   },
 };
 

@@ -132,7 +132,8 @@ export async function runConsistencyReport(
       );
       return { checks, outbox, events, spot, proof, connections: 1 + reader.siblings.length };
     },
-    { connections: options.connections },
+    // Like `check`, it reads every event by design: no statement timeout.
+    { connections: options.connections, statementTimeoutMs: 0 },
   );
   const { checks, outbox, events, spot, proof, connections } = read.value;
   // Not under --explain: its plans come from a proof that is not to be trusted as one.

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { InterruptedError, mapPostgresError } from '../../errors.js';
-import { cancelBackendOnAbort } from '../../store/cancel.js';
 import type { Database } from '../../store/database.js';
+import { withSession, withSessions, type Session, type SessionOptions } from '../../store/session.js';
 
 /**
  * What every report returns: plain data that the renderers turn into a table, CSV, Markdown or
@@ -108,30 +108,23 @@ const snapshotId = /^[0-9A-F]+(-[0-9A-F]+)+$/i;
  * Runs a report's queries in one REPEATABLE READ, READ ONLY transaction: every query sees the
  * same snapshot, and no report can write even by mistake, so reports work under a role granted
  * only reads. With `connections` > 1 (on a server), sibling transactions import that snapshot.
+ * Each connection is a session (store/session.ts): Ctrl-C cancels its query on the server.
  */
 export async function readReport<T>(
   db: Database,
   options: ReportOptions,
   work: (reader: ReportReader) => Promise<T>,
-  settings: { connections?: number } = {},
+  settings: { connections?: number; statementTimeoutMs?: number } = {},
 ): Promise<{ value: T; plans: QueryPlan[]; elapsedMs: number }> {
   const started = performance.now();
   const plans: QueryPlan[] = [];
   const signal = options.signal;
-  // Ctrl-C must stop a long report on the server too (consistency runs for minutes at 80M events
-  // without a statement timeout): one cancel per connection.
-  const detaches: (() => Promise<void>)[] = [];
-  const siblingTransactions: Knex.Transaction[] = [];
-  const transactionConfig = { isolationLevel: 'repeatable read', readOnly: true } as const;
+  const session: SessionOptions = { signal, statementTimeoutMs: settings.statementTimeoutMs };
 
-  async function prepare(trx: Knex.Transaction, siblings: ReportReader[]): Promise<ReportReader> {
-    if (signal !== undefined && db.mode === 'server') {
-      const pid = await trx.raw<{ rows: { pid: number }[] }>('select pg_backend_pid() as pid');
-      detaches.push(cancelBackendOnAbort(db, pid.rows[0]?.pid, signal));
-    }
+  async function prepare(raw: Session['raw'], siblings: ReportReader[]): Promise<ReportReader> {
     // Sorting a few hundred thousand rows for percentiles must not spill to disk.
-    await trx.raw(`set local work_mem = '64MB'`);
-    await trx.raw('set local jit = off');
+    await raw(`set local work_mem = '64MB'`);
+    await raw('set local jit = off');
     return {
       mode: db.mode,
       plans,
@@ -140,44 +133,50 @@ export async function readReport<T>(
         // A cancel reaches only a query in flight: after Ctrl-C no new one starts.
         if (signal?.aborted) throw new InterruptedError('report interrupted');
         if (options.explain === true) {
-          const explained = await trx.raw<{ rows: { 'QUERY PLAN': string }[] }>(
+          const explained = await raw<{ 'QUERY PLAN': string }>(
             `explain (analyze, buffers) ${sql}`,
             bindings as Knex.RawBinding[],
           );
           plans.push({ query: name, plan: explained.rows.map((r) => r['QUERY PLAN']).join('\n') });
         }
-        const result = await trx.raw<{ rows: Row[] }>(sql, bindings as Knex.RawBinding[]);
-        return result.rows;
+        return (await raw<Row>(sql, bindings as Knex.RawBinding[])).rows;
       },
     };
   }
 
-  try {
-    if (signal?.aborted) throw new InterruptedError('report interrupted');
-    const value = await db.knex.transaction(async (trx: Knex.Transaction) => {
-      const siblings: ReportReader[] = [];
-      const reader = await prepare(trx, siblings);
-      const wanted = Math.max(1, settings.connections ?? 1);
-      if (wanted > 1 && db.mode === 'server' && options.explain !== true) {
+  const readInSnapshot = (main: Session): Promise<T> =>
+    main.transaction(
+      async (trx) => {
+        const siblings: ReportReader[] = [];
+        const reader = await prepare((sql, bindings = []) => trx.raw(sql, bindings), siblings);
+        const wanted = Math.max(1, settings.connections ?? 1);
+        if (wanted === 1 || db.mode !== 'server' || options.explain === true) return work(reader);
         const exported = await trx.raw<{ rows: { snapshot: string }[] }>('select pg_export_snapshot() as snapshot');
         const snapshot = exported.rows[0]?.snapshot ?? '';
         if (!snapshotId.test(snapshot)) throw new Error(`unexpected snapshot id ${JSON.stringify(snapshot)}`);
-        for (let i = 1; i < wanted; i += 1) {
-          const sibling = await db.knex.transaction(undefined, transactionConfig);
-          siblingTransactions.push(sibling);
-          await sibling.raw(`set transaction snapshot '${snapshot}'`);
-          siblings.push(await prepare(sibling, []));
-        }
-      }
-      return work(reader);
-    }, transactionConfig);
+        return withSessions(db, wanted - 1, session, async (others) => {
+          try {
+            for (const other of others) {
+              await other.raw('begin isolation level repeatable read read only');
+              await other.raw(`set transaction snapshot '${snapshot}'`);
+              siblings.push(await prepare(other.raw, []));
+            }
+            return await work(reader);
+          } finally {
+            await Promise.all(others.map((other) => other.raw('rollback').catch(() => undefined)));
+          }
+        });
+      },
+      { isolationLevel: 'repeatable read', readOnly: true },
+    );
+
+  try {
+    if (signal?.aborted) throw new InterruptedError('report interrupted');
+    const value = await withSession(db, session, readInSnapshot);
     return { value, plans, elapsedMs: performance.now() - started };
   } catch (error) {
     if (signal?.aborted) throw new InterruptedError('report interrupted', { cause: error });
     throw mapPostgresError(error);
-  } finally {
-    await Promise.all(detaches.map((detach) => detach()));
-    await Promise.all(siblingTransactions.map((trx) => trx.rollback().catch(() => undefined)));
   }
 }
 

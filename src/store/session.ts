@@ -1,0 +1,158 @@
+import type { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Knex } from 'knex';
+import { InterruptedError, mapPostgresError } from '../errors.js';
+import { cancelBackendOnAbort } from './cancel.js';
+import { sessionPool, type Database } from './database.js';
+
+/**
+ * One way to hold a database session for work that must stay on one connection: its backend is
+ * cancelled on abort, an advisory lock is held for the work when asked, session settings are
+ * applied for the work and reset afterwards, and the connection always goes back to the pool.
+ */
+
+export interface AdvisoryLock {
+  /** The lock's two keys, as pg_locks shows them (classid, objid). */
+  readonly key: readonly [number, number];
+  /** How long to wait while another session holds it; 0 tries once. */
+  readonly waitMs: number;
+  /** Called once when the lock is held elsewhere and the session starts to wait. */
+  readonly onWait?: () => void;
+  /** The error to throw when the lock was not granted in time. */
+  readonly busy: () => Error;
+}
+
+export interface SessionOptions {
+  /** On abort, whatever the session runs is cancelled on the server. */
+  readonly signal?: AbortSignal | undefined;
+  readonly advisoryLock?: AdvisoryLock | undefined;
+  /** statement_timeout for the work (0: none); the connection's own otherwise. */
+  readonly statementTimeoutMs?: number | undefined;
+  /** Shown in pg_stat_activity while the work runs (and by `migrate unlock`). */
+  readonly applicationName?: string | undefined;
+}
+
+export interface Session {
+  readonly db: Database;
+  /** The pooled connection: a pg Client on a server, the PGlite instance when embedded. */
+  readonly connection: unknown;
+  /** The backend's process id (what pg_cancel_backend and pg_locks name). */
+  readonly pid: number | undefined;
+  readonly raw: <T = unknown>(sql: string, bindings?: readonly Knex.RawBinding[]) => Promise<{ rows: T[] }>;
+  /** A knex transaction on this session's connection. */
+  transaction<T>(work: (trx: Knex.Transaction) => Promise<T>, config?: Knex.TransactionConfig): Promise<T>;
+  /** The error to report for `error`: the server's reason, when pg only says the client is gone. */
+  reasonFor(error: unknown): unknown;
+}
+
+const lockPollMs = 200;
+
+/** pg's own read timeout on a client (its `query_timeout`): long work must not hit it. */
+interface PgReadTimeout {
+  connectionParameters?: { query_timeout?: number | false };
+}
+
+async function takeAdvisoryLock(session: Session, lock: AdvisoryLock, signal: AbortSignal | undefined): Promise<void> {
+  const deadline = Date.now() + lock.waitMs;
+  let announced = false;
+  for (;;) {
+    const result = await session.raw<{ locked: boolean }>('select pg_try_advisory_lock(?, ?) as locked', [...lock.key]);
+    if (result.rows[0]?.locked === true) return;
+    if (signal?.aborted) throw new InterruptedError('interrupted while waiting for a lock');
+    if (Date.now() >= deadline) throw lock.busy();
+    if (!announced) {
+      lock.onWait?.();
+      announced = true;
+    }
+    await sleep(lockPollMs);
+  }
+}
+
+export async function withSession<T>(db: Database, options: SessionOptions, work: (session: Session) => Promise<T>): Promise<T> {
+  const pool = sessionPool(db.knex);
+  const connection: unknown = await pool.acquireConnection().catch((error: unknown) => {
+    throw mapPostgresError(error);
+  });
+  // When the server ends the session between statements (a restart, pg_terminate_backend), its
+  // reason arrives as the client's 'error' event, and the next statement only hears that the
+  // client is not queryable.
+  let lost: unknown;
+  const onError = (error: unknown): void => {
+    lost ??= error;
+  };
+  if (db.mode === 'server') (connection as EventEmitter).on('error', onError);
+  const reasonFor = (error: unknown): unknown =>
+    lost !== undefined && /is not queryable/.test(String((error as { message?: unknown } | null)?.message)) ? lost : error;
+  const raw = <R>(sql: string, bindings: readonly Knex.RawBinding[] = []): Promise<{ rows: R[] }> =>
+    db.knex.raw<{ rows: R[] }>(sql, bindings).connection(connection);
+
+  const readTimeout = db.mode === 'server' ? (connection as PgReadTimeout).connectionParameters : undefined;
+  const savedReadTimeout = readTimeout?.query_timeout;
+  let detach = (): Promise<void> => Promise.resolve();
+  let locked = false;
+  let changedSettings = false;
+  try {
+    const settings: [string, string][] = [];
+    if (options.statementTimeoutMs !== undefined) settings.push(['statement_timeout', String(options.statementTimeoutMs)]);
+    if (options.applicationName !== undefined) settings.push(['application_name', options.applicationName]);
+    const first = await raw<{ pid: number }>(
+      `select pg_backend_pid() as pid${settings.map((_, i) => `, set_config(?, ?, false) as s${i}`).join('')}`,
+      settings.flat(),
+    ).catch((error: unknown) => {
+      throw mapPostgresError(reasonFor(error));
+    });
+    changedSettings = settings.length > 0;
+    if (readTimeout !== undefined && options.statementTimeoutMs !== undefined) {
+      // The client-side bound follows the server-side one: none for work that runs for minutes.
+      readTimeout.query_timeout = options.statementTimeoutMs === 0 ? false : options.statementTimeoutMs + 5_000;
+    }
+    const pid = first.rows[0]?.pid;
+    detach = cancelBackendOnAbort(db, pid, options.signal);
+    const session: Session = {
+      db,
+      connection,
+      pid,
+      raw,
+      transaction: (fn, config) => db.knex.transaction(fn, { ...config, connection }),
+      reasonFor,
+    };
+    if (options.advisoryLock !== undefined) {
+      await takeAdvisoryLock(session, options.advisoryLock, options.signal);
+      locked = true;
+    }
+    return await work(session);
+  } finally {
+    await detach();
+    // If the connection broke, the server already dropped the lock and the settings with it.
+    if (locked && options.advisoryLock !== undefined) {
+      await raw('select pg_advisory_unlock(?, ?)', [...options.advisoryLock.key]).catch(() => undefined);
+    }
+    if (changedSettings) {
+      await raw(
+        `select set_config(name, reset_val, false) from pg_settings where name in ('statement_timeout', 'application_name')`,
+      ).catch(() => undefined);
+    }
+    if (readTimeout !== undefined) readTimeout.query_timeout = savedReadTimeout;
+    if (db.mode === 'server') (connection as EventEmitter).removeListener('error', onError);
+    // knex discards a connection that errored instead of handing it out again.
+    await pool.releaseConnection(connection);
+  }
+}
+
+/** `count` sessions held at once (for work split across connections), released in reverse. */
+export async function withSessions<T>(
+  db: Database,
+  count: number,
+  options: SessionOptions,
+  work: (sessions: Session[]) => Promise<T>,
+): Promise<T> {
+  const held: Session[] = [];
+  const next = async (): Promise<T> => {
+    if (held.length >= count) return work(held);
+    return withSession(db, options, async (session) => {
+      held.push(session);
+      return next();
+    });
+  };
+  return next();
+}
