@@ -42,5 +42,6 @@ export default tseslint.config(
       'no-console': 'error',
     },
   },
-  { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
+  { files: ['eslint.config.js', 'examples/**/*.mjs'], ...tseslint.configs.disableTypeChecked },
+  { files: ['examples/**/*.mjs'], languageOptions: { globals: { console: 'readonly', process: 'readonly' } } },
 );

@@ -17,7 +17,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { runWorkload, parseDurationMs } from '../src/services/benchmark/harness.js';
+import { durationOption } from '../src/options.js';
+import { runWorkload } from '../src/services/benchmark/harness.js';
 import { queryPrepared, type PreparedStatement } from '../src/store/prepared-read.js';
 import { trackQuery } from '../src/store/track-query.js';
 import { medianAndSpread, percentile } from './support.js';
@@ -45,7 +46,7 @@ function parseArgs(argv: string[]): Args {
       i -= 1;
     } else if (flag === '--database-url') args.databaseUrl = value;
     else if (flag === '--concurrency') args.concurrency = value.split(',').map(Number);
-    else if (flag === '--duration') args.durationMs = parseDurationMs(value) ?? 10_000;
+    else if (flag === '--duration') args.durationMs = durationOption(value, '--duration', { min: 100, max: 3_600_000 });
     else if (flag === '--runs') args.runs = Number(value);
     else throw new Error(`unknown option ${flag}`);
   }

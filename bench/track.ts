@@ -94,8 +94,8 @@ async function main(): Promise<void> {
   );
 
   const config = loadConfig({ env: { SHIPTRACK_DATABASE_URL: url, SHIPTRACK_REDIS_URL: args.redisUrl }, envFile: null });
-  const client = await openPgClient(config, url, 'shiptrack bench');
-  const redis = await openRedis(config, args.redisUrl);
+  const client = await openPgClient(config, 'shiptrack bench');
+  const redis = await openRedis(config);
   const rows: Record<string, Stats[]> = { 'database (prepared)': [], 'database (unprepared)': [], 'cache hit': [] };
   try {
     const prepared = createTracker({ source: { kind: 'client', client } });

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { ConfigError } from './errors.js';
+import { formatDuration, parseDuration } from './options.js';
 import { redactUrl, secretsInUrls } from './redact.js';
 
 /** Where a setting's value came from, for `doctor` and for error messages. */
@@ -21,6 +22,8 @@ export interface Config {
   readonly statementTimeoutMs: number;
   readonly lockTimeoutMs: number;
   readonly redisCommandTimeoutMs: number;
+  /** Most PostgreSQL connections one process opens at once (the pool's size). */
+  readonly poolSize: number;
   readonly sources: Readonly<Record<SettingName, SettingSource>>;
   /** Passwords found in the configured URLs, for the output scrubber. */
   readonly secrets: readonly string[];
@@ -35,48 +38,25 @@ export type SettingName =
   | 'connectTimeoutMs'
   | 'statementTimeoutMs'
   | 'lockTimeoutMs'
-  | 'redisCommandTimeoutMs';
+  | 'redisCommandTimeoutMs'
+  | 'poolSize';
+
+/** A global command-line flag that sets a setting. */
+export interface SettingFlag {
+  /** `--database-url` */
+  readonly name: string;
+  /** `<url>` */
+  readonly value: string;
+  readonly description: string;
+}
 
 interface SettingSpec {
   /** Environment variables, first one wins. */
-  env: readonly string[];
-  /** Global command-line flag, for the settings that have one. */
-  flag?: string;
-}
-
-/** The settings table; the README's configuration table mirrors it. */
-export const settings: Readonly<Record<SettingName, SettingSpec>> = {
-  databaseUrl: { env: ['SHIPTRACK_DATABASE_URL', 'DATABASE_URL'], flag: '--database-url' },
-  redisUrl: { env: ['SHIPTRACK_REDIS_URL', 'REDIS_URL'], flag: '--redis-url' },
-  mongoUrl: { env: ['SHIPTRACK_MONGO_URL', 'MONGO_URL'], flag: '--mongo-url' },
-  mongoDatabase: { env: ['SHIPTRACK_MONGO_DB'], flag: '--mongo-db' },
-  home: { env: ['SHIPTRACK_HOME'], flag: '--home' },
-  connectTimeoutMs: { env: ['SHIPTRACK_CONNECT_TIMEOUT'] },
-  statementTimeoutMs: { env: ['SHIPTRACK_STATEMENT_TIMEOUT'] },
-  lockTimeoutMs: { env: ['SHIPTRACK_LOCK_TIMEOUT'] },
-  redisCommandTimeoutMs: { env: ['SHIPTRACK_REDIS_TIMEOUT'] },
-};
-
-const defaults: Record<SettingName, string | undefined> = {
-  databaseUrl: undefined,
-  redisUrl: undefined,
-  mongoUrl: undefined,
-  mongoDatabase: 'shiptrack',
-  home: '.shiptrack',
-  connectTimeoutMs: '3s',
-  statementTimeoutMs: '30s',
-  lockTimeoutMs: '5s',
-  redisCommandTimeoutMs: '500ms',
-};
-
-/** Parses `250ms`, `5s`, `2m` or a bare number of milliseconds. */
-export function parseDuration(text: string): number | undefined {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i.exec(text);
-  if (!match?.[1]) return undefined;
-  const value = Number(match[1]);
-  const unit = (match[2] ?? 'ms').toLowerCase();
-  const factor = unit === 'h' ? 3_600_000 : unit === 'm' ? 60_000 : unit === 's' ? 1000 : 1;
-  return Math.round(value * factor);
+  readonly env: readonly string[];
+  /** The global command-line flag, for the settings that have one. */
+  readonly flag?: SettingFlag;
+  readonly default: string | undefined;
+  readonly parse: (value: string) => Parsed;
 }
 
 type Parsed = { ok: true; value: unknown } | { ok: false; message: string };
@@ -96,29 +76,84 @@ function urlParser(protocols: readonly string[], what: string) {
   };
 }
 
+/** Through the one duration grammar (options.ts): a bare number is milliseconds. */
 function durationParser(min: number, max: number) {
   return (value: string): Parsed => {
     const ms = parseDuration(value);
     if (ms === undefined) return { ok: false, message: `"${value}" is not a duration (use e.g. 500ms, 5s, 2m)` };
-    if (ms < min || ms > max) return { ok: false, message: `must be between ${min} ms and ${max} ms, got ${ms} ms` };
+    if (ms < min || ms > max) {
+      return { ok: false, message: `must be from ${formatDuration(min)} to ${formatDuration(max)}, got ${formatDuration(ms)}` };
+    }
     return { ok: true, value: ms };
   };
 }
 
-const parsers: Record<SettingName, (value: string) => Parsed> = {
-  databaseUrl: urlParser(['postgres:', 'postgresql:'], 'a postgres:// URL'),
-  redisUrl: urlParser(['redis:', 'rediss:'], 'a redis:// URL'),
-  mongoUrl: urlParser(['mongodb:', 'mongodb+srv:'], 'a mongodb:// URL'),
-  mongoDatabase: (value) =>
-    /^[A-Za-z0-9_-]{1,63}$/.test(value)
-      ? { ok: true, value }
-      : { ok: false, message: 'letters, digits, _ and - only (at most 63)' },
-  home: (value) => (value.trim() === '' ? { ok: false, message: 'must not be empty' } : { ok: true, value }),
-  connectTimeoutMs: durationParser(100, 600_000),
-  statementTimeoutMs: durationParser(0, 86_400_000),
-  lockTimeoutMs: durationParser(0, 86_400_000),
-  redisCommandTimeoutMs: durationParser(10, 60_000),
+function countParser(min: number, max: number) {
+  return (value: string): Parsed => {
+    const n = Number(value.trim());
+    return Number.isInteger(n) && n >= min && n <= max
+      ? { ok: true, value: n }
+      : { ok: false, message: `expected a whole number from ${min} to ${max}, got "${value}"` };
+  };
+}
+
+/**
+ * The settings table: the one source of the environment variables, the global flags (the CLI
+ * defines its options and finds the command from it), the defaults and the checks. The README's
+ * configuration table mirrors it.
+ */
+export const settings: Readonly<Record<SettingName, SettingSpec>> = {
+  databaseUrl: {
+    env: ['SHIPTRACK_DATABASE_URL', 'DATABASE_URL'],
+    flag: { name: '--database-url', value: '<url>', description: 'PostgreSQL URL (env SHIPTRACK_DATABASE_URL)' },
+    default: undefined,
+    parse: urlParser(['postgres:', 'postgresql:'], 'a postgres:// URL'),
+  },
+  redisUrl: {
+    env: ['SHIPTRACK_REDIS_URL', 'REDIS_URL'],
+    flag: { name: '--redis-url', value: '<url>', description: 'Redis URL (env SHIPTRACK_REDIS_URL)' },
+    default: undefined,
+    parse: urlParser(['redis:', 'rediss:'], 'a redis:// URL'),
+  },
+  mongoUrl: {
+    env: ['SHIPTRACK_MONGO_URL', 'MONGO_URL'],
+    flag: { name: '--mongo-url', value: '<url>', description: 'MongoDB URL (env SHIPTRACK_MONGO_URL)' },
+    default: undefined,
+    parse: urlParser(['mongodb:', 'mongodb+srv:'], 'a mongodb:// URL'),
+  },
+  mongoDatabase: {
+    env: ['SHIPTRACK_MONGO_DB'],
+    flag: {
+      name: '--mongo-db',
+      value: '<name>',
+      description: 'MongoDB database name (env SHIPTRACK_MONGO_DB, default shiptrack)',
+    },
+    default: 'shiptrack',
+    parse: (value) =>
+      /^[A-Za-z0-9_-]{1,63}$/.test(value)
+        ? { ok: true, value }
+        : { ok: false, message: 'letters, digits, _ and - only (at most 63)' },
+  },
+  home: {
+    env: ['SHIPTRACK_HOME'],
+    flag: { name: '--home', value: '<dir>', description: 'data directory of the embedded database (env SHIPTRACK_HOME)' },
+    default: '.shiptrack',
+    parse: (value) => (value.trim() === '' ? { ok: false, message: 'must not be empty' } : { ok: true, value }),
+  },
+  connectTimeoutMs: { env: ['SHIPTRACK_CONNECT_TIMEOUT'], default: '3s', parse: durationParser(100, 600_000) },
+  statementTimeoutMs: { env: ['SHIPTRACK_STATEMENT_TIMEOUT'], default: '30s', parse: durationParser(0, 86_400_000) },
+  lockTimeoutMs: { env: ['SHIPTRACK_LOCK_TIMEOUT'], default: '5s', parse: durationParser(0, 86_400_000) },
+  redisCommandTimeoutMs: { env: ['SHIPTRACK_REDIS_TIMEOUT'], default: '500ms', parse: durationParser(10, 60_000) },
+  poolSize: { env: ['SHIPTRACK_POOL_SIZE'], default: '10', parse: countParser(2, 100) },
 };
+
+/** The setting a global flag sets, by the flag's name. */
+export const settingByFlag: ReadonlyMap<string, SettingName> = new Map(
+  (Object.keys(settings) as SettingName[]).flatMap((name) => {
+    const flag = settings[name].flag;
+    return flag === undefined ? [] : [[flag.name, name] as const];
+  }),
+);
 
 export interface ConfigInputs {
   /** Values from command-line flags, by setting name. */
@@ -159,7 +194,7 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
     if (flag !== undefined) {
       raw = flag;
       source = 'flag';
-      label = spec.flag ?? name;
+      label = spec.flag?.name ?? name;
     } else {
       const fromEnv = spec.env.find((key) => env[key] !== undefined && env[key] !== '');
       const fromDotEnv = spec.env.find((key) => dotEnv[key] !== undefined && dotEnv[key] !== '');
@@ -172,7 +207,7 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
         source = '.env';
         label = `${fromDotEnv} (in .env)`;
       } else {
-        raw = defaults[name];
+        raw = spec.default;
       }
     }
     sources[name] = source;
@@ -180,7 +215,7 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
       values[name] = undefined;
       continue;
     }
-    const parsed = parsers[name](raw);
+    const parsed = spec.parse(raw);
     if (!parsed.ok) {
       throw new ConfigError(label, `${parsed.message} (value: ${describeValue(name, raw)})`, {
         hint: `see "Configuration" in the README`,
@@ -200,6 +235,7 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
     statementTimeoutMs: values.statementTimeoutMs as number,
     lockTimeoutMs: values.lockTimeoutMs as number,
     redisCommandTimeoutMs: values.redisCommandTimeoutMs as number,
+    poolSize: values.poolSize as number,
     sources: Object.freeze(sources),
     secrets: Object.freeze(secretsInUrls([values.databaseUrl as string, values.redisUrl as string, values.mongoUrl as string])),
   };

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { NotFoundError } from './errors.js';
@@ -22,4 +22,10 @@ export function compiledModule(callerUrl: string, relativeToSrc: string): URL {
   if (sibling.pathname.endsWith('.js') && existsSync(fileURLToPath(sibling))) return sibling;
   // pathToFileURL: a folder name with '#', '%' or '?' must not become part of the URL's syntax.
   return pathToFileURL(path.join(findPackageRoot(), 'dist', 'src', relativeToSrc));
+}
+
+/** shiptrack's own version, from its package.json. */
+export function readPackageVersion(): string {
+  const pkg = JSON.parse(readFileSync(path.join(findPackageRoot(), 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
 }

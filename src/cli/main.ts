@@ -1,5 +1,8 @@
 import { CommanderError } from 'commander';
 import { ExitCode, ShiptrackError, UsageError, isShiptrackError } from '../errors.js';
+import { loadConfig, type Config } from '../config.js';
+import { secretsInUrls } from '../redact.js';
+import { scanGlobalArgs } from './globals.js';
 import { createOutput, loadStyles, type Output, type OutputOptions } from './output.js';
 import { buildProgram, type CommandContext } from './program.js';
 
@@ -7,11 +10,6 @@ import { buildProgram, type CommandContext } from './program.js';
  * The CLI entry point and the only place that turns errors into exit codes. `main` returns the
  * code; the process exits with it only once stdout and stderr are flushed.
  */
-
-function peekFlag(argv: readonly string[], flag: string): boolean {
-  const end = argv.indexOf('--');
-  return (end === -1 ? argv : argv.slice(0, end)).includes(flag);
-}
 
 function causeChain(error: unknown): string[] {
   const lines: string[] = [];
@@ -66,12 +64,19 @@ function defineNavigatorLikeNode21(): void {
 
 export async function main(argv: readonly string[]): Promise<number> {
   defineNavigatorLikeNode21();
-  const outputOptions: OutputOptions = {
-    json: peekFlag(argv, '--json'),
-    verbose: peekFlag(argv, '--verbose'),
-    color: peekFlag(argv, '--no-color') ? false : undefined,
-  };
+  // The arguments are read once: the command, the output mode and the settings given as flags.
+  const args = argv.slice(2);
+  const globals = scanGlobalArgs(args);
+  const outputOptions: OutputOptions = { json: globals.json, verbose: globals.verbose, color: globals.color };
   const output = createOutput(outputOptions, await loadStyles(outputOptions));
+  // Secrets given on the command line are masked even if the configuration is refused below.
+  output.setSecrets(secretsInUrls(Object.values(globals.settings)));
+  let config: Config | undefined;
+  const readConfig = (): Config => {
+    config ??= loadConfig({ flags: globals.settings });
+    output.setSecrets(config.secrets);
+    return config;
+  };
   const controller = new AbortController();
   let interrupts = 0;
   const onSigint = (): void => {
@@ -86,8 +91,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
 
-  const context: CommandContext = { output, signal: controller.signal, exitCode: ExitCode.ok };
-  const program = await buildProgram(context, argv);
+  const context: CommandContext = { output, signal: controller.signal, exitCode: ExitCode.ok, config: readConfig };
+  const program = await buildProgram(context, args, globals.command);
   try {
     await program.parseAsync(argv);
     if (controller.signal.aborted && context.exitCode === ExitCode.ok) return ExitCode.interrupted;

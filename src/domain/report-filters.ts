@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { parseDateTime, parseDuration } from '../options.js';
 
 /**
  * Report filters as people type them (`--since 30d`, `--day 2026-11-20`, `--where fragile=true`),
@@ -7,24 +8,24 @@ import { UsageError } from '../errors.js';
  */
 
 const hourMs = 3_600_000;
-const unitMs: Record<string, number> = { m: 60_000, h: hourMs, d: 24 * hourMs, w: 7 * 24 * hourMs };
 
 /** A window start: a duration back from `now` (`90m`, `48h`, `30d`, `2w`) or an ISO date/time. */
 export function parseSince(value: string, now: Date, flag = '--since'): Date {
   const text = value.trim();
-  const relative = /^(\d{1,5})\s*([mhdw])$/i.exec(text);
-  if (relative !== null) {
-    const amount = Number(relative[1]);
-    const unit = unitMs[(relative[2] ?? '').toLowerCase()] ?? hourMs;
-    if (amount === 0) throw new UsageError(`${flag}: "${value}" is an empty window; give a duration such as 30d`);
-    return new Date(now.getTime() - amount * unit);
-  }
   const date = parseDateTime(text);
-  if (date === undefined) {
+  if (date !== undefined) {
+    if (date.getTime() > now.getTime()) throw new UsageError(`${flag}: ${date.toISOString()} is in the future`);
+    return date;
+  }
+  const ms = parseDuration(text);
+  if (ms === undefined) {
     throw new UsageError(`${flag}: "${value}" is neither a duration (90m, 48h, 30d, 2w) nor a date (2026-11-01)`);
   }
-  if (date.getTime() > now.getTime()) throw new UsageError(`${flag}: ${date.toISOString()} is in the future`);
-  return date;
+  if (ms === 0) throw new UsageError(`${flag}: "${value}" is an empty window; give a duration such as 30d`);
+  if (ms < 60_000) {
+    throw new UsageError(`${flag}: "${value}" is shorter than a minute (a bare number is milliseconds); give e.g. 30d`);
+  }
+  return new Date(now.getTime() - ms);
 }
 
 /** One UTC calendar day: `2026-11-20`, `today` or `yesterday` (relative to `now`). */
@@ -45,34 +46,6 @@ export function parseDay(value: string, now: Date, flag = '--day'): { start: Dat
   }
   const startDate = new Date(start);
   return { start: startDate, end: new Date(start + 24 * hourMs), label: startDate.toISOString().slice(0, 10) };
-}
-
-/** A whole number within bounds, for --limit, --hours and friends. */
-export function parseCount(value: string, flag: string, min: number, max: number): number {
-  const n = Number(value.trim().replace(/_/g, ''));
-  if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
-    throw new UsageError(
-      `${flag}: expected a whole number from ${min.toLocaleString('en-US')} to ${max.toLocaleString('en-US')}, got "${value}"`,
-    );
-  }
-  return n;
-}
-
-/** `--as-of`: the "now" relative windows are computed from; the current time when not given. */
-export function parseAsOf(value: string | undefined, now = new Date(), flag = '--as-of'): Date {
-  if (value === undefined) return now;
-  const date = parseDateTime(value.trim());
-  if (date === undefined)
-    throw new UsageError(`${flag}: "${value}" is not a date or time (e.g. 2026-11-24 or 2026-11-24T12:00Z)`);
-  return date;
-}
-
-/** An ISO date or date-time; a bare date is midnight UTC. */
-export function parseDateTime(value: string): Date | undefined {
-  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) return undefined;
-  const iso = value.length === 10 ? `${value}T00:00:00Z` : value.replace(' ', 'T');
-  const date = new Date(/(Z|[+-]\d{2}:?\d{2})$/.test(iso) ? iso : `${iso}Z`);
-  return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };

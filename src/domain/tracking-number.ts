@@ -4,6 +4,8 @@
  * partner carriers (UPS, FedEx Express, USPS IMpb) are recognised too. Pure: no I/O.
  */
 
+import { UsageError } from '../errors.js';
+
 const s10Weights = [8, 6, 4, 2, 3, 5, 9, 7] as const;
 
 /** The S10 check digit of an eight-digit serial (given as a string of digits). */
@@ -401,4 +403,52 @@ function displayText(s: string, cut: boolean): string {
     out += token;
   }
   return `${out}…`;
+}
+
+type ParseFailure = Extract<ParseResult, { ok: false }>;
+
+function usageErrorFor(parsed: ParseFailure): UsageError {
+  const hint =
+    parsed.didYouMean !== undefined && parsed.didYouMean.length > 0
+      ? `did you mean ${parsed.didYouMean.slice(0, 3).join(' or ')}?`
+      : undefined;
+  return new UsageError(parsed.reason, { hint, details: { input: parsed.input, reason: parsed.code } });
+}
+
+/**
+ * Tracking numbers as people type them, normalised, or a UsageError with the exact reason. Words
+ * are joined when together they make one number, so both `N1 N2` and `rb 1234 5678 5us` work;
+ * when nothing fits, the most specific complaint (a wrong check digit) is reported.
+ */
+export function parseTrackingNumbers(words: readonly string[]): string[] {
+  const numbers: string[] = [];
+  let i = 0;
+  while (i < words.length) {
+    let taken = 0;
+    let specific: ParseFailure | undefined;
+    for (let j = Math.min(words.length, i + 6); j > i; j -= 1) {
+      const parsed = parseTrackingNumber(words.slice(i, j).join(''));
+      if (parsed.ok) {
+        numbers.push(parsed.number);
+        taken = j - i;
+        break;
+      }
+      if (parsed.code === 'check_digit' && specific === undefined) specific = parsed;
+    }
+    if (taken === 0) {
+      // j = i + 1 was tried above, so the word alone is not a number either.
+      const alone = parseTrackingNumber(words[i] ?? '');
+      if (!alone.ok) throw usageErrorFor(specific ?? alone);
+      numbers.push(alone.number);
+      taken = 1;
+    }
+    i += taken;
+  }
+  return numbers;
+}
+
+/** The carrier whose number this is, when it is a partner carrier's (not ours to find). */
+export function partnerCarrierOf(trackingNumber: string): string | null {
+  const parsed = parseTrackingNumber(trackingNumber);
+  return parsed.ok && parsed.format !== 's10' ? parsed.carrier : null;
 }

@@ -1,4 +1,14 @@
-import type { BenchmarkRunResult, ExperimentResult, LatencySummary, ScenarioResult } from '../services/benchmark/types.js';
+import { formatBytes } from '../domain/units.js';
+import type {
+  BenchmarkRunResult,
+  ExperimentFindings,
+  ExperimentResult,
+  Figure,
+  Finding,
+  LatencySummary,
+  ScenarioResult,
+} from '../services/benchmark/types.js';
+import type { Comparison } from '../services/benchmark/compare.js';
 import { formatCell } from './report.render.js';
 import type { Style } from './style.js';
 import { renderTable, type Column } from './table.js';
@@ -7,25 +17,6 @@ import { renderTable, type Column } from './table.js';
  * Benchmark runs as a terminal summary, a Markdown performance report with SVG plots, and a
  * comparison with a baseline run: pure functions of the run's data.
  */
-
-/** How a run differs from a baseline, scenario by scenario (matched by scenario and concurrency). */
-export interface Comparison {
-  baselineId: string;
-  baselineStartedAt: string;
-  thresholdPct: number;
-  rows: {
-    scenario: string;
-    concurrency: number;
-    baselineP50: number;
-    currentP50: number;
-    changePct: number;
-    baselineP99: number;
-    currentP99: number;
-    p99ChangePct: number;
-    regression: boolean;
-  }[];
-  regressions: number;
-}
 
 export interface BenchmarkMarkdownOptions {
   title?: string;
@@ -121,6 +112,367 @@ function wrap(text: string, width: number): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Findings: the experiments report codes and figures; these are their sentences (one place).
+
+function ms(value: number): string {
+  if (!Number.isFinite(value)) return 'n/a';
+  if (value < 10) return `${value.toFixed(2)} ms`;
+  return `${Math.round(value).toLocaleString('en-US')} ms`;
+}
+
+function seconds(valueMs: number): string {
+  if (!Number.isFinite(valueMs)) return 'n/a';
+  return valueMs < 10_000 ? `${(valueMs / 1000).toFixed(1)} s` : `${Math.round(valueMs / 1000).toLocaleString('en-US')} s`;
+}
+
+function times(x: number): string {
+  if (!Number.isFinite(x)) return 'n/a';
+  if (x >= 10) return `${Math.round(x).toLocaleString('en-US')}×`;
+  return x >= 1 ? `${x.toFixed(1)}×` : `${x.toFixed(2)}×`;
+}
+
+function bytes(n: number): string {
+  return Number.isFinite(n) ? formatBytes(Math.round(n)) : 'n/a';
+}
+
+const percent = (f: number): string => (Number.isFinite(f) ? `${(f * 100).toFixed(f < 0.1 ? 1 : 0)}%` : 'n/a');
+const count = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+
+/** "a", "a and b", "a, b and c". */
+function joinAnd(items: readonly string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items.at(-1) ?? ''}`;
+}
+
+/** A finding's figures, read defensively (stored runs pass through JSON) and formatted. */
+function readFigures(figures: Record<string, Figure>) {
+  const number = (key: string): number => {
+    const value = figures[key];
+    return typeof value === 'number' ? value : Number.NaN;
+  };
+  return {
+    number,
+    text: (key: string): string => {
+      const value = figures[key];
+      return typeof value === 'string' || typeof value === 'number' ? String(value) : '';
+    },
+    flag: (key: string): boolean => figures[key] === true,
+    list: (key: string): string[] => {
+      const value = figures[key];
+      return Array.isArray(value) ? value.map((v: string | number | null) => (v === null ? 'n/a' : String(v))) : [];
+    },
+    numbers: (key: string): number[] => {
+      const value = figures[key];
+      return Array.isArray(value) ? value.map((v: string | number | null) => (typeof v === 'number' ? v : Number.NaN)) : [];
+    },
+    ms: (key: string): string => ms(number(key)),
+    seconds: (key: string): string => seconds(number(key)),
+    times: (key: string): string => times(number(key)),
+    bytes: (key: string): string => bytes(number(key)),
+    percent: (key: string): string => percent(number(key)),
+    count: (key: string): string => count(number(key)),
+  };
+}
+
+type Figures = ReturnType<typeof readFigures>;
+
+interface IndexFigures {
+  decision: string;
+  index: string;
+  indexBytes: number;
+  withMs: number;
+  withoutMs: number;
+  ratio: number;
+  /** What the index serves, when it is not "this query". */
+  query?: string;
+  alsoUsedBy: readonly string[];
+}
+
+function indexSentence(i: IndexFigures): string {
+  const what = i.query ?? 'this query';
+  const others =
+    i.alsoUsedBy.length === 0 ? 'check no other query needs it' : `check ${joinAnd(i.alsoUsedBy.map((c) => `\`${c}\``))} first`;
+  const p50s = `p50 ${ms(i.withMs)} with, ${ms(i.withoutMs)} without: ${times(i.ratio)}`;
+  switch (i.decision) {
+    case 'keep_index':
+      return `keep ${i.index} (${bytes(i.indexBytes)})${i.query === undefined ? '' : ` for ${i.query}`}: p50 ${ms(i.withMs)} with it vs ${ms(i.withoutMs)} without it (${times(i.ratio)})`;
+    case 'drop_index':
+      return `drop ${i.index}? ${what} is as fast without it (${p50s}, within the ±10% noise band) and it costs ${bytes(i.indexBytes)} plus upkeep on every write; ${others}`;
+    default:
+      return `drop ${i.index} or fix the plan: ${what} is slower with it (${p50s}); ${others}`;
+  }
+}
+
+const singleIndex = (decision: string) => (f: Figures) =>
+  indexSentence({
+    decision,
+    index: f.text('index'),
+    indexBytes: f.number('indexBytes'),
+    withMs: f.number('withMs'),
+    withoutMs: f.number('withoutMs'),
+    ratio: f.number('ratio'),
+    alsoUsedBy: f.list('alsoUsedBy'),
+  });
+
+/** One of the two indexes of `metadata_indexes`, by the prefix of its figures. */
+const metadataIndexSentence = (f: Figures, index: 'gin' | 'fragile', filter: 'selective' | 'fragile', query: string): string =>
+  indexSentence({
+    decision: f.text(`${index}Verdict`),
+    index: f.text(index),
+    indexBytes: f.number(`${index}Bytes`),
+    withMs: f.number(`${filter}WithMs`),
+    withoutMs: f.number(`${filter}WithoutMs`),
+    ratio: f.number(`${filter}Ratio`),
+    query,
+    alsoUsedBy: [],
+  });
+
+function brinSizes(f: Figures): string {
+  return `${f.bytes('brinBytes')} vs ${f.bytes('btreeBytes')}`;
+}
+
+/** The parts every cache verdict shares: the costs, the lookup rate, and what this run measured. */
+function cacheParts(f: Figures) {
+  return {
+    ttl: `${f.number('ttlMs') / 1000}`,
+    costs: `a hit typically (p50) costs ${f.ms('hitMs')}, a database read ${f.ms('databaseMs')}, a miss ${f.ms('missMs')} (Redis look-up, database, fill), so the cache pays (10% faster per lookup) above ${percent(Math.max(0, f.number('breakEvenHitRatio')))} hits`,
+    atRate: `at this run's ${f.count('lookupsPerSecond')} lookups/s (model; the TTL needed scales with 1/rate)`,
+    measured: `this ${f.seconds('runMs')} run started cold and hit ${f.percent('hitRatio')} (p50 ${f.ms('withMs')} with the cache vs ${f.ms('withoutMs')} without: ${f.times('ratio')})`,
+  };
+}
+
+function partitionFigures(f: Figures): string {
+  return `day query ${f.ms('dayPartedMs')} partitioned vs ${f.ms('daySingleMs')} one table (${f.times('dayRatio')}), 7-day exceptions ${f.ms('weekPartedMs')} vs ${f.ms('weekSingleMs')} (${f.times('weekRatio')}), load ${f.seconds('loadPartedMs')} vs ${f.seconds('loadSingleMs')} (${f.times('loadRatio')}); above 1× partitioned is faster`;
+}
+
+const used = (yes: boolean): string => (yes ? 'uses it' : 'does NOT use it');
+
+const isolationSentences: Record<string, (f: Figures) => string> = {
+  indexes_dropped_and_rolled_back: (f) =>
+    `each arm ran in its own transaction on a dedicated pooled connection, always rolled back: the "without" arm ran DROP INDEX ${f.list('indexes').join(', ')} inside it ` +
+    `(lock_timeout ${f.seconds('lockTimeoutMs')}), so nothing was committed and the index never left the catalog for other sessions; ` +
+    `but DROP INDEX holds an ACCESS EXCLUSIVE lock on ${f.text('table')} until the rollback (${f.seconds('heldMs')} here), blocking every other reader and writer of ${f.text('table')}: ` +
+    'run the tuning experiments against a benchmark database, not production',
+  brin_built_and_rolled_back: (f) =>
+    `each arm ran in its own transaction on a dedicated pooled connection, always rolled back: the BRIN arm built ${f.text('brinIndex')} (${f.seconds('buildMs')}, SHARE lock: writes blocked) ` +
+    `and dropped ${f.text('btree')} (ACCESS EXCLUSIVE lock: all other readers and writers of tracking_events blocked for ${f.seconds('heldMs')} until the rollback); ` +
+    'nothing was committed. Run the tuning experiments against a benchmark database, not production',
+  cache_keys_under_prefix: (f) =>
+    `cache keys under the run's own prefix ${f.text('prefix')} (deleted afterwards); the database is only read`,
+  reads_only: () => 'reads only: both stores are queried, nothing is written',
+  scratch_schema: (f) =>
+    `scratch schema ${f.text('schema')} (created for this experiment under an advisory lock, dropped afterwards, also on error or interrupt${
+      f.flag('leftoverDropped') ? '; a leftover from an earlier run was dropped first' : ''
+    }); the user's tables were only read (one sequential scan of tracking_events)`,
+  nothing_run: () => 'nothing was run',
+  lock_attempt_rolled_back: () => 'the transaction that tried to take the lock was rolled back',
+};
+
+const skipSentences: Record<string, (f: Figures) => string> = {
+  needs_server: (f) => `needs a PostgreSQL server (a dedicated connection${f.flag('perArm') ? ' per arm' : ''})`,
+  indexes_missing: (f) =>
+    `index ${f.list('indexes').join(', ')} is not in this database (apply the migrations: shiptrack migrate latest)`,
+  no_packages: () => 'no packages: seed the database first',
+  no_redis: () => 'no Redis configured (set SHIPTRACK_REDIS_URL)',
+  no_mongodb: () => 'no MongoDB configured: both sides would be the same store',
+  no_common_raw_scans: (f) =>
+    `doc_raw_scans holds none of ${f.count('sampled')} tracking numbers sampled from MongoDB (the raw scans live in MongoDB only): there is nothing like-for-like to compare`,
+  scratch_schema_busy: (f) => `another run's partitioning experiment is using ${f.text('schema')}`,
+  no_tracking_events: () => 'no tracking events to copy: seed the database first',
+  lock_timeout: (f) =>
+    `could not take the table lock within ${f.seconds('lockTimeoutMs')} (another session is using the table); nothing was changed`,
+};
+
+const verdictSentences: Record<string, (f: Figures) => string> = {
+  not_measured: () => 'not measured',
+  keep_index: singleIndex('keep_index'),
+  drop_index: singleIndex('drop_index'),
+  drop_index_or_fix_plan: singleIndex('drop_index_or_fix_plan'),
+  metadata_indexes: (f) =>
+    [
+      metadataIndexSentence(f, 'gin', 'selective', `the selective filter (${f.list('selectiveTerms').join(', ')})`),
+      metadataIndexSentence(f, 'fragile', 'fragile', f.list('fragileTerms').join(', ')),
+    ].join('; '),
+  replace_btree_with_brin: (f) =>
+    `replace the B-tree with BRIN for this report: p50 ${f.ms('brinMs')} with BRIN vs ${f.ms('btreeMs')} with the B-tree (${f.times('ratio')}), at ${brinSizes(f)}; check the other time-range readers first`,
+  brin_would_do: (f) =>
+    `BRIN would do: p50 ${f.ms('brinMs')} with BRIN vs ${f.ms('btreeMs')} with the B-tree (${f.times('ratio')}, within ±10%), at ${brinSizes(f)}; replace it if the index size matters more than the other time-range readers`,
+  keep_btree: (f) =>
+    `keep the B-tree ${f.text('btree')}: p50 ${f.ms('btreeMs')} with it vs ${f.ms('brinMs')} with BRIN (BRIN ${times(1 / f.number('ratio'))} slower), even though BRIN is ${brinSizes(f)}`,
+  cache_no_hits: (f) =>
+    `not enough data: no lookup hit the cache in this run (p50 ${f.ms('withMs')} with it vs ${f.ms('withoutMs')} without); run longer`,
+  cache_hit_not_faster: (f) =>
+    `the cache does not pay: a hit (${f.ms('hitMs')}) is no faster than a database read (${f.ms('databaseMs')}); ${cacheParts(f).measured}`,
+  keep_cache_ttl: (f) => {
+    const { ttl, costs, atRate, measured } = cacheParts(f);
+    return `keep the cache and its ${ttl}-s TTL: ${costs}; ${atRate} the TTL gives ≈${f.percent('steadyHitRatio')} hits once warm, ≈${f.ms('warmLookupMs')} per lookup vs ${f.ms('databaseMs')} (${f.times('warmRatio')}); ${measured}`;
+  },
+  cache_does_not_pay_at_rate: (f) => {
+    const { ttl, costs, atRate, measured } = cacheParts(f);
+    return `the cache does not pay at this rate: ${costs}, which even a 1-day TTL does not reach ${atRate} (${ttl} s gives ≈${f.percent('steadyHitRatio')}); ${measured}`;
+  },
+  cache_ttl_too_short: (f) => {
+    const { ttl, costs, atRate, measured } = cacheParts(f);
+    return `the ${ttl}-s TTL is too short to pay: ${costs}; ${atRate} ${ttl} s gives ≈${f.percent('steadyHitRatio')} hits once warm (≈${f.ms('warmLookupMs')} per lookup vs ${f.ms('databaseMs')}), a TTL of ~${f.seconds('suggestedTtlMs')} would give ${f.percent('breakEvenHitRatio')} (≈${f.bytes('suggestedTtlBytes')} of Redis); scans invalidate cached answers, so a longer TTL costs memory, not freshness; ${measured}`;
+  },
+  mongodb_faster: (f) =>
+    `MongoDB answers this look-up faster: p50 ${f.ms('mongodbMs')} vs ${f.ms('postgresMs')} in PostgreSQL (${f.times('ratio')})`,
+  no_measurable_difference: (f) =>
+    `no measurable difference for this look-up (p50 ${f.ms('postgresMs')} PostgreSQL, ${f.ms('mongodbMs')} MongoDB: ${f.times('ratio')}): choose the store for operations, not speed`,
+  postgres_faster: (f) =>
+    `PostgreSQL answers this look-up faster: p50 ${f.ms('postgresMs')} vs ${f.ms('mongodbMs')} in MongoDB (${times(1 / f.number('ratio'))})`,
+  partition_by_month: (f) => `partition tracking_events by month: ${partitionFigures(f)}; mind the unique keys (see notes)`,
+  partitioning_helps_in_part: (f) => {
+    const losses = f.number('losses');
+    return `partitioning helps in part (${f.count('wins')} of 3 faster by 10% or more, ${losses > 0 ? `${count(losses)} slower` : 'none slower'}): ${partitionFigures(f)}; not enough on its own to pay for weaker unique keys and the migration — revisit when retention (dropping old months) is needed`;
+  },
+  keep_one_table: (f) => {
+    const losses = f.number('losses');
+    return `keep one table: partitioned by month it was ${losses > 0 ? `slower in ${count(losses)} of 3` : 'no faster'} (${partitionFigures(f)}); the time indexes already confine these queries to their window — revisit for retention (dropping a month at once) or a much larger table`;
+  },
+};
+
+function metadataShare(f: Figures, key: string): string {
+  const total = f.number('packages');
+  return total > 0 ? percent(f.number(key) / total) : '0%';
+}
+
+function loadRate(f: Figures, rowsKey: string, msKey: string): string {
+  return count(f.number(rowsKey) / (f.number(msKey) / 1000));
+}
+
+const noteSentences: Record<string, (f: Figures) => string> = {
+  index_plan: (f) => `${f.text('index')}: ${f.bytes('indexBytes')}; the plan with it ${used(f.flag('used'))}`,
+  operations_measured: (f) => `operations measured: ${f.count('without')} without, ${f.count('with')} with the index`,
+  track_workload: (f) =>
+    `track (createTracker, cache bypassed) over ${f.count('trackingNumbers')} random tracking numbers (TABLESAMPLE), the named prepared statement on one connection`,
+  overdue_workload: (f) => `runOverdueReport --limit ${f.text('limit')} as of ${f.text('asOf')}`,
+  stale_workload: (f) => `runStaleReport --hours ${f.text('hours')} as of ${f.text('asOf')}`,
+  metadata_workload: (f) =>
+    `one operation = report metadata --where ${f.list('selectiveTerms').join(',')} (${f.count('selectivePackages')} packages, ${metadataShare(f, 'selectivePackages')}) then --where ${f.list('fragileTerms').join(',')} (${f.count('fragilePackages')}, ${metadataShare(f, 'fragilePackages')}); the "without" arm drops both indexes`,
+  selective_filter_p50: (f) =>
+    `selective filter: p50 ${f.ms('withoutMs')} without → ${f.ms('withMs')} with (${f.times('ratio')})`,
+  fragile_filter_p50: (f) => `fragile=true: p50 ${f.ms('withoutMs')} without → ${f.ms('withMs')} with (${f.times('ratio')})`,
+  metadata_index_plans: (f) =>
+    `${f.text('gin')}: ${f.bytes('ginBytes')}, ${f.flag('ginUsed') ? 'used' : 'NOT used'} by the plans with it; ${f.text('fragile')}: ${f.bytes('fragileBytes')}, ${f.flag('fragileUsed') ? 'used' : 'NOT used'}`,
+  metadata_counts_all_packages: () => 'each report also counts all packages (for the share), which neither index serves',
+  facilities_workload: (f) => `report facilities --day ${f.text('day')} --limit ${f.text('limit')} (runFacilitiesReport)`,
+  brin_sizes: (f) =>
+    `sizes (pg_relation_size): BRIN ${f.bytes('brinBytes')}, B-tree ${f.bytes('btreeBytes')} (covering: INCLUDE location_id, status, package_id); BRIN built in ${f.seconds('buildMs')}`,
+  time_correlation: (f) => {
+    const correlation = f.number('correlation');
+    return `physical correlation of event_timestamp (pg_stats): ${Number.isFinite(correlation) ? correlation.toFixed(3) : 'unknown (not analyzed)'}; BRIN only works when rows arrive in time order`;
+  },
+  brin_plans: (f) => `plan with BRIN ${used(f.flag('brinUsed'))}; the B-tree's plan ${used(f.flag('btreeUsed'))}`,
+  cache_workload: (f) =>
+    `workload: ${f.percent('hotShare')} of lookups over the ${f.count('hotPackages')} most recently created packages (5%), ${percent(1 - f.number('hotShare'))} over ${f.count('uniformPackages')} sampled uniformly from all ${f.count('packages')}; the same sequence in both arms`,
+  cache_hit_ratio: (f) =>
+    `hit ratio: ${f.percent('hitRatio')} of ${f.count('measured')} measured lookups (cache started empty at the warm-up, ${f.seconds('warmupMs')} before); the TTL never expired within the run`,
+  cache_model_check: (f) =>
+    `model check: for this run a Poisson TTL-cache model predicts ${f.percent('predictedHitRatio')} hits vs ${f.percent('hitRatio')} observed`,
+  cache_latencies: (f) =>
+    `cache hit p50 ${f.ms('hitMs')} (mean ${f.ms('hitMeanMs')}), miss (Redis miss + database + fill) p50 ${f.ms('missMs')} (mean ${f.ms('missMeanMs')}), database read p50 ${f.ms('databaseMs')} (mean ${f.ms('databaseMeanMs')}); cached answer ≈${f.bytes('entryBytes')}`,
+  cache_steady_state: (f) =>
+    `steady state at TTL ${f.number('ttlMs') / 1000} s (model, at ${f.count('lookupsPerSecond')} lookups/s, the hot 5% of ${f.count('packages')} packages): ≈${f.percent('steadyHitRatio')} hits overall, ${f.percent('hotHitRatio')} on the hot set, ≈${f.count('liveKeys')} keys (${f.bytes('liveBytes')}); at 10 s ≈${f.percent('hitRatioAt10s')}, at 600 s ≈${f.percent('hitRatioAt600s')}; 90% on the hot set needs ~${f.seconds('hot90TtlMs')} (≈${f.bytes('hot90Bytes')})`,
+  cache_rate_scaling: (f) =>
+    `rates scale: the TTL for a given hit ratio is inversely proportional to the lookup rate (90% on the hot set needs TTL ≈ 9 × hot keys / (${f.text('hotShare')} × lookups/s))`,
+  documents_workload: (f) =>
+    `findRawScans(trackingNumber) over ${f.count('trackingNumbers')} tracking numbers present in both stores (sampled from MongoDB)`,
+  document_counts: (f) =>
+    `documents: ${f.count('postgres')} in doc_raw_scans, ${f.count('mongodb')} in MongoDB — unequal sizes make the comparison less like-for-like`,
+  documents_plan: () =>
+    'the PostgreSQL plan is of the SQL the pg document store issues (knex-built, unprepared); MongoDB has no plan here',
+  partition_sample: (f) =>
+    `${f.count('rows')} events copied (every package with package_id % ${f.text('every')} = 0, whole timelines, ${f.count('months')} months); the same rows and indexes in both (${f.list('indexes').join(', ')}), CHECK constraints included, foreign keys not`,
+  partition_load: (f) =>
+    `load (INSERT … SELECT from an unlogged copy, indexes in place; twice each, ABBA order, mean): one table ${f.seconds('singleMs')} (${loadRate(f, 'rows', 'singleMs')} rows/s; runs ${f.numbers('singleRunsMs').map(seconds).join(', ')}), partitioned ${f.seconds('partedMs')} (${loadRate(f, 'rows', 'partedMs')} rows/s; runs ${f.numbers('partedRunsMs').map(seconds).join(', ')}): ${f.times('ratio')}`,
+  partition_queries: (f) =>
+    `one operation = scans per facility on ${f.text('day')} (the first query of report facilities; ${f.count('facilities')} facilities) then exceptions of the last 7 days (report exceptions' query; ${f.count('exceptions')} events), both on the copy; ${f.flag('sameRows') ? 'both tables returned the same rows' : 'the tables returned DIFFERENT row counts'}`,
+  partition_p50: (f) =>
+    `day query p50 ${f.ms('daySingleMs')} one table → ${f.ms('dayPartedMs')} partitioned (${f.times('dayRatio')}); 7-day exceptions ${f.ms('weekSingleMs')} → ${f.ms('weekPartedMs')} (${f.times('weekRatio')})`,
+  partition_sizes: (f) => `size with indexes: one table ${f.bytes('singleBytes')}, partitions ${f.bytes('partedBytes')}`,
+  partition_unique_keys: (f) =>
+    `unique indexes (${f.list('uniques').join(', ') || 'none'}) must include event_timestamp on the partitioned table: uniqueness of event_id and of the scan idempotency key would only hold per timestamp`,
+};
+
+const findingSentences: Record<string, (f: Figures) => string> = {
+  /** Runs stored before findings existed carry their sentences as text. */
+  text: (f) => f.text('text'),
+  ...isolationSentences,
+  ...skipSentences,
+  ...verdictSentences,
+  ...noteSentences,
+};
+
+/** Every finding code that has a sentence. */
+export const findingCodes: readonly string[] = Object.keys(findingSentences);
+
+/** A finding as a sentence; a code without one (a newer run read by an older shiptrack) shows its figures. */
+export function renderFinding(finding: Finding): string {
+  const sentence = Object.hasOwn(findingSentences, finding.code) ? findingSentences[finding.code] : undefined;
+  if (sentence !== undefined) return sentence(readFigures(finding.figures ?? {}));
+  const figures = Object.entries(finding.figures ?? {}).map(([key, value]) => `${key} ${JSON.stringify(value)}`);
+  return figures.length === 0 ? finding.code : `${finding.code} (${figures.join(', ')})`;
+}
+
+/** An experiment's findings, also for runs stored before findings existed (sentences as strings). */
+function findingsOf(e: ExperimentResult): ExperimentFindings {
+  const stored = e as Partial<ExperimentResult> & {
+    recommendation?: unknown;
+    isolation?: unknown;
+    notes?: unknown;
+    skipped?: unknown;
+  };
+  if (stored.findings !== undefined) return stored.findings;
+  const text = (value: unknown): Finding => ({ code: 'text', figures: { text: typeof value === 'string' ? value : '' } });
+  return {
+    isolation: text(stored.isolation),
+    verdict: text(stored.recommendation),
+    notes: Array.isArray(stored.notes) ? stored.notes.map(text) : [],
+    ...(typeof stored.skipped === 'string' ? { skipped: text(stored.skipped) } : {}),
+  };
+}
+
+/** The sentences of an experiment's findings. */
+export interface ExperimentSentences {
+  recommendation: string;
+  isolation: string;
+  notes: string[];
+  /** Why it was not measured, when it was skipped. */
+  skipped?: string;
+}
+
+export function experimentSentences(e: ExperimentResult): ExperimentSentences {
+  const findings = findingsOf(e);
+  const skipped = findings.skipped === undefined ? undefined : renderFinding(findings.skipped);
+  const recommendation = renderFinding(findings.verdict);
+  return {
+    recommendation:
+      findings.verdict.code === 'not_measured' && skipped !== undefined ? `${recommendation}: ${skipped}` : recommendation,
+    isolation: renderFinding(findings.isolation),
+    notes: findings.notes.map(renderFinding),
+    ...(skipped === undefined ? {} : { skipped }),
+  };
+}
+
+export type ExperimentWithSentences = ExperimentResult & ExperimentSentences;
+
+/**
+ * The run for JSON output: every experiment keeps its findings (codes and figures) and gains
+ * their sentences beside them (`recommendation`, `isolation`, `notes`, `skipped`), as the text
+ * and Markdown reports write them. Runs stored before findings existed come back with both too.
+ */
+export function withExperimentSentences(
+  run: BenchmarkRunResult,
+): Omit<BenchmarkRunResult, 'experiments'> & { experiments: ExperimentWithSentences[] } {
+  return {
+    ...run,
+    experiments: run.experiments.map((e) => ({ ...e, findings: findingsOf(e), ...experimentSentences(e) })),
+  };
+}
+
+const isSkipped = (e: ExperimentResult): boolean => findingsOf(e).skipped !== undefined;
+
+// ---------------------------------------------------------------------------------------------
 // Table columns shared by the terminal and the Markdown
 
 interface BenchColumn<Row> {
@@ -162,29 +514,31 @@ function speedupPaint(factor: number, style: Style, text: string): string {
   return text;
 }
 
+const skippedText = (e: ExperimentResult): string => `skipped: ${experimentSentences(e).skipped ?? ''}`;
+
 const experimentTextColumns: BenchColumn<ExperimentResult>[] = [
   { header: 'experiment', value: (e) => e.experiment },
-  { header: 'before', value: (e) => (e.skipped === undefined ? wrap(e.before.label, 28) : wrap(`skipped: ${e.skipped}`, 40)) },
-  { header: 'p50 ms', value: (e) => (e.skipped === undefined ? formatLatency(e.before.summary.p50) : '—'), numeric: true },
-  { header: 'after', value: (e) => (e.skipped === undefined ? wrap(e.after.label, 28) : '') },
-  { header: 'p50 ms', value: (e) => (e.skipped === undefined ? formatLatency(e.after.summary.p50) : '—'), numeric: true },
+  { header: 'before', value: (e) => (isSkipped(e) ? wrap(skippedText(e), 40) : wrap(e.before.label, 28)) },
+  { header: 'p50 ms', value: (e) => (isSkipped(e) ? '—' : formatLatency(e.before.summary.p50)), numeric: true },
+  { header: 'after', value: (e) => (isSkipped(e) ? '' : wrap(e.after.label, 28)) },
+  { header: 'p50 ms', value: (e) => (isSkipped(e) ? '—' : formatLatency(e.after.summary.p50)), numeric: true },
   {
     header: 'speedup',
-    value: (e) => (e.skipped === undefined ? formatSpeedup(e.speedup) : '—'),
+    value: (e) => (isSkipped(e) ? '—' : formatSpeedup(e.speedup)),
     numeric: true,
     paint: (e, style, text) => speedupPaint(e.speedup, style, text),
   },
-  { header: 'recommendation', value: (e) => (e.skipped === undefined ? wrap(e.recommendation, 48) : '') },
+  { header: 'recommendation', value: (e) => (isSkipped(e) ? '' : wrap(experimentSentences(e).recommendation, 48)) },
 ];
 
 const experimentMarkdownColumns: BenchColumn<ExperimentResult>[] = [
   { header: 'experiment', value: (e) => e.experiment, markdown: (e) => `[${mdText(e.experiment)}](#${anchorOf(e.experiment)})` },
-  { header: 'before', value: (e) => (e.skipped === undefined ? e.before.label : `skipped: ${e.skipped}`) },
-  { header: 'before p50 ms', value: (e) => (e.skipped === undefined ? formatLatency(e.before.summary.p50) : '—'), numeric: true },
-  { header: 'after', value: (e) => (e.skipped === undefined ? e.after.label : '') },
-  { header: 'after p50 ms', value: (e) => (e.skipped === undefined ? formatLatency(e.after.summary.p50) : '—'), numeric: true },
-  { header: 'speedup', value: (e) => (e.skipped === undefined ? formatSpeedup(e.speedup) : '—'), numeric: true },
-  { header: 'recommendation', value: (e) => (e.skipped === undefined ? e.recommendation : '') },
+  { header: 'before', value: (e) => (isSkipped(e) ? skippedText(e) : e.before.label) },
+  { header: 'before p50 ms', value: (e) => (isSkipped(e) ? '—' : formatLatency(e.before.summary.p50)), numeric: true },
+  { header: 'after', value: (e) => (isSkipped(e) ? '' : e.after.label) },
+  { header: 'after p50 ms', value: (e) => (isSkipped(e) ? '—' : formatLatency(e.after.summary.p50)), numeric: true },
+  { header: 'speedup', value: (e) => (isSkipped(e) ? '—' : formatSpeedup(e.speedup)), numeric: true },
+  { header: 'recommendation', value: (e) => (isSkipped(e) ? '' : experimentSentences(e).recommendation) },
 ];
 
 type ComparisonRow = Comparison['rows'][number];
@@ -554,50 +908,6 @@ export function renderComparisonText(c: Comparison, style: Style): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Comparison
-
-function changePct(current: number, baseline: number): number {
-  if (!(Number.isFinite(current) && Number.isFinite(baseline) && baseline > 0)) return Number.NaN;
-  return ((current - baseline) / baseline) * 100;
-}
-
-/**
- * Compares two runs scenario by scenario, matched by (scenario, concurrency). A regression is a p50
- * slower than the baseline's by more than `thresholdPct` percent; the p99 change is reported only.
- * Scenarios that ran in only one of the runs are left out of `rows` (the Markdown report lists the
- * current run's unmatched ones); a p50 that cannot be compared (no completed operations) is no regression.
- */
-export function compareRuns(current: BenchmarkRunResult, baseline: BenchmarkRunResult, thresholdPct: number): Comparison {
-  const key = (s: ScenarioResult): string => `${s.scenario}\u0000${s.concurrency}`;
-  const before = new Map<string, ScenarioResult>();
-  for (const s of baseline.scenarios) if (!before.has(key(s))) before.set(key(s), s);
-  const rows: Comparison['rows'] = [];
-  for (const s of current.scenarios) {
-    const b = before.get(key(s));
-    if (b === undefined) continue;
-    const p50Change = changePct(s.summary.p50, b.summary.p50);
-    rows.push({
-      scenario: s.scenario,
-      concurrency: s.concurrency,
-      baselineP50: b.summary.p50,
-      currentP50: s.summary.p50,
-      changePct: p50Change,
-      baselineP99: b.summary.p99,
-      currentP99: s.summary.p99,
-      p99ChangePct: changePct(s.summary.p99, b.summary.p99),
-      regression: Number.isFinite(p50Change) && p50Change > thresholdPct,
-    });
-  }
-  return {
-    baselineId: baseline.id,
-    baselineStartedAt: baseline.startedAt,
-    thresholdPct,
-    rows,
-    regressions: rows.filter((r) => r.regression).length,
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
 // Markdown report
 
 function honesty(run: BenchmarkRunResult): string {
@@ -665,12 +975,13 @@ function method(run: BenchmarkRunResult): string[] {
 }
 
 function experimentSection(e: ExperimentResult): string[] {
+  const sentences = experimentSentences(e);
   const out: string[] = [`### ${mdText(e.experiment)}`, '', `**Question.** ${mdText(e.question)}`, ''];
-  out.push(`**Isolation.** ${mdText(e.isolation)}`, '');
-  if (e.skipped !== undefined) {
-    out.push(`_Skipped: ${mdText(e.skipped)}_`, '');
-    for (const note of e.notes) out.push(`- ${mdText(note)}`);
-    if (e.notes.length > 0) out.push('');
+  out.push(`**Isolation.** ${mdText(sentences.isolation)}`, '');
+  if (sentences.skipped !== undefined) {
+    out.push(`_Skipped: ${mdText(sentences.skipped)}_`, '');
+    for (const note of sentences.notes) out.push(`- ${mdText(note)}`);
+    if (sentences.notes.length > 0) out.push('');
     return out;
   }
   const arms = [
@@ -687,8 +998,8 @@ function experimentSection(e: ExperimentResult): string[] {
   ];
   out.push(...markdownTable(columns, arms), '');
   out.push(`**Speedup:** ${formatSpeedup(e.speedup)} (before p50 ÷ after p50; above 1 means the change is faster).`, '');
-  out.push(`**Recommendation:** ${mdText(e.recommendation)}`, '');
-  if (e.notes.length > 0) out.push('Notes:', '', ...e.notes.map((n) => `- ${mdText(n)}`), '');
+  out.push(`**Recommendation:** ${mdText(sentences.recommendation)}`, '');
+  if (sentences.notes.length > 0) out.push('Notes:', '', ...sentences.notes.map((n) => `- ${mdText(n)}`), '');
   for (const a of arms) {
     if (a.summary.firstError !== undefined) out.push(`> ${a.arm}: first error: ${mdText(a.summary.firstError)}`, '');
     if (a.plan === undefined) continue;
@@ -795,7 +1106,7 @@ export function renderBenchmarkMarkdown(
 
   if (run.experiments.length > 0) {
     out.push('## Experiments', '', ...markdownTable(experimentMarkdownColumns, run.experiments), '');
-    const measured = run.experiments.filter((e) => e.skipped === undefined);
+    const measured = run.experiments.filter((e) => !isSkipped(e));
     if (measured.length > 0) {
       const name = `${options.plotPrefix}-experiments.svg`;
       files.push({ name, content: renderExperimentChart('Experiments: p50 before and after', measured) });

@@ -1,4 +1,14 @@
-import type { CellValue, ColumnKind, ReportColumn, ReportResult, ReportRow, ReportTable } from '../services/reports/report.js';
+import type {
+  CellValue,
+  ColumnKind,
+  Figures,
+  Finding,
+  Note,
+  ReportColumn,
+  ReportResult,
+  ReportRow,
+  ReportTable,
+} from '../services/reports/report.js';
 import { formatBytes } from '../domain/units.js';
 import type { Style } from './style.js';
 import { renderTable, type Column } from './table.js';
@@ -79,6 +89,251 @@ function cellText(table: ReportTable, column: ReportColumn, row: ReportRow, isTo
   return formatCell(column.kind, row[column.key]);
 }
 
+function figure(figures: Figures, key: string): string {
+  const value = figures[key];
+  if (value === null || value === undefined) return '';
+  return Array.isArray(value) ? value.join(' ') : String(value);
+}
+
+function amount(figures: Figures, key: string): number {
+  const value = figures[key];
+  return typeof value === 'number' ? value : 0;
+}
+
+const count = (figures: Figures, key: string): string => formatCell('integer', amount(figures, key));
+const percent = (figures: Figures, key: string): string => formatCell('percent', amount(figures, key));
+const bytes = (figures: Figures, key: string): string => formatBytes(amount(figures, key));
+
+function shorten(text: string, length: number): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > length ? `${flat.slice(0, length - 1)}…` : flat;
+}
+
+function statsSince(figures: Figures): string {
+  const reset = figure(figures, 'stats_reset');
+  return reset === '' ? 'since statistics began' : `since the statistics reset of ${reset}`;
+}
+
+/** Why dead tuples stay: the table's or the server's autovacuum setting (none on the embedded database). */
+function vacuumHint(figures: Figures): string {
+  if (typeof figures.server_autovacuum !== 'boolean') return '';
+  if (figures.table_autovacuum === false)
+    return '; autovacuum is disabled on this table (autovacuum_enabled = false) — re-enable it';
+  if (!figures.server_autovacuum) return '; autovacuum is off server-wide';
+  return '; if autovacuum runs, check for long-running transactions or replication slots holding dead rows back';
+}
+
+function redundancy(figures: Figures): string {
+  const definition = shorten(figure(figures, 'definition'), 80);
+  const other = figure(figures, 'covered_by');
+  return figures.kind === 'same'
+    ? `duplicates ${other} (${definition})`
+    : `is covered by ${other}: its columns (${definition}) lead ${figure(figures, 'covered_by_definition') || '?'}`;
+}
+
+/** Why a redundant index that enforces something stays, or which constraint to drop instead. */
+function constraintDuty(table: string, figures: Figures): string {
+  const name = figure(figures, 'constraint');
+  const enforces = figure(figures, 'enforces');
+  if (enforces === 'foreign key target') return `the foreign key ${name} references through it: it cannot simply be dropped`;
+  if (figures.constraint === null) return 'it is the replica identity: it stays';
+  if (figures.repeats_constraint === true) {
+    return (
+      `it backs the ${enforces} constraint ${name}, which repeats ${figure(figures, 'covered_by_constraint')}: ` +
+      `drop the redundant constraint (alter table ${table} drop constraint ${name}) if no foreign key depends on it`
+    );
+  }
+  return `it backs the ${enforces} constraint ${name}, so it stays`;
+}
+
+function statementsAdvice(figures: Figures): string {
+  const preload = figure(figures, 'preload');
+  const keeping = preload === '' ? '' : ` (keeping '${preload}')`;
+  const restart = `set shared_preload_libraries = 'pg_stat_statements' in postgresql.conf${keeping} and restart PostgreSQL`;
+  const enable = `${restart}, then run \`create extension pg_stat_statements;\` in this database`;
+  switch (figure(figures, 'state')) {
+    case 'embedded':
+      return 'the embedded database (PGlite) has no pg_stat_statements: use a PostgreSQL server for statement timings';
+    case 'not_available':
+      return `pg_stat_statements is not available on this server: install PostgreSQL's contrib package, then ${enable}`;
+    case 'not_enabled':
+      return `pg_stat_statements is not enabled, so there are no statement timings: ${enable}`;
+    case 'not_loaded':
+      return `the pg_stat_statements extension is installed but the module is not loaded, so its view cannot be read: ${restart}`;
+    case 'not_installed':
+      return 'pg_stat_statements is loaded but not installed in this database: run `create extension pg_stat_statements;`';
+    default:
+      return `this role may not read ${figure(figures, 'schema')}.pg_stat_statements: grant it select on that view`;
+  }
+}
+
+/** How a raw scan document disagrees with the event it names. */
+function mismatch(figures: Figures): string {
+  const [ours, theirs, event] = [figure(figures, 'document_value'), figure(figures, 'event_value'), figure(figures, 'event_id')];
+  switch (figure(figures, 'field')) {
+    case 'tracking_number':
+      return `tracking number ${ours}, but event ${event} belongs to ${theirs}`;
+    case 'scanned_at':
+      return `scanned at ${ours}, but the event is at ${theirs}`;
+    case 'status':
+      return `status ${ours}, but the event is ${theirs}`;
+    default:
+      return `event ${event} does not exist in PostgreSQL`;
+  }
+}
+
+type Sentence = (subject: string, figures: Figures) => string;
+
+/** The sentence of each kind of finding, written from its subject and figures. */
+const findingSentences: Record<string, Sentence> = {
+  track_counts_off: () =>
+    'track_counts is off: scan, dead-tuple and cache counters stay at zero and autovacuum cannot work — turn it on',
+  autovacuum_off: () =>
+    'autovacuum is off server-wide: dead tuples pile up and planner statistics go stale — set autovacuum = on ' +
+    '(only anti-wraparound vacuums still run)',
+  xid_wraparound: (s, f) =>
+    `database ${s} is ${count(f, 'xid_age')} transactions old (the server stops writes near 2,100 million): ` +
+    'run VACUUM (FREEZE) on its oldest tables',
+  dead_tuples: (s, f) =>
+    `table ${s} has ${percent(f, 'dead_share')} dead tuples (${count(f, 'dead_rows')} dead, ${count(f, 'live_rows')} live; ` +
+    `last vacuum ${figure(f, 'last_vacuum') || 'never'}) — run VACUUM (ANALYZE) ${s}${vacuumHint(f)}`,
+  table_bloat: (s, f) =>
+    `table ${s} is an estimated ${bytes(f, 'bloat_bytes')} (${percent(f, 'bloat_share')}) larger than its rows need — ` +
+    'VACUUM makes the space reusable; VACUUM FULL (locks the table) or pg_repack gives it back',
+  index_building: (s, f) => `index ${s} on ${figure(f, 'table')} is being built (CREATE INDEX CONCURRENTLY in progress)`,
+  invalid_index: (s, f) =>
+    `index ${s} on ${figure(f, 'table')} is INVALID (a failed CREATE INDEX CONCURRENTLY or REINDEX): queries do not use it ` +
+    `but writes still maintain it — drop it and create it again (drop index concurrently ${s}; then create index concurrently …)`,
+  duplicate_index: (s, f) =>
+    `index ${s} on ${figure(f, 'table')} ${redundancy(f)}; ${bytes(f, 'bytes')}, ${count(f, 'idx_scan')} scans — consider dropping it`,
+  duplicate_constraint_index: (s, f) =>
+    `index ${s} on ${figure(f, 'table')} ${redundancy(f)}, but ${constraintDuty(figure(f, 'table'), f)}`,
+  unused_index: (s, f) =>
+    `index ${s} on ${figure(f, 'table')} has ${count(f, 'idx_scan')} scans ${statsSince(f)} and is ${bytes(f, 'bytes')} — consider dropping it`,
+  cache_hit_ratio: (s, f) =>
+    `the buffer cache hit ratio of ${s} is ${percent(f, 'hit_ratio')} ` +
+    `(${count(f, 'reads')} reads of ${formatCell('integer', amount(f, 'hits') + amount(f, 'reads'))} ${statsSince(f)}): ` +
+    `the working set may not fit shared_buffers (${bytes(f, 'shared_buffers_bytes')}), or bulk loads and sequential scans read cold data`,
+  pg_stat_statements_missing: (_s, f) => statementsAdvice(f),
+  statements_hidden: (_s, f) =>
+    `${count(f, 'hidden')} of the slowest statements belong to other roles and hide their text: ` +
+    'grant pg_read_all_stats to this role to see them',
+  migrations_missing: (s, f) =>
+    f.table_exists === false
+      ? `there is no ${s} table: shiptrack has not migrated this database — run \`shiptrack migrate latest\``
+      : `${s} is empty: no migration has been applied — run \`shiptrack migrate latest\``,
+  migrations_unreadable: (s) =>
+    `this role may not read ${s}, so the migration state is unknown: grant it select (or pg_read_all_data)`,
+  healthy: () => 'no invalid, unused or duplicate index, no vacuum backlog, caches warm',
+  outbox_backlog: (_s, f) =>
+    `${count(f, 'waiting')} document(s) wait in the outbox, the oldest since ${figure(f, 'oldest')}` +
+    `${figure(f, 'last_error') === '' ? '' : ` (last error: ${figure(f, 'last_error')})`}; deliver with \`shiptrack outbox drain\``,
+  document_mismatch: (s, f) =>
+    typeof f.more === 'number' ? `… and ${count(f, 'more')} more mismatches` : `raw scan ${s}: ${mismatch(f)}`,
+  consistent: () => 'no inconsistency found',
+};
+
+/** A consistency check's finding: its code is the check's name, so the set of codes is open. */
+const checkViolation: Sentence = (_s, f) =>
+  `${count(f, 'violations')} violate "${figure(f, 'description')}", e.g. ${figure(f, 'samples')}`;
+
+/** For a code without a sentence (a newer service than renderer): its words, subject and figures. */
+function plainSentence(code: string, subject: string | null, figures: Figures): string {
+  const values = Object.keys(figures).map((key) => `${key} ${figure(figures, key)}`);
+  const head = [code.replace(/_/g, ' '), subject ?? ''].filter((part) => part !== '').join(': ');
+  return values.length === 0 ? head : `${head} (${values.join(', ')})`;
+}
+
+/** The sentence a reader reads for a finding: the renderers' wording of its data. */
+export function findingSentence(finding: Finding): string {
+  const sentence =
+    findingSentences[finding.code] ??
+    (typeof finding.figures.violations === 'number' && typeof finding.figures.description === 'string'
+      ? checkViolation
+      : undefined);
+  return sentence === undefined
+    ? plainSentence(finding.code, finding.subject, finding.figures)
+    : sentence(finding.subject ?? '', finding.figures);
+}
+
+/** Why a consistency proof read every package. */
+function fullProofReason(figures: Figures): string {
+  const reason = figure(figures, 'reason');
+  switch (reason) {
+    case 'asked':
+      return '--full';
+    case 'first':
+      return 'no earlier proof to build on';
+    case 'bulk_load':
+      return 'a bulk load or TRUNCATE since the last full proof';
+    case 'new_checks':
+      return 'the checks changed since the last full proof (a new release)';
+    case 'many_changes':
+      return `${count(figures, 'changed')} packages changed since the last full proof`;
+    default:
+      return reason;
+  }
+}
+
+/** The sentence of each kind of note. */
+const noteSentences: Record<string, (figures: Figures) => string> = {
+  in_flight: (f) => `${count(f, 'packages')} in flight (not delivered, returned or cancelled)`,
+  metadata_matches: (f) =>
+    `${count(f, 'matching')} of ${count(f, 'packages')} packages match (${f.share === null ? '0 %' : percent(f, 'share')})`,
+  late_deliveries_only: (f) =>
+    `late p50/p90/max are of the late deliveries only; "how late" counts them in ${figure(f, 'buckets')}`,
+  dwell: () =>
+    'dwell: time from a scan at the facility to the same package’s next scan, anywhere; scans without a later one are left out',
+  reasons_recorded: (f) =>
+    `reasons come from the raw scan documents: recorded for ${count(f, 'recorded')} of ${count(f, 'events')} events`,
+  no_benchmark_runs: () => 'no runs stored yet: `shiptrack benchmark` stores each run',
+  spot_check: (f) =>
+    `spot check: the PostgreSQL checks read ${count(f, 'packages')} packages drawn at random` +
+    `${f.of_about === null ? '' : ` (of about ${count(f, 'of_about')})`} with their whole histories; ` +
+    'without --packages every package is proven',
+  proof_changes: (f) =>
+    `the PostgreSQL checks read the ${count(f, 'changed')} package(s) changed since the full proof of ` +
+    `${figure(f, 'proven_at') || '?'} (listed by triggers; the others are as that proof found them); --full proves every package`,
+  proof_full: (f) =>
+    `the PostgreSQL checks read every package and event (${fullProofReason(f)})` +
+    `${amount(f, 'connections') > 1 ? ` on ${figure(f, 'connections')} connections sharing one snapshot` : ''}: ` +
+    'expect seconds on large databases; a clean proof is recorded, and the next run reads only the packages changed since',
+  proof_not_recorded: (f) => `the proof was not recorded (${figure(f, 'reason')}): the next run proves the same again`,
+  scan_counters: (f) =>
+    `scan and cache counters count this server ${statsSince(f)}: scans on replicas are not seen here, and a freshly seeded ` +
+    'or restored database has few scans, so judge unused indexes over a representative period of traffic' +
+    (f.unused_found === true ? ' before dropping any' : ''),
+  bloat_estimated: () =>
+    'bloat is estimated: pg_class.relpages against the pages reltuples rows of pg_stats average width would fill (tuple header, ' +
+    'alignment, line pointer and fillfactor included), both as of the last ANALYZE; tables never analyzed have no estimate',
+  cache_shared_buffers: () =>
+    'cache hit ratios count PostgreSQL shared buffers only; a "read" may still come from the operating system page cache',
+  pending_migrations: () =>
+    'pending migrations are not visible from the database: `shiptrack migrate status` compares it with the migration files',
+  embedded_counters: () =>
+    'embedded database (PGlite): one session, no autovacuum worker and no pg_stat_statements; most counters stay near zero',
+};
+
+/** The sentence of a note. */
+export function noteSentence(note: Note): string {
+  const sentence = noteSentences[note.code];
+  if (sentence !== undefined) return sentence(note.figures);
+  return plainSentence(note.code, null, note.figures);
+}
+
+export type FindingJson = Finding & { message: string };
+export type NoteJson = Note & { message: string };
+export type ReportJson = Omit<ReportResult, 'findings' | 'notes'> & { findings: FindingJson[]; notes: NoteJson[] };
+
+/** The report as `--json` prints it: each finding and note carries its sentence (`message`) beside its data. */
+export function reportForJson(result: ReportResult): ReportJson {
+  return {
+    ...result,
+    findings: result.findings.map((f) => ({ ...f, message: findingSentence(f) })),
+    notes: result.notes.map((n) => ({ ...n, message: noteSentence(n) })),
+  };
+}
+
 const findingMarks = { ok: '✔', info: 'ℹ', warn: '!', problem: '✘' } as const;
 
 /** The report for a terminal: a title, one table per section, findings and notes. */
@@ -121,10 +376,10 @@ export function renderReportText(result: ReportResult, style: Style): string {
             : f.level === 'ok'
               ? style.ok(mark)
               : style.dim(mark);
-      out.push(`${painted} ${f.message}`);
+      out.push(`${painted} ${findingSentence(f)}`);
     }
   }
-  for (const note of result.notes) out.push(style.dim(`note: ${note}`));
+  for (const note of result.notes) out.push(style.dim(`note: ${noteSentence(note)}`));
   out.push(style.dim(`${result.elapsedMs.toFixed(1)} ms`));
   for (const plan of result.plans ?? []) {
     out.push('', style.bold(`plan: ${plan.query}`), plan.plan);
@@ -189,10 +444,10 @@ export function renderReportMarkdown(result: ReportResult): string {
     if (table.caption !== undefined) out.push(`_${markdownCell(table.caption)}_`, '');
   }
   if (result.findings.length > 0) {
-    for (const f of result.findings) out.push(`- **${f.level}** (${f.code}): ${markdownCell(f.message)}`);
+    for (const f of result.findings) out.push(`- **${f.level}** (${f.code}): ${markdownCell(findingSentence(f))}`);
     out.push('');
   }
-  for (const note of result.notes) out.push(`> ${markdownCell(note)}`, '');
+  for (const note of result.notes) out.push(`> ${markdownCell(noteSentence(note))}`, '');
   for (const plan of result.plans ?? []) out.push(`#### Plan: ${markdownCell(plan.query)}`, '', '```', plan.plan, '```', '');
   return out.join('\n').trimEnd() + '\n';
 }

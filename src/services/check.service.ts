@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { allowedTransitions, packageStatuses } from '../domain/status.js';
+import { parseJobs, type OptionValue } from '../options.js';
 import type { Database } from '../store/database.js';
+import type { Resources } from '../store/resources.js';
 import { readReport, type NamedQuery, type ReportReader } from './reports/report.js';
 
 /**
@@ -452,11 +454,24 @@ export async function runConsistencyChecks(
   options: { connections?: number; signal?: AbortSignal | undefined } = {},
 ): Promise<CheckReport> {
   const proveAll = (reader: ReportReader): Promise<Proof> => proveConsistency(reader, { full: true });
-  const read = await readReport(db, { now: new Date(), signal: options.signal }, proveAll, {
+  const report = { now: new Date(), signal: options.signal, applicationName: 'shiptrack check' };
+  const read = await readReport(db, report, proveAll, {
     connections: options.connections,
     // It reads every event by design (minutes at 80M events): no statement timeout.
     statementTimeoutMs: 0,
   });
   await recordProof(db, read.value);
   return read.value.report;
+}
+
+/**
+ * `check`: proves every package against its whole history on `jobs` connections sharing one
+ * snapshot, and records a clean proof for `report consistency` to build on.
+ */
+export async function checkConsistency(
+  resources: Resources,
+  options: { jobs?: OptionValue | undefined; signal?: AbortSignal | undefined } = {},
+): Promise<CheckReport> {
+  const connections = parseJobs(options.jobs);
+  return runConsistencyChecks(await resources.forLongWork().database(), { connections, signal: options.signal });
 }

@@ -1,5 +1,5 @@
 import type { Config } from '../config.js';
-import { ExitCode, ShiptrackError, UnavailableError, mapPostgresError } from '../errors.js';
+import { ShiptrackError, UnavailableError, mapPostgresError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 import type { Resources } from '../store/resources.js';
 import { getMigrationStatus, defaultMigratorOptions, type MigratorOptions } from './migrations.service.js';
@@ -198,5 +198,3 @@ export async function runDoctor(
   ]);
   return { checks, healthy: checks.every((c) => c.reachable !== false) };
 }
-
-export const doctorUnhealthyExitCode = ExitCode.unavailable;

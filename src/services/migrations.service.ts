@@ -14,7 +14,9 @@ import {
   mapPostgresError,
 } from '../errors.js';
 import { findPackageRoot } from '../package-root.js';
+import { countOption, durationOption, type OptionValue } from '../options.js';
 import type { Database } from '../store/database.js';
+import type { Resources } from '../store/resources.js';
 import { withSession } from '../store/session.js';
 
 /**
@@ -571,4 +573,93 @@ export function makeMigration(directory: string, name: string, now = new Date())
   if (existsSync(file)) throw new ConflictError('migration_exists', `${file} already exists`);
   writeFileSync(file, template, { flag: 'wx' });
   return file;
+}
+
+/** How a migration run is asked for, by a command or a program. */
+export interface MigrateRequest {
+  /** A folder of migrations other than the ones shipped with shiptrack (sources and their builds). */
+  directory?: string | undefined;
+  /** How long to wait for another migration run (default 60s). */
+  lockWait?: OptionValue | undefined;
+  /** Bound on each statement (default 0: none; index builds on big tables take long). */
+  statementTimeout?: OptionValue | undefined;
+  signal?: AbortSignal | undefined;
+  /** Progress lines ("applying x"). */
+  log?: ((line: string) => void) | undefined;
+}
+
+/** The runner's options from a request, checked before any store is opened. */
+export function migratorFor(request: MigrateRequest): MigratorOptions {
+  const shipped = defaultMigratorOptions();
+  const directory = request.directory === undefined ? undefined : path.resolve(request.directory);
+  return {
+    directory: directory ?? shipped.directory,
+    compiledDirectory: directory ?? shipped.compiledDirectory,
+    lockWaitMs: durationOption(request.lockWait ?? '60s', '--lock-wait', { min: 0, max: 86_400_000 }),
+    statementTimeoutMs: durationOption(request.statementTimeout ?? 0, '--statement-timeout', { min: 0, max: 86_400_000 }),
+    signal: request.signal,
+    log: request.log,
+  };
+}
+
+export interface LatestResult extends MigrationRunResult {
+  /** MongoDB's collections and indexes, set up after the schema (only with MongoDB configured). */
+  documents?: { kind: string; ready: boolean } | undefined;
+}
+
+/** `migrate latest`: every pending migration, then the document store's collections. */
+export async function migrateToLatest(resources: Resources, request: MigrateRequest = {}): Promise<LatestResult> {
+  const migrator = migratorFor(request);
+  const result = await migrateLatest(await resources.database(), migrator);
+  if (resources.config.mongoUrl === undefined) return result;
+  const store = await resources.documents();
+  await store.ensureSchema();
+  return { ...result, documents: { kind: store.kind, ready: true } };
+}
+
+/** `migrate latest --dry-run`: the SQL each pending migration would run; nothing changes. */
+export async function previewMigrations(resources: Resources, request: MigrateRequest = {}): Promise<DryRunResult> {
+  const migrator = migratorFor(request);
+  return dryRunLatest(await resources.database(), migrator);
+}
+
+/** `migrate up`: the next `count` pending migrations, as one batch. */
+export async function applyMigrations(
+  resources: Resources,
+  count: OptionValue,
+  request: MigrateRequest = {},
+): Promise<MigrationRunResult> {
+  const n = countOption(count, '--count', 1, 1_000_000);
+  const migrator = migratorFor(request);
+  return migrateUp(await resources.database(), migrator, n);
+}
+
+/** `migrate down` (a count) and `migrate rollback` (the last batch, or all). */
+export async function revertMigrations(
+  resources: Resources,
+  scope: RollbackScope,
+  request: MigrateRequest = {},
+): Promise<MigrationRunResult> {
+  if (scope.kind === 'count') countOption(scope.count, '--count', 1, 1_000_000);
+  const migrator = migratorFor(request);
+  return migrateDown(await resources.database(), migrator, scope);
+}
+
+/** `migrate status`: each migration's state, and invalid indexes left by interrupted builds. */
+export async function readMigrationStatus(resources: Resources, request: MigrateRequest = {}): Promise<MigrationReport> {
+  const migrator = migratorFor(request);
+  return getMigrationStatus(await resources.database(), migrator);
+}
+
+/** `migrate unlock`: who holds the migration lock; with `force`, ends that session. */
+export async function releaseMigrationLock(
+  resources: Resources,
+  force = false,
+): Promise<{ holder: LockHolder | null; terminated: boolean }> {
+  return unlockMigrations(await resources.database(), force);
+}
+
+/** `migrate make`: a new migration file in `directory` (default: shiptrack's own migrations folder). */
+export function createMigration(name: string, directory?: string): string {
+  return makeMigration(directory === undefined ? defaultMigratorOptions().directory : path.resolve(directory), name);
 }

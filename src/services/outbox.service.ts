@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { DocumentStore, RawScanDocument } from '../store/documents/document-store.js';
 import { mapPostgresError } from '../errors.js';
+import type { Resources } from '../store/resources.js';
 import type { NamedQuery } from './reports/report.js';
 
 /**
@@ -117,4 +118,18 @@ export async function drainOutbox(
   } catch (failure) {
     throw mapPostgresError(failure);
   }
+}
+
+/** `outbox drain`: delivers every due document now, to the configured document store. */
+export async function drainDocuments(
+  resources: Resources,
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<DrainResult> {
+  const db = await resources.database();
+  return drainOutbox(db.knex, await resources.documents(), { signal: options.signal });
+}
+
+/** `outbox status`: how many documents wait, since when, and the last delivery error. */
+export async function readOutbox(resources: Resources): Promise<Omit<OutboxStatus, 'failing'>> {
+  return outboxStatus((await resources.database()).knex);
 }

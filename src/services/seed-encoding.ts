@@ -1,13 +1,12 @@
 import { generateCustomer, generateLocation, generatePackage, generateRawScanPayload } from '../domain/seed/generator.js';
 import type { CustomerRow, EventRow, LocationRow, PackageRow, SeedParams, ShipmentRow } from '../domain/seed/types.js';
 import { copyText } from '../store/copy.js';
+import type { DocumentsTarget } from '../store/documents/document-store.js';
 
 /**
  * Generated rows as COPY text. Pure and synchronous: it runs in the seed worker thread, so that
  * generation on one core overlaps PostgreSQL's ingestion on the other.
  */
-
-export type DocumentsTarget = 'postgres' | 'outbox';
 
 export const columns = {
   customers: ['customer_id', 'name', 'email', 'address'],

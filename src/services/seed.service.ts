@@ -1,10 +1,18 @@
 import { Worker } from 'node:worker_threads';
 import { generatePackage } from '../domain/seed/generator.js';
 import type { SeedParams, SeedSizes } from '../domain/seed/types.js';
-import { ConflictError, InterruptedError, mapPostgresError } from '../errors.js';
+import { profileNames, profiles, isProfileName } from '../domain/seed/profiles.js';
+import type { ProfileName } from '../domain/seed/types.js';
+import { ConflictError, InterruptedError, UsageError, mapPostgresError } from '../errors.js';
+import { countOption, dateTimeOption, shareOption, type OptionValue } from '../options.js';
+import type { Resources } from '../store/resources.js';
+import type { CheckReport } from './check.service.js';
+import type { DrainResult } from './outbox.service.js';
+import { reasonOf, type ServiceWarning } from './warnings.js';
 import { compiledModule } from '../package-root.js';
 import { copyInto, quoteIdent } from '../store/copy.js';
-import { columns, customerText, locationText, type ChunkOptions, type DocumentsTarget } from './seed-encoding.js';
+import type { DocumentsTarget } from '../store/documents/document-store.js';
+import { columns, customerText, locationText, type ChunkOptions } from './seed-encoding.js';
 import type { SeedWorkerChunk, SeedWorkerInput } from './seed-worker.js';
 import type { Database } from '../store/database.js';
 import { withSession, type Session } from '../store/session.js';
@@ -442,4 +450,123 @@ function startChunkProducer(params: SeedParams, total: number, chunkPackages: nu
       notify();
     },
   };
+}
+
+export interface SeedRequest {
+  /** Data size (DOMAIN §5); `packages`, `customers` and `locations` override it. */
+  profile?: ProfileName | undefined;
+  packages?: OptionValue | undefined;
+  customers?: OptionValue | undefined;
+  locations?: OptionValue | undefined;
+  /** Random seed: the same seed, sizes and asOf give the same rows (default 1). */
+  seed?: OptionValue | undefined;
+  /** The "now" of the generated data (default: today 00:00 UTC). */
+  asOf?: string | Date | undefined;
+  /** Share of events that also get a raw scan document, 0…1 (default 0.01). */
+  documents?: OptionValue | undefined;
+  /** empty (refused when there is data), append, or truncate (erases the seeded tables first). */
+  mode?: SeedMode | undefined;
+  /**
+   * Asked before `truncate` erases rows, with the rows each table has; false stops with nothing
+   * erased. Without it, `truncate` erases.
+   */
+  confirmErase?: ((rows: Record<SeedTable, number>) => Promise<boolean>) | undefined;
+  /** Prove the data afterwards, as `check` does. */
+  verify?: boolean | undefined;
+  signal?: AbortSignal | undefined;
+  onProgress?: ((progress: SeedProgress) => void) | undefined;
+}
+
+export interface SeedReport extends SeedSummary {
+  /** Raw scans handed to MongoDB after the commit (only with MongoDB configured). */
+  delivery?: DrainResult;
+  /** The consistency proof, when asked for with `verify`. */
+  checks?: CheckReport;
+  warnings: ServiceWarning[];
+}
+
+/** Start of the current UTC day: the default "now" of the generated world. */
+function startOfUtcDay(now = new Date()): Date {
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+}
+
+/** Checks a seed request against its limits, before any store is opened. */
+function seedSettings(request: SeedRequest): { sizes: SeedSizes; seed: number; asOf: Date; share: number; mode: SeedMode } {
+  const profileName = request.profile ?? 'tiny';
+  if (!isProfileName(profileName)) {
+    throw new UsageError(`--profile: expected one of ${profileNames.join(', ')}, got "${String(profileName)}"`);
+  }
+  const profile = profiles[profileName];
+  const size = (value: OptionValue | undefined, flag: string, fallback: number, min: number, max: number): number =>
+    value === undefined ? fallback : countOption(value, flag, min, max);
+  return {
+    sizes: {
+      packages: size(request.packages, '--packages', profile.packages, 0, 100_000_000),
+      customers: size(request.customers, '--customers', profile.customers, 2, 100_000_000),
+      locations: size(request.locations, '--locations', profile.locations, 2, 1_000_000),
+    },
+    seed: countOption(request.seed ?? 1, '--seed', 0, 2 ** 31 - 1),
+    asOf: request.asOf === undefined ? startOfUtcDay() : dateTimeOption(request.asOf, '--as-of'),
+    share: shareOption(request.documents ?? 0.01, '--documents'),
+    mode: request.mode ?? 'empty',
+  };
+}
+
+/**
+ * `seed`, the whole use case: confirm an erase, load the generated world in one transaction,
+ * then bring MongoDB along (its collections, the clean-up a truncate needs, the raw scans waiting
+ * in the outbox) and, when asked, prove the result.
+ */
+export async function seed(resources: Resources, request: SeedRequest = {}): Promise<SeedReport> {
+  const settings = seedSettings(request);
+  // Minutes of COPY and index builds at the larger profiles: no statement timeout.
+  const long = resources.forLongWork();
+  const db = await long.database();
+  if (settings.mode === 'truncate' && request.confirmErase !== undefined) {
+    const rows = await countSeedTables(db);
+    if (Object.values(rows).some((n) => n > 0) && !(await request.confirmErase(rows))) {
+      throw new InterruptedError('nothing was erased');
+    }
+  }
+  const summary = await seedDatabase(db, {
+    sizes: settings.sizes,
+    seed: settings.seed,
+    asOf: settings.asOf,
+    mode: settings.mode,
+    documentsShare: settings.share,
+    documentsTarget: long.documentsTarget,
+    signal: request.signal,
+    onProgress: request.onProgress,
+  });
+  const report: SeedReport = { ...summary, warnings: [] };
+  if (long.documentsTarget === 'outbox' && summary.documents.count > 0) {
+    const { drainOutbox } = await import('./outbox.service.js');
+    try {
+      const store = await long.documents();
+      await store.ensureSchema();
+      // The relational tables were emptied in the seed's transaction; MongoDB follows here.
+      if (settings.mode === 'truncate') await store.deleteAllRawScans();
+      report.delivery = await drainOutbox(db.knex, store, { signal: request.signal });
+      if (report.delivery.error !== null) {
+        report.warnings.push({
+          code: 'documents_waiting',
+          store: 'MongoDB',
+          reason: report.delivery.error,
+          waiting: report.delivery.remaining,
+        });
+      }
+    } catch (error) {
+      report.warnings.push({
+        code: 'documents_waiting',
+        store: 'MongoDB',
+        reason: reasonOf(error),
+        waiting: summary.documents.count,
+      });
+    }
+  }
+  if (request.verify === true) {
+    const { runConsistencyChecks } = await import('./check.service.js');
+    report.checks = await runConsistencyChecks(db, { connections: 2, signal: request.signal });
+  }
+  return report;
 }

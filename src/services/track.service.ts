@@ -1,6 +1,15 @@
 import type { TrackedPackage } from '../domain/timeline.js';
-import type { TrackCache } from '../store/track-cache.js';
+import { parseTrackingNumbers, partnerCarrierOf } from '../domain/tracking-number.js';
+import type { Resources } from '../store/resources.js';
+import { createTrackCache, trackCachePrefix, type TrackCache } from '../store/track-cache.js';
 import { findTrackedPackage, type TrackSource } from '../store/track-query.js';
+import { reasonOf, type ServiceWarning } from './warnings.js';
+
+/** How `track` caches answers in Redis: found packages for a minute, unknown numbers for ten seconds. */
+export const trackCachePolicy = { ttlMs: 60_000, negativeTtlMs: 10_000 } as const;
+
+/** After the cache fails, it is left alone this long before it is tried again. */
+const cacheRetryMs = 5_000;
 
 export interface TrackResult {
   trackingNumber: string;
@@ -8,14 +17,16 @@ export interface TrackResult {
   source: 'cache' | 'database';
   /** How old the cached answer was, when it came from the cache. */
   cacheAgeMs: number | null;
+  /** Why the cache was wanted but not used (it failed, now or a moment ago); null otherwise. */
+  cacheError: string | null;
 }
 
 export interface TrackerDeps {
   /** Where to read; a function is called on the first cache miss only (and once). */
   source: TrackSource | (() => Promise<TrackSource>);
-  /** Absent when no Redis is configured. */
-  cache?: TrackCache | undefined;
-  /** Told once when the cache fails; answers then come from the database. */
+  /** The cache, or a function that opens it on first use; absent or undefined: no cache. */
+  cache?: TrackCache | (() => Promise<TrackCache | undefined>) | undefined;
+  /** Told when the cache fails; answers then come from the database. */
   onCacheError?: (error: unknown) => void;
 }
 
@@ -26,7 +37,7 @@ export interface Tracker {
 /**
  * The read path of `track`: cache-aside over the one-round-trip query. Concurrent misses for one
  * number share a single database read (single flight). A cache that fails or hangs (bounded by
- * the Redis command timeout) is skipped, never fatal.
+ * the Redis command timeout) is skipped for a few seconds, never fatal.
  */
 export function createTracker(deps: TrackerDeps): Tracker {
   const inFlight = new Map<string, Promise<TrackResult>>();
@@ -35,36 +46,54 @@ export function createTracker(deps: TrackerDeps): Tracker {
     source ??= typeof deps.source === 'function' ? deps.source() : Promise.resolve(deps.source);
     return source;
   };
-  let cacheBroken = false;
+  let cache: Promise<TrackCache | undefined> | undefined;
+  const cacheOf = (): Promise<TrackCache | undefined> => {
+    cache ??= typeof deps.cache === 'function' ? deps.cache() : Promise.resolve(deps.cache);
+    return cache;
+  };
+  let failure: { reason: string; until: number } | undefined;
 
-  const cacheFailed = (error: unknown): void => {
-    if (!cacheBroken) deps.onCacheError?.(error);
-    cacheBroken = true;
+  const cacheFailed = (error: unknown): string => {
+    deps.onCacheError?.(error);
+    failure = { reason: reasonOf(error), until: Date.now() + cacheRetryMs };
+    return failure.reason;
   };
 
   async function readThrough(trackingNumber: string, useCache: boolean): Promise<TrackResult> {
-    const cache = useCache && !cacheBroken ? deps.cache : undefined;
+    let cacheError: string | null = null;
+    let lookupCache: TrackCache | undefined;
+    if (useCache && deps.cache !== undefined) {
+      if (failure !== undefined && Date.now() < failure.until) cacheError = failure.reason;
+      else {
+        try {
+          lookupCache = await cacheOf();
+        } catch (error) {
+          cacheError = cacheFailed(error);
+        }
+      }
+    }
     let version: string | undefined;
-    if (cache !== undefined) {
+    if (lookupCache !== undefined) {
       try {
-        const lookup = await cache.lookup(trackingNumber);
+        const lookup = await lookupCache.lookup(trackingNumber);
         if (lookup.hit !== undefined) {
-          return { trackingNumber, package: lookup.hit.value, source: 'cache', cacheAgeMs: Date.now() - lookup.hit.cachedAt };
+          const cacheAgeMs = Date.now() - lookup.hit.cachedAt;
+          return { trackingNumber, package: lookup.hit.value, source: 'cache', cacheAgeMs, cacheError: null };
         }
         version = lookup.version;
       } catch (error) {
-        cacheFailed(error);
+        cacheError = cacheFailed(error);
       }
     }
     const pkg = await findTrackedPackage(await sourceOf(), trackingNumber);
-    if (cache !== undefined && version !== undefined && !cacheBroken) {
+    if (lookupCache !== undefined && version !== undefined && cacheError === null) {
       try {
-        await cache.store(trackingNumber, pkg, version);
+        await lookupCache.store(trackingNumber, pkg, version);
       } catch (error) {
-        cacheFailed(error);
+        cacheError = cacheFailed(error);
       }
     }
-    return { trackingNumber, package: pkg, source: 'database', cacheAgeMs: null };
+    return { trackingNumber, package: pkg, source: 'database', cacheAgeMs: null, cacheError };
   }
 
   return {
@@ -78,4 +107,141 @@ export function createTracker(deps: TrackerDeps): Tracker {
       return promise;
     },
   };
+}
+
+const trackers = new WeakMap<Resources, Tracker>();
+
+/**
+ * The tracker of a handle: the cache (when Redis is configured) over the database. A short-lived
+ * process reads with one plain connection unless the pool is already open; a long-lived one
+ * reads through the pool. A cache hit opens no database at all.
+ */
+function trackerOf(resources: Resources): Tracker {
+  let tracker = trackers.get(resources);
+  if (tracker === undefined) {
+    const openSource = async (): Promise<TrackSource> => {
+      if (resources.shortLived && !resources.hasDatabase()) {
+        const client = await resources.sqlClient();
+        if (client !== undefined) return { kind: 'client', client };
+      }
+      return { kind: 'database', db: await resources.database() };
+    };
+    const openCache = async (): Promise<TrackCache | undefined> => {
+      const redis = await resources.redis();
+      if (redis === undefined) return undefined;
+      return createTrackCache(redis, { ...trackCachePolicy, prefix: trackCachePrefix(resources.databaseTarget) });
+    };
+    tracker = createTracker({ source: openSource, cache: openCache });
+    trackers.set(resources, tracker);
+  }
+  return tracker;
+}
+
+export interface TrackOptions {
+  /** Read from PostgreSQL even when the answer is cached (default: use the cache). */
+  cache?: boolean;
+}
+
+export interface TrackAnswer {
+  /** One per distinct number, in the order given. */
+  results: TrackResult[];
+  /** The valid numbers no package has; a partner carrier's number is named with its carrier. */
+  notFound: { trackingNumber: string; carrier: string | null }[];
+  warnings: ServiceWarning[];
+}
+
+/**
+ * Where are these packages: every number is checked before any store is opened (a bad one is a
+ * UsageError with the exact reason), then each is read through the cache.
+ */
+export async function trackPackages(
+  resources: Resources,
+  numbers: string | readonly string[],
+  options: TrackOptions = {},
+): Promise<TrackAnswer> {
+  const parsed = [...new Set(parseTrackingNumbers(typeof numbers === 'string' ? [numbers] : numbers))];
+  const tracker = trackerOf(resources);
+  const results = await Promise.all(parsed.map((n) => tracker.track(n, { useCache: options.cache ?? true })));
+  const reasons = new Set(results.flatMap((r) => (r.cacheError === null ? [] : [r.cacheError])));
+  return {
+    results,
+    notFound: results
+      .filter((r) => r.package === null)
+      .map((r) => ({ trackingNumber: r.trackingNumber, carrier: partnerCarrierOf(r.trackingNumber) })),
+    warnings: [...reasons].map((reason) => ({ code: 'cache_unavailable', store: 'Redis', reason })),
+  };
+}
+
+export interface WatchOptions {
+  /** Ends the watch. */
+  signal: AbortSignal;
+  /** Called with each package whose timeline changed since it was last seen (not for the first read). */
+  onChange: (result: TrackResult & { package: TrackedPackage }) => void;
+  /** Called when a re-read fails; the watch goes on. */
+  onError?: (error: unknown) => void;
+  /** Told how the watch listens: Redis's live channel, or polling PostgreSQL every two seconds. */
+  onStart?: (how: 'channel' | 'polling') => void;
+}
+
+/**
+ * Watches packages until the signal aborts: new events arrive on the Redis channel the scan
+ * service publishes on; each one re-reads the package from PostgreSQL, so a missed message loses
+ * nothing (every reconnect re-reads too). Without Redis it polls every two seconds.
+ */
+export async function watchPackages(resources: Resources, numbers: readonly string[], options: WatchOptions): Promise<void> {
+  const { eventChannel } = await import('../store/track-cache.js');
+  const tracker = trackerOf(resources);
+  const watched = new Set(numbers);
+  const lastSeen = new Map<string, number>();
+  const show = async (n: string): Promise<void> => {
+    const result = await tracker.track(n, { useCache: false });
+    if (result.package === null) return;
+    const last = result.package.events.at(-1)?.eventId ?? 0;
+    if (lastSeen.get(n) === last) return;
+    const first = !lastSeen.has(n);
+    lastSeen.set(n, last);
+    if (!first) options.onChange({ ...result, package: result.package });
+  };
+  for (const n of numbers) await show(n);
+  const refreshAll = (): void => {
+    for (const n of numbers) show(n).catch((error: unknown) => options.onError?.(error));
+  };
+
+  const redis = await resources.redis().catch(() => undefined);
+  let stop: () => void;
+  if (redis !== undefined) {
+    const subscriber = redis.duplicate({
+      lazyConnect: true,
+      enableOfflineQueue: true,
+      commandTimeout: undefined,
+      maxRetriesPerRequest: null,
+      retryStrategy: (times: number) => Math.min(times * 200, 2000),
+    });
+    subscriber.on('error', () => undefined);
+    subscriber.on('ready', refreshAll);
+    subscriber.on('message', (_channel: string, message: string) => {
+      try {
+        const event = JSON.parse(message) as { trackingNumber?: string };
+        if (event.trackingNumber !== undefined && watched.has(event.trackingNumber)) refreshAll();
+      } catch {
+        // not ours
+      }
+    });
+    await subscriber.connect();
+    await subscriber.subscribe(eventChannel(resources.databaseTarget));
+    options.onStart?.('channel');
+    stop = () => subscriber.disconnect();
+  } else {
+    const poll = setInterval(refreshAll, 2000);
+    options.onStart?.('polling');
+    stop = () => clearInterval(poll);
+  }
+  try {
+    await new Promise<void>((resolve) => {
+      if (options.signal.aborted) resolve();
+      options.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  } finally {
+    stop();
+  }
 }

@@ -61,7 +61,13 @@ export async function openDatabase(config: Config, options: OpenDatabaseOptions 
       statementTimeoutMs: options.statementTimeoutMs,
     });
   }
-  return openServerDatabase(config, config.databaseUrl, options);
+  return openServerDatabase(config, options);
+}
+
+/** The configured server's URL; the embedded database has none. */
+export function requireServerUrl(config: Config): string {
+  if (config.databaseUrl === undefined) throw new Error('no PostgreSQL server is configured (the embedded database is in use)');
+  return config.databaseUrl;
 }
 
 interface PgTypes {
@@ -74,13 +80,12 @@ interface PgTypes {
  */
 export function pgConnectionConfig(
   config: Config,
-  url: string,
   pgTypes: PgTypes,
   options: Pick<OpenDatabaseOptions, 'statementTimeoutMs' | 'applicationName'> = {},
 ): Record<string, unknown> {
   const statementTimeout = options.statementTimeoutMs ?? config.statementTimeoutMs;
   const connection: Record<string, unknown> = {
-    connectionString: url,
+    connectionString: requireServerUrl(config),
     connectionTimeoutMillis: config.connectTimeoutMs,
     lock_timeout: config.lockTimeoutMs,
     application_name: options.applicationName ?? 'shiptrack',
@@ -95,14 +100,15 @@ export function pgConnectionConfig(
   return connection;
 }
 
-async function openServerDatabase(config: Config, url: string, options: OpenDatabaseOptions): Promise<Database> {
+async function openServerDatabase(config: Config, options: OpenDatabaseOptions): Promise<Database> {
+  const url = requireServerUrl(config);
   const [{ default: knexFactory }, pg] = await Promise.all([import('knex'), import('pg')]);
-  const connection = pgConnectionConfig(config, url, pg.default.types, options);
+  const connection = pgConnectionConfig(config, pg.default.types, options);
   const knex = knexFactory({
     client: 'pg',
     version: '15',
     connection,
-    pool: { min: 0, max: options.poolMax ?? 4, idleTimeoutMillis: 10_000 },
+    pool: { min: 0, max: options.poolMax ?? config.poolSize, idleTimeoutMillis: 10_000 },
     acquireConnectionTimeout: config.connectTimeoutMs + 1000,
     log: silentKnexLog,
   });

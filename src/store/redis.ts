@@ -7,14 +7,17 @@ import { createScrubber } from '../redact.js';
  * Opens a Redis connection that never waits without bound: no offline queue (a command on a
  * dead connection fails at once), a command timeout, one connection attempt per command.
  */
-export async function openRedis(config: Config, url: string): Promise<Redis> {
+export async function openRedis(config: Config): Promise<Redis> {
+  const url = config.redisUrl;
+  if (url === undefined) throw new Error('no Redis is configured');
   // Through the default export (module.exports): the same object whether Node loads ioredis as
   // CommonJS or the CLI bundle inlines it; the bundle's namespace lacks the named export.
   const { default: ioredis } = await import('ioredis');
   const RedisClient = ioredis.Redis;
   const redis = new RedisClient(url, {
     lazyConnect: true,
-    connectTimeout: config.connectTimeoutMs,
+    // The cache is optional: reaching it may never cost more than its own timeout.
+    connectTimeout: Math.min(config.connectTimeoutMs, config.redisCommandTimeoutMs),
     commandTimeout: config.redisCommandTimeoutMs,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,

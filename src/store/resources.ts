@@ -1,16 +1,28 @@
 import type { Redis } from 'ioredis';
 import type { Client as PgClient } from 'pg';
 import type { Config } from '../config.js';
-import type { DocumentStore } from './documents/document-store.js';
-import { openDatabase, type Database, type OpenDatabaseOptions } from './database.js';
+import type { DocumentStore, DocumentsTarget } from './documents/document-store.js';
+import { databaseTarget, openDatabase, type Database } from './database.js';
 
 /**
- * The stores a command uses, opened on first use and closed in reverse order, always.
- * A command that never asks for MongoDB never loads its driver.
+ * The stores a use case needs, opened on first use and closed in reverse order, always. What
+ * opens them, how big the pool is and which timeouts hold all come from the one Config; a use
+ * case that never asks for MongoDB never loads its driver.
  */
 export interface Resources extends AsyncDisposable {
   readonly config: Config;
+  /** Names the database without credentials (a redacted URL or the embedded folder). */
+  readonly databaseTarget: string;
+  /** Where raw scans are written: PostgreSQL's document table, or the outbox bound for MongoDB. */
+  readonly documentsTarget: DocumentsTarget;
+  /**
+   * True for a process that runs one command and exits (the CLI): a one-query read then takes
+   * one plain connection rather than loading knex and a pool.
+   */
+  readonly shortLived: boolean;
   database(): Promise<Database>;
+  /** True once the database (knex and its pool) has been opened. */
+  hasDatabase(): boolean;
   /**
    * A plain pg connection without knex (servers only; undefined on the embedded database), for
    * one-query commands where loading knex would be most of the time.
@@ -20,13 +32,18 @@ export interface Resources extends AsyncDisposable {
   redis(): Promise<Redis | undefined>;
   /** MongoDB when configured, otherwise the PostgreSQL JSONB store. */
   documents(): Promise<DocumentStore>;
+  /**
+   * The same stores for work that runs for minutes by design (seed, check, a full consistency
+   * proof, migrations, benchmarks): its PostgreSQL connections have no statement timeout. Opened
+   * on first use beside the interactive ones, closed with them.
+   */
+  forLongWork(): Resources;
   close(): Promise<void>;
 }
 
 export interface ResourceOptions {
-  database?: OpenDatabaseOptions;
-  /** Bound on connecting to Redis, for commands that must not wait for the cache. */
-  redisConnectTimeoutMs?: number;
+  /** See Resources.shortLived. */
+  shortLived?: boolean;
   /** Receives one-time notices about the mode in force (e.g. the cache being off). */
   notice?: (line: string) => void;
 }
@@ -37,6 +54,7 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
   let sqlClient: Promise<PgClient | undefined> | undefined;
   let redis: Promise<Redis | undefined> | undefined;
   let documents: Promise<DocumentStore> | undefined;
+  let longWork: Resources | undefined;
   let closed = false;
 
   function once<T>(open: () => Promise<T>, close: (value: T) => Promise<void>): Promise<T> {
@@ -51,19 +69,23 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
 
   const resources: Resources = {
     config,
+    databaseTarget: databaseTarget(config),
+    documentsTarget: config.mongoUrl === undefined ? 'postgres' : 'outbox',
+    shortLived: options.shortLived ?? false,
     database() {
       database ??= once(
-        () => openDatabase(config, options.database),
+        () => openDatabase(config),
         (db) => db.close(),
       );
       return database;
     },
+    hasDatabase: () => database !== undefined,
     sqlClient() {
       sqlClient ??= once(
         async () => {
           if (config.databaseUrl === undefined) return undefined;
           const { openPgClient } = await import('./pg-client.js');
-          return openPgClient(config, config.databaseUrl, options.database?.applicationName);
+          return openPgClient(config);
         },
         async (client) => {
           await client?.end();
@@ -79,10 +101,7 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
             return undefined;
           }
           const { openRedis } = await import('./redis.js');
-          return openRedis(
-            options.redisConnectTimeoutMs === undefined ? config : { ...config, connectTimeoutMs: options.redisConnectTimeoutMs },
-            config.redisUrl,
-          );
+          return openRedis(config);
         },
         async (client) => {
           if (client === undefined) return;
@@ -97,7 +116,7 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
         async () => {
           if (config.mongoUrl !== undefined) {
             const { openMongoDocumentStore } = await import('./documents/mongo.js');
-            return openMongoDocumentStore(config, config.mongoUrl);
+            return openMongoDocumentStore(config);
           }
           const { createPgDocumentStore } = await import('./documents/postgres.js');
           return createPgDocumentStore((await resources.database()).knex);
@@ -107,6 +126,10 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
         },
       );
       return documents;
+    },
+    forLongWork() {
+      longWork ??= longWorkOf(resources, once);
+      return longWork;
     },
     async close() {
       if (closed) return;
@@ -126,4 +149,36 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
     },
   };
   return resources;
+}
+
+type Once = <T>(open: () => Promise<T>, close: (value: T) => Promise<void>) => Promise<T>;
+
+/** See Resources.forLongWork: Redis and MongoDB are shared; PostgreSQL gets its own pool. */
+function longWorkOf(parent: Resources, once: Once): Resources {
+  const { config } = parent;
+  // The embedded database is one session in this process: the same one, its timeout set per session.
+  if (config.databaseUrl === undefined) return parent;
+  let database: Promise<Database> | undefined;
+  let documents: Promise<DocumentStore> | undefined;
+  const child: Resources = {
+    ...parent,
+    database() {
+      database ??= once(
+        () => openDatabase(config, { statementTimeoutMs: 0 }),
+        (db) => db.close(),
+      );
+      return database;
+    },
+    hasDatabase: () => database !== undefined,
+    documents() {
+      if (config.mongoUrl !== undefined) return parent.documents();
+      documents ??= (async () => {
+        const { createPgDocumentStore } = await import('./documents/postgres.js');
+        return createPgDocumentStore((await child.database()).knex);
+      })();
+      return documents;
+    },
+    forLongWork: () => child,
+  };
+  return child;
 }

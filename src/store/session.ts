@@ -2,7 +2,6 @@ import type { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Knex } from 'knex';
 import { InterruptedError, mapPostgresError } from '../errors.js';
-import { cancelBackendOnAbort } from './cancel.js';
 import { sessionPool, type Database } from './database.js';
 
 /**
@@ -42,7 +41,13 @@ export interface Session {
   /** A knex transaction on this session's connection. */
   transaction<T>(work: (trx: Knex.Transaction) => Promise<T>, config?: Knex.TransactionConfig): Promise<T>;
   /** The error to report for `error`: the server's reason, when pg only says the client is gone. */
-  reasonFor(error: unknown): unknown;
+  readonly reasonFor: (error: unknown) => unknown;
+  /**
+   * Resolves once a cancel sent on abort has been answered, so that it can no longer land on a
+   * later statement. `raw` waits for it by itself; clean-up sent on `connection` directly (a
+   * rollback, a drop) must await it first.
+   */
+  readonly settled: () => Promise<void>;
 }
 
 const lockPollMs = 200;
@@ -83,12 +88,25 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
   if (db.mode === 'server') (connection as EventEmitter).on('error', onError);
   const reasonFor = (error: unknown): unknown =>
     lost !== undefined && /is not queryable/.test(String((error as { message?: unknown } | null)?.message)) ? lost : error;
-  const raw = <R>(sql: string, bindings: readonly Knex.RawBinding[] = []): Promise<{ rows: R[] }> =>
-    db.knex.raw<{ rows: R[] }>(sql, bindings).connection(connection);
+  // Ctrl-C cancels whatever the backend runs, from another pooled connection; its transaction
+  // then rolls back. The embedded database runs one statement at a time: nothing to cancel.
+  let pid: number | undefined;
+  let cancelling: Promise<unknown> | undefined;
+  const onAbort = (): void => {
+    if (db.mode === 'server' && pid !== undefined) {
+      cancelling = db.knex.raw('select pg_cancel_backend(?)', [pid]).catch(() => undefined);
+    }
+  };
+  const settled = async (): Promise<void> => {
+    await cancelling;
+  };
+  const raw = async <R>(sql: string, bindings: readonly Knex.RawBinding[] = []): Promise<{ rows: R[] }> => {
+    if (cancelling !== undefined) await cancelling;
+    return db.knex.raw<{ rows: R[] }>(sql, bindings).connection(connection);
+  };
 
   const readTimeout = db.mode === 'server' ? (connection as PgReadTimeout).connectionParameters : undefined;
   const savedReadTimeout = readTimeout?.query_timeout;
-  let detach = (): Promise<void> => Promise.resolve();
   let locked = false;
   let changedSettings = false;
   try {
@@ -106,8 +124,9 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
       // The client-side bound follows the server-side one: none for work that runs for minutes.
       readTimeout.query_timeout = options.statementTimeoutMs === 0 ? false : options.statementTimeoutMs + 5_000;
     }
-    const pid = first.rows[0]?.pid;
-    detach = cancelBackendOnAbort(db, pid, options.signal);
+    pid = first.rows[0]?.pid;
+    if (options.signal?.aborted === true) onAbort();
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
     const session: Session = {
       db,
       connection,
@@ -115,6 +134,7 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
       raw,
       transaction: (fn, config) => db.knex.transaction(fn, { ...config, connection }),
       reasonFor,
+      settled,
     };
     if (options.advisoryLock !== undefined) {
       await takeAdvisoryLock(session, options.advisoryLock, options.signal);
@@ -122,7 +142,9 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
     }
     return await work(session);
   } finally {
-    await detach();
+    options.signal?.removeEventListener('abort', onAbort);
+    // The cancel must land before the connection goes back to the pool, not on its next user.
+    await settled();
     // If the connection broke, the server already dropped the lock and the settings with it.
     if (locked && options.advisoryLock !== undefined) {
       await raw('select pg_advisory_unlock(?, ?)', [...options.advisoryLock.key]).catch(() => undefined);

@@ -79,7 +79,7 @@ describe('the CLI surface', () => {
   it('a bad option value is a usage error', async () => {
     const result = await runCli(['migrate', 'up', '--count', 'many']);
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/--count: expected a whole number ≥ 1, got "many"/);
+    expect(result.stderr).toMatch(/--count: expected a whole number from 1 to 1,000,000, got "many"/);
   });
 });
 

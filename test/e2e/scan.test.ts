@@ -70,7 +70,7 @@ describe('scan on the embedded default', () => {
     ]);
     const badParallel = await runCli(['scan', '--file', file, '--parallel', '0'], { cwd });
     expect(badParallel.code).toBe(2);
-    expect(badParallel.stderr).toMatch(/--parallel: expected 1 to 8, got "0"/);
+    expect(badParallel.stderr).toMatch(/--parallel: expected a whole number from 1 to 8, got "0"/);
   });
 });
 

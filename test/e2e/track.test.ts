@@ -89,7 +89,7 @@ describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))('trac
       expect((JSON.parse(hit.stdout) as { source: string }).source).toBe('cache');
       const hitLoaded = hitImports.read();
       expect(hitLoaded.some((url) => url.endsWith('/bin/shiptrack.js'))).toBe(true); // the hook saw the CLI start
-      expect(hitLoaded.some((url) => /dist\/cli\/chunks\/track-cache-[A-Z0-9]+\.js$/.test(url))).toBe(true); // and its chunks
+      expect(hitLoaded.some((url) => /dist\/cli\/chunks\/track(-cache|\.service)-[A-Z0-9]+\.js$/.test(url))).toBe(true); // and its chunks
       expect(hitLoaded.filter((url) => neverLoaded.test(url) || /node_modules\/pg\//.test(url))).toEqual([]);
       const dbImports = recordImports();
       const miss = await runCli(['track', number, '--no-cache'], {

@@ -86,7 +86,7 @@ describe.skipIf(testMongoUrl === undefined || !mongoAvailable)('MongoDB', () => 
     const url = testMongoUrl ?? '';
     const database = `shiptrack_test_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
     const config = loadConfig({ env: { SHIPTRACK_MONGO_URL: url, SHIPTRACK_MONGO_DB: database }, envFile: null });
-    const store = await openMongoDocumentStore(config, url);
+    const store = await openMongoDocumentStore(config);
     return {
       store,
       cleanup: async () => {

@@ -102,7 +102,7 @@ describe.skipIf(!inject('postgresAvailable') || testMongoUrl === undefined || !i
     beforeAll(async () => {
       ({ testDb, db, queued } = await openOutboxWorld('st_outbox_mongo', 6));
       const config = loadConfig({ env: { SHIPTRACK_MONGO_URL: url, SHIPTRACK_MONGO_DB: database }, envFile: null });
-      store = await openMongoDocumentStore(config, url);
+      store = await openMongoDocumentStore(config);
     });
     afterAll(async () => {
       try {

@@ -19,7 +19,7 @@ describe.skipIf(!postgres)('queryPrepared: a prepared read in one write per exec
 
   beforeAll(async () => {
     testDb = await createTestDatabase('st_prepared');
-    client = await openPgClient(loadConfig({ env: { SHIPTRACK_DATABASE_URL: testDb.url }, envFile: null }), testDb.url);
+    client = await openPgClient(loadConfig({ env: { SHIPTRACK_DATABASE_URL: testDb.url }, envFile: null }));
     await client.query(`
       create table things (id int primary key, big bigint, amount numeric(8,2), doc jsonb, at timestamptz, note text);
       insert into things
@@ -77,7 +77,7 @@ describe.skipIf(!postgres)('queryPrepared: a prepared read in one write per exec
 
   it('fails cleanly, never hangs, when decoding a row throws or the statement is a COPY', async () => {
     const int4Oid = 23;
-    const picky = await openPgClient(loadConfig({ env: { SHIPTRACK_DATABASE_URL: testDb.url }, envFile: null }), testDb.url);
+    const picky = await openPgClient(loadConfig({ env: { SHIPTRACK_DATABASE_URL: testDb.url }, envFile: null }));
     try {
       const original = picky.getTypeParser.bind(picky) as (oid: number, format?: 'text') => (value: string) => unknown;
       picky.getTypeParser = ((oid: number, format?: 'text') =>
@@ -160,7 +160,7 @@ describe.skipIf(!postgres)('queryPrepared: a prepared read in one write per exec
       env: { SHIPTRACK_DATABASE_URL: testDb.url, SHIPTRACK_STATEMENT_TIMEOUT: '200ms' },
       envFile: null,
     });
-    const short = await openPgClient(config, testDb.url);
+    const short = await openPgClient(config);
     try {
       const sleep: PreparedStatement = { name: 'test_sleep', text: 'select pg_sleep($1::float8) as slept' };
       await expect(queryPrepared(short, sleep, [2])).rejects.toMatchObject({ code: '57014' });

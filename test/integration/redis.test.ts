@@ -8,7 +8,7 @@ import { testRedisUrl } from '../support/env.js';
 describe.skipIf(!inject('redisAvailable'))('Redis connections', () => {
   it('connects to the shared server, answers, and closes with QUIT', async () => {
     const config = loadConfig({ env: { SHIPTRACK_REDIS_URL: testRedisUrl }, envFile: null });
-    const redis = await openRedis(config, testRedisUrl);
+    const redis = await openRedis(config);
     expect(await redis.ping()).toBe('PONG');
     await closeRedis(redis);
     expect(redis.status).toBe('end');
@@ -27,7 +27,7 @@ describe.skipIf(!inject('redisAvailable'))('Redis connections', () => {
     it('a wrong password is reported without the password, in the message or anywhere in the error', async () => {
       const url = `redis://:wrong-${password}@127.0.0.1:${server.port}`;
       const config = loadConfig({ env: { SHIPTRACK_REDIS_URL: url }, envFile: null });
-      const error = await openRedis(config, url).catch((e: unknown) => e);
+      const error = await openRedis(config).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(UnavailableError);
       expect((error as UnavailableError).message).toBe('Redis: authentication failed');
       const everything = JSON.stringify(error) + String((error as Error).stack) + JSON.stringify((error as Error).cause ?? null);
@@ -36,7 +36,7 @@ describe.skipIf(!inject('redisAvailable'))('Redis connections', () => {
 
     it('the right password works', async () => {
       const url = `redis://:${password}@127.0.0.1:${server.port}`;
-      const redis = await openRedis(loadConfig({ env: { SHIPTRACK_REDIS_URL: url }, envFile: null }), url);
+      const redis = await openRedis(loadConfig({ env: { SHIPTRACK_REDIS_URL: url }, envFile: null }));
       expect(await redis.ping()).toBe('PONG');
       await closeRedis(redis);
     });
@@ -50,7 +50,7 @@ describe.skipIf(!inject('redisAvailable'))('Redis connections', () => {
       server.freeze();
       try {
         const started = performance.now();
-        const error = await openRedis(config, url).catch((e: unknown) => e);
+        const error = await openRedis(config).catch((e: unknown) => e);
         expect(error).toBeInstanceOf(UnavailableError);
         expect((error as UnavailableError).message).toBe('Redis did not answer in time');
         expect(performance.now() - started).toBeLessThan(1500);

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { defaultMigratorOptions, migrateLatest } from '../../src/services/migrations.service.js';
 import { runDbReport } from '../../src/services/reports/db.report.js';
+import { findingSentence, noteSentence } from '../../src/render/report.render.js';
 import type { Finding, ReportResult, ReportRow } from '../../src/services/reports/report.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
 import type { TestDatabase } from '../support/databases.js';
@@ -138,10 +139,15 @@ describe.skipIf(!inject('postgresAvailable'))('report db', () => {
   it('says which table has dead tuples and that autovacuum is disabled on it', () => {
     const dead = withCode(report, 'dead_tuples');
     expect(dead).toHaveLength(1);
-    expect(dead[0]?.level).toBe('warn');
-    expect(dead[0]?.message).toContain(`table ${scratch} has 66.7 % dead tuples`);
-    expect(dead[0]?.message).toContain(`VACUUM (ANALYZE) ${scratch}`);
-    expect(dead[0]?.message).toContain('autovacuum_enabled = false');
+    const r = row(table(report, 'tables'), 'table', scratch);
+    expect(dead[0]).toMatchObject({
+      level: 'warn',
+      subject: scratch,
+      figures: { dead_rows: r.dead_rows, live_rows: 50_000, dead_share: r.dead_share, table_autovacuum: false },
+    });
+    expect(dead[0]?.figures.dead_share).toBeCloseTo(2 / 3, 3);
+    expect(typeof dead[0]?.figures.server_autovacuum).toBe('boolean');
+    expect(dead[0]?.figures).toMatchObject({ min_dead_rows: 10_000, min_dead_share: 0.2 });
   });
 
   it('estimates the bloat left by the deletes', () => {
@@ -150,7 +156,9 @@ describe.skipIf(!inject('postgresAvailable'))('report db', () => {
     expect(r.bloat_share).toBeGreaterThan(0.55);
     expect(r.bloat_share).toBeLessThan(0.75);
     const bloat = withCode(report, 'table_bloat');
-    expect(bloat.map((f) => f.message.split(' ')[1])).toEqual([scratch]);
+    expect(bloat.map((f) => f.subject)).toEqual([scratch]);
+    expect(bloat[0]?.figures).toMatchObject({ bloat_bytes: r.bloat_bytes, bloat_share: r.bloat_share });
+    expect(bloat[0]?.level).toBe('warn');
     // The seeded tables were loaded and analyzed once: no estimate says they are bloated.
     for (const t of ['packages', 'tracking_events', 'shipments']) {
       expect(row(table(report, 'tables'), 'table', t).bloat_share).toBeLessThan(0.2);
@@ -159,26 +167,32 @@ describe.skipIf(!inject('postgresAvailable'))('report db', () => {
 
   it('names the unused index, and not the constraint-backed or small ones', () => {
     const unused = withCode(report, 'unused_index');
-    expect(unused.map((f) => f.message.split(' ')[1])).toEqual(['report_db_payload_idx']);
-    expect(unused[0]?.level).toBe('warn');
-    expect(unused[0]?.message).toMatch(
+    expect(unused.map((f) => f.subject)).toEqual(['report_db_payload_idx']);
+    const payload = row(table(report, 'indexes'), 'index', 'report_db_payload_idx');
+    expect(unused[0]).toMatchObject({
+      level: 'warn',
+      figures: { table: scratch, idx_scan: 0, bytes: payload.bytes, min_bytes: 1024 * 1024 },
+    });
+    expect(Number(unused[0]?.figures.bytes)).toBeGreaterThan(1024 * 1024);
+    expect(findingSentence(unused[0]!)).toMatch(
       /^index report_db_payload_idx on report_db_scratch has 0 scans since .+ and is [\d.]+ MB — consider dropping it$/,
     );
-    expect(report.notes.join(' ')).toContain('representative period');
+    const counters = report.notes.find((n) => n.code === 'scan_counters');
+    expect(counters?.figures.unused_found).toBe(true);
+    expect(noteSentence(counters!)).toContain('representative period');
   });
 
   it('names both duplicate indexes and what covers them, keeping the constraint', () => {
     const duplicates = withCode(report, 'duplicate_index');
-    expect(duplicates.map((f) => f.message.split(' ')[1]).sort()).toEqual([
-      'report_db_events_package_idx',
-      'report_db_tracking_dup_idx',
-    ]);
-    expect(duplicates.find((f) => f.message.includes('report_db_tracking_dup_idx'))?.message).toContain(
-      'duplicates packages_tracking_number_key',
-    );
-    expect(duplicates.find((f) => f.message.includes('report_db_events_package_idx'))?.message).toContain(
-      'is covered by tracking_events_package_time_idx',
-    );
+    expect(duplicates.map((f) => f.subject).sort()).toEqual(['report_db_events_package_idx', 'report_db_tracking_dup_idx']);
+    expect(duplicates.find((f) => f.subject === 'report_db_tracking_dup_idx')).toMatchObject({
+      level: 'warn',
+      figures: { table: 'packages', kind: 'same', covered_by: 'packages_tracking_number_key' },
+    });
+    expect(duplicates.find((f) => f.subject === 'report_db_events_package_idx')).toMatchObject({
+      level: 'warn',
+      figures: { table: 'tracking_events', kind: 'prefix', covered_by: 'tracking_events_package_time_idx' },
+    });
     expect(withCode(report, 'duplicate_constraint_index')).toEqual([]);
     const indexes = table(report, 'indexes');
     expect(row(indexes, 'index', 'report_db_tracking_dup_idx').duplicate_of).toBe('packages_tracking_number_key');
@@ -204,9 +218,7 @@ describe.skipIf(!inject('postgresAvailable'))('report db', () => {
     expect(missing?.level).toBe('info');
     if (pssLoaded) {
       // A server that preloads the module: only this database lacks the extension.
-      expect(missing?.message).toBe(
-        'pg_stat_statements is loaded but not installed in this database: run `create extension pg_stat_statements;`',
-      );
+      expect(missing?.figures).toEqual({ state: 'not_installed' });
       await db.knex.raw('create extension pg_stat_statements');
       try {
         const again = await runDbReport(db, { now });
@@ -220,14 +232,14 @@ describe.skipIf(!inject('postgresAvailable'))('report db', () => {
       }
       return;
     }
-    expect(missing?.message).toContain(`shared_preload_libraries = 'pg_stat_statements'`);
-    expect(missing?.message).toContain('create extension pg_stat_statements;');
-    expect(table(report, 'statements')).toEqual([]);
-
     const available = await scalar<boolean>(
       db,
       `select exists (select 1 from pg_available_extensions where name = 'pg_stat_statements') as v`,
     );
+    expect(missing?.figures.state).toBe(available ? 'not_enabled' : 'not_available');
+    expect(findingSentence(missing!)).toContain(`shared_preload_libraries = 'pg_stat_statements'`);
+    expect(findingSentence(missing!)).toContain('create extension pg_stat_statements;');
+    expect(table(report, 'statements')).toEqual([]);
     if (!available) return;
     // Selecting from the view now raises "must be loaded via shared_preload_libraries": the report
     // must see that coming rather than abort its transaction.
@@ -235,8 +247,9 @@ describe.skipIf(!inject('postgresAvailable'))('report db', () => {
     try {
       const again = await runDbReport(db, { now });
       const [installed] = withCode(again, 'pg_stat_statements_missing');
-      expect(installed?.message).toContain('installed but the module is not loaded');
-      expect(installed?.message).toContain(`shared_preload_libraries = 'pg_stat_statements'`);
+      expect(installed?.figures.state).toBe('not_loaded');
+      expect(findingSentence(installed!)).toContain('installed but the module is not loaded');
+      expect(findingSentence(installed!)).toContain(`shared_preload_libraries = 'pg_stat_statements'`);
       expect(table(again, 'statements')).toEqual([]);
     } finally {
       await db.knex.raw('drop extension pg_stat_statements');
@@ -246,8 +259,7 @@ describe.skipIf(!inject('postgresAvailable'))('report db', () => {
   it('runs under a read-only role and finds the same things', async () => {
     const reader = await openAsRole(['pg_read_all_data', 'pg_read_all_stats']);
     const result = await runDbReport(reader, { now });
-    const stable = (r: ReportResult): string[] =>
-      r.findings.filter((f) => f.code !== 'cache_hit_ratio').map((f) => `${f.code}: ${f.message}`);
+    const stable = (r: ReportResult): Finding[] => r.findings.filter((f) => f.code !== 'cache_hit_ratio');
     expect(stable(result)).toEqual(stable(report));
     expect(row(table(result, 'tables'), 'table', scratch).table_bytes).toBe(
       row(table(report, 'tables'), 'table', scratch).table_bytes,
@@ -279,12 +291,12 @@ describe.skipIf(!inject('postgresAvailable'))('report db', () => {
       const result = await runDbReport(db, { now });
       const invalid = withCode(result, 'invalid_index');
       expect(invalid).toHaveLength(1);
-      expect(invalid[0]?.level).toBe('problem');
-      expect(invalid[0]?.message).toContain('index report_db_invalid_idx on report_db_scratch is INVALID');
-      expect(invalid[0]?.message).toContain('drop it and create it again');
+      expect(invalid[0]).toMatchObject({ level: 'problem', subject: 'report_db_invalid_idx', figures: { table: scratch } });
+      expect(findingSentence(invalid[0]!)).toContain('index report_db_invalid_idx on report_db_scratch is INVALID');
+      expect(findingSentence(invalid[0]!)).toContain('drop it and create it again');
       expect(result.findings[0]?.code).toBe('invalid_index');
       expect(result.ok).toBe(false);
-      expect(withCode(result, 'unused_index').map((f) => f.message.split(' ')[1])).toEqual(['report_db_payload_idx']);
+      expect(withCode(result, 'unused_index').map((f) => f.subject)).toEqual(['report_db_payload_idx']);
     } finally {
       await db.knex.raw('drop index report_db_invalid_idx');
     }
@@ -320,7 +332,11 @@ describe('report db on the embedded database (PGlite)', () => {
     expect(result.tables.map((t) => t.name)).toEqual(['tables', 'indexes', 'cache', 'statements', 'migrations']);
     expect(table(result, 'tables').length).toBeGreaterThan(0);
     expect(table(result, 'migrations')[0]?.applied).toBe(shippedMigrations().length);
-    expect(withCode(result, 'pg_stat_statements_missing')[0]?.message).toContain('PGlite');
+    expect(withCode(result, 'pg_stat_statements_missing')[0]?.figures).toEqual({ state: 'embedded' });
+    expect(findingSentence(withCode(result, 'pg_stat_statements_missing')[0]!)).toContain('PGlite');
+    expect(result.notes.map((n) => n.code)).toContain('embedded_counters');
+    // No autovacuum worker to blame for dead tuples there, nor to turn on.
+    expect(withCode(result, 'autovacuum_off')).toEqual([]);
     expect(result.findings.filter((f) => f.level === 'problem')).toEqual([]);
     expect(result.ok).toBe(true);
   });

@@ -152,6 +152,10 @@ describe.skipIf(!inject('postgresAvailable'))('reports agree with independent SQ
     expect(result.tables[0]?.totals).toMatchObject({ exceptions: expected.exceptions, failed_attempts: expected.failed });
     const perFacility = table(result, 'facilities').reduce((s, r) => s + Number(r.exceptions) + Number(r.failed_attempts), 0);
     expect(perFacility).toBe(expected.exceptions + expected.failed);
+    // No reason lookup given: none recorded, of every event in the window.
+    expect(result.notes).toEqual([
+      { code: 'reasons_recorded', figures: { recorded: 0, events: expected.exceptions + expected.failed } },
+    ]);
   });
 
   it('metadata and customer', async () => {
@@ -159,6 +163,9 @@ describe.skipIf(!inject('postgresAvailable'))('reports agree with independent SQ
     const count = await one<{ n: number }>(db, `select count(*)::int as n from packages where metadata ->> 'fragile' = 'true'`);
     expect(count.n).toBeGreaterThan(0);
     expect(fragile.tables[0]?.totals?.packages).toBe(count.n);
+    expect(fragile.notes).toEqual([
+      { code: 'metadata_matches', figures: { matching: count.n, packages: 4000, share: count.n / 4000 } },
+    ]);
 
     const customer = await one<{ id: number; email: string; sent: number; received: number }>(
       db,

@@ -260,7 +260,7 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
     });
     expect(rows[0]).toMatchObject({ status: 'delivered', share: 2 / 7, final: true });
     expect(result.tables[0]?.totals).toMatchObject({ packages: 7, share: 1 });
-    expect(result.notes[0]).toContain('4 in flight');
+    expect(result.notes).toEqual([{ code: 'in_flight', figures: { packages: 4 } }]);
   });
 
   it('overdue: past the estimate, not final, oldest first, with how late', async () => {
@@ -424,7 +424,7 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
   it('metadata: JSONB containment of every --where, values typed as JSON', async () => {
     const fragile = await runMetadataReport(db, { now: N, filter: parseMetadataFilters(['fragile=true']), limit: 20 });
     expect(table(fragile, 'packages').map((r) => r.tracking_number)).toEqual([P.overdue, P.onTime]);
-    expect(fragile.notes[0]).toContain('2 of 7 packages');
+    expect(fragile.notes).toEqual([{ code: 'metadata_matches', figures: { matching: 2, packages: 7, share: 2 / 7 } }]);
     const both = await runMetadataReport(db, {
       now: N,
       filter: parseMetadataFilters(['service=express', 'signature_required=true']),
@@ -491,7 +491,11 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
         const result = await run();
         expect(result.ok).toBe(false);
         expect(codes(result)).toEqual(expect.arrayContaining(['status_matches_last_event', 'delivered_has_actual_delivery']));
-        expect(result.findings.find((f) => f.code === 'status_matches_last_event')?.message).toContain(P.outForDelivery);
+        expect(result.findings.find((f) => f.code === 'status_matches_last_event')).toMatchObject({
+          level: 'problem',
+          subject: 'status_matches_last_event',
+          figures: { violations: 1, samples: P.outForDelivery },
+        });
       } finally {
         await db.knex('packages').where({ package_id: 4 }).update({ current_status: 'out_for_delivery' });
       }
@@ -516,8 +520,8 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
         // merged into one count.
         const status = table(split, 'checks').find((r) => r.check === 'status_matches_last_event');
         expect(status).toMatchObject({ violations: 3, samples: `${P.onTime} ${P.outForDelivery} ${P.label}` });
-        expect(split.notes[0]).toMatch(/on 2 connections sharing one snapshot/);
-        expect(one.notes[0]).not.toMatch(/connections/);
+        expect(split.notes[0]).toMatchObject({ code: 'proof_full', figures: { reason: 'asked', connections: 2 } });
+        expect(one.notes[0]).toMatchObject({ code: 'proof_full', figures: { reason: 'asked', connections: 1 } });
       } finally {
         await db.knex('packages').where({ package_id: 1 }).update({ current_status: 'delivered' });
         await db.knex('tracking_events').where({ event_id: 699 }).delete();
@@ -529,6 +533,8 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
       const changes = async (): Promise<number> =>
         Number((await db.knex('consistency_changes').countDistinct({ n: 'package_id' }))[0]?.n);
       const proof = (result: ReportResult): unknown => result.parameters['proof'];
+      /** The note of a run over the changes since the last full proof, one package changed. */
+      const changedOne = { code: 'proof_changes', figures: { changed: 1 } };
       /** Writes as a seed does: unlisted by the triggers, and a new epoch. */
       const bulkWrite = (work: (trx: Knex.Transaction) => Promise<unknown>): Promise<void> =>
         db.knex.transaction(async (trx) => {
@@ -545,7 +551,10 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
         const quiet = await run();
         expect(quiet.ok).toBe(true);
         expect(proof(quiet)).toBe('changes');
-        expect(quiet.notes[0]).toMatch(/^the PostgreSQL checks read the 0 package\(s\) changed since the full proof of /);
+        expect(quiet.notes[0]).toEqual({
+          code: 'proof_changes',
+          figures: { changed: 0, proven_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as unknown },
+        });
 
         await db.knex('packages').where({ package_id: 4 }).update({ current_status: 'delivered' });
         try {
@@ -555,9 +564,9 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
             const broken = await run();
             expect(broken.ok, `run ${attempt}`).toBe(false);
             expect(proof(broken)).toBe('changes');
-            expect(broken.notes[0]).toMatch(/read the 1 package\(s\) changed since/);
+            expect(broken.notes[0]).toMatchObject(changedOne);
             expect(codes(broken)).toEqual(['status_matches_last_event', 'delivered_has_actual_delivery']);
-            expect(broken.findings[0]?.message).toContain(P.outForDelivery);
+            expect(broken.findings[0]?.figures.samples).toBe(P.outForDelivery);
           }
         } finally {
           await db.knex('packages').where({ package_id: 4 }).update({ current_status: 'out_for_delivery' });
@@ -581,7 +590,7 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
         expect(await recordProof(db, proved.value)).toBeNull();
         expect(await db.knex('consistency_changes').pluck('package_id')).toEqual([2]);
         const next = await run();
-        expect(next.notes[0]).toMatch(/read the 1 package\(s\) changed since/);
+        expect(next.notes[0]).toMatchObject(changedOne);
         expect(await changes()).toBe(0);
       });
 
@@ -604,11 +613,11 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
           expect(await changes()).toBe(0); // unlisted: only the new epoch tells
           const result = await run();
           expect(proof(result)).toBe('full');
-          expect(result.notes[0]).toMatch(/read every package and event \(a bulk load or TRUNCATE since the last full proof\)/);
+          expect(result.notes[0]).toMatchObject({ code: 'proof_full', figures: { reason: 'bulk_load' } });
           expect(codes(result)).toEqual(['status_matches_last_event', 'delivered_has_actual_delivery']);
           // Found wrong, so nothing to build on: full again, and again it is found.
           const again = await run();
-          expect(again.notes[0]).toMatch(/read every package and event \(no earlier proof to build on\)/);
+          expect(again.notes[0]).toMatchObject({ code: 'proof_full', figures: { reason: 'first' } });
           expect(again.ok).toBe(false);
         } finally {
           await bulkWrite((trx) => trx('packages').where({ package_id: 4 }).update({ current_status: 'out_for_delivery' }));
@@ -626,13 +635,13 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
             .update({ weight: db.knex.raw('weight') });
         });
         expect(await changes()).toBe(1);
-        expect((await run()).notes[0]).toMatch(/read the 1 package\(s\) changed since/);
+        expect((await run()).notes[0]).toMatchObject(changedOne);
       });
 
       it('proves every package again when the checks are not those of the last full proof', async () => {
         await db.knex('consistency_state').update({ proven_checks: 'of another release' });
         const result = await run();
-        expect(result.notes[0]).toMatch(/read every package and event \(the checks changed since the last full proof/);
+        expect(result.notes[0]).toMatchObject({ code: 'proof_full', figures: { reason: 'new_checks' } });
         expect(result.ok).toBe(true);
         expect(proof(await run())).toBe('changes');
       });
@@ -660,7 +669,7 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
             );
           expect(await size()).toBeGreaterThan(0);
           const result = await runConsistencyReport(single, createPgDocumentStore(single.knex), { now: N, sample: 100 });
-          expect(result.notes[0]).toMatch(/read the 1 package\(s\) changed since/);
+          expect(result.notes[0]).toMatchObject(changedOne);
           expect(await changes()).toBe(0);
           expect(await size()).toBe(0); // vacuumed: the emptied pages are gone
           // Its statistics agree: a session reports its counts at most once a second, so unless the
@@ -704,7 +713,7 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
       const spot = await runConsistencyReport(db, store(), { now: N, sample: 100, packages: 2 });
       expect(spot.ok).toBe(true);
       expect(spot.parameters).toMatchObject({ packages: 2 });
-      expect(spot.notes[0]).toMatch(/^spot check: the PostgreSQL checks read 2 packages drawn at random/);
+      expect(spot.notes).toEqual([{ code: 'spot_check', figures: { packages: 2, of_about: expect.any(Number) as unknown } }]);
       await db.knex('packages').where({ package_id: 4 }).update({ current_status: 'delivered' });
       try {
         // A sample as large as the table holds every package: the corruption is found.
@@ -745,8 +754,12 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
         const result = await run();
         expect(result.ok).toBe(false);
         const finding = result.findings.find((f) => f.code === 'outbox_backlog');
-        expect(finding?.level).toBe('problem');
-        expect(finding?.message).toContain('ECONNREFUSED');
+        expect(finding).toMatchObject({
+          level: 'problem',
+          subject: 'document_outbox',
+          figures: { waiting: 1, failing: 1, oldest: d(-1).toISOString(), last_error: 'connect ECONNREFUSED' },
+        });
+        expect(finding?.figures.age_hours).toBeCloseTo(24, 6);
       } finally {
         await db.knex('document_outbox').delete();
       }
@@ -767,12 +780,27 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
       ]);
       try {
         const result = await run();
-        const messages = result.findings.filter((f) => f.code === 'document_mismatch').map((f) => f.message);
-        expect(messages).toEqual(
+        const mismatches = result.findings.filter((f) => f.code === 'document_mismatch');
+        expect(mismatches).toEqual(
           expect.arrayContaining([
-            expect.stringContaining(`event 402 belongs to ${P.outForDelivery}`),
-            expect.stringContaining('event 999999 does not exist'),
-            expect.stringContaining('status returned, but the event is delivered'),
+            {
+              level: 'problem',
+              code: 'document_mismatch',
+              subject: 'wrong-number',
+              figures: { event_id: 402, field: 'tracking_number', document_value: P.late, event_value: P.outForDelivery },
+            },
+            {
+              level: 'problem',
+              code: 'document_mismatch',
+              subject: 'no-event',
+              figures: { event_id: 999_999, field: 'event', document_value: null, event_value: null },
+            },
+            {
+              level: 'problem',
+              code: 'document_mismatch',
+              subject: 'wrong-status',
+              figures: { event_id: 104, field: 'status', document_value: 'returned', event_value: 'delivered' },
+            },
           ]),
         );
         expect(result.ok).toBe(false);
@@ -840,9 +868,10 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
       ];
       for (const [asReader, asOwner] of pairs) expect(asReader.tables).toEqual(asOwner.tables);
       // The proof stands; it cannot be recorded for the next run to build on.
-      expect(pairs.at(-1)?.[0].notes).toContain(
-        'the proof was not recorded (this role may not write consistency_state): the next run proves the same again',
-      );
+      expect(pairs.at(-1)?.[0].notes).toContainEqual({
+        code: 'proof_not_recorded',
+        figures: { reason: 'this role may not write consistency_state' },
+      });
       expect(pairs.at(-1)?.[1].notes).toHaveLength(1);
       await expect(reader.knex.raw(`update packages set weight = 2`)).rejects.toThrow(/permission denied/);
     });

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runConsistencyChecks } from '../../src/services/check.service.js';
-import { createScanPipeline, recordScans, type ScanInput, type ScanOutcome } from '../../src/services/scan.service.js';
+import type { ScanInput } from '../../src/domain/scan-input.js';
+import { createScanPipeline, writeScans, type ScanOutcome } from '../../src/services/scan-write.js';
 import type { Database } from '../../src/store/database.js';
 import type { TestDatabase } from '../support/databases.js';
 import { openSeededDatabase } from '../support/seeded.js';
@@ -56,7 +57,7 @@ describe.skipIf(!inject('postgresAvailable'))('scan: the write path', () => {
   it('records an allowed scan, moves the status, and sets actual_delivery on delivery — with its raw scan', async () => {
     const pkg = await packageIn('out_for_delivery');
     const before = await statusOf(pkg.tracking_number);
-    const [outcome] = await recordScans(deps(), [
+    const [outcome] = await writeScans(deps(), [
       {
         trackingNumber: pkg.tracking_number,
         status: 'delivered',
@@ -79,7 +80,7 @@ describe.skipIf(!inject('postgresAvailable'))('scan: the write path', () => {
 
   it('stores an out-of-order scan without moving the status', async () => {
     const pkg = await packageIn('in_transit');
-    const [outcome] = await recordScans(deps(), [
+    const [outcome] = await writeScans(deps(), [
       { trackingNumber: pkg.tracking_number, status: 'exception', location: pkg.location, at: later(pkg, -100) },
     ]);
     expect(outcome?.outcome).toBe('out_of_order');
@@ -89,14 +90,14 @@ describe.skipIf(!inject('postgresAvailable'))('scan: the write path', () => {
   it('refuses a forbidden transition with the reason, and records it with --force and a reason', async () => {
     const pkg = await packageIn('in_transit', 1);
     const scan: ScanInput = { trackingNumber: pkg.tracking_number, status: 'pending', location: pkg.location, at: later(pkg, 1) };
-    const [refused] = await recordScans(deps(), [scan]);
+    const [refused] = await writeScans(deps(), [scan]);
     expect(refused).toMatchObject({ outcome: 'rejected', code: 'forbidden_transition' });
     expect((refused as { reason: string }).reason).toBe(
       `${pkg.tracking_number}: in_transit → pending is not an allowed transition (use --force with a reason to record it)`,
     );
     expect((await statusOf(pkg.tracking_number)).current_status).toBe('in_transit');
 
-    const [forced] = await recordScans(deps(), [{ ...scan, forceReason: 'relabelled at the hub' }]);
+    const [forced] = await writeScans(deps(), [{ ...scan, forceReason: 'relabelled at the hub' }]);
     expect(forced?.outcome).toBe('accepted');
     const stored = await db.knex.raw<{ rows: { forced_reason: string }[] }>(
       `select forced_reason from tracking_events where event_id = ?`,
@@ -107,7 +108,7 @@ describe.skipIf(!inject('postgresAvailable'))('scan: the write path', () => {
 
   it('keeps a scan after a final status as history, without moving the status', async () => {
     const pkg = await packageIn('delivered');
-    const [outcome] = await recordScans(deps(), [
+    const [outcome] = await writeScans(deps(), [
       { trackingNumber: pkg.tracking_number, status: 'in_transit', location: pkg.location, at: later(pkg, 5) },
     ]);
     expect(outcome?.outcome).toBe('after_terminal');
@@ -123,18 +124,18 @@ describe.skipIf(!inject('postgresAvailable'))('scan: the write path', () => {
       at: later(pkg, 2),
     };
     const before = (await statusOf(pkg.tracking_number)).events;
-    const [first, second] = await recordScans(deps(), [scan, scan]);
+    const [first, second] = await writeScans(deps(), [scan, scan]);
     expect(first?.outcome).toBe('accepted');
     expect(second).toMatchObject({ outcome: 'duplicate', eventId: (first as { eventId: number }).eventId });
-    const [third] = await recordScans(deps(), [scan]);
+    const [third] = await writeScans(deps(), [scan]);
     expect(third).toMatchObject({ outcome: 'duplicate', eventId: (first as { eventId: number }).eventId });
 
     const other = await openServer(testDb.url);
     try {
       const racing: ScanInput = { ...scan, at: later(pkg, 3), idempotencyKey: 'device-7:000123' };
       const results = await Promise.all([
-        recordScans(deps(), [racing]),
-        recordScans({ db: other, documentsTarget: 'postgres' }, [racing]),
+        writeScans(deps(), [racing]),
+        writeScans({ db: other, documentsTarget: 'postgres' }, [racing]),
       ]);
       expect(results.map(([r]) => r?.outcome).sort()).toEqual(['accepted', 'duplicate']);
     } finally {
@@ -147,10 +148,10 @@ describe.skipIf(!inject('postgresAvailable'))('scan: the write path', () => {
     const pkg = await packageIn('in_transit', 3);
     const at = later(pkg, 1);
     const key = 'device-9:42';
-    await recordScans(deps(), [
+    await writeScans(deps(), [
       { trackingNumber: pkg.tracking_number, status: 'in_transit', location: pkg.location, at, idempotencyKey: key },
     ]);
-    const [conflict] = await recordScans(deps(), [
+    const [conflict] = await writeScans(deps(), [
       {
         trackingNumber: pkg.tracking_number,
         status: 'in_transit',
@@ -165,7 +166,7 @@ describe.skipIf(!inject('postgresAvailable'))('scan: the write path', () => {
 
   it('rejects unknown packages and locations, and the data stays consistent', async () => {
     const pkg = await packageIn('in_transit', 4);
-    const outcomes = await recordScans(deps(), [
+    const outcomes = await writeScans(deps(), [
       { trackingNumber: 'RB000000005US', status: 'in_transit', location: pkg.location, at: new Date() },
       { trackingNumber: pkg.tracking_number, status: 'in_transit', location: 'Atlantis Hub', at: later(pkg, 1) },
     ]);
@@ -193,7 +194,7 @@ describe.skipIf(!inject('postgresAvailable'))('scan: the write path', () => {
          values (?, ?, 'in_transit', ?, 'other-writer:1', 'x')`,
         [packageId, locationId, later(pkg, 10)],
       );
-      const waiting = recordScans(deps(), [
+      const waiting = writeScans(deps(), [
         { trackingNumber: pkg.tracking_number, status: 'out_for_delivery', location: pkg.location, at: later(pkg, 5) },
       ]);
       for (let i = 0; i < 100; i += 1) {
@@ -341,7 +342,7 @@ describe.skipIf(!inject('postgresAvailable'))('scan: the write path', () => {
   it('writes the raw scan to the outbox with the event it belongs to, when MongoDB is the document store', async () => {
     const pkg = await packageIn('in_transit', 13);
     const at = later(pkg, 1);
-    const [outcome] = await recordScans({ db, documentsTarget: 'outbox' }, [
+    const [outcome] = await writeScans({ db, documentsTarget: 'outbox' }, [
       { trackingNumber: pkg.tracking_number, status: 'in_transit', location: pkg.location, at, payload: { device: 'HH-1' } },
     ]);
     const eventId = (outcome as { eventId: number }).eventId;
@@ -365,7 +366,7 @@ describe.skipIf(!inject('postgresAvailable'))('scan: the write path', () => {
     const pkg = await packageIn('in_transit', 15);
     const at = later(pkg, 1);
     const payload = { device: 'HH-"7"', note: 'é\\x', list: [1, null] };
-    const [outcome] = await recordScans(deps(), [
+    const [outcome] = await writeScans(deps(), [
       { trackingNumber: pkg.tracking_number, status: 'in_transit', location: pkg.location, at, payload },
     ]);
     const stored = await db.knex.raw<{ rows: { location_id: number; idempotency_key: string; scan_hash: string }[] }>(

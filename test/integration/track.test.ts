@@ -68,7 +68,7 @@ describe.skipIf(!services)('track: the read path and its cache', () => {
   });
 
   it('reads the same through a plain pg connection (the CLI path on a server) as through knex', async () => {
-    const client = await openPgClient(loadConfig({ env: { SHIPTRACK_DATABASE_URL: testDb.url }, envFile: null }), testDb.url);
+    const client = await openPgClient(loadConfig({ env: { SHIPTRACK_DATABASE_URL: testDb.url }, envFile: null }));
     try {
       const plain = await createTracker({ source: { kind: 'client', client } }).track(sample.tracking_number);
       const viaKnex = await createTracker({ source: { kind: 'database', db } }).track(sample.tracking_number);
@@ -83,7 +83,7 @@ describe.skipIf(!services)('track: the read path and its cache', () => {
   });
 
   it('caches answers (and unknown numbers), and a write invalidates them before it returns', async () => {
-    const redis = await openRedis(config, testRedisUrl);
+    const redis = await openRedis(config);
     try {
       const cache = createTrackCache(redis, { ttlMs: 60_000, negativeTtlMs: 10_000, prefix });
       const tracker = createTracker({ source: { kind: 'database', db }, cache });
@@ -109,7 +109,7 @@ describe.skipIf(!services)('track: the read path and its cache', () => {
   });
 
   it('announcing committed scans drops their cached answers and publishes the events', async () => {
-    const redis = await openRedis(config, testRedisUrl);
+    const redis = await openRedis(config);
     const listener = redis.duplicate();
     try {
       const target = `test-target-${Date.now()}`;
@@ -132,7 +132,7 @@ describe.skipIf(!services)('track: the read path and its cache', () => {
   });
 
   it('a slow reader cannot put back a value older than a write that happened meanwhile', async () => {
-    const redis = await openRedis(config, testRedisUrl);
+    const redis = await openRedis(config);
     try {
       const cache = createTrackCache(redis, { ttlMs: 60_000, negativeTtlMs: 10_000, prefix: `${prefix}race:` });
       const before = await cache.lookup(sample.tracking_number);
@@ -161,7 +161,7 @@ describe.skipIf(!services)('track: the read path and its cache', () => {
     const own = await startOwnRedis();
     const ownUrl = `redis://127.0.0.1:${own.port}`;
     const quick = loadConfig({ env: { SHIPTRACK_REDIS_URL: ownUrl, SHIPTRACK_REDIS_TIMEOUT: '200ms' }, envFile: null });
-    const redis = await openRedis(quick, ownUrl);
+    const redis = await openRedis(quick);
     try {
       own.freeze();
       const errors: unknown[] = [];

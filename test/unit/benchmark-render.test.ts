@@ -1,13 +1,25 @@
 import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/errors.js';
+import { compareRuns } from '../../src/services/benchmark/compare.js';
 import {
-  compareRuns,
+  experimentSentences,
+  findingCodes,
   formatLatency,
   renderBenchmarkMarkdown,
   renderBenchmarkText,
   renderComparisonText,
+  renderFinding,
+  withExperimentSentences,
 } from '../../src/render/benchmark.render.js';
 import { plainStyle, type Style } from '../../src/render/style.js';
-import type { BenchmarkRunResult, LatencySummary, ScenarioResult } from '../../src/services/benchmark/types.js';
+import { checkExperimentNames, experimentNames } from '../../src/services/benchmark/experiments.js';
+import type {
+  BenchmarkRunResult,
+  ExperimentResult,
+  Figure,
+  LatencySummary,
+  ScenarioResult,
+} from '../../src/services/benchmark/types.js';
 
 const percentiles = [0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100];
 
@@ -98,7 +110,6 @@ const fixture: BenchmarkRunResult = {
     {
       experiment: 'tracking-number index',
       question: 'Does the unique index on packages.tracking_number carry track?',
-      isolation: 'index dropped inside a transaction that rolls back',
       before: {
         label: 'no index (seq scan)',
         summary: summary({ count: 40, throughput: 8.1, p50: 123.4, p90: 130, p99: 150, p999: 160, max: 170 }),
@@ -110,13 +121,30 @@ const fixture: BenchmarkRunResult = {
         plan: 'Index Scan using packages_tracking_number_key on packages',
       },
       speedup: 493.6,
-      recommendation: 'Keep the index.',
-      notes: ['plans from EXPLAIN (ANALYZE, BUFFERS)'],
+      findings: {
+        isolation: {
+          code: 'indexes_dropped_and_rolled_back',
+          figures: { table: 'packages', indexes: ['packages_tracking_number_key'], lockTimeoutMs: 5000, heldMs: 2480 },
+        },
+        verdict: {
+          code: 'keep_index',
+          figures: {
+            index: 'packages_tracking_number_key',
+            indexBytes: 2.1 * 2 ** 20,
+            withMs: 0.25,
+            withoutMs: 123.4,
+            ratio: 493.6,
+            alsoUsedBy: [],
+          },
+        },
+        notes: [
+          { code: 'index_plan', figures: { index: 'packages_tracking_number_key', indexBytes: 2.1 * 2 ** 20, used: true } },
+        ],
+      },
     },
     {
       experiment: 'documents in MongoDB',
       question: 'Is MongoDB faster than JSONB for raw scans?',
-      isolation: 'scratch collection',
       before: {
         label: 'jsonb',
         summary: summary({ count: 0, p50: Number.NaN, p90: Number.NaN, p99: Number.NaN, p999: Number.NaN, max: Number.NaN }),
@@ -126,9 +154,12 @@ const fixture: BenchmarkRunResult = {
         summary: summary({ count: 0, p50: Number.NaN, p90: Number.NaN, p99: Number.NaN, p999: Number.NaN, max: Number.NaN }),
       },
       speedup: Number.NaN,
-      recommendation: '',
-      notes: [],
-      skipped: 'no MongoDB configured',
+      findings: {
+        isolation: { code: 'nothing_run', figures: {} },
+        verdict: { code: 'not_measured', figures: {} },
+        notes: [],
+        skipped: { code: 'no_mongodb', figures: {} },
+      },
     },
   ],
 };
@@ -257,26 +288,31 @@ describe('Markdown report', () => {
 
   it('has an experiment summary and a section per experiment with plans folded away', () => {
     expect(lines).toContain(
-      '| [tracking-number index](#tracking-number-index) | no index (seq scan) | 123 | unique index | 0.250 | 494× | Keep the index. |',
+      '| [tracking-number index](#tracking-number-index) | no index (seq scan) | 123 | unique index | 0.250 | 494× | keep packages_tracking_number_key (2.1 MB): p50 0.25 ms with it vs 123 ms without it (494×) |',
     );
     expect(lines).toContain(
-      '| [documents in MongoDB](#documents-in-mongodb) | skipped: no MongoDB configured | — |  | — | — |  |',
+      '| [documents in MongoDB](#documents-in-mongodb) | skipped: no MongoDB configured: both sides would be the same store | — |  | — | — |  |',
     );
     const section = markdown.slice(markdown.indexOf('### tracking-number index'), markdown.indexOf('### documents in MongoDB'));
     expect(section).toContain('**Question.** Does the unique index on packages.tracking_number carry track?');
-    expect(section).toContain('**Isolation.** index dropped inside a transaction that rolls back');
+    expect(section).toContain(
+      '**Isolation.** each arm ran in its own transaction on a dedicated pooled connection, always rolled back: the "without" arm ran DROP INDEX packages_tracking_number_key inside it (lock_timeout 5.0 s), so nothing was committed and the index never left the catalog for other sessions; but DROP INDEX holds an ACCESS EXCLUSIVE lock on packages until the rollback (2.5 s here), blocking every other reader and writer of packages: run the tuning experiments against a benchmark database, not production',
+    );
     expect(section).toContain('| arm | variant | p50 ms | p90 ms | p99 ms | throughput/s | ops | errors |');
     expect(section).toContain('| before | no index (seq scan) | 123 | 130 | 150 | 8.10 | 40 | 0 |');
     expect(section).toContain('| after | unique index | 0.250 | 0.400 | 0.900 | 1,800 | 9,000 | 0 |');
     expect(section).toContain('**Speedup:** 494×');
-    expect(section).toContain('**Recommendation:** Keep the index.');
-    expect(section).toContain('- plans from EXPLAIN (ANALYZE, BUFFERS)');
+    expect(section).toContain(
+      '**Recommendation:** keep packages_tracking_number_key (2.1 MB): p50 0.25 ms with it vs 123 ms without it (494×)',
+    );
+    expect(section).toContain('Notes:\n\n- packages_tracking_number_key: 2.1 MB; the plan with it uses it\n');
     expect(section).toContain(
       '<details><summary>plan before: no index (seq scan)</summary>\n\n```text\nSeq Scan on packages  (cost=0.00..2500.00 rows=1 width=100)\n  Filter: (tracking_number = $1)\n```\n\n</details>',
     );
     expect(section).toContain('<details><summary>plan after: unique index</summary>');
     const skipped = markdown.slice(markdown.indexOf('### documents in MongoDB'));
-    expect(skipped).toContain('_Skipped: no MongoDB configured_');
+    expect(skipped).toContain('**Isolation.** nothing was run');
+    expect(skipped).toContain('_Skipped: no MongoDB configured: both sides would be the same store_');
     expect(skipped).not.toContain('<details>');
   });
 
@@ -401,9 +437,9 @@ describe('terminal output', () => {
     expect(text).toContain('scan-single ×4: 3 errors; first: deadlock detected');
     expect(text).toContain('skipped track-cache-hit: no Redis configured');
     expect(text).toMatch(
-      /│ tracking-number index\s+│ no index \(seq scan\)\s+│\s+123 │ unique index\s+│\s+0\.250 │\s+494× │ Keep the index\./,
+      /│ tracking-number index\s+│ no index \(seq scan\)\s+│\s+123 │ unique index\s+│\s+0\.250 │\s+494× │ keep packages_tracking_number_key \(2\.1 MB\): p50\s+│/,
     );
-    expect(text).toMatch(/│ documents in MongoDB\s+│ skipped: no MongoDB configured\s+│\s+— │/);
+    expect(text).toMatch(/│ documents in MongoDB\s+│ skipped: no MongoDB configured: both\s+│\s+— │/);
     expect(text).toContain('harness overhead: 0.8 µs per operation (no-op scenario)');
     // eslint-disable-next-line no-control-regex
     expect(text).not.toMatch(/\u001b\[/);
@@ -412,5 +448,252 @@ describe('terminal output', () => {
   it('paints through the style it is given', () => {
     const marked: Style = { ...plainStyle, bad: (t) => `!${t}!` };
     expect(renderBenchmarkText(fixture, marked)).toContain('!scan-single ×4: 3 errors; first: deadlock detected!');
+  });
+});
+
+const sentence = (code: string, figures: Record<string, Figure> = {}): string => renderFinding({ code, figures });
+
+describe('experiment findings as sentences', () => {
+  it('writes the verdicts docs/PERFORMANCE.md quotes, from codes and raw figures', () => {
+    expect(
+      sentence('keep_index', {
+        index: 'tracking_events_package_time_idx',
+        indexBytes: 316 * 2 ** 20,
+        withMs: 0.252,
+        withoutMs: 368.4,
+        ratio: 1462,
+        alsoUsedBy: ['report stale', 'report overdue'],
+      }),
+    ).toBe('keep tracking_events_package_time_idx (316 MB): p50 0.25 ms with it vs 368 ms without it (1,462×)');
+    expect(
+      sentence('metadata_indexes', {
+        gin: 'packages_metadata_idx',
+        ginBytes: 19 * 2 ** 20,
+        ginVerdict: 'keep_index',
+        selectiveTerms: ['service="express"', 'signature_required=true'],
+        selectiveWithMs: 123,
+        selectiveWithoutMs: 188,
+        selectiveRatio: 188 / 123,
+        fragile: 'packages_fragile_idx',
+        fragileBytes: 768 * 1024,
+        fragileVerdict: 'keep_index',
+        fragileTerms: ['fragile=true'],
+        fragileWithMs: 69,
+        fragileWithoutMs: 186,
+        fragileRatio: 186 / 69,
+      }),
+    ).toBe(
+      'keep packages_metadata_idx (19 MB) for the selective filter (service="express", signature_required=true): p50 123 ms with it vs 188 ms without it (1.5×); keep packages_fragile_idx (768 kB) for fragile=true: p50 69 ms with it vs 186 ms without it (2.7×)',
+    );
+    expect(
+      sentence('keep_btree', {
+        btree: 'tracking_events_time_idx',
+        btreeMs: 97.9,
+        brinMs: 365,
+        ratio: 97.9 / 365,
+        btreeBytes: 391 * 2 ** 20,
+        brinBytes: 40 * 1024,
+      }),
+    ).toBe(
+      'keep the B-tree tracking_events_time_idx: p50 98 ms with it vs 365 ms with BRIN (BRIN 3.7× slower), even though BRIN is 40 kB vs 391 MB',
+    );
+    expect(
+      sentence('keep_cache_ttl', {
+        ttlMs: 60_000,
+        hitMs: 0.05,
+        missMs: 0.35,
+        databaseMs: 0.31,
+        breakEvenHitRatio: 0.23,
+        lookupsPerSecond: 2825.3,
+        steadyHitRatio: 0.59,
+        warmLookupMs: 0.18,
+        warmRatio: 1.8,
+        suggestedTtlMs: null,
+        suggestedTtlBytes: null,
+        runMs: 2000,
+        hitRatio: 0.067,
+        withMs: 0.348,
+        withoutMs: 0.31,
+        ratio: 0.89,
+      }),
+    ).toBe(
+      "keep the cache and its 60-s TTL: a hit typically (p50) costs 0.05 ms, a database read 0.31 ms, a miss 0.35 ms (Redis look-up, database, fill), so the cache pays (10% faster per lookup) above 23% hits; at this run's 2,825 lookups/s (model; the TTL needed scales with 1/rate) the TTL gives ≈59% hits once warm, ≈0.18 ms per lookup vs 0.31 ms (1.8×); this 2.0 s run started cold and hit 6.7% (p50 0.35 ms with the cache vs 0.31 ms without: 0.89×)",
+    );
+    expect(
+      sentence('keep_one_table', {
+        daySingleMs: 2.68,
+        dayPartedMs: 2.81,
+        dayRatio: 2.68 / 2.81,
+        weekSingleMs: 1.06,
+        weekPartedMs: 1.07,
+        weekRatio: 1.06 / 1.07,
+        loadSingleMs: 4000,
+        loadPartedMs: 4100,
+        loadRatio: 4000 / 4100,
+        wins: 0,
+        losses: 0,
+      }),
+    ).toBe(
+      'keep one table: partitioned by month it was no faster (day query 2.81 ms partitioned vs 2.68 ms one table (0.95×), 7-day exceptions 1.07 ms vs 1.06 ms (0.99×), load 4.1 s vs 4.0 s (0.98×); above 1× partitioned is faster); the time indexes already confine these queries to their window — revisit for retention (dropping a month at once) or a much larger table',
+    );
+  });
+
+  it('writes the isolation, skip and note sentences', () => {
+    expect(
+      sentence('indexes_dropped_and_rolled_back', {
+        table: 'tracking_events',
+        indexes: ['tracking_events_package_time_idx'],
+        lockTimeoutMs: 5000,
+        heldMs: 3790,
+      }),
+    ).toBe(
+      'each arm ran in its own transaction on a dedicated pooled connection, always rolled back: the "without" arm ran DROP INDEX tracking_events_package_time_idx inside it (lock_timeout 5.0 s), so nothing was committed and the index never left the catalog for other sessions; but DROP INDEX holds an ACCESS EXCLUSIVE lock on tracking_events until the rollback (3.8 s here), blocking every other reader and writer of tracking_events: run the tuning experiments against a benchmark database, not production',
+    );
+    expect(sentence('scratch_schema', { schema: 'shiptrack_bench_scratch', leftoverDropped: true })).toBe(
+      "scratch schema shiptrack_bench_scratch (created for this experiment under an advisory lock, dropped afterwards, also on error or interrupt; a leftover from an earlier run was dropped first); the user's tables were only read (one sequential scan of tracking_events)",
+    );
+    expect(sentence('lock_timeout', { lockTimeoutMs: 5000 })).toBe(
+      'could not take the table lock within 5.0 s (another session is using the table); nothing was changed',
+    );
+    expect(sentence('needs_server', { perArm: true })).toBe('needs a PostgreSQL server (a dedicated connection per arm)');
+    expect(sentence('needs_server', { perArm: false })).toBe('needs a PostgreSQL server (a dedicated connection)');
+    expect(sentence('indexes_missing', { indexes: ['packages_metadata_idx', 'packages_fragile_idx'] })).toBe(
+      'index packages_metadata_idx, packages_fragile_idx is not in this database (apply the migrations: shiptrack migrate latest)',
+    );
+    expect(sentence('cache_hit_ratio', { hitRatio: 0.4213, measured: 12_345, warmupMs: 1020 })).toBe(
+      'hit ratio: 42% of 12,345 measured lookups (cache started empty at the warm-up, 1.0 s before); the TTL never expired within the run',
+    );
+    expect(
+      sentence('partition_load', {
+        rows: 892_822,
+        singleMs: 4000,
+        singleRunsMs: [3900, 4100],
+        partedMs: 4100,
+        partedRunsMs: [4000, 4200],
+        ratio: 4000 / 4100,
+      }),
+    ).toBe(
+      'load (INSERT … SELECT from an unlogged copy, indexes in place; twice each, ABBA order, mean): one table 4.0 s (223,206 rows/s; runs 3.9 s, 4.1 s), partitioned 4.1 s (217,761 rows/s; runs 4.0 s, 4.2 s): 0.98×',
+    );
+    expect(sentence('time_correlation', { correlation: null })).toBe(
+      'physical correlation of event_timestamp (pg_stats): unknown (not analyzed); BRIN only works when rows arrive in time order',
+    );
+  });
+
+  it('advises dropping an index within the noise band, naming the other readers to check', () => {
+    const figures = { index: 'packages_in_flight_idx', indexBytes: 3.6 * 2 ** 20, withMs: 100, withoutMs: 104, ratio: 1.04 };
+    expect(sentence('drop_index', { ...figures, alsoUsedBy: ['report overdue'] })).toBe(
+      'drop packages_in_flight_idx? this query is as fast without it (p50 100 ms with, 104 ms without: 1.0×, within the ±10% noise band) and it costs 3.6 MB plus upkeep on every write; check `report overdue` first',
+    );
+    expect(sentence('drop_index_or_fix_plan', { ...figures, withoutMs: 50, ratio: 0.5, alsoUsedBy: [] })).toBe(
+      'drop packages_in_flight_idx or fix the plan: this query is slower with it (p50 100 ms with, 50 ms without: 0.50×); check no other query needs it',
+    );
+    expect(sentence('drop_index', { ...figures, alsoUsedBy: ['report stale', 'report overdue'] })).toMatch(
+      /; check `report stale` and `report overdue` first$/,
+    );
+  });
+
+  it('says n/a for figures that were not finite (stored as null) and shows unknown codes with their figures', () => {
+    expect(sentence('cache_no_hits', { withMs: null, withoutMs: 0.31 })).toBe(
+      'not enough data: no lookup hit the cache in this run (p50 n/a with it vs 0.31 ms without); run longer',
+    );
+    expect(sentence('from_a_newer_shiptrack', { p50Ms: 1.5, index: 'x' })).toBe('from_a_newer_shiptrack (p50Ms 1.5, index "x")');
+    expect(sentence('from_a_newer_shiptrack')).toBe('from_a_newer_shiptrack');
+  });
+
+  it('has a sentence for every code of the fixture, and says why a skipped experiment was not measured', () => {
+    for (const e of fixture.experiments) {
+      const { isolation, verdict, notes, skipped } = e.findings;
+      for (const f of [isolation, verdict, ...notes, ...(skipped === undefined ? [] : [skipped])]) {
+        expect(findingCodes, f.code).toContain(f.code);
+      }
+    }
+    const documents = fixture.experiments[1]!;
+    expect(experimentSentences(documents)).toEqual({
+      recommendation: 'not measured: no MongoDB configured: both sides would be the same store',
+      isolation: 'nothing was run',
+      notes: [],
+      skipped: 'no MongoDB configured: both sides would be the same store',
+    });
+  });
+});
+
+describe('JSON output of a run', () => {
+  it('keeps the findings and adds their sentences beside them, JSON-safe', () => {
+    const json = withExperimentSentences(fixture);
+    const [index, documents] = json.experiments;
+    expect(index?.findings).toEqual(fixture.experiments[0]?.findings);
+    expect(index?.recommendation).toBe(
+      'keep packages_tracking_number_key (2.1 MB): p50 0.25 ms with it vs 123 ms without it (494×)',
+    );
+    expect(index?.notes).toEqual(['packages_tracking_number_key: 2.1 MB; the plan with it uses it']);
+    expect(index?.isolation).toMatch(/^each arm ran in its own transaction/);
+    expect(index?.skipped).toBeUndefined();
+    expect(documents?.skipped).toBe('no MongoDB configured: both sides would be the same store');
+    expect(json.scenarios).toBe(fixture.scenarios);
+    expect(fixture.experiments[0]).not.toHaveProperty('recommendation'); // the run itself is left as it was
+    const parsed = JSON.parse(JSON.stringify(json)) as typeof json;
+    expect(parsed.experiments[0]?.findings.verdict).toEqual(fixture.experiments[0]?.findings.verdict);
+  });
+});
+
+describe('runs stored before findings existed', () => {
+  // What benchmark run documents held until findings: the sentences themselves.
+  const stored = {
+    ...fixture,
+    experiments: [
+      {
+        ...fixture.experiments[0]!,
+        findings: undefined,
+        isolation: 'index dropped inside a transaction that rolls back',
+        recommendation: 'Keep the index.',
+        notes: ['plans from EXPLAIN (ANALYZE, BUFFERS)'],
+      },
+      {
+        ...fixture.experiments[1]!,
+        findings: undefined,
+        isolation: 'nothing was run',
+        recommendation: 'not measured: no MongoDB configured',
+        notes: [],
+        skipped: 'no MongoDB configured',
+      },
+    ] as unknown as ExperimentResult[],
+  };
+
+  it('render their sentences as they were', () => {
+    const { markdown } = renderBenchmarkMarkdown(stored, { plotPrefix: 'performance' });
+    expect(markdown).toContain('**Isolation.** index dropped inside a transaction that rolls back');
+    expect(markdown).toContain('**Recommendation:** Keep the index.');
+    expect(markdown).toContain('- plans from EXPLAIN (ANALYZE, BUFFERS)');
+    expect(markdown).toContain('_Skipped: no MongoDB configured_');
+    expect(markdown).toContain(
+      '| [documents in MongoDB](#documents-in-mongodb) | skipped: no MongoDB configured | — |  | — | — |  |',
+    );
+    const text = renderBenchmarkText(stored, plainStyle);
+    expect(text).toMatch(/494× │ Keep the index\.\s+│/);
+    expect(text).toMatch(/│ documents in MongoDB\s+│ skipped: no MongoDB configured\s+│\s+— │/);
+  });
+
+  it('come back in JSON with their sentences, and their findings as text', () => {
+    const [index, documents] = withExperimentSentences(stored).experiments;
+    expect(index?.recommendation).toBe('Keep the index.');
+    expect(index?.findings.verdict).toEqual({ code: 'text', figures: { text: 'Keep the index.' } });
+    expect(documents?.recommendation).toBe('not measured: no MongoDB configured');
+    expect(documents?.skipped).toBe('no MongoDB configured');
+  });
+});
+
+describe('checkExperimentNames', () => {
+  it('returns the names given, trimmed, without blanks or repeats', () => {
+    expect(checkExperimentNames([' cache', 'track-index', '', 'cache'])).toEqual(['cache', 'track-index']);
+    expect(checkExperimentNames([])).toEqual([]);
+    expect(checkExperimentNames(experimentNames)).toEqual([...experimentNames]);
+  });
+
+  it('names the unknown experiments and lists the valid ones in a UsageError', () => {
+    expect(() => checkExperimentNames(['track-index', 'nope', 'brin'])).toThrow(UsageError);
+    expect(() => checkExperimentNames(['track-index', 'nope', 'brin'])).toThrow(
+      '--experiments: no experiment is called nope, brin; they are track-index, overdue-index, stale-index, metadata-index, brin-vs-btree, cache, documents, partitioning',
+    );
   });
 });

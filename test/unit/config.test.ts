@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { describeConfig, loadConfig, parseDuration } from '../../src/config.js';
+import { describeConfig, loadConfig } from '../../src/config.js';
+import { durationOption, parseDuration } from '../../src/options.js';
 import { ConfigError } from '../../src/errors.js';
 import { tempDir } from '../support/temp.js';
 
@@ -91,7 +92,7 @@ describe('loadConfig validation', () => {
     } catch (error) {
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as ConfigError).exitCode).toBe(2);
-      expect((error as ConfigError).message).toMatch(/SHIPTRACK_REDIS_TIMEOUT: must be between 10 ms/);
+      expect((error as ConfigError).message).toMatch(/SHIPTRACK_REDIS_TIMEOUT: must be from 10ms to 1m, got 5ms/);
     }
   });
 
@@ -130,6 +131,8 @@ describe('parseDuration', () => {
     ['1.5s', 1500],
     ['2m', 120_000],
     ['1h', 3_600_000],
+    ['30d', 2_592_000_000],
+    ['2w', 1_209_600_000],
     ['750', 750],
     [' 3 s ', 3000],
   ])('%s → %d ms', (text, ms) => {
@@ -138,5 +141,16 @@ describe('parseDuration', () => {
 
   it.each(['', 'soon', '-5s', '5 days', '1e3'])('rejects %j', (text) => {
     expect(parseDuration(text)).toBeUndefined();
+  });
+});
+
+describe('one duration grammar for flags, settings and the library', () => {
+  it('reads a bare number as milliseconds everywhere, and says so when that is too short', () => {
+    expect(durationOption('750', '--warmup', { min: 0, max: 60_000 })).toBe(750);
+    expect(durationOption(750, 'warmupMs', { min: 0, max: 60_000 })).toBe(750);
+    expect(() => durationOption('5', '--duration', { min: 100, max: 3_600_000 })).toThrow(
+      '--duration: expected 100ms to 1h, got 5ms (a bare number is milliseconds: did you mean 5s?)',
+    );
+    expect(loadConfig({ env: { SHIPTRACK_LOCK_TIMEOUT: '750' }, envFile: null }).lockTimeoutMs).toBe(750);
   });
 });

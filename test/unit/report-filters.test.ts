@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseCount, parseDateTime, parseDay, parseMetadataFilters, parseSince } from '../../src/domain/report-filters.js';
+import { parseDay, parseMetadataFilters, parseSince } from '../../src/domain/report-filters.js';
+import { countOption as parseCount, parseDateTime } from '../../src/options.js';
 import { ExitCode, ShiptrackError } from '../../src/errors.js';
 
 const now = new Date('2026-11-24T15:30:00Z');

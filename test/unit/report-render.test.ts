@@ -1,17 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import {
   bar,
+  findingSentence,
   formatBytes,
   formatCell,
   formatHours,
+  noteSentence,
   pickTable,
   renderReportCsv,
   renderReportMarkdown,
   renderReportText,
+  reportForJson,
   sparkline,
 } from '../../src/render/report.render.js';
 import { plainStyle } from '../../src/render/style.js';
-import type { ReportResult } from '../../src/services/reports/report.js';
+import type { Finding, ReportResult } from '../../src/services/reports/report.js';
 
 const result: ReportResult = {
   report: 'lanes',
@@ -38,8 +41,15 @@ const result: ReportResult = {
       caption: 'showing 2 of 2',
     },
   ],
-  findings: [{ level: 'warn', code: 'x', message: 'something to look at' }],
-  notes: ['a note'],
+  findings: [
+    {
+      level: 'warn',
+      code: 'unused_index',
+      subject: 'big_idx',
+      figures: { table: 'packages', idx_scan: 0, bytes: 210 * 1024 * 1024, stats_reset: null, min_bytes: 1024 * 1024 },
+    },
+  ],
+  notes: [{ code: 'in_flight', figures: { packages: 1234 } }],
   ok: true,
   elapsedMs: 12.345,
 };
@@ -95,7 +105,10 @@ describe('Markdown', () => {
     expect(lines).toContain('| --- | ---: | ---: | --- | ---: | --- |');
     expect(lines).toContain('| Austin, "TX" | 12,345 | 50.0 % | ████████ | 30.0 h | ` ▁▄█` |');
     expect(lines).toContain('| **all** | **12,348** | **50.0 %** |  |  |  |');
-    expect(md).toContain('- **warn** (x): something to look at');
+    expect(md).toContain(
+      '- **warn** (unused_index): index big_idx on packages has 0 scans since statistics began and is 210 MB — consider dropping it',
+    );
+    expect(lines).toContain('> 1,234 in flight (not delivered, returned or cancelled)');
     expect(md.endsWith('\n')).toBe(true);
   });
 });
@@ -107,9 +120,210 @@ describe('terminal table', () => {
     expect(text).toContain('as of 2026-11-24 00:00 UTC · since=2026-10-25T00:00:00.000Z by=state');
     expect(text).toMatch(/│ Austin, "TX" │\s+12,345 │\s+50\.0 % │/);
     expect(text).toContain('showing 2 of 2');
-    expect(text).toContain('! something to look at');
-    expect(text).toContain('note: a note');
+    expect(text).toContain('! index big_idx on packages has 0 scans since statistics began and is 210 MB — consider dropping it');
+    expect(text).toContain('note: 1,234 in flight (not delivered, returned or cancelled)');
     // eslint-disable-next-line no-control-regex
     expect(text).not.toMatch(/\u001b\[/);
+  });
+});
+
+describe('findings and notes as sentences', () => {
+  const finding = (
+    code: string,
+    subject: string | null,
+    figures: Finding['figures'],
+    level: Finding['level'] = 'warn',
+  ): Finding => ({
+    level,
+    code,
+    subject,
+    figures,
+  });
+
+  it('writes report db findings from their figures', () => {
+    expect(
+      findingSentence(
+        finding('dead_tuples', 'report_db_scratch', {
+          dead_rows: 100_000,
+          live_rows: 50_000,
+          dead_share: 2 / 3,
+          last_vacuum: null,
+          table_autovacuum: false,
+          server_autovacuum: true,
+        }),
+      ),
+    ).toBe(
+      'table report_db_scratch has 66.7 % dead tuples (100,000 dead, 50,000 live; last vacuum never) — ' +
+        'run VACUUM (ANALYZE) report_db_scratch; autovacuum is disabled on this table (autovacuum_enabled = false) — re-enable it',
+    );
+    // The embedded database has no autovacuum worker: no advice about it.
+    expect(
+      findingSentence(
+        finding('dead_tuples', 't', {
+          dead_rows: 20_000,
+          live_rows: 0,
+          dead_share: 1,
+          last_vacuum: '2026-11-01T00:00:00.000Z',
+          server_autovacuum: null,
+        }),
+      ),
+    ).toBe(
+      'table t has 100.0 % dead tuples (20,000 dead, 0 live; last vacuum 2026-11-01T00:00:00.000Z) — run VACUUM (ANALYZE) t',
+    );
+    expect(
+      findingSentence(
+        finding('duplicate_index', 'dup_idx', {
+          table: 'packages',
+          kind: 'same',
+          definition: 'btree (tracking_number)',
+          covered_by: 'packages_tracking_number_key',
+          covered_by_definition: 'btree (tracking_number)',
+          bytes: 2 * 1024 * 1024,
+          idx_scan: 1234,
+        }),
+      ),
+    ).toBe(
+      'index dup_idx on packages duplicates packages_tracking_number_key (btree (tracking_number)); 2.0 MB, 1,234 scans — consider dropping it',
+    );
+    expect(
+      findingSentence(
+        finding('duplicate_index', 'events_idx', {
+          table: 'tracking_events',
+          kind: 'prefix',
+          definition: 'btree (package_id)',
+          covered_by: 'tracking_events_package_time_idx',
+          covered_by_definition: 'btree (package_id, event_timestamp)',
+          bytes: 0,
+          idx_scan: 0,
+        }),
+      ),
+    ).toContain(
+      'is covered by tracking_events_package_time_idx: its columns (btree (package_id)) lead btree (package_id, event_timestamp)',
+    );
+    expect(
+      findingSentence(
+        finding('duplicate_constraint_index', 'b_key', {
+          table: 't',
+          kind: 'same',
+          definition: 'btree (a)',
+          covered_by: 'a_key',
+          enforces: 'unique',
+          constraint: 'b_key',
+          covered_by_constraint: 'a_key',
+          repeats_constraint: true,
+        }),
+      ),
+    ).toBe(
+      'index b_key on t duplicates a_key (btree (a)), but it backs the unique constraint b_key, which repeats a_key: ' +
+        'drop the redundant constraint (alter table t drop constraint b_key) if no foreign key depends on it',
+    );
+    expect(
+      findingSentence(
+        finding('cache_hit_ratio', 'indexes', {
+          hit_ratio: 0.9,
+          hits: 90_000,
+          reads: 10_000,
+          stats_reset: '2026-10-01T00:00:00.000Z',
+          shared_buffers_bytes: 128 * 1024 * 1024,
+        }),
+      ),
+    ).toBe(
+      'the buffer cache hit ratio of indexes is 90.0 % (10,000 reads of 100,000 since the statistics reset of 2026-10-01T00:00:00.000Z): ' +
+        'the working set may not fit shared_buffers (128 MB), or bulk loads and sequential scans read cold data',
+    );
+    expect(findingSentence(finding('xid_wraparound', 'shiptrack', { xid_age: 1_200_000_000 }))).toBe(
+      'database shiptrack is 1,200,000,000 transactions old (the server stops writes near 2,100 million): run VACUUM (FREEZE) on its oldest tables',
+    );
+  });
+
+  it('says how to get pg_stat_statements, keeping what is preloaded already', () => {
+    const advice = (figures: Finding['figures']): string =>
+      findingSentence(finding('pg_stat_statements_missing', 'pg_stat_statements', figures, 'info'));
+    expect(advice({ state: 'not_enabled', preload: 'timescaledb' })).toBe(
+      "pg_stat_statements is not enabled, so there are no statement timings: set shared_preload_libraries = 'pg_stat_statements' " +
+        "in postgresql.conf (keeping 'timescaledb') and restart PostgreSQL, then run `create extension pg_stat_statements;` in this database",
+    );
+    expect(advice({ state: 'not_loaded', preload: null })).toBe(
+      'the pg_stat_statements extension is installed but the module is not loaded, so its view cannot be read: ' +
+        "set shared_preload_libraries = 'pg_stat_statements' in postgresql.conf and restart PostgreSQL",
+    );
+    expect(advice({ state: 'not_installed' })).toBe(
+      'pg_stat_statements is loaded but not installed in this database: run `create extension pg_stat_statements;`',
+    );
+    expect(advice({ state: 'not_readable', schema: 'public' })).toBe(
+      'this role may not read public.pg_stat_statements: grant it select on that view',
+    );
+    expect(advice({ state: 'embedded' })).toContain('PGlite');
+  });
+
+  it('writes consistency findings, whose codes are the checks’ names', () => {
+    expect(
+      findingSentence(
+        finding(
+          'status_matches_last_event',
+          'status_matches_last_event',
+          { violations: 1234, description: 'current_status is the status of the latest accepted event', samples: 'AA1 BB2' },
+          'problem',
+        ),
+      ),
+    ).toBe('1,234 violate "current_status is the status of the latest accepted event", e.g. AA1 BB2');
+    expect(
+      findingSentence(
+        finding(
+          'document_mismatch',
+          'scan-1',
+          { event_id: 402, field: 'tracking_number', document_value: 'AA1', event_value: 'BB2' },
+          'problem',
+        ),
+      ),
+    ).toBe('raw scan scan-1: tracking number AA1, but event 402 belongs to BB2');
+    expect(findingSentence(finding('document_mismatch', 'scan-2', { event_id: 9, field: 'event' }, 'problem'))).toBe(
+      'raw scan scan-2: event 9 does not exist in PostgreSQL',
+    );
+    expect(findingSentence(finding('document_mismatch', null, { more: 5 }, 'problem'))).toBe('… and 5 more mismatches');
+    expect(
+      findingSentence(
+        finding('outbox_backlog', 'document_outbox', {
+          waiting: 3,
+          oldest: '2026-11-23T00:00:00.000Z',
+          last_error: 'connect ECONNREFUSED',
+        }),
+      ),
+    ).toBe(
+      '3 document(s) wait in the outbox, the oldest since 2026-11-23T00:00:00.000Z (last error: connect ECONNREFUSED); ' +
+        'deliver with `shiptrack outbox drain`',
+    );
+  });
+
+  it('still says something for a code it has no sentence for', () => {
+    expect(findingSentence(finding('new_kind', 'x', { n: 3 }))).toBe('new kind: x (n 3)');
+    expect(noteSentence({ code: 'new_note', figures: {} })).toBe('new note');
+  });
+
+  it('writes notes from their figures', () => {
+    expect(noteSentence({ code: 'proof_full', figures: { reason: 'many_changes', changed: 12_000, connections: 2 } })).toBe(
+      'the PostgreSQL checks read every package and event (12,000 packages changed since the last full proof) on 2 connections ' +
+        'sharing one snapshot: expect seconds on large databases; a clean proof is recorded, and the next run reads only the ' +
+        'packages changed since',
+    );
+    expect(noteSentence({ code: 'proof_changes', figures: { changed: 1, proven_at: '2026-11-20T00:00:00.000Z' } })).toMatch(
+      /^the PostgreSQL checks read the 1 package\(s\) changed since the full proof of 2026-11-20T00:00:00.000Z \(/,
+    );
+    expect(noteSentence({ code: 'metadata_matches', figures: { matching: 2, packages: 7, share: 2 / 7 } })).toBe(
+      '2 of 7 packages match (28.6 %)',
+    );
+    expect(noteSentence({ code: 'metadata_matches', figures: { matching: 0, packages: 0, share: null } })).toBe(
+      '0 of 0 packages match (0 %)',
+    );
+  });
+
+  it('gives --json the sentence beside the data', () => {
+    const json = reportForJson(result);
+    expect(json.findings).toEqual([{ ...result.findings[0], message: findingSentence(result.findings[0]!) }]);
+    expect(json.notes).toEqual([
+      { code: 'in_flight', figures: { packages: 1234 }, message: '1,234 in flight (not delivered, returned or cancelled)' },
+    ]);
+    expect(json.tables).toBe(result.tables);
+    expect(result.findings[0]).not.toHaveProperty('message');
   });
 });

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { ExitCode } from '../../errors.js';
-import { configFor, withResources, type CommandContext } from '../program.js';
+import { withShiptrack, type CommandContext } from '../program.js';
 
 export function outboxCommand(context: CommandContext): Command {
   const outbox = new Command('outbox').description(
@@ -9,12 +9,9 @@ export function outboxCommand(context: CommandContext): Command {
   outbox.addCommand(
     new Command('drain')
       .description('deliver every due document now; safe to repeat (delivery is idempotent)')
-      .action(async (_options: unknown, command: Command) => {
-        const config = configFor(command, context);
-        await withResources(context, config, async (resources) => {
-          const { drainOutbox } = await import('../../services/outbox.service.js');
-          const db = await resources.database();
-          const result = await drainOutbox(db.knex, await resources.documents(), { signal: context.signal });
+      .action(async () => {
+        await withShiptrack(context, async (shiptrack) => {
+          const result = await shiptrack.outbox.drain();
           context.output.result(result, (style) =>
             [
               `${style.ok('delivered')} ${result.delivered.toLocaleString('en-US')}, waiting ${result.remaining.toLocaleString('en-US')}`,
@@ -26,21 +23,17 @@ export function outboxCommand(context: CommandContext): Command {
       }),
   );
   outbox.addCommand(
-    new Command('status')
-      .description('how many documents wait, and since when')
-      .action(async (_options: unknown, command: Command) => {
-        const config = configFor(command, context);
-        await withResources(context, config, async (resources) => {
-          const { outboxStatus } = await import('../../services/outbox.service.js');
-          const status = await outboxStatus((await resources.database()).knex);
-          context.output.result(status, (style) =>
-            status.waiting === 0
-              ? style.ok('outbox empty: every document was delivered')
-              : `${status.waiting.toLocaleString('en-US')} waiting, oldest from ${status.oldest?.toISOString() ?? '—'}` +
-                (status.lastError === null ? '' : `\n${style.bad(`last error: ${status.lastError}`)}`),
-          );
-        });
-      }),
+    new Command('status').description('how many documents wait, and since when').action(async () => {
+      await withShiptrack(context, async (shiptrack) => {
+        const status = await shiptrack.outbox.status();
+        context.output.result(status, (style) =>
+          status.waiting === 0
+            ? style.ok('outbox empty: every document was delivered')
+            : `${status.waiting.toLocaleString('en-US')} waiting, oldest from ${status.oldest?.toISOString() ?? '—'}` +
+              (status.lastError === null ? '' : `\n${style.bad(`last error: ${status.lastError}`)}`),
+        );
+      });
+    }),
   );
   return outbox;
 }

@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
+import { NotFoundError, UsageError } from '../../errors.js';
+import { asOfOption, countListOption, countOption, durationOption, percentOption, type OptionValue } from '../../options.js';
+import { readPackageVersion } from '../../package-root.js';
 import type { BenchmarkRunDocument } from '../../store/documents/document-store.js';
+import { openResources, type Resources } from '../../store/resources.js';
+import { compareRuns, type Comparison } from './compare.js';
 import { measureHarnessOverhead, runWorkload } from './harness.js';
 import type { ScenarioContext, ScenarioDefinition } from './scenarios.js';
 import type { BenchmarkEnvironment, BenchmarkRunResult, ExperimentResult, ScenarioResult } from './types.js';
@@ -169,5 +174,210 @@ export function fromRunDocument(doc: BenchmarkRunDocument): BenchmarkRunResult {
     harnessOverheadUs: results.harnessOverheadUs ?? Number.NaN,
     scenarios: results.scenarios ?? [],
     experiments: results.experiments ?? [],
+  };
+}
+
+export type BenchmarkSuite = 'default' | 'tuning' | 'all';
+
+/** A benchmark run as a command or a program asks for it; values as typed or as numbers. */
+export interface BenchmarkRequest {
+  /** default: the scenarios; tuning: the before/after experiments; all: both. */
+  suite?: BenchmarkSuite | undefined;
+  /** Scenario names or groups (track, scan, report, seed, noop); default: all but noop. */
+  scenarios?: readonly string[] | undefined;
+  /** Measured time per scenario and concurrency level (default 5s). */
+  duration?: OptionValue | undefined;
+  /** Measure this many operations instead of a duration. */
+  count?: OptionValue | undefined;
+  /** Unmeasured warm-up before each measurement (default 1s). */
+  warmup?: OptionValue | undefined;
+  /** Closed-loop workers, one measurement per level (default 1,4). */
+  concurrency?: OptionValue | readonly number[] | undefined;
+  /** Measured time per experiment arm (default 2s). */
+  experimentDuration?: OptionValue | undefined;
+  /** Only these experiments (names, or a comma-separated list). */
+  experiments?: string | readonly string[] | undefined;
+  /** Let scenarios write: scan scenarios record scans here; seed-small creates a scratch database. */
+  allowWrites?: boolean | undefined;
+  /** Compare with a stored run: its id, or "last" (the latest of the same suite). */
+  baseline?: string | undefined;
+  /** With a baseline: `regression` is true when a scenario's p50 is slower by more than this percentage. */
+  failIfSlower?: OptionValue | undefined;
+  /** Keep the run in the document store (default true). */
+  store?: boolean | undefined;
+  /** The "now" of report scenarios (default: now). */
+  asOf?: string | Date | undefined;
+  signal?: AbortSignal | undefined;
+  onProgress?: ((label: string, fraction: number) => void) | undefined;
+  onSkip?: ((scenario: string, reason: string) => void) | undefined;
+}
+
+export interface BenchmarkOutcome {
+  run: BenchmarkRunResult;
+  skipped: SkippedScenario[];
+  comparison?: Comparison | undefined;
+  /** Where the run was kept, or why it could not be (it was measured all the same). */
+  stored: { id: string; store: string } | { error: string } | null;
+  /** True when `failIfSlower` was given and a scenario regressed by more than it. */
+  regression: boolean;
+}
+
+interface CheckedBenchmark {
+  suite: BenchmarkSuite;
+  scenarios: ScenarioDefinition[];
+  levels: number[];
+  durationMs: number;
+  warmupMs: number;
+  experimentMs: number;
+  count: number | undefined;
+  experiments: string[] | undefined;
+  threshold: number | undefined;
+  now: Date;
+}
+
+/** Checks every option before any store is opened. */
+async function checkBenchmark(request: BenchmarkRequest): Promise<CheckedBenchmark> {
+  const [{ selectScenarios }, { checkExperimentNames }] = await Promise.all([
+    import('./scenarios.js'),
+    import('./experiments.js'),
+  ]);
+  const suite = request.suite ?? 'default';
+  if (!['default', 'tuning', 'all'].includes(suite))
+    throw new UsageError(`--suite: expected default, tuning or all, got "${suite}"`);
+  const listed = typeof request.experiments === 'string' ? request.experiments.split(',') : request.experiments;
+  const experiments = listed === undefined ? undefined : checkExperimentNames(listed);
+  if (experiments !== undefined && suite === 'default') throw new UsageError('--experiments needs --suite tuning or --suite all');
+  const names = request.scenarios ?? [];
+  const scenarios = suite === 'tuning' ? [] : selectScenarios(names);
+  if (suite !== 'tuning' && scenarios.length === 0) {
+    throw new UsageError(`no scenario is called ${names.map((n) => `"${n}"`).join(' or ')}; see \`shiptrack benchmark --list\``);
+  }
+  const threshold = request.failIfSlower === undefined ? undefined : percentOption(request.failIfSlower, '--fail-if-slower');
+  if (threshold !== undefined && request.baseline === undefined) {
+    throw new UsageError('--fail-if-slower needs --baseline (a run id, or last)');
+  }
+  const hour = { min: 0, max: 3_600_000 };
+  return {
+    suite,
+    scenarios,
+    levels: countListOption(request.concurrency ?? '1,4', '--concurrency', 1, 256),
+    durationMs: durationOption(request.duration ?? '5s', '--duration', { min: 100, max: hour.max }),
+    warmupMs: durationOption(request.warmup ?? '1s', '--warmup', hour),
+    experimentMs: durationOption(request.experimentDuration ?? '2s', '--experiment-duration', { min: 100, max: hour.max }),
+    count: request.count === undefined ? undefined : countOption(request.count, '--count', 1, 100_000_000),
+    experiments,
+    threshold,
+    now: asOfOption(request.asOf),
+  };
+}
+
+async function findBaseline(
+  documents: ScenarioContext['documents'],
+  baseline: string,
+  suite: string,
+): Promise<BenchmarkRunResult> {
+  const found =
+    baseline === 'last'
+      ? (await documents.listBenchmarkRuns({ limit: 1, suite }))[0]
+      : await documents.findBenchmarkRun(baseline);
+  if (found === undefined || found === null) {
+    throw new NotFoundError(
+      baseline === 'last' ? `no stored run of suite "${suite}" to compare with` : `no stored benchmark run ${baseline}`,
+      { hint: 'see `shiptrack report benchmarks`' },
+    );
+  }
+  return fromRunDocument(found);
+}
+
+/**
+ * `benchmark`, the whole use case: checks the request, measures the scenarios and experiments on
+ * stores sized for the concurrency asked for, keeps the run in the document store and compares
+ * it with a baseline.
+ */
+export async function runBenchmarkSuite(resources: Resources, request: BenchmarkRequest = {}): Promise<BenchmarkOutcome> {
+  const checked = await checkBenchmark(request);
+  // Workers must never queue for a connection: the stores are sized for the highest level.
+  const poolSize = Math.max(...checked.levels) + 4;
+  const own = poolSize > resources.config.poolSize ? openResources({ ...resources.config, poolSize }) : undefined;
+  try {
+    // Scenarios such as the full consistency proof and the seed read for minutes: no statement timeout.
+    return await measureSuite((own ?? resources).forLongWork(), checked, request);
+  } finally {
+    await own?.close();
+  }
+}
+
+async function measureSuite(
+  resources: Resources,
+  checked: CheckedBenchmark,
+  request: BenchmarkRequest,
+): Promise<BenchmarkOutcome> {
+  const db = await resources.database();
+  // The cache scenarios and the experiments (cache on vs off) use Redis; nothing else does.
+  const needsRedis = checked.suite !== 'default' || checked.scenarios.some((s) => s.usesRedis === true);
+  const redis = needsRedis ? await resources.redis() : undefined;
+  const documents = await resources.documents();
+  await documents.ensureSchema();
+  const baseline = request.baseline === undefined ? undefined : await findBaseline(documents, request.baseline, checked.suite);
+  const ctx: ScenarioContext = {
+    resources,
+    db,
+    config: resources.config,
+    redis,
+    documents,
+    now: checked.now,
+    allowWrites: request.allowWrites === true,
+    signal: request.signal,
+  };
+  const { run, skipped } = await runBenchmark(ctx, {
+    suite: checked.suite,
+    scenarios: checked.scenarios,
+    concurrency: checked.levels,
+    warmupMs: checked.warmupMs,
+    durationMs: checked.durationMs,
+    count: checked.count,
+    version: readPackageVersion(),
+    experiments:
+      checked.suite === 'default'
+        ? undefined
+        : async () => {
+            const { runExperiments } = await import('./experiments.js');
+            return runExperiments(
+              { db, redis, documents, now: checked.now },
+              {
+                durationMs: checked.experimentMs,
+                warmupMs: Math.min(checked.warmupMs, 1000),
+                ...(checked.experiments === undefined ? {} : { only: checked.experiments }),
+                signal: request.signal,
+                onProgress: (name, f) => request.onProgress?.(`experiment ${name}`, f),
+              },
+            );
+          },
+    onProgress: request.onProgress,
+    onSkip: request.onSkip,
+  });
+  let stored: BenchmarkOutcome['stored'] = null;
+  if (request.store !== false && request.signal?.aborted !== true) {
+    try {
+      await documents.insertBenchmarkRun(toRunDocument(run));
+      stored = { id: run.id, store: documents.kind };
+    } catch (error) {
+      stored = { error: error instanceof Error ? error.message : String(error) };
+    }
+  }
+  const comparison = baseline === undefined ? undefined : compareRuns(run, baseline, checked.threshold ?? 10);
+  const regression = checked.threshold !== undefined && comparison !== undefined && comparison.regressions > 0;
+  return { run, skipped, comparison, stored, regression };
+}
+
+/** The scenarios and experiments there are, for `benchmark --list`. */
+export async function listBenchmarks(): Promise<{
+  scenarios: { name: string; group: string; description: string }[];
+  experiments: readonly string[];
+}> {
+  const [{ scenarios }, { experimentNames }] = await Promise.all([import('./scenarios.js'), import('./experiments.js')]);
+  return {
+    scenarios: scenarios.map((s) => ({ name: s.name, group: s.group, description: s.description })),
+    experiments: experimentNames,
   };
 }

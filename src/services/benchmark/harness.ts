@@ -93,12 +93,3 @@ export async function measureHarnessOverhead(count = 200_000): Promise<number> {
   const summary = await runWorkload({ operation: noop, concurrency: 1, warmupMs: 200, count });
   return (summary.durationMs * 1000) / Math.max(1, summary.count);
 }
-
-/** "30s", "500ms", "2m", or a bare number of seconds → milliseconds. */
-export function parseDurationMs(text: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/i.exec(text.trim());
-  if (match === null) return undefined;
-  const value = Number(match[1]);
-  const unit = (match[2] ?? 's').toLowerCase();
-  return unit === 'ms' ? value : unit === 'm' ? value * 60_000 : value * 1000;
-}

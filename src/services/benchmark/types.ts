@@ -35,19 +35,36 @@ export interface ExperimentArm {
   plan?: string;
 }
 
+/** A figure of a finding: JSON-safe, so a number that is not finite is stored as null. */
+export type Figure = string | number | boolean | null | readonly (string | number | null)[];
+
+/**
+ * What an experiment found, as data: a stable snake_case code and the raw figures (ms, bytes,
+ * ratios, counts, names) behind it. The sentences are written by src/render/benchmark.render.ts.
+ */
+export interface Finding {
+  code: string;
+  figures: Record<string, Figure>;
+}
+
+export interface ExperimentFindings {
+  /** How the user's schema was kept intact: rolled-back transaction, scratch schema, … */
+  isolation: Finding;
+  /** The recommendation drawn from the measurements. */
+  verdict: Finding;
+  notes: Finding[];
+  /** Why the experiment could not run (e.g. no MongoDB configured); the arms are then empty. */
+  skipped?: Finding;
+}
+
 export interface ExperimentResult {
   experiment: string;
   question: string;
-  /** How the user's schema was kept intact: rolled-back transaction, scratch schema, … */
-  isolation: string;
   before: ExperimentArm;
   after: ExperimentArm;
   /** before p50 / after p50: above 1 means `after` is faster. */
   speedup: number;
-  recommendation: string;
-  notes: string[];
-  /** Set when the experiment could not run (e.g. no MongoDB configured); arms are then empty. */
-  skipped?: string;
+  findings: ExperimentFindings;
 }
 
 export interface BenchmarkEnvironment {

@@ -1,6 +1,6 @@
 import type { DocumentStore } from '../../store/documents/document-store.js';
 import { fromRunDocument } from '../benchmark/benchmark.service.js';
-import type { ReportOptions, ReportResult, ReportRow } from './report.js';
+import { note, type ReportOptions, type ReportResult, type ReportRow } from './report.js';
 
 /** `report benchmarks`: the stored benchmark runs, newest first, with the headline figures. */
 export async function runBenchmarksReport(
@@ -55,7 +55,7 @@ export async function runBenchmarksReport(
       },
     ],
     findings: [],
-    notes: rows.length === 0 ? ['no runs stored yet: `shiptrack benchmark` stores each run'] : [],
+    notes: rows.length === 0 ? [note('no_benchmark_runs')] : [],
     ok: true,
     elapsedMs: performance.now() - started,
   };

@@ -1,17 +1,20 @@
 import type { DocumentStore, RawScanDocument } from '../../store/documents/document-store.js';
 import type { Database } from '../../store/database.js';
 import { sampleRows } from '../../store/sampling.js';
-import { collectConsistencyChecks, proveConsistency, recordProof, type Proof } from '../check.service.js';
-import { readOutboxStatus } from '../outbox.service.js';
+import { collectConsistencyChecks, proveConsistency, recordProof, type CheckResult, type Proof } from '../check.service.js';
+import { readOutboxStatus, type OutboxStatus } from '../outbox.service.js';
 import {
+  note,
   readReport,
   reportResult,
   toIso,
   type Finding,
+  type Note,
   type ReportOptions,
   type ReportReader,
   type ReportResult,
   type ReportRow,
+  type ReportTable,
 } from './report.js';
 
 /**
@@ -29,33 +32,34 @@ interface EventRow {
 
 export interface DocumentMismatch {
   document: string;
-  eventId: number | null;
-  problem: string;
+  eventId: number;
+  /** What disagrees: `event` when the event does not exist, else the field that differs. */
+  field: 'event' | 'tracking_number' | 'scanned_at' | 'status';
+  /** The document's value and the event's (times as ISO), or null when there is no event. */
+  documentValue: string | null;
+  eventValue: string | null;
 }
 
 /** Compares raw scan documents with the events they name. Pure. */
 export function compareDocuments(docs: readonly RawScanDocument[], events: ReadonlyMap<number, EventRow>): DocumentMismatch[] {
   const problems: DocumentMismatch[] = [];
   for (const doc of docs) {
-    if (doc.eventId === null) continue;
-    const event = events.get(doc.eventId);
-    const mismatch = (problem: string): void => {
-      problems.push({ document: doc.id, eventId: doc.eventId, problem });
+    const eventId = doc.eventId;
+    if (eventId === null) continue;
+    const event = events.get(eventId);
+    const mismatch = (field: DocumentMismatch['field'], documentValue: string | null, eventValue: string | null): void => {
+      problems.push({ document: doc.id, eventId, field, documentValue, eventValue });
     };
     if (event === undefined) {
-      mismatch(`event ${doc.eventId} does not exist in PostgreSQL`);
+      mismatch('event', null, null);
       continue;
     }
-    if (event.tracking_number !== doc.trackingNumber) {
-      mismatch(`tracking number ${doc.trackingNumber}, but event ${doc.eventId} belongs to ${event.tracking_number}`);
-    }
+    if (event.tracking_number !== doc.trackingNumber) mismatch('tracking_number', doc.trackingNumber, event.tracking_number);
     if (event.event_timestamp.getTime() !== doc.scannedAt.getTime()) {
-      mismatch(`scanned at ${doc.scannedAt.toISOString()}, but the event is at ${event.event_timestamp.toISOString()}`);
+      mismatch('scanned_at', doc.scannedAt.toISOString(), event.event_timestamp.toISOString());
     }
     const status = doc.payload.status;
-    if (typeof status === 'string' && status !== event.status) {
-      mismatch(`status ${status}, but the event is ${event.status}`);
-    }
+    if (typeof status === 'string' && status !== event.status) mismatch('status', status, event.status);
   }
   return problems;
 }
@@ -74,29 +78,107 @@ async function samplePackages(reader: ReportReader, count: number): Promise<{ id
   return { ids: rows.map((r) => r.package_id), ofAbout: estimatedRows >= 1 ? Math.round(estimatedRows) : undefined };
 }
 
-/** What the PostgreSQL checks read, and why. */
-function proofNote(proof: Proof | undefined, connections: number): string {
-  if (proof === undefined) return '';
+/** What the PostgreSQL checks read (a random sample, the changed packages, or all), and why. */
+function proofNotes(
+  spot: { ids: number[]; ofAbout: number | undefined } | undefined,
+  proof: Proof | undefined,
+  connections: number,
+): Note[] {
+  if (spot !== undefined) return [note('spot_check', { packages: spot.ids.length, of_about: spot.ofAbout ?? null })];
+  if (proof === undefined) return [];
   const { kind, state } = proof;
-  const count = (n: number): string => Math.round(n).toLocaleString('en-US');
-  if (kind === 'changes') {
-    return (
-      `the PostgreSQL checks read the ${count(state.changed)} package(s) changed since the full proof of ` +
-      `${toIso(state.provenAt) ?? '?'} (listed by triggers; the others are as that proof found them); --full proves every package`
-    );
+  if (kind === 'changes') return [note('proof_changes', { changed: state.changed, proven_at: toIso(state.provenAt) })];
+  // 'full: bulk load' → 'bulk_load'
+  const reason = kind.slice('full: '.length).replace(/ /g, '_');
+  return [note('proof_full', { reason, changed: state.changed, connections })];
+}
+
+const shownMismatches = 20;
+
+function consistencyFindings(
+  checks: readonly CheckResult[],
+  outbox: OutboxStatus,
+  mismatches: readonly DocumentMismatch[],
+  now: Date,
+): Finding[] {
+  const findings: Finding[] = checks
+    .filter((c) => c.violations !== 0)
+    .map((c): Finding => ({
+      level: 'problem',
+      code: c.check,
+      subject: c.check,
+      figures: { violations: c.violations, description: c.description, samples: c.samples.join(' ') },
+    }));
+  if (outbox.waiting > 0) {
+    const ageHours = outbox.oldest === null ? 0 : (now.getTime() - outbox.oldest.getTime()) / 3_600_000;
+    findings.push({
+      level: ageHours > 1 || outbox.failing > 0 ? 'problem' : 'info',
+      code: 'outbox_backlog',
+      subject: 'document_outbox',
+      figures: {
+        waiting: outbox.waiting,
+        failing: outbox.failing,
+        oldest: toIso(outbox.oldest),
+        age_hours: ageHours,
+        last_error: outbox.lastError,
+      },
+    });
   }
-  const why = {
-    'full: asked': '--full',
-    'full: first': 'no earlier proof to build on',
-    'full: bulk load': 'a bulk load or TRUNCATE since the last full proof',
-    'full: new checks': 'the checks changed since the last full proof (a new release)',
-    'full: many changes': `${count(state.changed)} packages changed since the last full proof`,
-  }[kind];
-  return (
-    `the PostgreSQL checks read every package and event (${why})` +
-    `${connections > 1 ? ` on ${connections} connections sharing one snapshot` : ''}: expect seconds on large databases; ` +
-    'a clean proof is recorded, and the next run reads only the packages changed since'
-  );
+  for (const m of mismatches.slice(0, shownMismatches)) {
+    findings.push({
+      level: 'problem',
+      code: 'document_mismatch',
+      subject: m.document,
+      figures: { event_id: m.eventId, field: m.field, document_value: m.documentValue, event_value: m.eventValue },
+    });
+  }
+  if (mismatches.length > shownMismatches) {
+    findings.push({
+      level: 'problem',
+      code: 'document_mismatch',
+      subject: null,
+      figures: { more: mismatches.length - shownMismatches },
+    });
+  }
+  if (findings.length === 0) findings.push({ level: 'ok', code: 'consistent', subject: null, figures: {} });
+  return findings;
+}
+
+function checksTable(checks: readonly CheckResult[]): ReportTable {
+  return {
+    name: 'checks',
+    title: 'PostgreSQL',
+    columns: [
+      { key: 'check', header: 'check', kind: 'text' },
+      { key: 'description', header: 'rule', kind: 'text' },
+      { key: 'violations', header: 'violations', kind: 'integer' },
+      { key: 'samples', header: 'e.g.', kind: 'text' },
+    ],
+    rows: checks.map((c): ReportRow => ({ ...c, samples: c.samples.join(' ') })),
+  };
+}
+
+function documentsTable(
+  kind: DocumentStore['kind'],
+  outbox: OutboxStatus,
+  documents: { sampled: number; linked: number; mismatching: number },
+): ReportTable {
+  const count = (n: number): string => n.toLocaleString('en-US');
+  return {
+    name: 'documents',
+    title: `Documents (${kind})`,
+    columns: [
+      { key: 'item', header: 'what', kind: 'text' },
+      { key: 'value', header: 'value', kind: 'text' },
+    ],
+    rows: [
+      { item: 'outbox: waiting', value: count(outbox.waiting) },
+      { item: 'outbox: oldest waiting since', value: toIso(outbox.oldest) ?? '—' },
+      { item: 'sampled raw scans', value: count(documents.sampled) },
+      { item: 'of them linked to an event', value: count(documents.linked) },
+      { item: 'mismatching their event', value: count(documents.mismatching) },
+    ],
+  };
 }
 
 export async function runConsistencyReport(
@@ -121,7 +203,6 @@ export async function runConsistencyReport(
       const spot = options.packages === undefined ? undefined : await samplePackages(reader, options.packages);
       const proof: Proof | undefined = spot === undefined ? await proveConsistency(reader, { full: options.full }) : undefined;
       const report = proof?.report ?? (await collectConsistencyChecks(reader, spot?.ids ?? 'all'));
-      const checks: ReportRow[] = report.checks.map((c) => ({ ...c, samples: c.samples.join(' ') }));
       const outbox = await readOutboxStatus(reader.rows);
       const events = await reader.rows<EventRow>(
         'events of the sampled documents',
@@ -130,7 +211,7 @@ export async function runConsistencyReport(
         where e.event_id = any(?::bigint[])`,
         [ids],
       );
-      return { checks, outbox, events, spot, proof, connections: 1 + reader.siblings.length };
+      return { checks: report.checks, outbox, events, spot, proof, connections: 1 + reader.siblings.length };
     },
     // Like `check`, it reads every event by design: no statement timeout.
     { connections: options.connections, statementTimeoutMs: 0 },
@@ -139,34 +220,7 @@ export async function runConsistencyReport(
   // Not under --explain: its plans come from a proof that is not to be trusted as one.
   const unrecorded = proof === undefined || options.explain === true ? null : await recordProof(db, proof);
   const mismatches = compareDocuments(docs, new Map(events.map((e) => [e.event_id, e])));
-  const findings: Finding[] = [];
-  for (const c of checks) {
-    if (c.violations !== 0) {
-      findings.push({
-        level: 'problem',
-        code: String(c.check),
-        message: `${Number(c.violations).toLocaleString('en-US')} violate "${String(c.description)}", e.g. ${String(c.samples)}`,
-      });
-    }
-  }
-  const waiting = outbox.waiting;
-  const ageHours = outbox.oldest === null ? 0 : (options.now.getTime() - outbox.oldest.getTime()) / 3_600_000;
-  if (waiting > 0) {
-    findings.push({
-      level: ageHours > 1 || outbox.failing > 0 ? 'problem' : 'info',
-      code: 'outbox_backlog',
-      message:
-        `${waiting.toLocaleString('en-US')} document(s) wait in the outbox, the oldest since ${toIso(outbox.oldest)}` +
-        `${outbox.lastError === null ? '' : ` (last error: ${outbox.lastError})`}; deliver with \`shiptrack outbox drain\``,
-    });
-  }
-  for (const m of mismatches.slice(0, 20)) {
-    findings.push({ level: 'problem', code: 'document_mismatch', message: `raw scan ${m.document}: ${m.problem}` });
-  }
-  if (mismatches.length > 20) {
-    findings.push({ level: 'problem', code: 'document_mismatch', message: `… and ${mismatches.length - 20} more mismatches` });
-  }
-  if (findings.length === 0) findings.push({ level: 'ok', code: 'consistent', message: 'no inconsistency found' });
+  const findings = consistencyFindings(checks, outbox, mismatches, options.now);
   return reportResult(
     {
       report: 'consistency',
@@ -177,39 +231,13 @@ export async function runConsistencyReport(
         ...(proof === undefined ? {} : { proof: proof.kind === 'changes' ? 'changes' : 'full' }),
       },
       tables: [
-        {
-          name: 'checks',
-          title: 'PostgreSQL',
-          columns: [
-            { key: 'check', header: 'check', kind: 'text' },
-            { key: 'description', header: 'rule', kind: 'text' },
-            { key: 'violations', header: 'violations', kind: 'integer' },
-            { key: 'samples', header: 'e.g.', kind: 'text' },
-          ],
-          rows: checks,
-        },
-        {
-          name: 'documents',
-          title: `Documents (${documents.kind})`,
-          columns: [
-            { key: 'item', header: 'what', kind: 'text' },
-            { key: 'value', header: 'value', kind: 'text' },
-          ],
-          rows: [
-            { item: 'outbox: waiting', value: waiting.toLocaleString('en-US') },
-            { item: 'outbox: oldest waiting since', value: toIso(outbox.oldest) ?? '—' },
-            { item: 'sampled raw scans', value: docs.length.toLocaleString('en-US') },
-            { item: 'of them linked to an event', value: ids.length.toLocaleString('en-US') },
-            { item: 'mismatching their event', value: mismatches.length.toLocaleString('en-US') },
-          ],
-        },
+        checksTable(checks),
+        documentsTable(documents.kind, outbox, { sampled: docs.length, linked: ids.length, mismatching: mismatches.length }),
       ],
       findings,
       notes: [
-        spot !== undefined
-          ? `spot check: the PostgreSQL checks read ${spot.ids.length.toLocaleString('en-US')} packages drawn at random${spot.ofAbout === undefined ? '' : ` (of about ${spot.ofAbout.toLocaleString('en-US')})`} with their whole histories; without --packages every package is proven`
-          : proofNote(proof, connections),
-        ...(unrecorded === null ? [] : [`the proof was not recorded (${unrecorded}): the next run proves the same again`]),
+        ...proofNotes(spot, proof, connections),
+        ...(unrecorded === null ? [] : [note('proof_not_recorded', { reason: unrecorded })]),
       ],
     },
     options,

@@ -1,6 +1,14 @@
 import type { DocumentStore } from '../../store/documents/document-store.js';
 import type { Database } from '../../store/database.js';
-import { readReport, reportResult, toNullableNumber, type ReportOptions, type ReportResult, type ReportRow } from './report.js';
+import {
+  note,
+  readReport,
+  reportResult,
+  toNullableNumber,
+  type ReportOptions,
+  type ReportResult,
+  type ReportRow,
+} from './report.js';
 
 /** Reports about the network: lanes (origin → destination), facilities and exceptions. */
 
@@ -256,9 +264,7 @@ export async function runLanesReport(
           caption: `${(totals?.ranked_lanes ?? 0).toLocaleString('en-US')} of ${(totals?.all_lanes ?? 0).toLocaleString('en-US')} lanes have at least ${options.minShipments} deliveries; showing ${rows.length}`,
         },
       ],
-      notes: [
-        `late p50/p90/max are of the late deliveries only; "how late" counts them in ${lateBuckets.map((b) => b.label).join(', ')}`,
-      ],
+      notes: [note('late_deliveries_only', { buckets: lateBuckets.map((b) => b.label).join(', ') })],
     },
     options,
     read,
@@ -386,9 +392,7 @@ export async function runFacilitiesReport(
           caption: `showing ${rows.length} of ${counts.length.toLocaleString('en-US')} facilities with scans that day`,
         },
       ],
-      notes: [
-        'dwell: time from a scan at the facility to the same package’s next scan, anywhere; scans without a later one are left out',
-      ],
+      notes: [note('dwell')],
     },
     options,
     read,
@@ -532,9 +536,7 @@ export async function runExceptionsReport(
           caption: `showing ${Math.min(options.limit, facilityRows.length)} of ${facilityRows.length.toLocaleString('en-US')} facilities`,
         },
       ],
-      notes: [
-        `reasons come from the raw scan documents: recorded for ${recorded.toLocaleString('en-US')} of ${events.length.toLocaleString('en-US')} events`,
-      ],
+      notes: [note('reasons_recorded', { recorded, events: events.length })],
     },
     options,
     read,

@@ -2,7 +2,16 @@ import { terminalStatuses } from '../../domain/status.js';
 import { NotFoundError } from '../../errors.js';
 import type { MetadataFilter } from '../../domain/report-filters.js';
 import type { Database } from '../../store/database.js';
-import { readReport, reportResult, toIso, toNumber, type ReportOptions, type ReportResult, type ReportRow } from './report.js';
+import {
+  note,
+  readReport,
+  reportResult,
+  toIso,
+  toNumber,
+  type ReportOptions,
+  type ReportResult,
+  type ReportRow,
+} from './report.js';
 
 /** Reports about packages: where they stand (status), what is late (overdue), what went quiet (stale). */
 
@@ -51,7 +60,7 @@ export async function runStatusReport(db: Database, options: ReportOptions): Pro
           totals: { status: 'total', packages: total, share: total === 0 ? 0 : 1 },
         },
       ],
-      notes: [`${inFlight.toLocaleString('en-US')} in flight (not delivered, returned or cancelled)`],
+      notes: [note('in_flight', { packages: inFlight })],
     },
     options,
     read,
@@ -478,9 +487,7 @@ export async function runMetadataReport(
           caption: `showing ${rows.length.toLocaleString('en-US')} of ${total.toLocaleString('en-US')}`,
         },
       ],
-      notes: [
-        `${total.toLocaleString('en-US')} of ${all.toLocaleString('en-US')} packages match (${all === 0 ? '0' : ((100 * total) / all).toFixed(1)} %)`,
-      ],
+      notes: [note('metadata_matches', { matching: total, packages: all, share: all === 0 ? null : total / all })],
     },
     options,
     read,

@@ -49,11 +49,32 @@ export interface ReportTable {
 
 export type FindingLevel = 'ok' | 'info' | 'warn' | 'problem';
 
-/** A sentence a reader should act on ("index X has 0 scans and 210 MB — consider dropping"). */
+/** The measured values a finding or a note is written from, keyed in snake_case like row keys. */
+export type Figures = Record<string, CellValue>;
+
+/**
+ * Something a reader should act on, as data ("index X has 0 scans and 210 MB — consider dropping"
+ * is `{code: 'unused_index', subject: 'X', figures: {idx_scan: 0, bytes: 220200960, …}}`): the
+ * renderers write the sentence.
+ */
 export interface Finding {
   level: FindingLevel;
+  /** What kind of finding: a stable snake_case code (`unused_index`, or a consistency check's name). */
   code: string;
-  message: string;
+  /** What it is about (an index, a table, a document, a check…), or null. */
+  subject: string | null;
+  /** Raw values: bytes as numbers, fractions 0…1, counts, the thresholds used, related names. */
+  figures: Figures;
+}
+
+/** How to read a report ("bloat is estimated …"), as data like a finding: the renderers write it. */
+export interface Note {
+  code: string;
+  figures: Figures;
+}
+
+export function note(code: string, figures: Figures = {}): Note {
+  return { code, figures };
 }
 
 export interface QueryPlan {
@@ -70,7 +91,7 @@ export interface ReportResult {
   asOf: string;
   tables: ReportTable[];
   findings: Finding[];
-  notes: string[];
+  notes: Note[];
   /** False when a finding is a problem: `report consistency` and `report db` exit non-zero. */
   ok: boolean;
   elapsedMs: number;
@@ -84,6 +105,8 @@ export interface ReportOptions {
   explain?: boolean;
   /** On abort the running query is cancelled on the server and the report ends interrupted. */
   signal?: AbortSignal | undefined;
+  /** Names the report's sessions in pg_stat_activity (default: the connection's own). */
+  applicationName?: string | undefined;
 }
 
 /** Runs one named, bound query and returns its rows. */
@@ -119,7 +142,11 @@ export async function readReport<T>(
   const started = performance.now();
   const plans: QueryPlan[] = [];
   const signal = options.signal;
-  const session: SessionOptions = { signal, statementTimeoutMs: settings.statementTimeoutMs };
+  const session: SessionOptions = {
+    signal,
+    statementTimeoutMs: settings.statementTimeoutMs,
+    applicationName: options.applicationName,
+  };
 
   async function prepare(raw: Session['raw'], siblings: ReportReader[]): Promise<ReportReader> {
     // Sorting a few hundred thousand rows for percentiles must not spill to disk.

@@ -28,6 +28,12 @@ export interface BenchmarkRunDocument {
   results: Record<string, unknown>;
 }
 
+/**
+ * Where a write's raw scans go: PostgreSQL's document table (no MongoDB configured), or the
+ * transactional outbox, from which they are delivered to MongoDB after the commit.
+ */
+export type DocumentsTarget = 'postgres' | 'outbox';
+
 export interface DocumentStoreInfo {
   kind: 'mongodb' | 'postgres';
   version: string;

@@ -233,7 +233,9 @@ async function connect(driver: MongoDriver, config: Config, url: string, scrub: 
  * Opens the document store on MongoDB (database `config.mongoDatabase`). The driver is loaded
  * here, on first use, so commands that never touch documents never load it.
  */
-export async function openMongoDocumentStore(config: Config, url: string): Promise<MongoDocumentStore> {
+export async function openMongoDocumentStore(config: Config): Promise<MongoDocumentStore> {
+  const url = config.mongoUrl;
+  if (url === undefined) throw new Error('no MongoDB is configured');
   const scrub = createScrubber([...new Set([...config.secrets, ...secretsInUrls([url])])]);
   const driver = await import('mongodb');
   const client = await connect(driver, config, url, scrub);

@@ -3,13 +3,7 @@ import type { Knex } from 'knex';
 import { ExitCode, SchemaMissingError, ShiptrackError } from '../../errors.js';
 import { withPgErrors } from '../database.js';
 import { sampleRows } from '../sampling.js';
-import {
-  assertBenchmarkRunDocument,
-  assertRawScanDocument,
-  checkLimit,
-  invalidDocument,
-  uniqueById,
-} from './validation.js';
+import { assertBenchmarkRunDocument, assertRawScanDocument, checkLimit, invalidDocument, uniqueById } from './validation.js';
 import {
   documentCollections,
   type BenchmarkRunDocument,

@@ -1,0 +1,13 @@
+import type { ServiceWarning } from '../services/warnings.js';
+
+/** A warning as the one line the CLI prints after `warning:`. */
+export function describeWarning(warning: ServiceWarning): string {
+  switch (warning.code) {
+    case 'cache_unavailable':
+      return `cache unavailable (${warning.reason}); answering from PostgreSQL`;
+    case 'cache_not_refreshed':
+      return `could not reach Redis to refresh the cache (${warning.reason}); cached answers expire within ${Math.round(warning.ttlMs / 1000)} s`;
+    case 'documents_waiting':
+      return `raw scans wait in the outbox: MongoDB did not take them (${warning.reason}); ${warning.waiting.toLocaleString('en-US')} waiting, \`shiptrack outbox drain\` delivers them`;
+  }
+}

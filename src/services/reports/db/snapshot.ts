@@ -1,0 +1,528 @@
+import { migrationTable } from '../../migrations.service.js';
+import { toIso, toNullableNumber, toNumber, type ReportReader } from '../report.js';
+import { findDuplicateIndexes, type Coverage, type IndexShape } from './indexes.js';
+
+/**
+ * What `report db` reads, once and in one snapshot, from PostgreSQL's own statistics: server
+ * settings, tables with a bloat estimate, indexes, the slowest statements and the migration
+ * state, typed and in numbers. The rules and the tables are pure functions of it. Every query
+ * reads catalogs and statistics views only, so it runs under a role granted `pg_read_all_data`
+ * and `pg_read_all_stats`, and on the embedded PGlite.
+ */
+
+/** pg_stat_statements as this session sees it. */
+export interface StatementsModule {
+  /** The module is loaded (shared_preload_libraries): its settings exist. */
+  loaded: boolean;
+  /** The server has the extension's files. */
+  available: boolean;
+  /** The extension's version in this database, or null when it is not created here. */
+  version: string | null;
+  /** The extension's schema, quoted by the server, or null. */
+  schema: string | null;
+  /** This role may select from its view. */
+  readable: boolean;
+}
+
+export interface ServerInfo {
+  database: string;
+  /** When the database's statistics were last reset (ISO), or null: since they began. */
+  statsReset: string | null;
+  databaseBytes: number;
+  blocksHit: number;
+  blocksRead: number;
+  /** Transactions since the database's oldest unfrozen transaction id. */
+  xidAge: number;
+  trackCountsOff: boolean;
+  autovacuumOff: boolean;
+  sharedBuffersBytes: number;
+  /**
+   * shared_preload_libraries, or null when it is empty or this role may not see it (it is
+   * superuser-only without pg_read_all_settings).
+   */
+  preload: string | null;
+  statementsModule: StatementsModule;
+}
+
+export interface TableStats {
+  table: string;
+  tableBytes: number;
+  indexBytes: number;
+  /** n_live_tup, or reltuples while the counters have not seen the rows (after a restore). */
+  liveRows: number;
+  deadRows: number;
+  /** Dead of live and dead rows, or null when there are none. */
+  deadShare: number | null;
+  seqScans: number | null;
+  indexScans: number | null;
+  /** Buffer cache hit ratio of its heap, or null before any access. */
+  cacheHit: number | null;
+  lastVacuum: string | null;
+  lastAutovacuum: string | null;
+  lastAutoanalyze: string | null;
+  /** autovacuum_enabled = false on this table. */
+  autovacuumDisabled: boolean;
+  /** Pages beyond those its rows need, as of its last ANALYZE; null when it was never analyzed. */
+  bloat: { bytes: number; share: number } | null;
+}
+
+export interface IndexStats {
+  index: string;
+  table: string;
+  /** The definition after USING: `btree (tracking_number)`. */
+  definition: string;
+  bytes: number;
+  scans: number;
+  cacheHit: number | null;
+  valid: boolean;
+  /** CREATE INDEX CONCURRENTLY is building it. */
+  building: boolean;
+  /** The constraint it backs (p, u or x), or the foreign key (f) that references through it. */
+  constraint: { type: string; name: string } | null;
+  /** What it enforces: primary key, unique, exclusion, foreign key target, unique index, replica identity, or null. */
+  enforces: string | null;
+  /** The index that makes this one redundant, and how. */
+  coveredBy: { index: string; kind: Coverage } | null;
+}
+
+export interface Statement {
+  query: string | null;
+  role: string | null;
+  calls: number;
+  totalMs: number;
+  meanMs: number;
+  rows: number;
+  /** Of the total time of every statement of this database. */
+  share: number | null;
+}
+
+export interface Statements {
+  slowest: Statement[];
+  /** How many statements of this database pg_stat_statements tracks. */
+  all: number;
+  /** When pg_stat_statements was last reset (ISO; version 1.9 on), or null. */
+  since: string | null;
+}
+
+export type MigrationState =
+  | { state: 'missing' | 'unreadable' | 'empty' }
+  | { state: 'applied'; applied: number; latest: string; appliedAt: string | null; batch: number };
+
+export interface CacheScope {
+  scope: string;
+  hits: number;
+  reads: number;
+  hitRatio: number | null;
+}
+
+export interface DbSnapshot {
+  embedded: boolean;
+  server: ServerInfo;
+  /** Largest first. */
+  tables: TableStats[];
+  /** Largest first. */
+  indexes: IndexStats[];
+  /** Buffer cache hits and reads of the tables' heaps, of the indexes, and of the whole database. */
+  caches: CacheScope[];
+  /** The slowest statements, or null when pg_stat_statements cannot be read. */
+  statements: Statements | null;
+  migrations: MigrationState;
+}
+
+interface ServerRow {
+  database: string;
+  stats_reset: Date | null;
+  blks_hit: unknown;
+  blks_read: unknown;
+  database_bytes: unknown;
+  xid_age: unknown;
+  track_counts: string | null;
+  autovacuum: string | null;
+  shared_buffers_bytes: unknown;
+  preload: string | null;
+  pss_loaded: boolean;
+  pss_available: boolean;
+  pss_version: string | null;
+  pss_schema: string | null;
+  pss_readable: boolean | null;
+  migrations_exists: boolean;
+  migrations_readable: boolean | null;
+}
+
+interface TableRow {
+  relid: number;
+  table: string;
+  table_bytes: unknown;
+  index_bytes: unknown;
+  reltuples: unknown;
+  n_live_tup: unknown;
+  n_dead_tup: unknown;
+  seq_scan: unknown;
+  idx_scan: unknown;
+  last_vacuum: Date | null;
+  last_autovacuum: Date | null;
+  last_autoanalyze: Date | null;
+  heap_blks_hit: unknown;
+  heap_blks_read: unknown;
+  autovacuum_disabled: boolean;
+}
+
+interface BloatRow {
+  relid: number;
+  relpages: unknown;
+  reltuples: unknown;
+  tuple_bytes: unknown;
+  block_size: unknown;
+  fillfactor: unknown;
+}
+
+interface IndexRow {
+  index_oid: number;
+  table_oid: number;
+  index: string;
+  table: string;
+  bytes: unknown;
+  idx_scan: unknown;
+  idx_blks_hit: unknown;
+  idx_blks_read: unknown;
+  is_unique: boolean;
+  is_primary: boolean;
+  is_valid: boolean;
+  is_replica_identity: boolean;
+  building: boolean;
+  constraint_type: string | null;
+  constraint_name: string | null;
+  key_count: number;
+  keys: string;
+  opclasses: string;
+  collations: string;
+  options: string;
+  expressions: string | null;
+  predicate: string | null;
+  method: string;
+  definition: string;
+}
+
+interface StatementRow {
+  role: string | null;
+  calls: unknown;
+  total_ms: unknown;
+  mean_ms: unknown;
+  rows: unknown;
+  query: string | null;
+  all_ms: unknown;
+  all_statements: unknown;
+}
+
+interface MigrationRow {
+  applied: unknown;
+  name: string;
+  applied_at: Date;
+  batch: number;
+}
+
+const constraintLabels: Record<string, string> = { p: 'primary key', u: 'unique', x: 'exclusion', f: 'foreign key target' };
+
+/** Hits of hits and reads, or null before any access. */
+export function hitRatio(hits: number, reads: number): number | null {
+  return hits + reads === 0 ? null : hits / (hits + reads);
+}
+
+async function readServer(reader: ReportReader): Promise<ServerRow> {
+  // shared_preload_libraries is superuser-only through current_setting() (an error would abort the
+  // read-only transaction); pg_settings hides the row instead. The module's own settings exist only
+  // when it is loaded, which is exactly when its view can be read.
+  const [row] = await reader.rows<ServerRow>(
+    'server, settings and extensions',
+    `select current_database() as database, d.stats_reset, d.blks_hit, d.blks_read,
+            pg_database_size(current_database()) as database_bytes,
+            (select age(datfrozenxid) from pg_database where datname = current_database()) as xid_age,
+            (select setting from pg_settings where name = 'track_counts') as track_counts,
+            (select setting from pg_settings where name = 'autovacuum') as autovacuum,
+            pg_size_bytes(current_setting('shared_buffers')) as shared_buffers_bytes,
+            (select setting from pg_settings where name = 'shared_preload_libraries') as preload,
+            exists (select 1 from pg_settings where name = 'pg_stat_statements.max') as pss_loaded,
+            exists (select 1 from pg_available_extensions where name = 'pg_stat_statements') as pss_available,
+            x.extversion as pss_version, quote_ident(n.nspname) as pss_schema,
+            has_table_privilege(to_regclass(quote_ident(n.nspname) || '.pg_stat_statements'), 'select') as pss_readable,
+            to_regclass(?) is not null as migrations_exists,
+            has_table_privilege(to_regclass(?), 'select') as migrations_readable
+       from (select 1) as one
+       left join pg_stat_database d on d.datname = current_database()
+       left join pg_extension x on x.extname = 'pg_stat_statements'
+       left join pg_namespace n on n.oid = x.extnamespace`,
+    [migrationTable, migrationTable],
+  );
+  if (row === undefined) throw new Error('the server returned no row for its own settings');
+  return row;
+}
+
+async function readTables(reader: ReportReader): Promise<{ tables: TableRow[]; bloat: BloatRow[] }> {
+  const tables = await reader.rows<TableRow>(
+    'tables',
+    `select s.relid, s.relid::regclass::text as "table",
+            coalesce(pg_table_size(s.relid), 0) as table_bytes, coalesce(pg_indexes_size(s.relid), 0) as index_bytes,
+            c.reltuples, s.n_live_tup, s.n_dead_tup, s.seq_scan, s.idx_scan,
+            greatest(s.last_vacuum, s.last_autovacuum) as last_vacuum, s.last_autovacuum, s.last_autoanalyze,
+            io.heap_blks_hit, io.heap_blks_read,
+            exists (select 1 from pg_options_to_table(c.reloptions) o
+                     where o.option_name = 'autovacuum_enabled' and o.option_value in ('false', 'off', 'no', '0')) as autovacuum_disabled
+       from pg_stat_user_tables s
+       join pg_class c on c.oid = s.relid
+       left join pg_statio_user_tables io on io.relid = s.relid`,
+  );
+  // Expected pages: reltuples rows of the average width ANALYZE saw (pg_stats), with tuple header,
+  // null bitmap, alignment, line pointer and fillfactor; against relpages of the same ANALYZE.
+  const bloat = await reader.rows<BloatRow>(
+    'bloat estimate',
+    `with columns as (
+       select a.attrelid as relid, count(*) as natts, count(st.avg_width) as with_stats,
+              sum(st.avg_width * (1 - st.null_frac)) as data_width, bool_or(st.null_frac > 0) as has_nulls
+         from pg_stat_user_tables t
+         join pg_attribute a on a.attrelid = t.relid and a.attnum > 0 and not a.attisdropped
+         left join pg_stats st
+           on st.schemaname = t.schemaname and st.tablename = t.relname and st.attname = a.attname and not st.inherited
+        group by a.attrelid)
+     select c.oid as relid, c.relpages, c.reltuples,
+            ceil((23 + case when k.has_nulls then ceil(k.natts / 8.0) else 0 end) / 8.0) * 8
+              + ceil(k.data_width / 8.0) * 8 + 4 as tuple_bytes,
+            current_setting('block_size')::int as block_size,
+            coalesce((select o.option_value::int from pg_options_to_table(c.reloptions) o where o.option_name = 'fillfactor'), 100)
+              as fillfactor
+       from columns k
+       join pg_class c on c.oid = k.relid
+      where k.with_stats = k.natts and c.reltuples > 0 and c.relpages > 0`,
+  );
+  return { tables, bloat };
+}
+
+async function readIndexes(reader: ReportReader): Promise<IndexRow[]> {
+  return reader.rows<IndexRow>(
+    'indexes',
+    `select x.indexrelid as index_oid, x.indrelid as table_oid, x.indexrelid::regclass::text as index,
+            x.indrelid::regclass::text as "table", coalesce(pg_relation_size(x.indexrelid), 0) as bytes,
+            s.idx_scan, io.idx_blks_hit, io.idx_blks_read,
+            x.indisunique as is_unique, x.indisprimary as is_primary, x.indisvalid as is_valid,
+            x.indisreplident as is_replica_identity,
+            exists (select 1 from pg_stat_progress_create_index p where p.index_relid = x.indexrelid) as building,
+            con.contype as constraint_type, con.conname as constraint_name,
+            x.indnkeyatts as key_count, x.indkey::text as keys, x.indclass::text as opclasses,
+            x.indcollation::text as collations, x.indoption::text as options,
+            pg_get_expr(x.indexprs, x.indrelid) as expressions, pg_get_expr(x.indpred, x.indrelid) as predicate,
+            am.amname as method, substr(d.def, strpos(d.def, ' USING ') + 7) as definition
+       from pg_stat_user_indexes s
+       join pg_index x on x.indexrelid = s.indexrelid
+       join pg_class i on i.oid = x.indexrelid
+       join pg_am am on am.oid = i.relam
+       left join pg_statio_user_indexes io on io.indexrelid = s.indexrelid
+       cross join lateral (select pg_get_indexdef(x.indexrelid) as def) d
+       left join lateral (
+         select c.contype::text as contype, c.conname::text as conname from pg_constraint c
+          where c.conindid = x.indexrelid and c.contype in ('p', 'u', 'x', 'f') order by c.contype = 'f', c.conname limit 1) con on true`,
+  );
+}
+
+function parseVersion(version: string | null): number[] {
+  return (version ?? '0').split('.').map((part) => Number.parseInt(part, 10) || 0);
+}
+
+function atLeast(version: number[], major: number, minor: number): boolean {
+  const [a = 0, b = 0] = version;
+  return a > major || (a === major && b >= minor);
+}
+
+async function readStatements(reader: ReportReader, server: ServerRow, limit: number): Promise<Statements | null> {
+  if (!server.pss_loaded || server.pss_schema === null || server.pss_readable !== true) return null;
+  const version = parseVersion(server.pss_version);
+  // Column names changed in 1.8 (PostgreSQL 13); the schema is the extension's, quoted by the server.
+  const [total, mean] = atLeast(version, 1, 8) ? ['total_exec_time', 'mean_exec_time'] : ['total_time', 'mean_time'];
+  const view = `${server.pss_schema}.pg_stat_statements`;
+  const rows = await reader.rows<StatementRow>(
+    'pg_stat_statements',
+    `select s.userid::regrole::text as role, s.calls, s.${total} as total_ms, s.${mean} as mean_ms, s.rows,
+            left(s.query, 1000) as query, sum(s.${total}) over () as all_ms, count(*) over () as all_statements
+       from ${view} s
+      where s.dbid = (select oid from pg_database where datname = current_database())
+      order by s.${total} desc
+      limit ?`,
+    [limit],
+  );
+  let since: Date | null = null;
+  if (atLeast(version, 1, 9)) {
+    const [info] = await reader.rows<{ stats_reset: Date | null }>(
+      'pg_stat_statements_info',
+      `select stats_reset from ${server.pss_schema}.pg_stat_statements_info`,
+    );
+    since = info?.stats_reset ?? null;
+  }
+  const slowest = rows.map((s): Statement => {
+    const allMs = toNumber(s.all_ms);
+    return {
+      query: s.query,
+      role: s.role,
+      calls: toNumber(s.calls),
+      totalMs: toNumber(s.total_ms),
+      meanMs: toNumber(s.mean_ms),
+      rows: toNumber(s.rows),
+      share: allMs === 0 ? null : toNumber(s.total_ms) / allMs,
+    };
+  });
+  return { slowest, all: toNumber(rows[0]?.all_statements), since: toIso(since) };
+}
+
+async function readMigrations(reader: ReportReader, server: ServerRow): Promise<MigrationState> {
+  if (!server.migrations_exists) return { state: 'missing' };
+  if (server.migrations_readable !== true) return { state: 'unreadable' };
+  const [row] = await reader.rows<MigrationRow>(
+    'migrations',
+    `select (select count(*) from ${migrationTable}) as applied, name, applied_at, batch
+       from ${migrationTable} order by id desc limit 1`,
+  );
+  if (row === undefined) return { state: 'empty' };
+  return {
+    state: 'applied',
+    applied: toNumber(row.applied),
+    latest: row.name,
+    appliedAt: toIso(row.applied_at),
+    batch: row.batch,
+  };
+}
+
+function serverInfo(row: ServerRow): ServerInfo {
+  return {
+    database: row.database,
+    statsReset: toIso(row.stats_reset),
+    databaseBytes: toNumber(row.database_bytes),
+    blocksHit: toNumber(row.blks_hit),
+    blocksRead: toNumber(row.blks_read),
+    xidAge: toNumber(row.xid_age),
+    trackCountsOff: row.track_counts === 'off',
+    autovacuumOff: row.autovacuum === 'off',
+    sharedBuffersBytes: toNumber(row.shared_buffers_bytes),
+    preload: row.preload === '' ? null : row.preload,
+    statementsModule: {
+      loaded: row.pss_loaded,
+      available: row.pss_available,
+      version: row.pss_version,
+      schema: row.pss_schema,
+      readable: row.pss_readable === true,
+    },
+  };
+}
+
+function bloatEstimate(b: BloatRow): { bytes: number; share: number } {
+  const perPage = ((toNumber(b.block_size) - 24) * toNumber(b.fillfactor)) / 100;
+  const expected = Math.ceil((toNumber(b.reltuples) * toNumber(b.tuple_bytes)) / perPage);
+  const pages = toNumber(b.relpages);
+  const extra = Math.max(0, pages - expected);
+  return { bytes: extra * toNumber(b.block_size), share: extra / pages };
+}
+
+function tableStats(rows: readonly TableRow[], bloat: readonly BloatRow[]): TableStats[] {
+  const bloatByTable = new Map(bloat.map((b) => [b.relid, bloatEstimate(b)]));
+  return rows
+    .map((t): TableStats => {
+      const liveStat = toNumber(t.n_live_tup);
+      const live = liveStat === 0 && toNumber(t.reltuples) > 0 ? toNumber(t.reltuples) : liveStat;
+      const dead = toNumber(t.n_dead_tup);
+      return {
+        table: t.table,
+        tableBytes: toNumber(t.table_bytes),
+        indexBytes: toNumber(t.index_bytes),
+        liveRows: live,
+        deadRows: dead,
+        deadShare: live + dead === 0 ? null : dead / (live + dead),
+        seqScans: toNullableNumber(t.seq_scan),
+        indexScans: toNullableNumber(t.idx_scan),
+        cacheHit: hitRatio(toNumber(t.heap_blks_hit), toNumber(t.heap_blks_read)),
+        lastVacuum: toIso(t.last_vacuum),
+        lastAutovacuum: toIso(t.last_autovacuum),
+        lastAutoanalyze: toIso(t.last_autoanalyze),
+        autovacuumDisabled: t.autovacuum_disabled,
+        bloat: bloatByTable.get(t.relid) ?? null,
+      };
+    })
+    .sort((a, b) => b.tableBytes + b.indexBytes - (a.tableBytes + a.indexBytes) || a.table.localeCompare(b.table));
+}
+
+function vector(text: string): string[] {
+  return text.trim() === '' ? [] : text.trim().split(/\s+/);
+}
+
+function shapeOf(row: IndexRow): IndexShape {
+  const all = vector(row.keys).map(Number);
+  return {
+    oid: row.index_oid,
+    tableOid: row.table_oid,
+    method: row.method,
+    keys: all.slice(0, row.key_count),
+    include: all.slice(row.key_count),
+    opclasses: vector(row.opclasses),
+    collations: vector(row.collations),
+    options: vector(row.options),
+    expressions: row.expressions,
+    predicate: row.predicate,
+    unique: row.is_unique,
+    primary: row.is_primary,
+    valid: row.is_valid,
+    constraint: row.constraint_type !== null,
+  };
+}
+
+function enforcedBy(i: IndexRow): string | null {
+  if (i.constraint_type !== null) return constraintLabels[i.constraint_type] ?? i.constraint_type;
+  if (i.is_unique) return 'unique index';
+  return i.is_replica_identity ? 'replica identity' : null;
+}
+
+function indexStats(rows: readonly IndexRow[]): IndexStats[] {
+  const duplicates = findDuplicateIndexes(rows.map(shapeOf));
+  const names = new Map(rows.map((i) => [i.index_oid, i.index]));
+  return rows
+    .map((i): IndexStats => {
+      const duplicate = duplicates.get(i.index_oid);
+      const coveredBy = duplicate === undefined ? undefined : names.get(duplicate.of);
+      return {
+        index: i.index,
+        table: i.table,
+        definition: i.definition,
+        bytes: toNumber(i.bytes),
+        scans: toNumber(i.idx_scan),
+        cacheHit: hitRatio(toNumber(i.idx_blks_hit), toNumber(i.idx_blks_read)),
+        valid: i.is_valid,
+        building: i.building,
+        constraint: i.constraint_type === null ? null : { type: i.constraint_type, name: i.constraint_name ?? '' },
+        enforces: enforcedBy(i),
+        coveredBy: duplicate === undefined || coveredBy === undefined ? null : { index: coveredBy, kind: duplicate.kind },
+      };
+    })
+    .sort((a, b) => b.bytes - a.bytes || a.index.localeCompare(b.index));
+}
+
+function cacheScopes(server: ServerInfo, tables: readonly TableRow[], indexes: readonly IndexRow[]): CacheScope[] {
+  const sum = <T>(rows: readonly T[], pick: (row: T) => unknown): number => rows.reduce((s, r) => s + toNumber(pick(r)), 0);
+  return [
+    { scope: 'tables (heap)', hits: sum(tables, (t) => t.heap_blks_hit), reads: sum(tables, (t) => t.heap_blks_read) },
+    { scope: 'indexes', hits: sum(indexes, (i) => i.idx_blks_hit), reads: sum(indexes, (i) => i.idx_blks_read) },
+    { scope: `database ${server.database}`, hits: server.blocksHit, reads: server.blocksRead },
+  ].map((c) => ({ ...c, hitRatio: hitRatio(c.hits, c.reads) }));
+}
+
+/** Reads everything `report db` looks at, in the reader's snapshot; `limit` statements at most. */
+export async function readDbSnapshot(reader: ReportReader, limit: number): Promise<DbSnapshot> {
+  const serverRow = await readServer(reader);
+  const { tables, bloat } = await readTables(reader);
+  const indexes = await readIndexes(reader);
+  const statements = await readStatements(reader, serverRow, limit);
+  const migrations = await readMigrations(reader, serverRow);
+  const server = serverInfo(serverRow);
+  return {
+    embedded: reader.mode === 'embedded',
+    server,
+    tables: tableStats(tables, bloat),
+    indexes: indexStats(indexes),
+    caches: cacheScopes(server, tables, indexes),
+    statements,
+    migrations,
+  };
+}

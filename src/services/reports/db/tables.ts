@@ -1,0 +1,180 @@
+import { formatBytes } from '../../../domain/units.js';
+import { migrationTable } from '../../migrations.service.js';
+import type { ReportRow, ReportTable } from '../report.js';
+import type { DbSnapshot, ServerInfo } from './snapshot.js';
+
+/** The tables of `report db`: pure functions of the snapshot. */
+
+const statementTextLength = 120;
+const definitionLength = 80;
+
+function count(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+function shorten(text: string | null, length: number): string {
+  const flat = (text ?? '').replace(/\s+/g, ' ').trim();
+  return flat.length > length ? `${flat.slice(0, length - 1)}…` : flat;
+}
+
+function statsSince(server: ServerInfo): string {
+  return server.statsReset === null ? 'since statistics began' : `since the statistics reset of ${server.statsReset}`;
+}
+
+export function tablesTable({ tables, server }: DbSnapshot, limit: number): ReportTable {
+  const rows = tables.slice(0, limit).map((t): ReportRow => ({
+    table: t.table,
+    total_bytes: t.tableBytes + t.indexBytes,
+    table_bytes: t.tableBytes,
+    index_bytes: t.indexBytes,
+    live_rows: t.liveRows,
+    dead_rows: t.deadRows,
+    dead_share: t.deadShare,
+    bloat_bytes: t.bloat?.bytes ?? null,
+    bloat_share: t.bloat?.share ?? null,
+    seq_scan: t.seqScans,
+    idx_scan: t.indexScans,
+    cache_hit: t.cacheHit,
+    last_autovacuum: t.lastAutovacuum,
+    last_autoanalyze: t.lastAutoanalyze,
+  }));
+  const sum = (pick: (t: (typeof tables)[number]) => number): number => tables.reduce((s, t) => s + pick(t), 0);
+  return {
+    name: 'tables',
+    title: 'Tables by total size',
+    columns: [
+      { key: 'table', header: 'table', kind: 'text' },
+      { key: 'total_bytes', header: 'total', kind: 'bytes' },
+      { key: 'total_bar', header: '', kind: 'bar', of: 'total_bytes' },
+      { key: 'table_bytes', header: 'table', kind: 'bytes' },
+      { key: 'index_bytes', header: 'indexes', kind: 'bytes' },
+      { key: 'live_rows', header: 'rows (est.)', kind: 'integer' },
+      { key: 'dead_rows', header: 'dead', kind: 'integer' },
+      { key: 'dead_share', header: 'dead %', kind: 'percent' },
+      { key: 'bloat_bytes', header: 'bloat (est.)', kind: 'bytes' },
+      { key: 'bloat_share', header: 'bloat %', kind: 'percent' },
+      { key: 'seq_scan', header: 'seq scans', kind: 'integer' },
+      { key: 'idx_scan', header: 'idx scans', kind: 'integer' },
+      { key: 'cache_hit', header: 'cache hit', kind: 'percent' },
+      { key: 'last_autovacuum', header: 'last autovacuum', kind: 'timestamp' },
+      { key: 'last_autoanalyze', header: 'last autoanalyze', kind: 'timestamp' },
+    ],
+    rows,
+    totals: {
+      table: 'all tables',
+      total_bytes: sum((t) => t.tableBytes + t.indexBytes),
+      table_bytes: sum((t) => t.tableBytes),
+      index_bytes: sum((t) => t.indexBytes),
+    },
+    caption: `showing ${count(rows.length)} of ${count(tables.length)} tables; the database takes ${formatBytes(server.databaseBytes)}`,
+  };
+}
+
+export function indexesTable({ indexes, server }: DbSnapshot, limit: number): ReportTable {
+  const rows = indexes.slice(0, limit).map((i): ReportRow => ({
+    index: i.index,
+    table: i.table,
+    definition: shorten(i.definition, definitionLength),
+    bytes: i.bytes,
+    idx_scan: i.scans,
+    unused: i.valid && i.scans === 0,
+    duplicate_of: i.coveredBy?.index ?? null,
+    enforces: i.enforces,
+    valid: i.valid,
+    cache_hit: i.cacheHit,
+  }));
+  return {
+    name: 'indexes',
+    title: 'Indexes by size',
+    columns: [
+      { key: 'index', header: 'index', kind: 'text' },
+      { key: 'table', header: 'table', kind: 'text' },
+      { key: 'definition', header: 'definition', kind: 'text' },
+      { key: 'bytes', header: 'size', kind: 'bytes' },
+      { key: 'bytes_bar', header: '', kind: 'bar', of: 'bytes' },
+      { key: 'idx_scan', header: 'scans', kind: 'integer' },
+      { key: 'unused', header: 'unused', kind: 'text' },
+      { key: 'duplicate_of', header: 'duplicate of', kind: 'text' },
+      { key: 'enforces', header: 'enforces', kind: 'text' },
+      { key: 'valid', header: 'valid', kind: 'text' },
+      { key: 'cache_hit', header: 'cache hit', kind: 'percent' },
+    ],
+    rows,
+    caption: `showing ${count(rows.length)} of ${count(indexes.length)} indexes; scans ${statsSince(server)}`,
+  };
+}
+
+export function cacheTable({ caches, server }: DbSnapshot): ReportTable {
+  return {
+    name: 'cache',
+    title: 'Buffer cache hit ratios',
+    columns: [
+      { key: 'scope', header: 'of', kind: 'text' },
+      { key: 'hits', header: 'hits', kind: 'integer' },
+      { key: 'reads', header: 'reads', kind: 'integer' },
+      { key: 'hit_ratio', header: 'hit ratio', kind: 'percent' },
+    ],
+    rows: caches.map((c) => ({ scope: c.scope, hits: c.hits, reads: c.reads, hit_ratio: c.hitRatio })),
+    caption: `${statsSince(server)}; shared_buffers is ${formatBytes(server.sharedBuffersBytes)}`,
+  };
+}
+
+export function statementsTable({ statements }: DbSnapshot): ReportTable {
+  const rows = (statements?.slowest ?? []).map((s): ReportRow => ({
+    query: shorten(s.query, statementTextLength),
+    role: s.role,
+    calls: s.calls,
+    total_ms: s.totalMs,
+    mean_ms: s.meanMs,
+    rows: s.rows,
+    share: s.share,
+  }));
+  return {
+    name: 'statements',
+    title: 'Statements by total time (pg_stat_statements)',
+    columns: [
+      { key: 'query', header: 'statement', kind: 'text' },
+      { key: 'role', header: 'role', kind: 'text' },
+      { key: 'calls', header: 'calls', kind: 'integer' },
+      { key: 'total_ms', header: 'total', kind: 'ms' },
+      { key: 'mean_ms', header: 'mean', kind: 'ms' },
+      { key: 'rows', header: 'rows', kind: 'integer' },
+      { key: 'share', header: 'share', kind: 'percent' },
+    ],
+    rows,
+    caption:
+      statements === null
+        ? 'pg_stat_statements cannot be read here (see the findings)'
+        : `showing ${count(rows.length)} of ${count(statements.all)} statements of this database` +
+          (statements.since === null ? '' : ` since ${statements.since}`),
+  };
+}
+
+export function migrationsTable({ migrations }: DbSnapshot): ReportTable {
+  return {
+    name: 'migrations',
+    title: 'Migrations',
+    columns: [
+      { key: 'applied', header: 'applied', kind: 'integer' },
+      { key: 'latest', header: 'latest', kind: 'text' },
+      { key: 'applied_at', header: 'applied at', kind: 'timestamp' },
+      { key: 'batch', header: 'batch', kind: 'integer' },
+    ],
+    rows:
+      migrations.state === 'applied'
+        ? [{ applied: migrations.applied, latest: migrations.latest, applied_at: migrations.appliedAt, batch: migrations.batch }]
+        : [],
+    caption: `from ${migrationTable}; \`shiptrack migrate status\` shows pending migrations`,
+  };
+}
+
+/** Sizes, indexes, caches, statements and migrations, `limit` rows of the first two. */
+export function dbTables(snapshot: DbSnapshot, limit: number): ReportTable[] {
+  return [
+    tablesTable(snapshot, limit),
+    indexesTable(snapshot, limit),
+    cacheTable(snapshot),
+    statementsTable(snapshot),
+    migrationsTable(snapshot),
+  ];
+}
