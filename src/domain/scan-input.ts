@@ -61,13 +61,18 @@ export type CheckedScan = { ok: true; scan: ScanInput } | { ok: false; field: Sc
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 const unprintable = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
-function text(value: unknown, field: ScanField, max: number, required: boolean): string | undefined | { reason: string } {
-  if (value === undefined || value === null) return required ? { reason: `${field} is missing` } : undefined;
-  if (typeof value !== 'string') return { reason: `${field} must be a string` };
+/** Why a value was refused (a class, so that no value a person sent can pass for one). */
+class Refused {
+  constructor(readonly reason: string) {}
+}
+
+function text(value: unknown, field: ScanField, max: number, required: boolean): string | undefined | Refused {
+  if (value === undefined || value === null) return required ? new Refused(`${field} is missing`) : undefined;
+  if (typeof value !== 'string') return new Refused(`${field} must be a string`);
   const trimmed = value.trim();
-  if (trimmed === '') return required ? { reason: `${field} is missing` } : { reason: `${field} must not be empty` };
-  if (trimmed.length > max) return { reason: `${field} is longer than ${max} characters (${trimmed.length})` };
-  if (unprintable.test(trimmed)) return { reason: `${field} contains a control character` };
+  if (trimmed === '') return new Refused(required ? `${field} is missing` : `${field} must not be empty`);
+  if (trimmed.length > max) return new Refused(`${field} is longer than ${max} characters (${trimmed.length})`);
+  if (unprintable.test(trimmed)) return new Refused(`${field} contains a control character`);
   return trimmed;
 }
 
@@ -83,44 +88,42 @@ function depthExceeds(value: unknown, limit: number): boolean {
   return false;
 }
 
-function checkPayload(value: unknown): Record<string, unknown> | undefined | { reason: string } {
+function checkPayload(value: unknown): Record<string, unknown> | undefined | Refused {
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'object' || Array.isArray(value)) return { reason: 'payload must be a JSON object' };
+  if (typeof value !== 'object' || Array.isArray(value)) return new Refused('payload must be a JSON object');
   if (depthExceeds(value, scanLimits.payloadDepth))
-    return { reason: `payload is nested deeper than ${scanLimits.payloadDepth} levels` };
+    return new Refused(`payload is nested deeper than ${scanLimits.payloadDepth} levels`);
   let json: string;
   try {
     json = JSON.stringify(value);
   } catch {
-    return { reason: 'payload cannot be written as JSON' };
+    return new Refused('payload cannot be written as JSON');
   }
   const bytes = Buffer.byteLength(json);
   if (bytes > scanLimits.payloadBytes) {
-    return {
-      reason: `payload is ${bytes.toLocaleString('en-US')} bytes as JSON; at most ${scanLimits.payloadBytes.toLocaleString('en-US')}`,
-    };
+    const limit = scanLimits.payloadBytes.toLocaleString('en-US');
+    return new Refused(`payload is ${bytes.toLocaleString('en-US')} bytes as JSON; at most ${limit}`);
   }
   // PostgreSQL's jsonb cannot hold U+0000 (as text or escaped).
-  if (json.includes('\\u0000')) return { reason: 'payload contains a NUL character (\\u0000), which JSONB cannot store' };
+  if (json.includes('\\u0000')) return new Refused('payload contains a NUL character (\\u0000), which JSONB cannot store');
   return value as Record<string, unknown>;
 }
 
-function checkTime(value: unknown, now: Date, defaultAt: Date | undefined): Date | { reason: string } {
-  if (value === undefined || value === null || value === '') return defaultAt ?? { reason: 'at is missing (a date and time)' };
+function checkTime(value: unknown, now: Date, defaultAt: Date | undefined): Date | Refused {
+  if (value === undefined || value === null || value === '') return defaultAt ?? new Refused('at is missing (a date and time)');
   const date =
     value instanceof Date
       ? value
       : typeof value === 'string' || typeof value === 'number'
         ? new Date(value)
         : new Date(Number.NaN);
-  if (Number.isNaN(date.getTime())) return { reason: 'at must be a date and time (e.g. 2026-11-20T14:05:00Z)' };
-  if (date.getUTCFullYear() < scanLimits.earliestYear) return { reason: `at is before ${scanLimits.earliestYear}` };
-  if (date.getTime() > now.getTime() + scanLimits.futureMs) return { reason: 'at is more than a day in the future' };
+  if (Number.isNaN(date.getTime())) return new Refused('at must be a date and time (e.g. 2026-11-20T14:05:00Z)');
+  if (date.getUTCFullYear() < scanLimits.earliestYear) return new Refused(`at is before ${scanLimits.earliestYear}`);
+  if (date.getTime() > now.getTime() + scanLimits.futureMs) return new Refused('at is more than a day in the future');
   return date;
 }
 
-const failed = (v: unknown): v is { reason: string } =>
-  typeof v === 'object' && v !== null && 'reason' in v && !(v instanceof Date);
+const failed = (v: unknown): v is Refused => v instanceof Refused;
 
 /**
  * Checks one scan. `defaultAt` is the time of a scan given without one (one scan at a terminal:

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Knex } from 'knex';
@@ -128,13 +128,44 @@ export function listMigrationFiles(options: Pick<MigratorOptions, 'directory' | 
   return files;
 }
 
+/** Where the build records the checksum of each migration source it compiled. */
+const manifestName = 'checksums.json';
+
+const manifests = new Map<string, ReadonlyMap<string, string>>();
+
+/**
+ * The checksums of the sources the build compiled, by migration name: a compiled migration is
+ * current when its source's checksum matches, whatever the files' times say (a checkout, an
+ * install from a package, a copy can all leave a source newer than its build).
+ */
+function builtChecksums(compiledDirectory: string): ReadonlyMap<string, string> {
+  let manifest = manifests.get(compiledDirectory);
+  if (manifest === undefined) {
+    const file = path.join(compiledDirectory, manifestName);
+    const entries = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>) : {};
+    manifest = new Map(Object.entries(entries));
+    manifests.set(compiledDirectory, manifest);
+  }
+  return manifest;
+}
+
+/** Run by the build after compiling: records the checksum of every `.ts` migration source. */
+export function writeBuildChecksums(options: Pick<MigratorOptions, 'directory' | 'compiledDirectory'>): number {
+  const entries = listMigrationFiles(options)
+    .filter((f) => f.sourcePath.endsWith('.ts'))
+    .map((f) => [f.name, f.checksum] as const);
+  mkdirSync(options.compiledDirectory, { recursive: true });
+  writeFileSync(path.join(options.compiledDirectory, manifestName), `${JSON.stringify(Object.fromEntries(entries), null, 2)}\n`);
+  return entries.length;
+}
+
 async function loadMigration(file: MigrationFile): Promise<MigrationModule> {
   if (!existsSync(file.modulePath)) {
     throw new MigrationError(`migration ${file.name} is not built (${path.basename(file.modulePath)} is missing)`, {
       hint: 'run `npm run build`',
     });
   }
-  if (file.modulePath !== file.sourcePath && statSync(file.modulePath).mtimeMs + 1000 < statSync(file.sourcePath).mtimeMs) {
+  if (file.modulePath !== file.sourcePath && builtChecksums(path.dirname(file.modulePath)).get(file.name) !== file.checksum) {
     throw new MigrationError(`migration ${file.name} changed since it was built`, { hint: 'run `npm run build`' });
   }
   const mod = (await import(pathToFileURL(file.modulePath).href)) as Partial<MigrationModule>;

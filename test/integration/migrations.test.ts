@@ -1,4 +1,4 @@
-import { writeFileSync, unlinkSync } from 'node:fs';
+import { utimesSync, writeFileSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { ConflictError, MigrationError, InterruptedError } from '../../src/errors.js';
@@ -10,6 +10,7 @@ import {
   migrateLatest,
   migrateUp,
   unlockMigrations,
+  writeBuildChecksums,
   type MigratorOptions,
 } from '../../src/services/migrations.service.js';
 import { sessionPool, type Database } from '../../src/store/database.js';
@@ -407,5 +408,29 @@ export async function down(knex) { await dropIndexConcurrently(knex, 'locked_t_i
         .catch(() => undefined);
       await holder.close().catch(() => undefined);
     }
+  });
+
+  it('a built migration is current when its source has the same content, whatever the file times say', async () => {
+    const sources = migrationFolder({});
+    const built = migrationFolder({});
+    const name = '20990101000000_built_check';
+    const source = `export const config = { transaction: true };\n// compiled from TypeScript\n`;
+    writeFileSync(path.join(sources, `${name}.ts`), source);
+    writeFileSync(
+      path.join(built, `${name}.js`),
+      sqlMigration(['create table built_check (id int)'], ['drop table built_check']),
+    );
+    writeBuildChecksums({ directory: sources, compiledDirectory: built });
+    // The source is newer than its build, as after a checkout or an install from a package.
+    const later = new Date(Date.now() + 60_000);
+    utimesSync(path.join(sources, `${name}.ts`), later, later);
+    const options = { directory: sources, compiledDirectory: built, lockWaitMs: 10_000 };
+    expect((await migrateLatest(db, options)).migrations.map((m) => m.name)).toEqual([name]);
+    await migrateDown(db, options, { kind: 'count', count: 1 });
+
+    writeFileSync(path.join(sources, `${name}.ts`), `${source}// edited after the build\n`);
+    const stale = await migrateLatest(db, options).catch((e: unknown) => e);
+    expect(stale).toBeInstanceOf(MigrationError);
+    expect((stale as MigrationError).message).toBe(`migration ${name} changed since it was built`);
   });
 });

@@ -25,6 +25,8 @@ export interface CliOptions {
   nodeArgs?: readonly string[];
   /** Called once the process is running, e.g. to signal it. */
   onSpawn?: (child: ChildProcess) => void;
+  /** The script node runs (default: this repository's built CLI). */
+  script?: string;
 }
 
 /** The environment a user would have: none of this machine's shiptrack or database settings. */
@@ -41,7 +43,7 @@ export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), cliPath, ...args], {
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.script ?? cliPath, ...args], {
       cwd: options.cwd ?? tempDir('shiptrack-e2e-'),
       env: cleanEnv(options.env ?? {}),
       stdio: ['ignore', 'pipe', 'pipe'],
