@@ -237,15 +237,13 @@ interface CheckedBenchmark {
 
 /** Checks every option before any store is opened. */
 async function checkBenchmark(request: BenchmarkRequest): Promise<CheckedBenchmark> {
-  const [{ selectScenarios }, { checkExperimentNames }] = await Promise.all([
-    import('./scenarios.js'),
-    import('./experiments.js'),
-  ]);
+  const { selectScenarios } = await import('./scenarios.js');
   const suite = request.suite ?? 'default';
   if (!['default', 'tuning', 'all'].includes(suite))
     throw new UsageError(`--suite: expected default, tuning or all, got "${suite}"`);
   const listed = typeof request.experiments === 'string' ? request.experiments.split(',') : request.experiments;
-  const experiments = listed === undefined ? undefined : checkExperimentNames(listed);
+  // The experiments (and every report they import) load only when they are asked for.
+  const experiments = listed === undefined ? undefined : (await import('./experiments.js')).checkExperimentNames(listed);
   if (experiments !== undefined && suite === 'default') throw new UsageError('--experiments needs --suite tuning or --suite all');
   const names = request.scenarios ?? [];
   const scenarios = suite === 'tuning' ? [] : selectScenarios(names);
