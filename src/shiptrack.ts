@@ -1,6 +1,6 @@
 import { loadConfig, type Config, type SettingName } from './config.js';
 import type { ScanRecord } from './domain/scan-input.js';
-import type { OptionValue } from './options.js';
+import { countOption, type OptionValue } from './options.js';
 import type { BenchmarkOutcome, BenchmarkRequest } from './services/benchmark/benchmark.service.js';
 import type { CheckReport } from './services/check.service.js';
 import type { DoctorReport } from './services/doctor.service.js';
@@ -169,8 +169,10 @@ export function createShiptrack(config: Config, options: HandleOptions = {}): Sh
       latest: async (request) => (await migrate()).migrateToLatest(resources, withSignal(request)),
       preview: async (request) => (await migrate()).previewMigrations(resources, withSignal(request)),
       up: async (count = 1, request) => (await migrate()).applyMigrations(resources, count, withSignal(request)),
-      down: async (count = 1, request) =>
-        (await migrate()).revertMigrations(resources, { kind: 'count', count: Number(count) }, withSignal(request)),
+      down: async (count = 1, request) => {
+        const scope = { kind: 'count', count: countOption(count, '--count', 1, 1_000_000) } as const;
+        return (await migrate()).revertMigrations(resources, scope, withSignal(request));
+      },
       rollback: async (rollback = {}, request) =>
         (await migrate()).revertMigrations(
           resources,

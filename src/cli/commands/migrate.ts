@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { ExitCode } from '../../errors.js';
-import type { MigrateRequest, RollbackScope } from '../../services/migrations.service.js';
+import type { MigrateRequest } from '../../services/migrations.service.js';
 import { withShiptrack, type CommandContext } from '../program.js';
 
 interface RunOptions {
@@ -10,6 +10,9 @@ interface RunOptions {
 }
 
 const render = () => import('../../render/migrations.render.js');
+
+/** What `down` and `rollback` revert: a count as typed, the last batch, or all. */
+type DownScope = { kind: 'count'; count: string } | { kind: 'batch' } | { kind: 'all' };
 
 function requestOf(options: RunOptions, context: CommandContext): MigrateRequest {
   return {
@@ -80,7 +83,7 @@ Examples:
       }),
   );
 
-  const down = (name: string, description: string, scopeOf: (o: { count?: string; all?: boolean }) => RollbackScope) =>
+  const down = (name: string, description: string, scopeOf: (o: { count?: string; all?: boolean }) => DownScope) =>
     runOptions(new Command(name))
       .description(description)
       .action(async (options: RunOptions & { count?: string; all?: boolean }) => {
@@ -99,7 +102,7 @@ Examples:
   migrate.addCommand(
     down('down', 'revert the last applied migration (or --count of them)', (o) => ({
       kind: 'count',
-      count: Number(o.count ?? '1'),
+      count: o.count ?? '1',
     })).option('--count <n>', 'how many to revert', '1'),
   );
   migrate.addCommand(
