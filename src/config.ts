@@ -24,6 +24,8 @@ export interface Config {
   readonly redisCommandTimeoutMs: number;
   /** Most PostgreSQL connections one process opens at once (the pool's size). */
   readonly poolSize: number;
+  /** A server that has not answered a liveness check for this long is declared gone. */
+  readonly livenessTimeoutMs: number;
   readonly sources: Readonly<Record<SettingName, SettingSource>>;
   /** Passwords found in the configured URLs, for the output scrubber. */
   readonly secrets: readonly string[];
@@ -39,7 +41,8 @@ export type SettingName =
   | 'statementTimeoutMs'
   | 'lockTimeoutMs'
   | 'redisCommandTimeoutMs'
-  | 'poolSize';
+  | 'poolSize'
+  | 'livenessTimeoutMs';
 
 /** A global command-line flag that sets a setting. */
 export interface SettingFlag {
@@ -145,6 +148,7 @@ export const settings: Readonly<Record<SettingName, SettingSpec>> = {
   lockTimeoutMs: { env: ['SHIPTRACK_LOCK_TIMEOUT'], default: '5s', parse: durationParser(0, 86_400_000) },
   redisCommandTimeoutMs: { env: ['SHIPTRACK_REDIS_TIMEOUT'], default: '500ms', parse: durationParser(10, 60_000) },
   poolSize: { env: ['SHIPTRACK_POOL_SIZE'], default: '10', parse: countParser(2, 100) },
+  livenessTimeoutMs: { env: ['SHIPTRACK_LIVENESS_TIMEOUT'], default: '10s', parse: durationParser(1000, 600_000) },
 };
 
 /** The setting a global flag sets, by the flag's name. */
@@ -236,6 +240,7 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
     lockTimeoutMs: values.lockTimeoutMs as number,
     redisCommandTimeoutMs: values.redisCommandTimeoutMs as number,
     poolSize: values.poolSize as number,
+    livenessTimeoutMs: values.livenessTimeoutMs as number,
     sources: Object.freeze(sources),
     secrets: Object.freeze(secretsInUrls([values.databaseUrl as string, values.redisUrl as string, values.mongoUrl as string])),
   };

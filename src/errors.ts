@@ -11,6 +11,8 @@ export const ExitCode = {
   notFound: 3,
   conflict: 4,
   unavailable: 5,
+  /** The role may not do this: a privilege PostgreSQL refused (42501), a Redis ACL, a MongoDB role. */
+  notPermitted: 6,
   interrupted: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -151,6 +153,18 @@ export function mapPostgresError(error: unknown, context: { store?: string } = {
     case '22P02':
     case '22023':
       return new ShiptrackError('constraint_violation', ExitCode.usage, message, { cause: error, details });
+    case '42501':
+      return new ShiptrackError('permission_denied', ExitCode.notPermitted, `${store}: ${message}`, {
+        cause: error,
+        details,
+        hint: 'the role shiptrack connects as lacks this privilege: grant it, or connect as the owner (read-only roles can run reports, track and doctor)',
+      });
+    case '40P01':
+      return new ConflictError('deadlock', `${store}: ${message}`, {
+        cause: error,
+        details,
+        hint: 'another session wanted the same rows or tables in the opposite order; retry',
+      });
     case '55P03':
       return new ConflictError('lock_timeout', `${store}: could not get a lock in time (${message})`, {
         cause: error,
@@ -204,7 +218,11 @@ export function mapPostgresError(error: unknown, context: { store?: string } = {
   if (/Connection terminated unexpectedly|is not queryable/i.test(message)) {
     return new UnavailableError(store, `${store} is unavailable: the connection was lost (${message})`, { cause: error });
   }
-  if (/timeout exceeded when trying to connect|Connection terminated|connection timeout|Query read timeout/i.test(message)) {
+  if (
+    /timeout expired|timeout exceeded when trying to connect|Connection terminated|connection timeout|Query read timeout/i.test(
+      message,
+    )
+  ) {
     return new UnavailableError(store, `${store} did not answer in time (${message})`, { cause: error });
   }
   if (/Knex: Timeout acquiring a connection/i.test(message)) {

@@ -39,7 +39,9 @@ export function reportError(error: unknown, output: Output): number {
         },
       );
   if (output.json) {
-    process.stdout.write(`${output.scrub(JSON.stringify({ error: shiptrackError.toJSON() }, null, 2))}\n`);
+    // stdout carries exactly one JSON document: after a result, the error goes to stderr.
+    const stream = output.wroteResult() ? process.stderr : process.stdout;
+    stream.write(`${output.scrub(JSON.stringify({ error: shiptrackError.toJSON() }, null, 2))}\n`);
   } else {
     const style = output.stderrStyle;
     output.info(`${style.bad('error:')} ${shiptrackError.message}`);
@@ -62,6 +64,9 @@ function defineNavigatorLikeNode21(): void {
   global.navigator ??= { userAgent: `Node.js/${process.versions.node.split('.')[0] ?? ''}` };
 }
 
+/** How long an interrupted command waits for its work to stop before it leaves anyway. */
+const interruptGraceMs = 3000;
+
 export async function main(argv: readonly string[]): Promise<number> {
   defineNavigatorLikeNode21();
   // The arguments are read once: the command, the output mode and the settings given as flags.
@@ -71,6 +76,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   const output = createOutput(outputOptions, await loadStyles(outputOptions));
   // Secrets given on the command line are masked even if the configuration is refused below.
   output.setSecrets(secretsInUrls(Object.values(globals.settings)));
+  if (process.env.DEBUG !== undefined && process.env.DEBUG !== '') {
+    await (await import('./debug-output.js')).scrubDebugOutput((text) => output.scrub(text));
+  }
   let config: Config | undefined;
   const readConfig = (): Config => {
     config ??= loadConfig({ flags: globals.settings });
@@ -78,24 +86,32 @@ export async function main(argv: readonly string[]): Promise<number> {
     return config;
   };
   const controller = new AbortController();
-  let interrupts = 0;
-  const onSigint = (): void => {
-    interrupts += 1;
-    if (interrupts === 1) {
-      output.info('interrupting… (press Ctrl-C again to quit at once)');
-      controller.abort();
-    } else {
-      process.exit(ExitCode.interrupted);
-    }
+  // SIGINT (Ctrl-C) exits 130, SIGTERM (systemd, Kubernetes, `timeout`) 143.
+  let signalled: NodeJS.Signals | undefined;
+  const interruptedCode = (): number => (signalled === 'SIGTERM' ? 143 : ExitCode.interrupted);
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled !== undefined) process.exit(interruptedCode());
+    signalled = signal;
+    output.info(`interrupting… (${signal === 'SIGINT' ? 'press Ctrl-C again' : 'send it again'} to quit at once)`);
+    controller.abort();
+    // Work in flight is cancelled on the server; a server that does not answer the cancel must
+    // not hold the command: its sockets are dropped with the process, and its open transaction
+    // rolls back when the server notices. Nothing uncommitted is kept either way.
+    setTimeout(() => {
+      output.info(
+        `the server did not confirm the cancel within ${interruptGraceMs / 1000} s: leaving; nothing uncommitted was kept`,
+      );
+      process.exit(interruptedCode());
+    }, interruptGraceMs).unref();
   };
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   const context: CommandContext = { output, signal: controller.signal, exitCode: ExitCode.ok, config: readConfig };
   const program = await buildProgram(context, args, globals.command);
   try {
     await program.parseAsync(argv);
-    if (controller.signal.aborted && context.exitCode === ExitCode.ok) return ExitCode.interrupted;
+    if (controller.signal.aborted && context.exitCode === ExitCode.ok) return interruptedCode();
     return context.exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
@@ -105,15 +121,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     if (controller.signal.aborted && !(isShiptrackError(error) && error.exitCode === ExitCode.usage)) {
       const interrupted = isShiptrackError(error) && error.code === 'interrupted';
-      return reportError(
+      reportError(
         interrupted ? error : new ShiptrackError('interrupted', ExitCode.interrupted, 'interrupted', { cause: error }),
         output,
       );
+      return interruptedCode();
     }
     return reportError(error, output);
   } finally {
-    process.removeListener('SIGINT', onSigint);
-    process.removeListener('SIGTERM', onSigint);
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
   }
 }
 

@@ -14,6 +14,8 @@ export interface Output {
   readonly stderrStyle: Style;
   /** Writes a result: the rendered text, or the data as JSON in --json mode. */
   result(data: unknown, render: (style: Style) => string): void;
+  /** True once a result is on stdout: in --json mode an error after it goes to stderr. */
+  wroteResult(): boolean;
   /** One update of a stream (e.g. `track --watch`): a compact JSON line in --json mode. */
   update(data: unknown, render: (style: Style) => string): void;
   /** A line on stderr (progress, notices); kept out of stdout so pipes stay clean. */
@@ -78,6 +80,7 @@ export function createOutput(options: OutputOptions, styles: Styles): Output {
   const stdoutStyle = styles.stdout;
   const stderrStyle = styles.stderr;
   let scrub: Scrubber = createScrubber([]);
+  let wrote = false;
   const writeErr = (text: string): void => {
     stderr.write(`${scrub(text)}\n`);
   };
@@ -90,7 +93,9 @@ export function createOutput(options: OutputOptions, styles: Styles): Output {
     result(data, render) {
       const text = options.json ? JSON.stringify(data, null, 2) : render(stdoutStyle);
       stdout.write(`${scrub(text)}\n`);
+      wrote = true;
     },
+    wroteResult: () => wrote,
     update(data, render) {
       const text = options.json ? JSON.stringify(data) : render(stdoutStyle);
       stdout.write(`${scrub(text)}\n`);

@@ -80,6 +80,10 @@ export function parseMetadataFilters(terms: readonly string[]): MetadataFilter {
     if (raw === '')
       throw new UsageError(`--where: "${term}" has no value; to match an empty string write ${path.join('.')}='""'`);
     if (raw.length > 200) throw new UsageError(`--where: the value for ${path.join('.')} is longer than 200 characters`);
+    // eslint-disable-next-line no-control-regex -- finding control characters is the point
+    if (/[\u0000-\u001f\u007f]/.test(raw)) {
+      throw new UsageError(`--where: the value for ${path.join('.')} contains a control character`);
+    }
     let value: JsonValue;
     try {
       value = JSON.parse(raw) as JsonValue;

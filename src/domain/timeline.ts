@@ -68,14 +68,19 @@ export type DeliveryVerdict =
  */
 export function flagTimeline(events: readonly TimelineEvent[], now: Date, staleHours: number): FlaggedEvent[] {
   const staleMs = staleHours * 3_600_000;
-  let latestRecorded = Number.NEGATIVE_INFINITY;
+  // Sorted by event time: an event recorded after a later-dated one arrived out of order (as
+  // `check` and the write path see it). The earliest recording among the events after each one:
+  const earliestAfter = new Array<number>(events.length);
+  let earliest = Number.POSITIVE_INFINITY;
+  for (let i = events.length - 1; i >= 0; i -= 1) {
+    earliestAfter[i] = earliest;
+    earliest = Math.min(earliest, (events[i] as TimelineEvent).recordedAt.getTime());
+  }
   let terminalSeen = false;
   const flagged = events.map((event, index): FlaggedEvent => {
     const flags: EventFlag[] = [];
     const previous = index > 0 ? events[index - 1] : undefined;
-    // Sorted by event time: an event recorded before an earlier-listed one arrived out of order.
-    if (event.recordedAt.getTime() < latestRecorded) flags.push('out_of_order');
-    latestRecorded = Math.max(latestRecorded, event.recordedAt.getTime());
+    if (event.recordedAt.getTime() > (earliestAfter[index] ?? Number.POSITIVE_INFINITY)) flags.push('out_of_order');
     if (terminalSeen) flags.push('after_terminal');
     else if (previous !== undefined && !isTransitionAllowed(previous.status, event.status)) flags.push('forbidden_transition');
     if (previous !== undefined && event.at.getTime() - previous.at.getTime() > staleMs) flags.push('long_gap');

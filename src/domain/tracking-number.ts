@@ -5,6 +5,7 @@
  */
 
 import { UsageError } from '../errors.js';
+import { isPostalCountryCode } from './countries.js';
 
 const s10Weights = [8, 6, 4, 2, 3, 5, 9, 7] as const;
 
@@ -108,7 +109,7 @@ export function describeFormat(format: TrackingFormat): string {
   return formatDescriptions[format];
 }
 
-export type ParseErrorCode = 'empty' | 'too_long' | 'bad_characters' | 'check_digit' | 'length' | 'unknown_format';
+export type ParseErrorCode = 'empty' | 'too_long' | 'bad_characters' | 'check_digit' | 'length' | 'unknown_format' | 'country';
 
 export type ParseResult =
   | { ok: true; number: string; format: TrackingFormat; carrier: string }
@@ -217,7 +218,17 @@ export function parseTrackingNumber(raw: string): ParseResult {
 /** `number` is 1 … 22 characters of [A-Z0-9]. */
 function classify(number: string, suggest: boolean): ParseResult {
   const n = number.length;
-  if (n === 13 && isS10Shape(number)) return checked(number, 's10');
+  if (n === 13 && isS10Shape(number)) {
+    const country = number.slice(11);
+    if (!isPostalCountryCode(country)) {
+      return failure(
+        'country',
+        number,
+        `${number}: ${country} is not a country code (ISO 3166-1 alpha-2), so no post issues this number`,
+      );
+    }
+    return checked(number, 's10');
+  }
   if (n >= 2 && number.charCodeAt(0) === 0x31 && number.charCodeAt(1) === 0x5a) {
     if (n === 18) return checked(number, 'ups');
     return failure(

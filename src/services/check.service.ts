@@ -53,7 +53,10 @@ const finalStatuses = `('delivered', 'returned', 'cancelled')`;
 /**
  * Events with what the write path knows about them: a scan after a final status is history (it
  * never moved the status), one that arrived after a later-dated scan is out of order, and a
- * forced transition carries its reason. None of those is a violation of the state machine.
+ * forced transition carries its reason. Every pair of consecutive events in time is judged by the
+ * state machine (DOMAIN §2: an out-of-order event at its place in the timeline, against the events
+ * before and after it, as `scan` judges it), except into a forced event, out of a forced event
+ * that arrived after its successor (forced in between), and history after a final status.
  * The latest accepted event of a package is the first final one if there is one, else its last.
  * Every window runs in the order of the (package, time, id) index, so the events are read in
  * index order and never sorted (a descending window for out_of_order cost a sort of every event,
@@ -64,6 +67,8 @@ const finalStatuses = `('delivered', 'returned', 'cancelled')`;
 const annotatedEvents = (scope: string): string => `
   select package_id, event_id, status, event_timestamp, forced_reason,
          lag(status) over in_time as previous,
+         coalesce(lag(forced_reason is not null) over in_time and lag(recorded_at) over in_time > recorded_at, false)
+           as after_forced_insert,
          lead(event_id) over in_time is null as is_last,
          coalesce(recorded_at > min(recorded_at) over (partition by package_id order by event_timestamp, event_id
                                                        rows between 1 following and unbounded following), false) as out_of_order,
@@ -120,7 +125,7 @@ function consistencyPasses(scope: Scope): CheckPass[] {
       ],
       sql: `with history as (
               select package_id,
-                     bool_or(previous is not null and forced_reason is null and not out_of_order and not after_final
+                     bool_or(previous is not null and forced_reason is null and not after_forced_insert and not after_final
                              and (previous || '>' || status) <> all (?::text[])) as illegal_transition,
                      max(status) filter (where not after_final and (is_last or status in ${finalStatuses})) as last_status
                 from (${annotatedEvents(scope.kind === 'all' ? '' : `where ${inScope('package_id')}`)}) e

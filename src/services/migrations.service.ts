@@ -9,7 +9,6 @@ import {
   MigrationError,
   NotFoundError,
   ShiptrackError,
-  ExitCode,
   UsageError,
   mapPostgresError,
 } from '../errors.js';
@@ -303,26 +302,48 @@ async function withMigrationLock<T>(db: Database, options: MigratorOptions, work
   return withSession(db, session, (s) => work(s.connection));
 }
 
-function describeFailure(file: MigrationFile, error: unknown, sql: string | undefined, signal?: AbortSignal): Error {
-  if (signal?.aborted) {
-    return new InterruptedError(`interrupted while applying ${file.name}; its changes were rolled back`);
+/** Failures a migration meets that are not its fault, reported with their own exit codes. */
+const ownExits = new Set(['store_unavailable', 'statement_timeout', 'lock_timeout', 'deadlock', 'permission_denied']);
+
+function describeFailure(
+  file: MigrationFile,
+  error: unknown,
+  sql: string | undefined,
+  options: { signal?: AbortSignal | undefined; transactional: boolean },
+): Error {
+  if (options.signal?.aborted) {
+    return new InterruptedError(
+      options.transactional
+        ? `interrupted while applying ${file.name}; its changes were rolled back`
+        : `interrupted while applying ${file.name}, which runs outside a transaction: the statements before the one ` +
+            'interrupted stay applied; an index build left invalid is dropped and rebuilt by the next run',
+      { hint: options.transactional ? undefined : 'run `shiptrack migrate latest` again to finish it' },
+    );
   }
   if (error instanceof ShiptrackError) return error;
   const pg = error as { code?: string; message?: string; position?: string };
   let message = pg.message ?? String(error);
   // knex prefixes the SQL to the driver message: keep the driver's words, show the SQL separately.
   if (sql !== undefined && message.startsWith(sql)) message = message.slice(sql.length).replace(/^ - /, '');
+  const sqlstate = pg.code !== undefined && /^[0-9A-Z]{5}$/.test(pg.code) ? pg.code : undefined;
+  const details = {
+    file: path.basename(file.sourcePath),
+    ...(sqlstate === undefined ? {} : { sqlstate }),
+    ...(sql === undefined ? {} : { sql: sql.length > 2000 ? `${sql.slice(0, 2000)}…` : sql }),
+  };
+  const hint = sql === undefined ? undefined : `statement: ${sql.replace(/\s+/g, ' ').slice(0, 300)}`;
   const mapped = mapPostgresError(error);
-  if (mapped instanceof ShiptrackError && mapped.exitCode === ExitCode.unavailable) return mapped;
-  return new MigrationError(`migration ${path.basename(file.sourcePath)} failed: ${message}`, {
-    cause: error,
-    details: {
-      file: path.basename(file.sourcePath),
-      ...(pg.code === undefined ? {} : { sqlstate: pg.code }),
-      ...(sql === undefined ? {} : { sql: sql.length > 2000 ? `${sql.slice(0, 2000)}…` : sql }),
-    },
-    hint: sql === undefined ? undefined : `statement: ${sql.replace(/\s+/g, ' ').slice(0, 300)}`,
-  });
+  // A store that went away, a lock not granted in time, a privilege the role lacks: their own
+  // exit codes (5, 4, 6), named with the migration.
+  if (mapped instanceof ShiptrackError && ownExits.has(mapped.code)) {
+    return new ShiptrackError(mapped.code, mapped.exitCode, `migration ${details.file}: ${mapped.message}`, {
+      cause: error,
+      details: { ...details, ...mapped.details },
+      hint: mapped.hint ?? hint,
+    });
+  }
+  const state = sqlstate === undefined ? '' : ` (SQLSTATE ${sqlstate})`;
+  return new MigrationError(`migration ${details.file} failed: ${message}${state}`, { cause: error, details, hint });
 }
 
 /** Records the statement that failed (or else the last one sent), so a failure can name it. */
@@ -388,7 +409,7 @@ async function applyOne(
       await record(knex, performance.now() - started);
     }
   } catch (error) {
-    throw describeFailure(file, error, tracker.last(), options.signal);
+    throw describeFailure(file, error, tracker.last(), { signal: options.signal, transactional });
   } finally {
     tracker.stop();
   }
@@ -489,7 +510,7 @@ export async function dryRunLatest(db: Database, options: MigratorOptions): Prom
               if (transactional) {
                 trx.on('query', listener);
                 await mod.up(trx).catch((error: unknown) => {
-                  throw describeFailure(file, error, statements.at(-1));
+                  throw describeFailure(file, error, statements.at(-1), { transactional });
                 });
               } else {
                 await mod.up(recorder);

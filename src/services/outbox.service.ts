@@ -120,13 +120,44 @@ export async function drainOutbox(
   }
 }
 
-/** `outbox drain`: delivers every due document now, to the configured document store. */
+/**
+ * Counts a failed delivery against every due document, with the reason, and backs off: what
+ * `outbox status` shows, and when the next attempt is due.
+ */
+export async function recordDeliveryFailure(knex: Knex, reason: string): Promise<void> {
+  try {
+    await knex.raw(
+      `update document_outbox set attempts = attempts + 1, last_error = ?,
+              next_attempt_at = now() + least(interval '1 minute' * power(2, attempts), interval '1 hour')
+        where next_attempt_at <= now()`,
+      [reason],
+    );
+  } catch (error) {
+    throw mapPostgresError(error);
+  }
+}
+
+/**
+ * Delivers every due document now, to the configured document store (`outbox drain`, and after
+ * a scan or a seed). A store that cannot be reached is a failed attempt like any other: counted
+ * and explained on the waiting documents, and returned as the error. `prepare` runs on the store
+ * first (a seed sets up the collections and clears them after a truncate).
+ */
 export async function drainDocuments(
   resources: Resources,
-  options: { signal?: AbortSignal | undefined } = {},
+  options: { signal?: AbortSignal | undefined; prepare?: (store: DocumentStore) => Promise<void> } = {},
 ): Promise<DrainResult> {
   const db = await resources.database();
-  return drainOutbox(db.knex, await resources.documents(), { signal: options.signal });
+  let store: DocumentStore;
+  try {
+    store = await resources.documents();
+    await options.prepare?.(store);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    await recordDeliveryFailure(db.knex, reason);
+    return { delivered: 0, remaining: await countOutbox(db.knex), error: reason };
+  }
+  return drainOutbox(db.knex, store, { signal: options.signal });
 }
 
 /** `outbox status`: how many documents wait, since when, and the last delivery error. */

@@ -1,7 +1,7 @@
 import { hash as digest } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Knex } from 'knex';
-import { isTransitionAllowed, terminalStatuses, type PackageStatus } from '../domain/status.js';
+import { isTransitionAllowed, judgeAtPlace, terminalStatuses, type PackageStatus, type PlacedEvent } from '../domain/status.js';
 import { mapPostgresError } from '../errors.js';
 import type { ScanInput } from '../domain/scan-input.js';
 import type { Database } from '../store/database.js';
@@ -166,6 +166,40 @@ interface PendingEvent {
   forcedReason: string | null;
 }
 
+/**
+ * The timelines (oldest first) of the packages that have a scan in the batch older than their
+ * latest event, counting the batch's own earlier scans: those are judged at their place in time.
+ * Most batches have none, and cost nothing here.
+ */
+async function timelinesForLateScans(
+  trx: Knex.Transaction,
+  scans: readonly ScanInput[],
+  packageOf: ReadonlyMap<string, number>,
+  state: ReadonlyMap<number, PackageState>,
+): Promise<Map<number, PlacedEvent[]>> {
+  const latest = new Map<number, number>();
+  const late = new Set<number>();
+  for (const scan of scans) {
+    const packageId = packageOf.get(scan.trackingNumber);
+    if (packageId === undefined) continue;
+    const newest = latest.get(packageId) ?? state.get(packageId)?.latestAt ?? Number.NEGATIVE_INFINITY;
+    const at = scan.at.getTime();
+    if (at < newest) late.add(packageId);
+    latest.set(packageId, Math.max(newest, at));
+  }
+  const timelines = new Map<number, PlacedEvent[]>();
+  if (late.size === 0) return timelines;
+  const events = await rows<{ package_id: number; status: PackageStatus; at: Date; forced: boolean }>(
+    trx,
+    `select package_id, status, event_timestamp as at, forced_reason is not null as forced from tracking_events
+      where package_id = any (?::bigint[]) order by package_id, event_timestamp, event_id`,
+    [[...late]],
+  );
+  for (const packageId of late) timelines.set(packageId, []);
+  for (const e of events) timelines.get(e.package_id)?.push({ at: new Date(e.at).getTime(), status: e.status, forced: e.forced });
+  return timelines;
+}
+
 /** Records a prepared batch in one transaction; outcomes come back in input order. */
 async function recordBatch(deps: ScanDeps, batch: PreparedBatch): Promise<ScanOutcome[]> {
   const { scans } = batch;
@@ -217,6 +251,8 @@ async function recordBatch(deps: ScanDeps, batch: PreparedBatch): Promise<ScanOu
         for (const [key, hash, eventId] of p.known ?? []) seen.set(`${p.package_id}|${key}`, { hash, eventId, index: -1 });
       }
 
+      const timelines = await timelinesForLateScans(trx, scans, packageOf, state);
+
       const outcomes: (ScanOutcome | undefined)[] = new Array<ScanOutcome | undefined>(scans.length);
       const pending: PendingEvent[] = [];
       const delivered = new Map<number, string>();
@@ -263,6 +299,22 @@ async function recordBatch(deps: ScanDeps, batch: PreparedBatch): Promise<ScanOu
         const at = scan.at.getTime();
         let moves = at >= s.latestAt;
         let forcedReason: string | null = null;
+        const timeline = timelines.get(packageId);
+        if (!moves && timeline !== undefined) {
+          // Older than the latest event: judged at its place in the timeline, as `check` judges it.
+          const illegal = judgeAtPlace(timeline, { at, status: scan.status, forced: false });
+          if (illegal !== null && scan.forceReason === undefined) {
+            const where = illegal.before ? 'the scan before it' : 'the scan after it';
+            outcomes[index] = {
+              outcome: 'rejected',
+              trackingNumber: scan.trackingNumber,
+              code: 'forbidden_transition',
+              reason: `${scan.trackingNumber}: at ${scan.at.toISOString()}, between its neighbours in time, ${illegal.from} → ${illegal.to} (with ${where}) is not an allowed transition (use --force with a reason to record it)`,
+            };
+            return;
+          }
+          if (illegal !== null) forcedReason = scan.forceReason ?? null;
+        }
         if (moves && terminalStatuses.has(s.status)) {
           moves = false; // kept as history, flagged by `track`
         } else if (moves && !isTransitionAllowed(s.status, scan.status)) {
@@ -279,6 +331,12 @@ async function recordBatch(deps: ScanDeps, batch: PreparedBatch): Promise<ScanOu
         }
         seen.set(`${packageId}|${row.key}`, { hash: row.hash, eventId: undefined, index });
         pending.push({ index, packageId, forcedReason });
+        if (timeline !== undefined) {
+          // Later scans of the batch are judged against this one too (the sort is stable: at an
+          // equal time it stays after the events already there, as its id will).
+          timeline.push({ at, status: scan.status, forced: forcedReason !== null });
+          timeline.sort((a, b) => a.at - b.at);
+        }
         if (moves) {
           const before = s.status;
           s.status = scan.status;

@@ -8,10 +8,10 @@ import { countOption, dateTimeOption, shareOption, type OptionValue } from '../o
 import type { Resources } from '../store/resources.js';
 import type { CheckReport } from './check.service.js';
 import type { DrainResult } from './outbox.service.js';
-import { reasonOf, type ServiceWarning } from './warnings.js';
+import type { ServiceWarning } from './warnings.js';
 import { compiledModule } from '../package-root.js';
 import { copyInto, quoteIdent } from '../store/copy.js';
-import type { DocumentsTarget } from '../store/documents/document-store.js';
+import type { DocumentStore, DocumentsTarget } from '../store/documents/document-store.js';
 import { columns, customerText, locationText, type ChunkOptions } from './seed-encoding.js';
 import type { SeedWorkerChunk, SeedWorkerInput } from './seed-worker.js';
 import type { Database } from '../store/database.js';
@@ -540,28 +540,16 @@ export async function seed(resources: Resources, request: SeedRequest = {}): Pro
   });
   const report: SeedReport = { ...summary, warnings: [] };
   if (long.documentsTarget === 'outbox' && summary.documents.count > 0) {
-    const { drainOutbox } = await import('./outbox.service.js');
-    try {
-      const store = await long.documents();
+    const { drainDocuments } = await import('./outbox.service.js');
+    // The relational tables were emptied in the seed's transaction; MongoDB follows here.
+    const prepare = async (store: DocumentStore): Promise<void> => {
       await store.ensureSchema();
-      // The relational tables were emptied in the seed's transaction; MongoDB follows here.
       if (settings.mode === 'truncate') await store.deleteAllRawScans();
-      report.delivery = await drainOutbox(db.knex, store, { signal: request.signal });
-      if (report.delivery.error !== null) {
-        report.warnings.push({
-          code: 'documents_waiting',
-          store: 'MongoDB',
-          reason: report.delivery.error,
-          waiting: report.delivery.remaining,
-        });
-      }
-    } catch (error) {
-      report.warnings.push({
-        code: 'documents_waiting',
-        store: 'MongoDB',
-        reason: reasonOf(error),
-        waiting: summary.documents.count,
-      });
+    };
+    report.delivery = await drainDocuments(long, { signal: request.signal, prepare });
+    if (report.delivery.error !== null) {
+      const { error: reason, remaining: waiting } = report.delivery;
+      report.warnings.push({ code: 'documents_waiting', store: 'MongoDB', reason, waiting });
     }
   }
   if (request.verify === true) {

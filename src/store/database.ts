@@ -12,6 +12,8 @@ export interface Database {
   readonly mode: DatabaseMode;
   /** Human description without credentials: a redacted URL or the data directory. */
   readonly target: string;
+  /** Set once the server stopped answering (store/liveness.ts): why the work in flight failed. */
+  failure(): Error | undefined;
   close(): Promise<void>;
 }
 
@@ -100,8 +102,19 @@ export function pgConnectionConfig(
   return connection;
 }
 
+/** The pg clients a knex pool holds, busy and idle (tarn's resources). */
+function pooledClients(knex: Knex): PgSocketOwner[] {
+  const pool = (knex.client as { pool?: { used?: { resource: unknown }[]; free?: { resource: unknown }[] } }).pool;
+  return [...(pool?.used ?? []), ...(pool?.free ?? [])].map((r) => r.resource as PgSocketOwner);
+}
+
+interface PgSocketOwner {
+  connection?: { stream?: { destroy(error?: Error): void } };
+}
+
 async function openServerDatabase(config: Config, options: OpenDatabaseOptions): Promise<Database> {
   const url = requireServerUrl(config);
+  const store = `PostgreSQL at ${describeServer(url)}`;
   const [{ default: knexFactory }, pg] = await Promise.all([import('knex'), import('pg')]);
   const connection = pgConnectionConfig(config, pg.default.types, options);
   const knex = knexFactory({
@@ -119,13 +132,41 @@ async function openServerDatabase(config: Config, options: OpenDatabaseOptions):
     await pool.releaseConnection(await pool.acquireConnection());
   } catch (error) {
     await knex.destroy();
-    throw mapPostgresError(error, { store: `PostgreSQL at ${describeServer(url)}` });
+    throw mapPostgresError(error, { store });
   }
+  let failure: Error | undefined;
+  // Every socket of the pool is closed with the error: the queries waiting on them fail with it.
+  const abandon = (error: Error): void => {
+    for (const client of pooledClients(knex)) client.connection?.stream?.destroy(error);
+  };
+  const { startWatchdog } = await import('./liveness.js');
+  const watchdog = startWatchdog({
+    store,
+    timeoutMs: config.livenessTimeoutMs,
+    connect: async () => {
+      const probe = new pg.default.Client(
+        pgConnectionConfig(config, pg.default.types, { applicationName: 'shiptrack liveness', statementTimeoutMs: 1000 }),
+      );
+      probe.on('error', () => undefined);
+      await probe.connect();
+      return probe;
+    },
+    onDead: (error) => {
+      failure = error;
+      abandon(error);
+    },
+  });
   return {
     knex,
     mode: 'server',
     target: databaseTarget(config),
-    close: () => knex.destroy(),
+    failure: () => failure,
+    close: async () => {
+      await watchdog.stop();
+      // A frozen server never answers the goodbye: its sockets are closed instead.
+      if (failure !== undefined) abandon(failure);
+      await knex.destroy();
+    },
   };
 }
 

@@ -141,6 +141,8 @@ export async function openEmbeddedDatabase(
       knex,
       mode: 'embedded',
       target: dataDir,
+      // In this process: it cannot freeze apart from it.
+      failure: () => undefined,
       close: async () => {
         try {
           await knex.destroy();

@@ -10,7 +10,12 @@ import { describeServer, pgConnectionConfig, requireServerUrl } from './database
 export async function openPgClient(config: Config, applicationName = 'shiptrack'): Promise<Client> {
   const url = requireServerUrl(config);
   const pg = (await import('pg')).default;
-  const client = new pg.Client(pgConnectionConfig(config, pg.types, { applicationName }));
+  const settings = pgConnectionConfig(config, pg.types, { applicationName });
+  // One client, one query at a time (track): a server that does not answer within the liveness
+  // bound is gone, whatever the statement timeout allows a report.
+  if (typeof settings.query_timeout === 'number')
+    settings.query_timeout = Math.min(settings.query_timeout, config.livenessTimeoutMs);
+  const client = new pg.Client(settings);
   client.on('error', () => undefined);
   try {
     await client.connect();

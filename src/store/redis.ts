@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
-import { UnavailableError } from '../errors.js';
+import { ExitCode, ShiptrackError, UnavailableError } from '../errors.js';
 import { createScrubber } from '../redact.js';
 
 /**
@@ -14,10 +14,12 @@ export async function openRedis(config: Config): Promise<Redis> {
   // CommonJS or the CLI bundle inlines it; the bundle's namespace lacks the named export.
   const { default: ioredis } = await import('ioredis');
   const RedisClient = ioredis.Redis;
+  // The cache is optional: reaching it (connect, AUTH, the first PING) costs at most its timeout,
+  // once, however the time is split between the steps.
+  const budgetMs = Math.min(config.connectTimeoutMs, config.redisCommandTimeoutMs);
   const redis = new RedisClient(url, {
     lazyConnect: true,
-    // The cache is optional: reaching it may never cost more than its own timeout.
-    connectTimeout: Math.min(config.connectTimeoutMs, config.redisCommandTimeoutMs),
+    connectTimeout: budgetMs,
     commandTimeout: config.redisCommandTimeoutMs,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
@@ -33,12 +35,23 @@ export async function openRedis(config: Config): Promise<Redis> {
   redis.on('error', (error: unknown) => {
     socketError ??= error;
   });
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`connect timed out after ${budgetMs} ms`)), budgetMs);
+  });
   try {
-    await redis.connect();
-    await redis.ping();
+    await Promise.race([
+      (async () => {
+        await redis.connect();
+        await redis.ping();
+      })(),
+      deadline,
+    ]);
   } catch (error) {
     redis.disconnect();
     throw mapRedisError(socketError ?? error, config.secrets);
+  } finally {
+    clearTimeout(timer);
   }
   return redis;
 }
@@ -81,7 +94,7 @@ export async function closeRedis(redis: Redis): Promise<void> {
  * ioredis errors can carry the AUTH command and its arguments (the password): only the code
  * and a scrubbed message survive.
  */
-export function mapRedisError(error: unknown, secrets: readonly string[]): UnavailableError {
+export function mapRedisError(error: unknown, secrets: readonly string[]): ShiptrackError {
   const scrub = createScrubber(secrets);
   const raw = error as { code?: unknown; message?: unknown };
   const code = typeof raw.code === 'string' ? raw.code : undefined;
@@ -90,6 +103,11 @@ export function mapRedisError(error: unknown, secrets: readonly string[]): Unava
   if (code === 'ECONNREFUSED') text = 'Redis is unreachable (connection refused)';
   else if (/timed? ?out/i.test(message) || code === 'ETIMEDOUT') text = 'Redis did not answer in time';
   else if (/WRONGPASS|NOAUTH|invalid password/i.test(message)) text = 'Redis: authentication failed';
-  else text = `Redis: ${scrub(message.split('\n')[0] ?? message)}`;
+  else if (/NOPERM/.test(message)) {
+    return new ShiptrackError('permission_denied', ExitCode.notPermitted, `Redis: ${scrub(message.split('\n')[0] ?? message)}`, {
+      hint: "the Redis user's ACL does not allow this command or key: see ACL GETUSER",
+      details: { store: 'Redis' },
+    });
+  } else text = `Redis: ${scrub(message.split('\n')[0] ?? message)}`;
   return new UnavailableError('Redis', text, { details: code === undefined ? undefined : { errno: code } });
 }

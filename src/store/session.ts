@@ -141,6 +141,9 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
       locked = true;
     }
     return await work(session);
+  } catch (error) {
+    // The server stopped answering: that, not the closed socket, is why the work failed.
+    throw db.failure() ?? error;
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     // The cancel must land before the connection goes back to the pool, not on its next user.

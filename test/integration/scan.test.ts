@@ -87,6 +87,30 @@ describe.skipIf(!inject('postgresAvailable'))('scan: the write path', () => {
     expect((await statusOf(pkg.tracking_number)).current_status).toBe('in_transit');
   });
 
+  it('judges an out-of-order scan at its place in the timeline, as check does; --force records it and check accepts it', async () => {
+    const pkg = await packageIn('in_transit', 2);
+    const [moved] = await writeScans(deps(), [
+      { trackingNumber: pkg.tracking_number, status: 'out_for_delivery', location: pkg.location, at: later(pkg, 2) },
+    ]);
+    expect(moved?.outcome).toBe('accepted');
+    // Between in_transit (its last seeded scan) and out_for_delivery (2 h later): pending fits neither.
+    const late: ScanInput = { trackingNumber: pkg.tracking_number, status: 'pending', location: pkg.location, at: later(pkg, 1) };
+    const [refused] = await writeScans(deps(), [late]);
+    expect(refused).toMatchObject({ outcome: 'rejected', code: 'forbidden_transition' });
+    expect((refused as { reason: string }).reason).toBe(
+      `${pkg.tracking_number}: at ${later(pkg, 1).toISOString()}, between its neighbours in time, in_transit → pending (with the scan before it) is not an allowed transition (use --force with a reason to record it)`,
+    );
+    // A scan that fits between them is stored out of order, and leaves the status alone.
+    const [fits] = await writeScans(deps(), [{ ...late, status: 'in_transit' }]);
+    expect(fits?.outcome).toBe('out_of_order');
+    expect((await statusOf(pkg.tracking_number)).current_status).toBe('out_for_delivery');
+    // Forced, it is recorded with its reason; check judges the timeline the same way and accepts it.
+    const [forced] = await writeScans(deps(), [{ ...late, at: later(pkg, 1.5), forceReason: 'relabelled' }]);
+    expect(forced?.outcome).toBe('out_of_order');
+    const proof = await runConsistencyChecks(db);
+    expect(proof.checks.find((c) => c.check === 'legal_transitions')?.violations).toBe(0);
+  });
+
   it('refuses a forbidden transition with the reason, and records it with --force and a reason', async () => {
     const pkg = await packageIn('in_transit', 1);
     const scan: ScanInput = { trackingNumber: pkg.tracking_number, status: 'pending', location: pkg.location, at: later(pkg, 1) };
@@ -233,7 +257,7 @@ describe.skipIf(!inject('postgresAvailable'))('scan: the write path', () => {
       scan(a, 'in_transit', 1), // the first scan again
       scan(a, 'delivered', 3),
       scan(c, 'in_transit', 2), // after delivery
-      scan(b, 'attempt_fail', 0.5), // older than b's latest
+      scan(b, 'in_transit', 0.5), // older than b's latest, allowed at its place
       scan(a, 'attempt_fail', 4), // after delivery
       scan(b, 'delivered', 3),
     ];

@@ -31,15 +31,15 @@ describe('flagTimeline', () => {
   it('flags out-of-order scans, forbidden transitions, scans after a final status and long gaps', () => {
     const events = [
       event(1, 'pending', 0),
-      event(2, 'in_transit', 2, 30), // recorded late…
-      event(3, 'in_transit', 5, 6), // …so this one, dated later but recorded earlier, is out of order
+      event(2, 'in_transit', 2, 30), // recorded after the later-dated scan below: out of order
+      event(3, 'in_transit', 5, 6), // dated later, recorded first: in order
       event(4, 'available_for_pickup', 60), // 55 h gap
       event(5, 'out_for_delivery', 61), // available_for_pickup → out_for_delivery is forbidden
       event(6, 'delivered', 62),
       event(7, 'in_transit', 63), // after delivered
     ];
     const flags = flagTimeline(events, new Date(t0 + 64 * hour), 48).map((e) => e.flags);
-    expect(flags).toEqual([[], [], ['out_of_order'], ['long_gap'], ['forbidden_transition'], [], ['after_terminal']]);
+    expect(flags).toEqual([[], ['out_of_order'], [], ['long_gap'], ['forbidden_transition'], [], ['after_terminal']]);
   });
 
   it('flags a package still moving that has not been scanned for longer than the threshold', () => {

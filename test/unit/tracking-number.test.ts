@@ -76,9 +76,12 @@ const pick = (alphabet: string, n: number): string =>
 const digits = '0123456789';
 const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
+/** Countries written out here, not taken from the code under test. */
+const someCountries = ['GB', 'US', 'DE', 'FR', 'CN', 'JP', 'BR', 'IN', 'ZA', 'AU', 'NZ', 'CH', 'SE', 'AC', 'XK'];
 function makeS10(): string {
   const serial = pick(digits, 8);
-  return `${pick(letters, 2)}${serial}${s10Check(serial)}${pick(letters, 2)}`;
+  const country = someCountries[Math.floor(random() * someCountries.length)] ?? 'GB';
+  return `${pick(letters, 2)}${serial}${s10Check(serial)}${country}`;
 }
 function makeUps(): string {
   const payload = pick(digits + letters, 15);
@@ -157,6 +160,22 @@ describe('normalizeTrackingInput', () => {
     expect(normalizeTrackingInput('\ud800x')).toBe('\ud800X');
     expect(normalizeTrackingInput('ä')).toBe('ä');
     expect(normalizeTrackingInput('x'.repeat(10_240))).toBe('X'.repeat(10_240));
+  });
+});
+
+describe('parseTrackingNumber: S10 country codes', () => {
+  it.each(['XX', 'KA', 'LL', 'UK', 'EU', 'ZZ'])('refuses %s, which no country (and no post) has', (code) => {
+    const failure = parseTrackingNumber(`RB123456785${code}`);
+    expect(failure).toMatchObject({ ok: false, code: 'country' });
+    expect(failure.ok ? '' : failure.reason).toBe(
+      `RB123456785${code}: ${code} is not a country code (ISO 3166-1 alpha-2), so no post issues this number`,
+    );
+  });
+
+  it('accepts every assigned ISO 3166-1 code and the postal extras', () => {
+    for (const code of ['AD', 'AX', 'BQ', 'CW', 'GG', 'SS', 'SX', 'TL', 'ZW', 'TA', 'AC', 'XK']) {
+      expect(parseTrackingNumber(`RB123456785${code}`).ok, code).toBe(true);
+    }
   });
 });
 

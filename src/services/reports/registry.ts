@@ -257,6 +257,9 @@ export const reports: readonly ReportDefinition[] = [
     run: async (r, common, v) => {
       const { runBenchmarksReport } = await import('./benchmarks.report.js');
       const suite = v.suite;
+      if (typeof suite === 'string' && suite !== '' && !/^[a-z0-9_-]{1,40}$/i.test(suite)) {
+        throw new UsageError(`--suite: "${suite.slice(0, 40)}" is not a suite name (letters, digits, _ and -, at most 40)`);
+      }
       const params = {
         ...common,
         limit: limit(v, '20', 1000),

@@ -1,0 +1,298 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { runCli, startFrozenListener, startOwnRedis, tempDir, type CliResult } from '../support/cli.js';
+import { createTestDatabase, type TestDatabase } from '../support/databases.js';
+import { ownPostgresUnavailable, startOwnPostgres, type OwnPostgres } from '../support/own-postgres.js';
+
+/**
+ * Faults injected on servers the tests start themselves (a listener that never answers, a cluster
+ * of their own frozen with SIGSTOP, a Redis of their own) and hostile input: every failure is
+ * named, without credentials, with its documented exit code, within its documented bound.
+ */
+
+const password = 'pw-never-printed';
+
+interface SeedJson {
+  sampleTrackingNumbers: string[];
+}
+
+async function inFlight(env: Record<string, string>): Promise<string> {
+  const stale = await runCli(['report', 'stale', '--hours', '1', '--as-of', '2026-11-01', '--json'], { env });
+  const rows = (JSON.parse(stale.stdout) as { tables: { name: string; rows: { tracking_number: string }[] }[] }).tables.find(
+    (t) => t.name === 'packages',
+  )?.rows;
+  const number = rows?.[0]?.tracking_number;
+  if (number === undefined) throw new Error('no package in flight');
+  return number;
+}
+
+function expectNamedUnavailable(result: CliResult, store: RegExp): void {
+  expect(result.code, `${result.stderr}${result.stdout}`).toBe(5);
+  expect(result.stderr + result.stdout).toMatch(store);
+  expect(result.stderr).not.toMatch(/internal error|this is a bug/);
+  expect(result.stdout + result.stderr).not.toContain(password);
+}
+
+describe('a PostgreSQL that accepts connections and never answers', () => {
+  it.each([
+    ['track', 'RB123456785US'],
+    ['report', 'status'],
+    ['migrate', 'status'],
+    ['migrate', 'latest'],
+    ['scan', 'RB123456785US', '--status', 'in_transit', '--location', '1'],
+    ['seed'],
+    ['check'],
+    ['outbox', 'status'],
+    ['outbox', 'drain'],
+    ['doctor'],
+  ])('%s %s: exit 5, the server named without credentials, within the connect timeout', async (...args) => {
+    const frozen = await startFrozenListener();
+    try {
+      const result = await runCli(args, {
+        env: { SHIPTRACK_DATABASE_URL: `postgres://app:${password}@127.0.0.1:${frozen.port}/x`, SHIPTRACK_CONNECT_TIMEOUT: '1s' },
+      });
+      expectNamedUnavailable(result, new RegExp(`PostgreSQL at 127\\.0\\.0\\.1:${frozen.port}/x`));
+      // 1 s to connect (knex waits one more for the pool), the process start on a busy machine.
+      expect(result.ms).toBeLessThan(6000);
+    } finally {
+      await frozen.stop();
+    }
+  });
+});
+
+const ownPostgres = ownPostgresUnavailable();
+
+describe.skipIf(ownPostgres !== undefined)(
+  `a PostgreSQL of the test's own, frozen mid-operation${ownPostgres === undefined ? '' : ` — SKIPPED: ${ownPostgres}`}`,
+  () => {
+    let server: OwnPostgres;
+    let env: Record<string, string>;
+
+    beforeAll(async () => {
+      server = await startOwnPostgres();
+      env = { SHIPTRACK_DATABASE_URL: server.url('postgres', password), SHIPTRACK_LIVENESS_TIMEOUT: '2s' };
+      expect((await runCli(['migrate', 'latest'], { env })).code).toBe(0);
+      expect((await runCli(['seed', '--as-of', '2026-11-01'], { env })).code).toBe(0);
+    }, 120_000);
+    afterAll(async () => {
+      await server?.stop();
+    });
+
+    /** Runs `args` while another session holds a lock the command waits for, freezing the server once it waits. */
+    async function frozenWhileWaiting(
+      args: string[],
+      extra: Record<string, string>,
+      then?: (child: { kill(s: NodeJS.Signals): void }) => void,
+    ) {
+      const locker = new pg.Client({ connectionString: server.url() });
+      await locker.connect();
+      await locker.query('begin');
+      await locker.query('lock table packages, tracking_events in access exclusive mode');
+      let frozenAt = 0;
+      try {
+        return await runCli(args, {
+          env: { ...env, SHIPTRACK_LOCK_TIMEOUT: '60s', ...extra },
+          onSpawn: (child) => {
+            setTimeout(() => {
+              server.freeze();
+              frozenAt = performance.now();
+              then?.(child);
+            }, 1500);
+          },
+        }).then((result) => ({ ...result, afterFreezeMs: performance.now() - frozenAt }));
+      } finally {
+        server.thaw();
+        await locker.end().catch(() => undefined);
+      }
+    }
+
+    it('check, which runs without a statement timeout, ends with exit 5 once the server stops answering', async () => {
+      const result = await frozenWhileWaiting(['check'], {});
+      expectNamedUnavailable(result, /stopped answering: no reply to a liveness check for 2 s/);
+      // The liveness bound (2 s) and one probe interval, on a busy machine.
+      expect(result.afterFreezeMs).toBeLessThan(8000);
+    });
+
+    it('SIGTERM ends a command whose server is frozen within a few seconds, exit 143', async () => {
+      const result = await frozenWhileWaiting(['check'], { SHIPTRACK_LIVENESS_TIMEOUT: '60s' }, (child) => child.kill('SIGTERM'));
+      expect(result.code, result.stderr).toBe(143);
+      expect(result.stderr).toMatch(/nothing uncommitted was kept/);
+      expect(result.afterFreezeMs).toBeLessThan(8000);
+    });
+
+    it('report status frozen mid-query: exit 5 within the liveness bound, not the statement timeout', async () => {
+      const result = await frozenWhileWaiting(['report', 'status'], { SHIPTRACK_STATEMENT_TIMEOUT: '60s' });
+      expectNamedUnavailable(result, /stopped answering|did not answer in time|connection was lost/);
+      expect(result.afterFreezeMs).toBeLessThan(8000);
+    });
+  },
+);
+
+describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))('Redis faults, and secrets under DEBUG', () => {
+  let testDb: TestDatabase;
+  let env: Record<string, string>;
+  let number: string;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase('st_faults');
+    env = { SHIPTRACK_DATABASE_URL: testDb.url };
+    expect((await runCli(['migrate', 'latest'], { env })).code).toBe(0);
+    const seeded = await runCli(['seed', '--as-of', '2026-11-01', '--json'], { env });
+    expect((JSON.parse(seeded.stdout) as SeedJson).sampleTrackingNumbers.length).toBeGreaterThan(0);
+    number = await inFlight(env);
+  });
+  afterAll(async () => {
+    await testDb?.drop();
+  });
+
+  it('a frozen Redis costs its timeout once, not once to connect and again to answer', async () => {
+    const redis = await startOwnRedis();
+    try {
+      const url = `redis://127.0.0.1:${redis.port}`;
+      const timeout = { ...env, SHIPTRACK_REDIS_URL: url, SHIPTRACK_REDIS_TIMEOUT: '1s' };
+      const warm = await runCli(['track', number], { env: timeout });
+      expect(warm.code).toBe(0);
+      redis.freeze();
+      const frozen = await runCli(['track', number], { env: timeout });
+      expect(frozen.code).toBe(0);
+      expect(frozen.stderr).toMatch(/warning: cache unavailable \(Redis did not answer in time\)/);
+      // Twice the timeout would add 2 s to the warm run.
+      expect(frozen.ms - warm.ms).toBeLessThan(1800);
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  it('a scan made while Redis is frozen says the cache could not be refreshed', async () => {
+    const redis = await startOwnRedis();
+    try {
+      const redisEnv = { ...env, SHIPTRACK_REDIS_URL: `redis://127.0.0.1:${redis.port}`, SHIPTRACK_REDIS_TIMEOUT: '300ms' };
+      redis.freeze();
+      const scan = await runCli(['scan', number, '--status', 'exception', '--location', '1', '--at', '2026-12-01T09:00:00Z'], {
+        env: redisEnv,
+      });
+      expect(scan.code, scan.stderr).toBe(0);
+      expect(scan.stderr).toMatch(/warning: could not reach Redis to refresh the cache/);
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  it('no secret with DEBUG=* on: ioredis and knex trace through the same scrubber', async () => {
+    const redis = await startOwnRedis(['--requirepass', password]);
+    try {
+      const debugEnv = {
+        ...env,
+        SHIPTRACK_DATABASE_URL: testDb.url.replace('postgres@', `postgres:${password}@`),
+        SHIPTRACK_REDIS_URL: `redis://:${password}@127.0.0.1:${redis.port}`,
+        DEBUG: '*',
+      };
+      for (const args of [['doctor'], ['track', number, '--verbose'], ['report', 'status', '--json']]) {
+        for (let i = 0; i < 3; i += 1) {
+          const result = await runCli(args, { env: debugEnv });
+          expect(result.stderr.length).toBeGreaterThan(0);
+          expect(result.stdout + result.stderr, args.join(' ')).not.toContain(password);
+        }
+      }
+    } finally {
+      await redis.stop();
+    }
+  });
+});
+
+describe.skipIf(!inject('postgresAvailable'))('hostile input: exit 2 naming the field and its limit, before any query', () => {
+  let testDb: TestDatabase;
+  let env: Record<string, string>;
+  let number: string;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase('st_hostile');
+    env = { SHIPTRACK_DATABASE_URL: testDb.url };
+    expect((await runCli(['migrate', 'latest'], { env })).code).toBe(0);
+    expect((await runCli(['seed', '--as-of', '2026-11-01'], { env })).code).toBe(0);
+    number = await inFlight(env);
+  });
+  afterAll(async () => {
+    await testDb?.drop();
+  });
+
+  const scanArgs = (extra: string[]): string[] => ['scan', number, '--status', 'exception', '--location', '1', ...extra];
+
+  it('scan fields: NUL bytes, a 10 KB key, a payload with \\u0000, nested 10,000 deep or of 20 MB', async () => {
+    const dir = tempDir();
+    const payload = (name: string, text: string): string => {
+      const file = path.join(dir, name);
+      writeFileSync(file, text);
+      return file;
+    };
+    const cases: [string[], RegExp][] = [
+      [scanArgs(['--key', 'k'.repeat(10_000)]), /--key: idempotencyKey is longer than 200 characters/],
+      [
+        ['scan', number, '--status', 'exception', '--location', 'Hub\u0001 3'],
+        /--location: location contains a control character/,
+      ],
+      [scanArgs(['--payload', payload('nul.json', '{"note":"a\\u0000b"}')]), /--payload: payload contains a NUL character/],
+      [
+        scanArgs(['--payload', payload('deep.json', `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`)]),
+        /--payload: payload is nested deeper than 32 levels/,
+      ],
+      [
+        scanArgs(['--payload', payload('big.json', JSON.stringify({ blob: 'x'.repeat(20 * 1024 * 1024) }))]),
+        /--payload: payload is 20,971,\d+ bytes as JSON; at most 65,536/,
+      ],
+      [scanArgs(['--at', '2999-01-01T00:00:00Z']), /--at: at is more than a day in the future/],
+      [['track', 'RB123456785XX'], /RB123456785XX: XX is not a country code/],
+      [['report', 'metadata', '--where', 'note=a\u0001b'], /--where/],
+      [['report', 'benchmarks', '--suite', 'x\u0001y'], /--suite/],
+    ];
+    for (const [args, message] of cases) {
+      const result = await runCli(args, { env });
+      expect(result.code, `${args.join(' ').slice(0, 80)}: ${result.stderr}`).toBe(2);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr).not.toMatch(/internal error|select |insert /i);
+    }
+  });
+
+  it('scan --file: a bad line is rejected by its number, the good lines of the same file are recorded', async () => {
+    const file = path.join(tempDir(), 'scans.ndjson');
+    const line = (fields: Record<string, unknown>): string =>
+      JSON.stringify({ trackingNumber: number, status: 'exception', location: '1', at: '2026-11-02T10:00:00Z', ...fields });
+    writeFileSync(
+      file,
+      [
+        line({ at: '2026-11-02T10:00:00Z' }),
+        line({ location: 'Hub\u0000 9' }),
+        line({ payload: { note: 'a\u0000b' } }),
+        line({ idempotencyKey: 'k'.repeat(10_000) }),
+        line({ at: '2026-11-02T11:00:00Z', status: 'in_transit' }),
+      ].join('\n'),
+    );
+    const result = await runCli(['scan', '--file', file, '--json'], { env });
+    expect(result.code).toBe(4);
+    const summary = JSON.parse(result.stdout) as {
+      accepted: number;
+      rejected: number;
+      rejections: { line: number; reason: string }[];
+    };
+    expect(summary).toMatchObject({ accepted: 2, rejected: 3 });
+    expect(summary.rejections.map((r) => r.line)).toEqual([2, 3, 4]);
+    expect(summary.rejections.map((r) => r.reason)).toEqual([
+      'location contains a control character',
+      'payload contains a NUL character (\\u0000), which JSONB cannot store',
+      'idempotencyKey is longer than 200 characters (10000)',
+    ]);
+  });
+
+  it('track --json writes exactly one JSON document, found or not', async () => {
+    for (const args of [
+      ['track', 'RB123456785US', '--json'],
+      ['track', number, 'RB123456785US', '--json'],
+      ['track', 'RB123456784US', '--json'],
+    ]) {
+      const result = await runCli(args, { env });
+      expect(() => JSON.parse(result.stdout) as unknown, `${args.join(' ')}: ${result.stdout}`).not.toThrow();
+    }
+  });
+});
