@@ -6,7 +6,10 @@ export function describeWarning(warning: ServiceWarning): string {
     case 'cache_unavailable':
       return `cache unavailable (${warning.reason}); answering from PostgreSQL`;
     case 'cache_not_refreshed':
-      return `could not reach Redis to refresh the cache (${warning.reason}); cached answers expire within ${Math.round(warning.ttlMs / 1000)} s`;
+      return (
+        `Redis did not confirm the cache refresh (${warning.reason}); it was sent, and a Redis that is only slow ` +
+        `applies it when it answers again; otherwise cached answers expire within ${Math.round(warning.ttlMs / 1000)} s`
+      );
     case 'documents_waiting':
       return `raw scans wait in the outbox: MongoDB did not take them (${warning.reason}); ${warning.waiting.toLocaleString('en-US')} waiting, \`shiptrack outbox drain\` delivers them`;
   }

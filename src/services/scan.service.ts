@@ -34,7 +34,7 @@ export async function afterScansCommitted(resources: Resources, outcomes: readon
   // Only with Redis configured: asking for it otherwise would announce "cache off" to a scan.
   if (config.redisUrl !== undefined) {
     try {
-      const redis = await resources.redis();
+      const redis = await resources.cacheWriter();
       if (redis !== undefined) {
         const { announceScans } = await import('../store/track-cache.js');
         await announceScans(redis, resources.databaseTarget, recorded);

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Knex } from 'knex';
 import type { Config } from '../config.js';
-import { mapPostgresError } from '../errors.js';
+import { mapPostgresError, UnavailableError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 
 export type DatabaseMode = 'server' | 'embedded';
@@ -108,6 +108,10 @@ function pooledClients(knex: Knex): PgSocketOwner[] {
   return [...(pool?.used ?? []), ...(pool?.free ?? [])].map((r) => r.resource as PgSocketOwner);
 }
 
+interface PgQueryable {
+  query(sql: string, callback: (error: Error | null) => void): void;
+}
+
 interface PgSocketOwner {
   connection?: { stream?: { destroy(error?: Error): void } };
 }
@@ -121,7 +125,20 @@ async function openServerDatabase(config: Config, options: OpenDatabaseOptions):
     client: 'pg',
     version: '15',
     connection,
-    pool: { min: 0, max: options.poolMax ?? config.poolSize, idleTimeoutMillis: 10_000 },
+    pool: {
+      min: 0,
+      max: options.poolMax ?? config.poolSize,
+      idleTimeoutMillis: 10_000,
+      // A backend whose client vanished (killed, or gone after a frozen server woke up) stops its
+      // query within 2 s and lets go of its locks, instead of running on until it next writes to
+      // us (PostgreSQL 14 and later; older servers have no such setting and skip it).
+      afterCreate: (conn: PgQueryable, done: (error: Error | null, conn: PgQueryable) => void) => {
+        conn.query(
+          `select set_config(name, '2000', false) from pg_settings where name = 'client_connection_check_interval'`,
+          (error) => done(error, conn),
+        );
+      },
+    },
     acquireConnectionTimeout: config.connectTimeoutMs + 1000,
     log: silentKnexLog,
   });
@@ -134,10 +151,14 @@ async function openServerDatabase(config: Config, options: OpenDatabaseOptions):
     await knex.destroy();
     throw mapPostgresError(error, { store });
   }
-  let failure: Error | undefined;
+  let failure: UnavailableError | undefined;
   // Every socket of the pool is closed with the error: the queries waiting on them fail with it.
-  const abandon = (error: Error): void => {
-    for (const client of pooledClients(knex)) client.connection?.stream?.destroy(error);
+  // Each gets a copy: knex writes its SQL into the message of the error a query fails with.
+  const abandon = (error: UnavailableError): void => {
+    for (const client of pooledClients(knex)) {
+      const copy = new UnavailableError(store, error.message, { hint: error.hint });
+      client.connection?.stream?.destroy(copy);
+    }
   };
   const { startWatchdog } = await import('./liveness.js');
   const watchdog = startWatchdog({

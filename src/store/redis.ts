@@ -7,7 +7,7 @@ import { createScrubber } from '../redact.js';
  * Opens a Redis connection that never waits without bound: no offline queue (a command on a
  * dead connection fails at once), a command timeout, one connection attempt per command.
  */
-export async function openRedis(config: Config): Promise<Redis> {
+export async function openRedis(config: Config, options: { confirm?: boolean } = {}): Promise<Redis> {
   const url = config.redisUrl;
   if (url === undefined) throw new Error('no Redis is configured');
   // Through the default export (module.exports): the same object whether Node loads ioredis as
@@ -27,7 +27,10 @@ export async function openRedis(config: Config): Promise<Redis> {
     // The ready check (INFO) has no timeout of its own; a PING below, bounded by commandTimeout, does its job.
     enableReadyCheck: false,
     disconnectTimeout: 100,
-    connectionName: 'shiptrack',
+    // ioredis waits for the replies to its CLIENT SETNAME/SETINFO before it lets a command go:
+    // an unconfirmed connection sends none, so its first command leaves with the connection.
+    ...(options.confirm === false ? {} : { connectionName: 'shiptrack' }),
+    disableClientInfo: true,
   });
   // Without a listener ioredis prints connection errors itself; they are reported by the caller.
   // connect() rejects with a generic "Connection is closed": the socket's own error says why.
@@ -43,7 +46,9 @@ export async function openRedis(config: Config): Promise<Redis> {
     await Promise.race([
       (async () => {
         await redis.connect();
-        await redis.ping();
+        // Unconfirmed (for writes that must not be lost): commands go out as soon as the socket is
+        // up; a frozen Redis keeps them in its socket buffer and applies them when it wakes.
+        if (options.confirm !== false) await redis.ping();
       })(),
       deadline,
     ]);

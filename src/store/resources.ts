@@ -30,6 +30,12 @@ export interface Resources extends AsyncDisposable {
   sqlClient(): Promise<PgClient | undefined>;
   /** Redis, or undefined when no Redis is configured (the cache is off). */
   redis(): Promise<Redis | undefined>;
+  /**
+   * Redis for the invalidations after a write, or undefined when none is configured: connected
+   * but not confirmed by a reply, so that a Redis that is frozen still receives them and applies
+   * them, in order, before it answers anyone who connects later.
+   */
+  cacheWriter(): Promise<Redis | undefined>;
   /** MongoDB when configured, otherwise the PostgreSQL JSONB store. */
   documents(): Promise<DocumentStore>;
   /**
@@ -53,6 +59,7 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
   let database: Promise<Database> | undefined;
   let sqlClient: Promise<PgClient | undefined> | undefined;
   let redis: Promise<Redis | undefined> | undefined;
+  let cacheWriter: Promise<Redis | undefined> | undefined;
   let documents: Promise<DocumentStore> | undefined;
   let longWork: Resources | undefined;
   let closed = false;
@@ -110,6 +117,21 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
         },
       );
       return redis;
+    },
+    cacheWriter() {
+      cacheWriter ??= once(
+        async () => {
+          if (config.redisUrl === undefined) return undefined;
+          const { openRedis } = await import('./redis.js');
+          return openRedis(config, { confirm: false });
+        },
+        async (client) => {
+          if (client === undefined) return;
+          const { closeRedis } = await import('./redis.js');
+          await closeRedis(client);
+        },
+      );
+      return cacheWriter;
     },
     documents() {
       documents ??= once(

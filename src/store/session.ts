@@ -143,7 +143,7 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
     return await work(session);
   } catch (error) {
     // The server stopped answering: that, not the closed socket, is why the work failed.
-    throw db.failure() ?? error;
+    throw db.failure() ?? mapPostgresError(reasonFor(error));
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     // The cancel must land before the connection goes back to the pool, not on its next user.

@@ -165,16 +165,27 @@ describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))('Redi
     }
   });
 
-  it('a scan made while Redis is frozen says the cache could not be refreshed', async () => {
+  it('a scan made while Redis is frozen warns, and once Redis is back the first track shows the scan', async () => {
     const redis = await startOwnRedis();
     try {
       const redisEnv = { ...env, SHIPTRACK_REDIS_URL: `redis://127.0.0.1:${redis.port}`, SHIPTRACK_REDIS_TIMEOUT: '300ms' };
+      const cached = async (): Promise<{ source: string; package: { currentStatus: string } }> =>
+        JSON.parse((await runCli(['track', number, '--json'], { env: redisEnv })).stdout) as {
+          source: string;
+          package: { currentStatus: string };
+        };
+      await cached();
+      const before = await cached();
+      expect(before.source).toBe('cache');
       redis.freeze();
       const scan = await runCli(['scan', number, '--status', 'exception', '--location', '1', '--at', '2026-12-01T09:00:00Z'], {
         env: redisEnv,
       });
       expect(scan.code, scan.stderr).toBe(0);
-      expect(scan.stderr).toMatch(/warning: could not reach Redis to refresh the cache/);
+      expect(scan.stderr).toMatch(/warning: Redis did not confirm the cache refresh/);
+      redis.thaw();
+      const after = await cached();
+      expect(after.package.currentStatus).toBe('exception');
     } finally {
       await redis.stop();
     }
@@ -293,6 +304,117 @@ describe.skipIf(!inject('postgresAvailable'))('hostile input: exit 2 naming the 
     ]) {
       const result = await runCli(args, { env });
       expect(() => JSON.parse(result.stdout) as unknown, `${args.join(' ')}: ${result.stdout}`).not.toThrow();
+    }
+  });
+});
+
+describe.skipIf(!inject('postgresAvailable'))('what the role may not do, and locks a migration cannot get', () => {
+  let testDb: TestDatabase;
+  let empty: TestDatabase;
+  let admin: pg.Client;
+  const role = `st_reader_${Date.now().toString(36)}`;
+  const as = (db: TestDatabase): string => db.url.replace(/\/\/[^@]*@/, `//${role}:${password}@`);
+
+  beforeAll(async () => {
+    [testDb, empty] = await Promise.all([createTestDatabase('st_roles'), createTestDatabase('st_roles_empty')]);
+    const env = { SHIPTRACK_DATABASE_URL: testDb.url };
+    expect((await runCli(['migrate', 'latest'], { env })).code).toBe(0);
+    expect((await runCli(['seed', '--as-of', '2026-11-01'], { env })).code).toBe(0);
+    admin = new pg.Client({ connectionString: testDb.url });
+    await admin.connect();
+    await admin.query(`create role ${role} login in role pg_read_all_data`);
+  });
+  afterAll(async () => {
+    await admin?.query(`drop role if exists ${role}`).catch(() => undefined);
+    await admin?.end();
+    await Promise.all([testDb?.drop(), empty?.drop()]);
+  });
+
+  it('a read-only role: reports work; writes exit 6 naming the privilege, with a hint about the role', async () => {
+    const env = { SHIPTRACK_DATABASE_URL: as(testDb) };
+    expect((await runCli(['report', 'status'], { env })).code).toBe(0);
+    const writes: string[][] = [
+      ['scan', 'RB123456785US', '--status', 'in_transit', '--location', '1'],
+      ['seed', '--append', '--packages', '10'],
+      ['outbox', 'drain'],
+    ];
+    for (const args of writes) {
+      const result = await runCli(args, { env });
+      expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(6);
+      expect(result.stderr).toMatch(/permission denied/);
+      expect(result.stderr).toMatch(/hint: the role shiptrack connects as lacks this privilege/);
+      expect(result.stdout + result.stderr).not.toContain(password);
+    }
+    const migrate = await runCli(['migrate', 'latest'], { env: { SHIPTRACK_DATABASE_URL: as(empty) } });
+    expect(migrate.code, migrate.stderr).toBe(6);
+    expect(migrate.stderr).toMatch(/permission denied for schema public/);
+  });
+
+  it('a migration that cannot get its lock in time exits 4, naming the migration and the SQLSTATE', async () => {
+    const dir = tempDir();
+    writeFileSync(
+      path.join(dir, '20990101000000_add_column.mjs'),
+      `export const config = { transaction: true };
+export async function up(knex) { await knex.raw('alter table busy add column note text'); }
+export async function down(knex) { await knex.raw('alter table busy drop column note'); }
+`,
+    );
+    const db = await createTestDatabase('st_lock_wait');
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    await holder.query('create table busy (id int)');
+    await holder.query('begin');
+    await holder.query('lock table busy in access share mode');
+    try {
+      const result = await runCli(['migrate', 'latest', '--dir', dir, '--json'], {
+        env: { SHIPTRACK_DATABASE_URL: db.url, SHIPTRACK_LOCK_TIMEOUT: '300ms' },
+      });
+      expect(result.code, result.stdout).toBe(4);
+      const { error } = JSON.parse(result.stdout) as {
+        error: { code: string; message: string; details: Record<string, unknown> };
+      };
+      expect(error.code).toBe('lock_timeout');
+      expect(error.message).toMatch(/^migration 20990101000000_add_column\.mjs: PostgreSQL: could not get a lock in time/);
+      expect(error.details).toMatchObject({ sqlstate: '55P03', file: '20990101000000_add_column.mjs' });
+    } finally {
+      await holder.end();
+      await db.drop();
+    }
+  });
+
+  it('a document store that never answers: the seed commits and warns, outbox drain exits 5, each attempt is recorded', async () => {
+    const frozen = await startFrozenListener();
+    const db = await createTestDatabase('st_outbox_fault');
+    try {
+      const env = { SHIPTRACK_DATABASE_URL: db.url };
+      expect((await runCli(['migrate', 'latest'], { env })).code).toBe(0);
+      const mongoEnv = {
+        ...env,
+        SHIPTRACK_MONGO_URL: `mongodb://app:${password}@127.0.0.1:${frozen.port}/?serverSelectionTimeoutMS=800`,
+        SHIPTRACK_CONNECT_TIMEOUT: '800ms',
+      };
+      const seed = await runCli(['seed', '--as-of', '2026-11-01', '--packages', '200', '--documents', '0.2'], { env: mongoEnv });
+      expect(seed.code, seed.stderr).toBe(0);
+      expect(seed.stderr).toMatch(/warning: raw scans wait in the outbox: MongoDB did not take them \(.+\); [\d,]+ waiting/);
+      const drain = await runCli(['outbox', 'drain'], { env: mongoEnv });
+      expect(drain.code).toBe(5);
+      expect(drain.stdout + drain.stderr).toMatch(/MongoDB/);
+      expect(drain.stdout + drain.stderr).not.toContain(password);
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        const rows = await client.query<{ waiting: number; attempted: number; explained: number }>(
+          `select count(*)::int as waiting, count(*) filter (where attempts >= 1)::int as attempted,
+                  count(*) filter (where last_error <> '')::int as explained from document_outbox`,
+        );
+        expect(rows.rows[0]?.waiting).toBeGreaterThan(0);
+        expect(rows.rows[0]).toMatchObject({ attempted: rows.rows[0]?.waiting, explained: rows.rows[0]?.waiting });
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await frozen.stop();
+      await db.drop();
     }
   });
 });
