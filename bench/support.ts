@@ -2,11 +2,9 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import pg from 'pg';
+import { median } from '../src/domain/statistics.js';
 
-/** The median of the values (the upper one of the middle two for an even count). */
-export function median(values: readonly number[]): number {
-  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
-}
+export { median };
 
 /** Nearest-rank percentile `p` (0–100) of ascending `sorted` values. */
 export function percentile(sorted: readonly number[], p: number): number {

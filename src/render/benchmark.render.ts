@@ -8,10 +8,10 @@ import type {
   LatencySummary,
   ScenarioResult,
 } from '../services/benchmark/types.js';
-import type { Comparison } from '../services/benchmark/compare.js';
+import type { Comparison, ComparisonRow, ComparisonVerdict } from '../services/benchmark/compare.js';
 import { formatCell } from './report.render.js';
 import type { Style } from './style.js';
-import { renderTable, type Column } from './table.js';
+import { fitProse, renderTable, type Column } from './table.js';
 
 /**
  * Benchmark runs as a terminal summary, a Markdown performance report with SVG plots, and a
@@ -56,6 +56,17 @@ function formatChange(pct: number): string {
   return `${rounded > 0 ? '+' : rounded < 0 ? '-' : ''}${Math.abs(rounded).toFixed(1)} %`;
 }
 
+/** A p-value: two significant digits, `<0.001` below that. */
+function formatP(p: number): string {
+  if (!Number.isFinite(p)) return '—';
+  if (p < 0.001) return '<0.001';
+  return p < 0.01 ? p.toFixed(3) : p.toFixed(2);
+}
+
+function formatRatio(x: number): string {
+  return Number.isFinite(x) ? x.toFixed(x >= 10 ? 1 : 2) : '—';
+}
+
 function formatMicros(us: number): string {
   return us < 10 ? us.toFixed(1) : Math.round(us).toLocaleString('en-US');
 }
@@ -74,6 +85,18 @@ function overheadLine(run: BenchmarkRunResult): string {
 
 function seriesLabel(s: ScenarioResult): string {
   return `${s.scenario} ×${s.concurrency}`;
+}
+
+/** The round p50s measured (runs stored before rounds have none), without rounds that completed nothing. */
+function roundP50s(s: ScenarioResult): number[] {
+  return (s.roundP50s ?? []).filter((p) => Number.isFinite(p));
+}
+
+/** The lowest and highest round p50: the spread beside the p50 of all rounds. */
+function roundRange(s: ScenarioResult): string {
+  const rounds = roundP50s(s);
+  if (rounds.length < 2) return '—';
+  return `${formatLatency(Math.min(...rounds))}–${formatLatency(Math.max(...rounds))}`;
 }
 
 function dataRows(run: BenchmarkRunResult): string {
@@ -482,6 +505,8 @@ interface BenchColumn<Row> {
   /** Ready-made Markdown for the cell, when it needs more than escaped text. */
   markdown?: (row: Row) => string;
   paint?: (row: Row, style: Style, text: string) => string;
+  /** On a narrow terminal, columns with higher numbers give way first (1: always shown). */
+  priority?: number;
 }
 
 const latencyColumns = (prefix: string): BenchColumn<{ summary: LatencySummary }>[] => [
@@ -493,11 +518,14 @@ const latencyColumns = (prefix: string): BenchColumn<{ summary: LatencySummary }
 const scenarioColumns: BenchColumn<ScenarioResult>[] = [
   { header: 'scenario', value: (s) => s.scenario },
   { header: 'concurrency', value: (s) => String(s.concurrency), numeric: true },
-  { header: 'ops', value: (s) => formatCell('integer', s.summary.count), numeric: true },
-  { header: 'throughput/s', value: (s) => formatThroughput(s.summary.throughput), numeric: true },
-  ...latencyColumns(''),
-  { header: 'p99.9 ms', value: (s) => formatLatency(s.summary.p999), numeric: true },
-  { header: 'max ms', value: (s) => formatLatency(s.summary.max), numeric: true },
+  { header: 'ops', value: (s) => formatCell('integer', s.summary.count), numeric: true, priority: 3 },
+  { header: 'throughput/s', value: (s) => formatThroughput(s.summary.throughput), numeric: true, priority: 2 },
+  { header: 'p50 ms', value: (s) => formatLatency(s.summary.p50), numeric: true },
+  { header: 'round p50s ms', value: roundRange, numeric: true },
+  { header: 'p90 ms', value: (s) => formatLatency(s.summary.p90), numeric: true, priority: 3 },
+  { header: 'p99 ms', value: (s) => formatLatency(s.summary.p99), numeric: true, priority: 2 },
+  { header: 'p99.9 ms', value: (s) => formatLatency(s.summary.p999), numeric: true, priority: 4 },
+  { header: 'max ms', value: (s) => formatLatency(s.summary.max), numeric: true, priority: 4 },
   {
     header: 'errors',
     value: (s) => formatCell('integer', s.summary.errors),
@@ -541,45 +569,135 @@ const experimentMarkdownColumns: BenchColumn<ExperimentResult>[] = [
   { header: 'recommendation', value: (e) => (isSkipped(e) ? '' : experimentSentences(e).recommendation) },
 ];
 
-type ComparisonRow = Comparison['rows'][number];
+/** The verdict as a table cell; the terminal shouts a regression. */
+const verdictLabels: Record<ComparisonVerdict, string> = {
+  regression: 'regression',
+  faster: 'faster',
+  ok: 'ok',
+  not_significant: 'not significant',
+  too_few_rounds: 'too few rounds',
+  no_data: 'no data',
+};
 
-function verdict(row: ComparisonRow, thresholdPct: number): 'regression' | 'faster' | 'ok' {
-  if (row.regression) return 'regression';
-  return row.changePct < -thresholdPct ? 'faster' : 'ok';
+function paintVerdict(verdict: ComparisonVerdict, style: Style, text: string): string {
+  if (verdict === 'regression') return style.bad(text.toUpperCase());
+  if (verdict === 'faster') return style.ok(text);
+  return verdict === 'too_few_rounds' || verdict === 'no_data' ? style.dim(text) : text;
 }
 
-const comparisonColumns = (thresholdPct: number): BenchColumn<ComparisonRow>[] => [
+const comparisonHead: BenchColumn<ComparisonRow>[] = [
   { header: 'scenario', value: (r) => r.scenario },
   { header: 'concurrency', value: (r) => String(r.concurrency), numeric: true },
-  { header: 'baseline p50 ms', value: (r) => formatLatency(r.baselineP50), numeric: true },
-  { header: 'p50 ms', value: (r) => formatLatency(r.currentP50), numeric: true },
+  { header: 'baseline p50 ms', value: (r) => formatLatency(r.baselineP50), numeric: true, priority: 3 },
+  { header: 'p50 ms', value: (r) => formatLatency(r.currentP50), numeric: true, priority: 3 },
   {
     header: 'p50 change',
     value: (r) => formatChange(r.changePct),
     numeric: true,
     paint: (r, style, text) => (r.regression ? style.bad(text) : text),
   },
+];
+
+const roundsColumn: BenchColumn<ComparisonRow> = {
+  header: 'rounds',
+  value: (r) => `${r.baselineRounds.length} → ${r.currentRounds.length}`,
+  numeric: true,
+  priority: 2,
+};
+const pColumn: BenchColumn<ComparisonRow> = { header: 'p', value: (r) => formatP(r.test?.pValue ?? Number.NaN), numeric: true };
+const p99ChangeColumn: BenchColumn<ComparisonRow> = {
+  header: 'p99 change',
+  value: (r) => formatChange(r.p99ChangePct),
+  numeric: true,
+  priority: 3,
+};
+const verdictColumn: BenchColumn<ComparisonRow> = {
+  header: 'verdict',
+  value: (r) => verdictLabels[r.verdict],
+  markdown: (r) => (r.regression ? '**regression**' : verdictLabels[r.verdict]),
+  paint: (r, style, text) => paintVerdict(r.verdict, style, text),
+};
+
+/** For a terminal: the medians, the test and the verdict; the absolute p99s are in the run's table. */
+const comparisonTextColumns: BenchColumn<ComparisonRow>[] = [
+  ...comparisonHead,
+  roundsColumn,
+  pColumn,
+  p99ChangeColumn,
+  verdictColumn,
+];
+
+const comparisonMarkdownColumns: BenchColumn<ComparisonRow>[] = [
+  ...comparisonHead,
+  {
+    header: 'ratio, 95 % interval',
+    value: (r) => (r.ratioInterval === null ? '—' : `${formatRatio(r.ratioInterval.low)}–${formatRatio(r.ratioInterval.high)}`),
+    numeric: true,
+  },
+  pColumn,
+  roundsColumn,
   { header: 'baseline p99 ms', value: (r) => formatLatency(r.baselineP99), numeric: true },
   { header: 'p99 ms', value: (r) => formatLatency(r.currentP99), numeric: true },
-  { header: 'p99 change', value: (r) => formatChange(r.p99ChangePct), numeric: true },
-  {
-    header: 'verdict',
-    value: (r) => verdict(r, thresholdPct),
-    markdown: (r) => (r.regression ? '**regression**' : verdict(r, thresholdPct)),
-    paint: (r, style, text) => {
-      const v = verdict(r, thresholdPct);
-      return v === 'regression' ? style.bad(text.toUpperCase()) : v === 'faster' ? style.ok(text) : text;
-    },
-  },
+  p99ChangeColumn,
+  verdictColumn,
 ];
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** The gate's rule in words: shared by the terminal and the Markdown. */
+function gateRule(c: Comparison): string {
+  return (
+    `a regression is a median of the round p50s more than ${c.thresholdPct} % slower than the baseline's, ` +
+    `and significantly so: a two-sided Mann-Whitney U test of the round p50s with p < ${c.significanceLevel}`
+  );
+}
+
+/**
+ * Why rows were not judged: their round counts cannot reach the significance level, or the
+ * baseline was stored before rounds (one p50 per scenario: a single sample).
+ */
+function unjudgedNotes(c: Comparison): string[] {
+  const notes: string[] = [];
+  if (c.rows.some((r) => r.baselineBeforeRounds)) {
+    notes.push(
+      `the baseline ${c.baselineId} was stored before rounds: each of its p50s is a single sample, so this comparison is weak`,
+    );
+  }
+  const groups = new Map<string, ComparisonRow[]>();
+  for (const r of c.rows.filter((row) => row.verdict === 'too_few_rounds')) {
+    const key = `${r.baselineRounds.length}:${r.currentRounds.length}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  for (const rows of groups.values()) {
+    const [first] = rows;
+    if (first === undefined) continue;
+    notes.push(
+      `not enough rounds to judge ${rows.map((r) => `${r.scenario} ×${r.concurrency}`).join(', ')}: ` +
+        `${plural(first.baselineRounds.length, 'round')} in the baseline against ${first.currentRounds.length} here ` +
+        `can at best give p = ${formatP(first.smallestPValue)}, not below ${c.significanceLevel} ` +
+        (first.baselineBeforeRounds
+          ? '(compare with a baseline measured in 5 rounds or more)'
+          : '(measure both runs with --rounds 5 or more)'),
+    );
+  }
+  return notes;
+}
+
+function verdictLine(c: Comparison): string {
+  const unjudged = c.unjudged > 0 ? ` (${c.unjudged} of ${c.rows.length} not judged: too few rounds)` : '';
+  return c.regressions === 0
+    ? `no regressions${unjudged}`
+    : `${plural(c.regressions, 'regression')} (p50 > +${c.thresholdPct} %, p < ${c.significanceLevel})${unjudged}`;
+}
 
 function textTable<Row>(columns: readonly BenchColumn<Row>[], rows: readonly Row[], style: Style): string {
   const cells: Column<Row>[] = columns.map((c) => ({
     header: c.header,
     align: c.numeric === true ? 'right' : 'left',
     value: (row) => (c.paint === undefined ? c.value(row) : c.paint(row, style, c.value(row))),
+    priority: c.priority,
   }));
-  return renderTable(cells, rows);
+  return renderTable(cells, rows, style);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -869,25 +987,31 @@ function plotSeries(scenarios: readonly ScenarioResult[]): PlotSeries[] {
 /** The run for a terminal: header, scenario table, experiment table, harness overhead. */
 export function renderBenchmarkText(run: BenchmarkRunResult, style: Style): string {
   const env = run.environment;
+  // Prose wraps at the terminal's width, a dim line at a time.
+  const prose = (text: string, paint: (t: string) => string = style.dim): string[] =>
+    fitProse(text, style, '  ').map((line) => paint(line));
   const out: string[] = [
-    style.bold(`Benchmark ${run.id} · suite ${run.suite}`),
-    style.dim(
+    ...prose(`Benchmark ${run.id} · suite ${run.suite}`, style.bold),
+    ...prose(
       `node ${env.node} · PostgreSQL ${env.postgres} (${env.databaseMode}) · ${env.cpuCount} CPUs · data: ${dataRows(run)}`,
     ),
   ];
   if (run.scenarios.length > 0) out.push('', textTable(scenarioColumns, run.scenarios, style));
   for (const s of run.scenarios) {
     if (s.summary.errors > 0) {
-      out.push(
-        style.bad(
-          `${seriesLabel(s)}: ${formatCell('integer', s.summary.errors)} errors${s.summary.firstError === undefined ? '' : `; first: ${s.summary.firstError}`}`,
-        ),
-      );
+      const first = s.summary.firstError === undefined ? '' : `; first: ${s.summary.firstError}`;
+      out.push(...prose(`${seriesLabel(s)}: ${formatCell('integer', s.summary.errors)} errors${first}`, style.bad));
     }
   }
-  for (const skipped of skippedScenarios(run)) out.push(style.dim(`skipped ${skipped.scenario}: ${skipped.reason}`));
+  for (const skipped of skippedScenarios(run)) out.push(...prose(`skipped ${skipped.scenario}: ${skipped.reason}`));
+  const rounds = numberParameter(run, 'rounds');
+  if (rounds !== undefined && run.scenarios.length > 0) {
+    out.push(
+      ...prose(`${plural(rounds, 'round')} per scenario, interleaved; p50 of all rounds, and the lowest–highest round p50`),
+    );
+  }
   if (run.experiments.length > 0) out.push('', textTable(experimentTextColumns, run.experiments, style));
-  out.push('', style.dim(overheadLine(run)));
+  out.push('', ...prose(overheadLine(run)));
   return out.join('\n');
 }
 
@@ -895,15 +1019,12 @@ export function renderBenchmarkText(run: BenchmarkRunResult, style: Style): stri
 export function renderComparisonText(c: Comparison, style: Style): string {
   const out: string[] = [
     style.bold(`Compared with run ${c.baselineId} (${formatCell('timestamp', c.baselineStartedAt)})`),
-    style.dim(`a regression: p50 slower by more than ${c.thresholdPct} %; p99 is reported, not judged`),
+    style.dim(wrap(`${gateRule(c)}; p99 is reported, not judged`, 80)),
   ];
   if (c.rows.length === 0) out.push(style.dim('(no scenario ran in both runs)'));
-  else out.push(textTable(comparisonColumns(c.thresholdPct), c.rows, style));
-  out.push(
-    c.regressions === 0
-      ? style.ok('no regressions')
-      : style.bad(`${c.regressions} regression${c.regressions === 1 ? '' : 's'} (p50 > +${c.thresholdPct} %)`),
-  );
+  else out.push(textTable(comparisonTextColumns, c.rows, style));
+  for (const note of unjudgedNotes(c)) out.push(style.warn(wrap(note, 80)));
+  out.push(c.regressions === 0 ? style.ok(verdictLine(c)) : style.bad(verdictLine(c)));
   return out.join('\n');
 }
 
@@ -952,16 +1073,28 @@ function method(run: BenchmarkRunResult): string[] {
   const warmupMs = numberParameter(run, 'warmupMs');
   const durationMs = numberParameter(run, 'durationMs');
   const count = numberParameter(run, 'count');
+  const rounds = numberParameter(run, 'rounds');
   const levels = [...new Set(run.scenarios.map((s) => s.concurrency))].sort((a, b) => a - b);
-  const lines = [
-    `- Warm-up: ${warmupMs === undefined ? 'as configured' : formatDuration(warmupMs)} of unmeasured operations before each measurement.`,
-    `- Measurement: ${
-      count !== undefined
-        ? `${formatCell('integer', count)} operations`
-        : durationMs !== undefined
-          ? formatDuration(durationMs)
-          : 'as configured'
-    } per scenario and concurrency level (slow scenarios such as seeding run a fixed count).`,
+  const each =
+    count !== undefined
+      ? `${formatCell('integer', count)} operations`
+      : durationMs !== undefined
+        ? formatDuration(durationMs)
+        : 'as configured';
+  const lines =
+    rounds === undefined
+      ? [
+          `- Warm-up: ${warmupMs === undefined ? 'as configured' : formatDuration(warmupMs)} of unmeasured operations before each measurement.`,
+          `- Measurement: ${each} per scenario and concurrency level (slow scenarios such as seeding run a fixed count).`,
+        ]
+      : [
+          `- Warm-up: ${warmupMs === undefined ? 'as configured' : formatDuration(warmupMs)} of unmeasured operations before the first round of each scenario and concurrency level.`,
+          `- Measurement: ${plural(rounds, 'round')} of ${each} per scenario and concurrency level (slow scenarios such as seeding run a fixed count per round),`,
+          '  interleaved: round 1 of every scenario, then round 2 of every one, and so on, so that a slow drift of the',
+          '  machine spreads over all of them. The tables give the p50 of all rounds together and, beside it, the',
+          '  lowest and highest round p50; a comparison with a baseline judges on the round p50s.',
+        ];
+  lines.push(
     `- Concurrency: ${levels.length === 0 ? '—' : levels.join(', ')} closed-loop workers sharing one connection pool.`,
     '- Every operation’s latency goes into an HDR histogram (microsecond resolution, 3 significant digits);',
     '  the tables give p50, p90, p99, p99.9 and the maximum, and the plots the distribution at',
@@ -970,7 +1103,7 @@ function method(run: BenchmarkRunResult): string[] {
     '  counted as errors and left out of the latencies.',
     '- Experiments measure their before and after arms the same way, one after the other, isolated as',
     '  each section describes; speedup is before p50 ÷ after p50.',
-  ];
+  );
   return lines;
 }
 
@@ -1012,17 +1145,23 @@ function comparisonSection(run: BenchmarkRunResult, c: Comparison): string[] {
   const out: string[] = [
     `## Compared with run ${mdText(c.baselineId)}`,
     '',
-    `Baseline ${mdCode(c.baselineId)} started ${formatCell('timestamp', c.baselineStartedAt)}. A **regression** is a p50`,
-    `more than ${c.thresholdPct} % slower than the baseline's; the p99 change is reported but does not decide.`,
+    `Baseline ${mdCode(c.baselineId)} started ${formatCell('timestamp', c.baselineStartedAt)}. Each scenario is compared on its`,
+    'round p50s: the p50 columns give their medians, and a **regression** is a median more than',
+    `${c.thresholdPct} % slower than the baseline's that is also significant: a two-sided Mann-Whitney U test of the`,
+    `round p50s (exact for small samples, ties included) gives p < ${c.significanceLevel}. Round counts that cannot`,
+    `reach that (3 against 3 gives at best p = 0.10) are not judged. The interval is a ${Math.round(c.interval.confidence * 100)} % bootstrap`,
+    `interval of the ratio of the medians, current ÷ baseline (${formatCell('integer', c.interval.resamples)} seeded resamples): it shows the`,
+    'size of the change; the test decides. The p99 change is reported but does not decide.',
     'Absolute times only compare when both runs used the same machine and data.',
     '',
   ];
   if (c.rows.length === 0) out.push('_No scenario ran in both runs._', '');
-  else out.push(...markdownTable(comparisonColumns(c.thresholdPct), c.rows), '');
+  else out.push(...markdownTable(comparisonMarkdownColumns, c.rows), '');
+  for (const note of unjudgedNotes(c)) out.push(`_${mdText(note.charAt(0).toUpperCase() + note.slice(1))}._`, '');
   out.push(
     c.regressions === 0
-      ? 'No regressions.'
-      : `**${c.regressions} regression${c.regressions === 1 ? '' : 's'}** (p50 more than ${c.thresholdPct} % slower).`,
+      ? `No regressions${c.unjudged > 0 ? ` (${c.unjudged} of ${c.rows.length} not judged: too few rounds)` : ''}.`
+      : `**${plural(c.regressions, 'regression')}** (p50 more than ${c.thresholdPct} % slower, p < ${c.significanceLevel}).`,
     '',
   );
   const matched = new Set(c.rows.map((r) => `${r.scenario}\u0000${r.concurrency}`));

@@ -1,4 +1,5 @@
 import type { Config } from '../config.js';
+import { median } from '../domain/statistics.js';
 import { ShiptrackError, UnavailableError, mapPostgresError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 import type { Resources } from '../store/resources.js';
@@ -24,11 +25,6 @@ export interface StoreCheck {
 export interface DoctorReport {
   checks: StoreCheck[];
   healthy: boolean;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 async function timeRoundTrips(ping: () => Promise<unknown>, count = 3): Promise<number> {

@@ -22,8 +22,17 @@ interface RunJson {
       max: number;
       throughput: number;
     };
+    roundP50s: number[];
   }[];
-  comparison?: { regressions: number };
+  parameters: { rounds: number };
+  comparison?: {
+    regressions: number;
+    rows: { verdict: string; changePct: number; currentRounds: number[]; baselineRounds: number[]; test: { pValue: number } }[];
+  };
+}
+
+interface StoredResults {
+  scenarios: { summary: { p50: number }; roundP50s?: number[] }[];
 }
 
 /** Open and close tags balance, and the document is one <svg> element. */
@@ -70,7 +79,10 @@ describe.skipIf(!inject('postgresAvailable'))('benchmark on a server', () => {
       'report-status×1',
       'report-status×2',
     ]);
-    for (const { summary } of run.scenarios) {
+    expect(run.parameters.rounds).toBe(3);
+    for (const { summary, roundP50s } of run.scenarios) {
+      expect(roundP50s).toHaveLength(3);
+      for (const p50 of roundP50s) expect(p50).toBeGreaterThan(0);
       expect(summary.count).toBeGreaterThan(0);
       expect(summary.errors).toBe(0);
       expect(summary.p50).toBeGreaterThan(0);
@@ -100,39 +112,103 @@ describe.skipIf(!inject('postgresAvailable'))('benchmark on a server', () => {
     expect(rows.map((r) => r.id)).toContain(run.id);
   });
 
-  it('the regression gate exits 1 on an injected slowdown, and 0 within the threshold', async () => {
+  it('the regression gate exits 1 on an injected slowdown, and 0 on noise, a lenient threshold or too few rounds', async () => {
     const common = ['benchmark', 'track-db', '--duration', '300ms', '--warmup', '50ms', '--concurrency', '1'];
-    const first = await runCli([...common, '--json'], { env });
+    const first = await runCli([...common, '--rounds', '5', '--json'], { env });
     expect(first.code, first.stderr).toBe(0);
     const firstId = (JSON.parse(first.stdout) as RunJson).id;
     const pg = await import('pg');
     const client = new pg.default.Client({ connectionString: testDb.url });
     await client.connect();
-    try {
-      // A baseline ten times faster than this machine can be: every scenario now looks slower.
-      const stored = await client.query<{ id: string; results: { scenarios: { summary: { p50: number } }[] } }>(
-        `select id, results from doc_benchmark_runs where id = $1`,
-        [firstId],
-      );
-      const base = stored.rows[0];
-      expect(base).toBeDefined();
-      const results = structuredClone(base?.results) as { scenarios: { summary: { p50: number } }[] };
-      for (const s of results.scenarios) s.summary.p50 /= 10;
+    /** A copy of the first run, its round p50s changed by `change`; without rounds, shaped as a run stored before them. */
+    const insertBaseline = async (id: string, change: (rounds: number[]) => number[], withRounds = true): Promise<void> => {
+      const stored = await client.query<{ results: StoredResults }>(`select results from doc_benchmark_runs where id = $1`, [
+        firstId,
+      ]);
+      const results = structuredClone(stored.rows[0]?.results);
+      expect(results?.scenarios[0]?.roundP50s).toHaveLength(5);
+      for (const s of results?.scenarios ?? []) {
+        const rounds = change(s.roundP50s ?? []);
+        s.summary.p50 = [...rounds].sort((a, b) => a - b)[Math.floor(rounds.length / 2)] ?? Number.NaN;
+        if (withRounds) s.roundP50s = rounds;
+        else delete s.roundP50s;
+      }
       await client.query(
         `insert into doc_benchmark_runs (id, started_at, suite, environment, parameters, results)
-         select 'fast-baseline', started_at - interval '1 day', suite, environment, parameters, $1::jsonb from doc_benchmark_runs where id = $2`,
-        [JSON.stringify(results), base?.id],
+         select $1, started_at - interval '1 day', suite, environment,
+                case when $3 then parameters else parameters - 'rounds' end, $2::jsonb
+           from doc_benchmark_runs where id = $4`,
+        [id, JSON.stringify(results), withRounds, firstId],
       );
+    };
+    try {
+      // Ten times faster than this machine can be: a real slowdown in every round.
+      await insertBaseline('fast-baseline', (rounds) => rounds.map((p) => p / 10));
+      // The median twice as fast, but two rounds far slower than anything here: what the spread explains.
+      await insertBaseline('noisy-baseline', (rounds) => {
+        const m = [...rounds].sort((a, b) => a - b)[2] ?? Number.NaN;
+        return [m / 20, m / 10, m / 2, m * 10, m * 20];
+      });
+      // Ten times faster, stored before rounds existed: one p50, a single sample.
+      await insertBaseline('old-baseline', (rounds) => rounds.map((p) => p / 10), false);
     } finally {
       await client.end();
     }
-    const slower = await runCli([...common, '--no-store', '--baseline', 'fast-baseline', '--fail-if-slower', '10%'], { env });
-    expect(slower.code).toBe(1);
-    expect(slower.stdout).toMatch(/regression/i);
+
+    const slower = await runCli([...common, '--no-store', '--baseline', 'fast-baseline', '--fail-if-slower', '10%', '--json'], {
+      env,
+    });
+    expect(slower.code, slower.stderr).toBe(1);
+    const caught = (JSON.parse(slower.stdout) as RunJson).comparison?.rows[0];
+    expect(caught?.verdict).toBe('regression');
+    expect(caught?.changePct).toBeGreaterThan(100);
+    // 5 rounds by default with a baseline; all 5 slower than all 5 of the baseline: p = 2 / C(10, 5).
+    expect(caught?.currentRounds).toHaveLength(5);
+    expect(caught?.baselineRounds).toHaveLength(5);
+    expect(caught?.test.pValue).toBeCloseTo(2 / 252, 9);
+    const text = await runCli([...common, '--no-store', '--baseline', 'fast-baseline', '--fail-if-slower', '10%'], { env });
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/│ track-db .* 5 → 5 │\s+0\.008 │.* REGRESSION │/);
+    expect(text.stdout).toContain('1 regression (p50 > +10 %, p < 0.05)');
+
+    const noisy = await runCli([...common, '--no-store', '--baseline', 'noisy-baseline', '--fail-if-slower', '10%'], { env });
+    expect(noisy.code, noisy.stdout).toBe(0);
+    expect(noisy.stdout).toMatch(/│ track-db .* │ not significant │/);
+    expect(noisy.stdout).toContain('no regressions');
+
+    const old = await runCli([...common, '--no-store', '--baseline', 'old-baseline', '--fail-if-slower', '10%'], { env });
+    expect(old.code, old.stdout).toBe(0);
+    expect(old.stdout).toMatch(/│ track-db .* 1 → 5 │.* too few rounds │/);
+    const oneLine = old.stdout.replace(/\s+/g, ' ');
+    expect(oneLine).toContain('was stored before rounds: each of its p50s is a single sample, so this comparison is weak');
+    expect(oneLine).toContain('not enough rounds to judge track-db ×1: 1 round in the baseline against 5 here');
+
     // Against the first run itself, 1000 % allows eleven times its p50: no noise reaches that in a
     // few hundred milliseconds (1000 % over the tenfold-fast baseline left 10 % of room, and failed).
     const lenient = await runCli([...common, '--no-store', '--baseline', firstId, '--fail-if-slower', '1000%'], { env });
-    expect(lenient.code).toBe(0);
+    expect(lenient.code, lenient.stdout).toBe(0);
+  });
+
+  it('measuring nothing is a usage error that says why, and stores nothing', async () => {
+    const pg = await import('pg');
+    const runs = async (): Promise<number> => {
+      const client = new pg.default.Client({ connectionString: testDb.url });
+      await client.connect();
+      try {
+        const result = await client.query<{ n: number }>('select count(*)::int as n from doc_benchmark_runs');
+        return result.rows[0]?.n ?? Number.NaN;
+      } finally {
+        await client.end();
+      }
+    };
+    const before = await runs();
+    const result = await runCli(['benchmark', 'scan', '--duration', '100ms'], { env });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(
+      /nothing was measured: skipped scan-single, scan-bulk: records scans in this database: pass --allow-writes/,
+    );
+    expect(result.stdout).toBe('');
+    expect(await runs()).toBe(before);
   });
 
   it('refuses bad options with exit 2', async () => {
@@ -142,6 +218,8 @@ describe.skipIf(!inject('postgresAvailable'))('benchmark on a server', () => {
       [['benchmark', '--concurrency', '0,4'], /--concurrency: expected a whole number from 1 to 256, got "0"/],
       [['benchmark', 'warp-drive'], /no scenario is called "warp-drive"/],
       [['benchmark', '--suite', 'fastest'], /argument 'fastest' is invalid/],
+      [['benchmark', '--rounds', '0'], /--rounds: expected a whole number from 1 to 20, got "0"/],
+      [['benchmark', '--rounds', '21'], /--rounds: expected a whole number from 1 to 20, got "21"/],
     ];
     for (const [args, message] of cases) {
       const result = await runCli(args, { env });

@@ -12,6 +12,10 @@ import {
   withExperimentSentences,
 } from '../../src/render/benchmark.render.js';
 import { plainStyle, type Style } from '../../src/render/style.js';
+
+/** Every column, whatever the width: what these tests read. Fitting is tested on its own. */
+const wide: Style = { ...plainStyle, wide: true };
+const widest = (text: string): number => Math.max(...text.split('\n').map((line) => [...line].length));
 import { checkExperimentNames, experimentNames } from '../../src/services/benchmark/experiments.js';
 import type {
   BenchmarkRunResult,
@@ -73,6 +77,7 @@ const fixture: BenchmarkRunResult = {
     warmupMs: 1000,
     durationMs: 5000,
     count: null,
+    rounds: 5,
     skipped: [{ scenario: 'track-cache-hit', reason: 'no Redis configured (set SHIPTRACK_REDIS_URL)' }],
   },
   harnessOverheadUs: 0.8,
@@ -82,6 +87,7 @@ const fixture: BenchmarkRunResult = {
       description: 'track one package from PostgreSQL',
       concurrency: 1,
       summary: summary({ count: 12345, throughput: 2469.04, p50: 0.412, p90: 0.803, p99: 1.52, p999: 3.1, max: 12.44 }),
+      roundP50s: [0.409, 0.412, 0.405, 0.418, 0.414],
     },
     {
       scenario: 'scan-single',
@@ -98,12 +104,14 @@ const fixture: BenchmarkRunResult = {
         p999: 77.7,
         max: 130.6,
       }),
+      roundP50s: [17.9, 18.04, 18.3, 17.6, 18.2],
     },
     {
       scenario: 'report-<&>',
       description: 'a report with "odd" | characters',
       concurrency: 1,
       summary: summary({ count: 20, throughput: 3.9, p50: 250.4, p90: 480, p99: 1234.5, p999: 1300, max: 1400 }),
+      roundP50s: [250.4, 244, 262, 251, 239],
     },
   ],
   experiments: [
@@ -266,19 +274,27 @@ describe('Markdown report', () => {
     expect(honesty).toMatch(/coordinated-omission/);
     expect(lines).toContain('| rows in `tracking_events` | 1,234,567 |');
     expect(lines).toContain('| `shared_buffers` | 16384 8kB |');
-    expect(markdown).toContain('- Warm-up: 1 s of unmeasured operations before each measurement.');
-    expect(markdown).toContain('- Measurement: 5 s per scenario');
+    expect(markdown).toContain(
+      '- Warm-up: 1 s of unmeasured operations before the first round of each scenario and concurrency level.',
+    );
+    expect(markdown).toContain('- Measurement: 5 rounds of 5 s per scenario and concurrency level');
+    expect(markdown).toContain('interleaved: round 1 of every scenario, then round 2 of every one');
+    const before = { ...fixture.parameters };
+    delete before.rounds;
+    const old = renderBenchmarkMarkdown({ ...fixture, parameters: before }, { plotPrefix: 'p' }).markdown;
+    expect(old).toContain('- Warm-up: 1 s of unmeasured operations before each measurement.');
+    expect(old).toContain('- Measurement: 5 s per scenario');
     expect(markdown).toContain('3 significant digits');
   });
 
   it('tabulates the scenarios as a pipe table with right-aligned numbers', () => {
     expect(lines).toContain(
-      '| scenario | concurrency | ops | throughput/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors |',
+      '| scenario | concurrency | ops | throughput/s | p50 ms | round p50s ms | p90 ms | p99 ms | p99.9 ms | max ms | errors |',
     );
-    expect(lines).toContain('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-    expect(lines).toContain('| track-db | 1 | 12,345 | 2,469 | 0.412 | 0.803 | 1.52 | 3.10 | 12.4 | 0 |');
-    expect(lines).toContain('| scan-single | 4 | 980 | 196 | 18.0 | 25.5 | 40.2 | 77.7 | 131 | **3** |');
-    expect(lines).toContain('| report-&lt;&amp;&gt; | 1 | 20 | 3.90 | 250 | 480 | 1,235 | 1,300 | 1,400 | 0 |');
+    expect(lines).toContain('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    expect(lines).toContain('| track-db | 1 | 12,345 | 2,469 | 0.412 | 0.405–0.418 | 0.803 | 1.52 | 3.10 | 12.4 | 0 |');
+    expect(lines).toContain('| scan-single | 4 | 980 | 196 | 18.0 | 17.6–18.3 | 25.5 | 40.2 | 77.7 | 131 | **3** |');
+    expect(lines).toContain('| report-&lt;&amp;&gt; | 1 | 20 | 3.90 | 250 | 239–262 | 480 | 1,235 | 1,300 | 1,400 | 0 |');
     expect(markdown).toContain('> **scan-single ×4**: 3 errors; first: deadlock detected');
     expect(markdown).toContain('- **report-&lt;&amp;&gt;**: a report with "odd" \\| characters');
     expect(markdown).toContain('- track-cache-hit: no Redis configured (set SHIPTRACK_REDIS_URL)');
@@ -359,7 +375,11 @@ function slower(run: BenchmarkRunResult, factor: Record<string, number>): Benchm
     id: 'current',
     scenarios: run.scenarios.map((s) => {
       const f = factor[s.scenario] ?? 1;
-      return { ...s, summary: { ...s.summary, p50: s.summary.p50 * f, p99: s.summary.p99 * f * f } };
+      return {
+        ...s,
+        summary: { ...s.summary, p50: s.summary.p50 * f, p99: s.summary.p99 * f * f },
+        ...(s.roundP50s === undefined ? {} : { roundP50s: s.roundP50s.map((p) => p * f) }),
+      };
     }),
   };
 }
@@ -367,27 +387,40 @@ function slower(run: BenchmarkRunResult, factor: Record<string, number>): Benchm
 describe('compareRuns', () => {
   const baseline = fixture;
 
-  it('marks a 20 % p50 slowdown as a regression at 10 %, and a 5 % one not', () => {
+  it('marks a 20 % p50 slowdown as a regression at 10 %, and a 5 % one not, though both are significant', () => {
     const current = slower(baseline, { 'track-db': 1.2, 'scan-single': 1.05 });
     const c = compareRuns(current, baseline, 10);
     expect(c.baselineId).toBe(baseline.id);
     expect(c.baselineStartedAt).toBe(baseline.startedAt);
     expect(c.thresholdPct).toBe(10);
+    expect(c.significanceLevel).toBe(0.05);
     const track = c.rows.find((r) => r.scenario === 'track-db');
     const scan = c.rows.find((r) => r.scenario === 'scan-single');
     expect(track?.changePct).toBeCloseTo(20, 6);
     expect(track?.p99ChangePct).toBeCloseTo(44, 6);
     expect(track?.baselineP50).toBe(0.412);
     expect(track?.currentP50).toBeCloseTo(0.4944, 9);
+    // Every current round above every baseline round, 5 against 5: p = 2 / C(10, 5).
+    expect(track?.test).toEqual({ u: 25, pValue: 2 / 252, method: 'exact' });
+    // The seeded bootstrap: the same interval every time, around the ratio of the medians.
+    expect(track?.ratioInterval).toEqual(compareRuns(current, baseline, 10).rows[0]?.ratioInterval);
+    expect(track?.ratioInterval?.low).toBeGreaterThan(1.15);
+    expect(track?.ratioInterval?.high).toBeLessThan(1.25);
     expect(track?.regression).toBe(true);
+    expect(track?.verdict).toBe('regression');
     expect(scan?.changePct).toBeCloseTo(5, 6);
+    expect(scan?.test?.pValue).toBeLessThan(0.05);
     expect(scan?.regression).toBe(false);
+    expect(scan?.verdict).toBe('ok');
     expect(c.regressions).toBe(1);
+    expect(c.unjudged).toBe(0);
   });
 
   it('reports faster runs without flagging them and decides on p50 only', () => {
     const c = compareRuns(slower(baseline, { 'track-db': 0.5 }), baseline, 10);
     expect(c.rows.find((r) => r.scenario === 'track-db')?.changePct).toBeCloseTo(-50, 6);
+    expect(c.rows.find((r) => r.scenario === 'track-db')?.verdict).toBe('faster');
+    expect(c.regressions).toBe(0);
     const p99Only = compareRuns(
       { ...baseline, scenarios: baseline.scenarios.map((s) => ({ ...s, summary: { ...s.summary, p99: s.summary.p99 * 3 } })) },
       baseline,
@@ -408,31 +441,77 @@ describe('compareRuns', () => {
     expect(c.regressions).toBe(1);
     const md = renderBenchmarkMarkdown(current, { plotPrefix: 'p', comparison: c }).markdown;
     expect(md).toContain('## Compared with run 20261124T100000-abcd1234');
-    expect(md).toContain('| track-db | 1 | 0.412 | 0.824 | +100.0 % | 1.52 | 6.08 | +300.0 % | **regression** |');
-    expect(md).toContain('| report-&lt;&amp;&gt; | 1 | 250 | 250 | 0.0 % | 1,235 | 1,235 | 0.0 % | ok |');
-    expect(md).toContain('**1 regression** (p50 more than 10 % slower).');
+    expect(md).toContain(
+      '| scenario | concurrency | baseline p50 ms | p50 ms | p50 change | ratio, 95 % interval | p | rounds | baseline p99 ms | p99 ms | p99 change | verdict |',
+    );
+    expect(md).toContain(
+      '| track-db | 1 | 0.412 | 0.824 | +100.0 % | 1.96–2.04 | 0.008 | 5 → 5 | 1.52 | 6.08 | +300.0 % | **regression** |',
+    );
+    expect(md).toContain(
+      '| report-&lt;&amp;&gt; | 1 | 250 | 250 | 0.0 % | 0.95–1.05 | 1.00 | 5 → 5 | 1,235 | 1,235 | 0.0 % | ok |',
+    );
+    expect(md).toContain('**1 regression** (p50 more than 10 % slower, p < 0.05).');
+    expect(md).toContain('a two-sided Mann-Whitney U test of the');
     expect(md).toContain('Not in the baseline, so not compared: scan-single ×16, only-here ×1.');
   });
 
   it('prints the comparison for a terminal', () => {
     const c = compareRuns(slower(baseline, { 'track-db': 1.2 }), baseline, 10);
-    const out = renderComparisonText(c, plainStyle);
+    const out = renderComparisonText(c, wide);
     expect(out).toContain('Compared with run 20261124T100000-abcd1234 (2026-11-24 10:00 UTC)');
-    expect(out).toMatch(/│ track-db\s+│\s+1 │\s+0\.412 │\s+0\.494 │\s+\+20\.0 % │/);
-    expect(out).toContain('REGRESSION');
-    expect(out).toContain('1 regression (p50 > +10 %)');
-    expect(renderComparisonText(compareRuns(baseline, baseline, 10), plainStyle)).toContain('no regressions');
+    expect(out).toMatch(
+      /│ track-db\s+│\s+1 │\s+0\.412 │\s+0\.494 │\s+\+20\.0 % │\s+5 → 5 │\s+0\.008 │\s+\+44\.0 % │ REGRESSION │/,
+    );
+    expect(out).toMatch(/Mann-Whitney U test of the round\s+p50s with p < 0\.05/);
+    expect(out).toContain('1 regression (p50 > +10 %, p < 0.05)');
+    const same = renderComparisonText(compareRuns(baseline, baseline, 10), wide);
+    expect(same).toMatch(/│ track-db\s+│\s+1 │\s+0\.412 │\s+0\.412 │\s+0\.0 % │\s+5 → 5 │\s+1\.00 │\s+0\.0 % │ ok\s+│/);
+    expect(same).toContain('no regressions');
+    expect(same).not.toContain('not enough rounds');
+  });
+
+  it('never declares a regression against a baseline stored before rounds, and says the comparison is weak', () => {
+    const old: BenchmarkRunResult = {
+      ...baseline,
+      parameters: { ...baseline.parameters, rounds: undefined },
+      scenarios: baseline.scenarios.map(({ roundP50s: _, ...s }) => s),
+    };
+    const c = compareRuns(slower(baseline, { 'track-db': 3 }), old, 10);
+    const track = c.rows.find((r) => r.scenario === 'track-db');
+    expect(track?.baselineRounds).toEqual([0.412]);
+    expect(track?.baselineBeforeRounds).toBe(true);
+    expect(track?.changePct).toBeCloseTo(200, 6);
+    expect(track?.smallestPValue).toBeCloseTo(2 / 6, 9);
+    expect(track?.ratioInterval).toBeNull();
+    expect(track?.verdict).toBe('too_few_rounds');
+    expect(c.regressions).toBe(0);
+    expect(c.unjudged).toBe(3);
+    const out = renderComparisonText(c, wide);
+    expect(out).toMatch(/│ track-db\s+│\s+1 │\s+0\.412 │\s+1\.24 │\s+\+200\.0 % │\s+1 → 5 │\s+0\.33 │ .* │ too few rounds │/);
+    expect(out).toMatch(/was stored before rounds: each of its p50s\s+is a single sample, so this comparison is weak/);
+    expect(out).toMatch(
+      /not enough rounds to judge track-db ×1, scan-single ×4, report-<&> ×1: 1 round\s+in the baseline against 5 here can at best give p = 0\.33/,
+    );
+    expect(out).toContain('no regressions (3 of 3 not judged: too few rounds)');
+    const md = renderBenchmarkMarkdown(slower(baseline, { 'track-db': 3 }), { plotPrefix: 'p', comparison: c }).markdown;
+    expect(md).toContain('| track-db | 1 | 0.412 | 1.24 | +200.0 % | — | 0.33 | 1 → 5 |');
+    expect(md).toContain('too few rounds |');
+    expect(md).toContain('_Not enough rounds to judge track-db ×1');
+    expect(md).toContain('No regressions (3 of 3 not judged: too few rounds).');
   });
 });
 
 describe('terminal output', () => {
   it('prints the header, both tables and the harness overhead without colour codes', () => {
-    const text = renderBenchmarkText(fixture, plainStyle);
+    const text = renderBenchmarkText(fixture, wide);
     expect(text).toContain('Benchmark 20261124T100000-abcd1234 · suite all');
     expect(text).toContain(
       'node v20.19.0 · PostgreSQL 16.4 (server) · 8 CPUs · data: 100,000 packages, 1,234,567 tracking_events',
     );
-    expect(text).toMatch(/│ track-db\s+│\s+1 │\s+12,345 │\s+2,469 │\s+0\.412 │\s+0\.803 │\s+1\.52 │\s+3\.10 │\s+12\.4 │\s+0 │/);
+    expect(text).toMatch(
+      /│ track-db\s+│\s+1 │\s+12,345 │\s+2,469 │\s+0\.412 │\s+0\.405–0\.418 │\s+0\.803 │\s+1\.52 │\s+3\.10 │\s+12\.4 │\s+0 │/,
+    );
+    expect(text).toContain('5 rounds per scenario, interleaved; p50 of all rounds, and the lowest–highest round p50');
     expect(text).toMatch(/│ report-<&>\s+│/);
     expect(text).toContain('scan-single ×4: 3 errors; first: deadlock detected');
     expect(text).toContain('skipped track-cache-hit: no Redis configured');
@@ -446,7 +525,7 @@ describe('terminal output', () => {
   });
 
   it('paints through the style it is given', () => {
-    const marked: Style = { ...plainStyle, bad: (t) => `!${t}!` };
+    const marked: Style = { ...plainStyle, wide: true, bad: (t) => `!${t}!` };
     expect(renderBenchmarkText(fixture, marked)).toContain('!scan-single ×4: 3 errors; first: deadlock detected!');
   });
 });
@@ -669,7 +748,7 @@ describe('runs stored before findings existed', () => {
     expect(markdown).toContain(
       '| [documents in MongoDB](#documents-in-mongodb) | skipped: no MongoDB configured | — |  | — | — |  |',
     );
-    const text = renderBenchmarkText(stored, plainStyle);
+    const text = renderBenchmarkText(stored, wide);
     expect(text).toMatch(/494× │ Keep the index\.\s+│/);
     expect(text).toMatch(/│ documents in MongoDB\s+│ skipped: no MongoDB configured\s+│\s+— │/);
   });
@@ -695,5 +774,17 @@ describe('checkExperimentNames', () => {
     expect(() => checkExperimentNames(['track-index', 'nope', 'brin'])).toThrow(
       '--experiments: no experiment is called nope, brin; they are track-index, overdue-index, stale-index, metadata-index, brin-vs-btree, cache, documents, partitioning',
     );
+  });
+});
+
+describe('on an 80-column terminal', () => {
+  it('fits: the scenario, p50, the test and the verdict stay; the rest gives way', () => {
+    const text = renderBenchmarkText(fixture, plainStyle);
+    expect(widest(text), text).toBeLessThanOrEqual(80);
+    expect(text).toContain('track-db');
+    const c = compareRuns(slower(fixture, { 'track-db': 0.5 }), fixture, 10);
+    const compared = renderComparisonText(c, plainStyle);
+    expect(widest(compared)).toBeLessThanOrEqual(80);
+    expect(compared).toMatch(/│ track-db\s+│\s+1 │.* -50\.0 % │\s+5 → 5 │ 0\.008 │ faster\s+│/);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { measureHarnessOverhead, runWorkload } from '../../src/services/benchmark/harness.js';
+import { measureHarnessOverhead, measureInRounds, runWorkload } from '../../src/services/benchmark/harness.js';
 import { createLatencyRecorder, plotPercentiles } from '../../src/services/benchmark/histogram.js';
 
 // The percentile maths, against distributions whose percentiles are known exactly.
@@ -87,6 +87,40 @@ describe('the harness', () => {
     });
     expect(summary.p50).toBeGreaterThanOrEqual(4.5);
     expect(summary.p50).toBeLessThan(50);
+  });
+
+  it('measures in rounds: one warm-up before the first, sequence numbers running on, all rounds merged', async () => {
+    const seqs: number[] = [];
+    const rounds = await measureInRounds({
+      concurrency: 1,
+      warmupMs: 20,
+      count: 10,
+      operation: (_worker, seq) => {
+        seqs.push(seq);
+        return seq % 10 === 9 ? Promise.reject(new Error('tenth')) : new Promise((resolve) => setTimeout(resolve, 1));
+      },
+    });
+    const calls: number[] = [];
+    const summaries = [];
+    for (let round = 0; round < 3; round += 1) {
+      const before = seqs.length;
+      summaries.push(await rounds.measureRound());
+      calls.push(seqs.length - before);
+    }
+    // Warm-up operations before round 1 only; then 10 measured operations a round.
+    expect(calls[0]).toBeGreaterThan(10);
+    expect(calls.slice(1)).toEqual([10, 10]);
+    expect(seqs).toEqual(seqs.map((_, i) => i));
+    expect(summaries.map((s) => s.count + s.errors)).toEqual([10, 10, 10]);
+    const merged = rounds.merged();
+    expect(merged.count).toBe(summaries.reduce((a, s) => a + s.count, 0));
+    expect(merged.errors).toBe(summaries.reduce((a, s) => a + s.errors, 0));
+    expect(merged.errors).toBe(3);
+    expect(merged.durationMs).toBeCloseTo(
+      summaries.reduce((a, s) => a + s.durationMs, 0),
+      6,
+    );
+    expect(merged.firstError).toBe('tenth');
   });
 
   it('costs well under 5 µs per operation', async () => {

@@ -9,6 +9,7 @@ interface BenchmarkCliOptions {
   suite: 'default' | 'tuning' | 'all';
   duration: string;
   count?: string;
+  rounds?: string;
   warmup: string;
   concurrency: string;
   experimentDuration: string;
@@ -60,15 +61,22 @@ export function benchmarkCommand(context: CommandContext): Command {
         .choices(['default', 'tuning', 'all'])
         .default('default'),
     )
-    .option('--duration <time>', 'measured time per scenario and concurrency level', '5s')
-    .option('--count <n>', 'measure this many operations instead of a duration')
-    .option('--warmup <time>', 'unmeasured warm-up before each measurement', '1s')
+    .option('--duration <time>', 'measured time per round of each scenario and concurrency level', '5s')
+    .option('--count <n>', 'measure this many operations per round instead of a duration')
+    .option(
+      '--rounds <n>',
+      'measured rounds per scenario and concurrency level, interleaved (1–20; default 3, 5 with --baseline)',
+    )
+    .option('--warmup <time>', 'unmeasured warm-up before the first round of each scenario and concurrency level', '1s')
     .option('--concurrency <list>', 'closed-loop workers, one measurement per level', '1,4')
     .option('--experiment-duration <time>', 'measured time per experiment arm (tuning suite)', '2s')
     .option('--experiments <names>', 'only these experiments, comma-separated (see --list)')
     .option('--allow-writes', 'let scenarios write: scan scenarios record scans here; seed-small creates a scratch database')
     .option('--baseline <run>', 'compare with a stored run: its id, or "last" (the latest of the same suite)')
-    .option('--fail-if-slower <pct>', 'with --baseline: exit 1 if any scenario’s p50 is slower by more than this (e.g. 10%)')
+    .option(
+      '--fail-if-slower <pct>',
+      'with --baseline: exit 1 if a scenario’s median round p50 is slower by more than this (e.g. 10%) and significantly (p < 0.05)',
+    )
     .option('--report <file>', 'write the Markdown performance report (SVG plots beside it)')
     .option('--no-store', 'do not keep this run in the document store')
     .option('--as-of <time>', 'the "now" of report scenarios (default: now; use the seed’s --as-of on seeded data)')
@@ -80,18 +88,32 @@ Every latency goes into an HDR histogram (3 significant digits): throughput, p50
 p99.9, max and errors per scenario and concurrency level. Workers are closed-loop. The harness's
 own cost is measured first (a no-op scenario) and reported.
 
+Rounds: each scenario and concurrency level is measured --rounds times, interleaved (round 1 of
+every scenario, then round 2 of every one, …; one warm-up before the first), so the slow drift of
+a shared machine spreads over all scenarios. The table gives the p50 of all rounds and the range
+of the round p50s.
+
 Runs are stored in the document store (MongoDB, or PostgreSQL's JSONB table), so they can be
 compared: see \`shiptrack report benchmarks\` and --baseline.
 
-Run against a benchmark database: scan scenarios write (only with --allow-writes), and the
+The regression gate (--baseline with --fail-if-slower) compares the round p50s of each scenario
+and concurrency level with the baseline's. A regression is a median slower by more than the
+threshold AND significant: a two-sided Mann-Whitney U test of the round p50s with p < 0.05 (exact
+for small samples, ties included), printed beside each change; the report and --json add a 95 %
+bootstrap interval of the ratio of the medians. Too few rounds are never a regression, only "not
+enough rounds to judge": 3 rounds against 3 can at best give p = 0.10, so a run with --baseline
+measures 5 by default; a baseline stored before rounds has one p50 per scenario, a single sample.
+
+Run against a benchmark database: scan scenarios write (only with --allow-writes; when every
+scenario asked for is skipped, nothing is measured or stored and the exit code is 2), and the
 tuning experiments drop indexes inside transactions that roll back (holding table locks while
 they run) and build their partitioning test in a scratch schema they drop afterwards.
 
 Examples:
-  $ shiptrack benchmark                                    a few minutes, progress on stderr
+  $ shiptrack benchmark                                    several minutes, progress on stderr
   $ shiptrack benchmark track --duration 30s --concurrency 1,4,16 --warmup 5s
   $ shiptrack benchmark --suite tuning
-  $ shiptrack benchmark --baseline last --fail-if-slower 10%   exit 1 on a regression (CI)
+  $ shiptrack benchmark --baseline last --fail-if-slower 10%   exit 1 on a significant regression (CI)
   $ shiptrack benchmark --suite all --allow-writes --report docs/PERFORMANCE.md`,
     )
     .action(async (names: string[], options: BenchmarkCliOptions) => {
@@ -112,6 +134,7 @@ Examples:
             scenarios: names,
             duration: options.duration,
             count: options.count,
+            rounds: options.rounds,
             warmup: options.warmup,
             concurrency: options.concurrency,
             experimentDuration: options.experimentDuration,

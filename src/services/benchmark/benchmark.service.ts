@@ -6,19 +6,26 @@ import { readPackageVersion } from '../../package-root.js';
 import type { BenchmarkRunDocument } from '../../store/documents/document-store.js';
 import { openResources, type Resources } from '../../store/resources.js';
 import { compareRuns, type Comparison } from './compare.js';
-import { measureHarnessOverhead, runWorkload } from './harness.js';
-import type { ScenarioContext, ScenarioDefinition } from './scenarios.js';
+import { measureHarnessOverhead, measureInRounds, type RoundedWorkload } from './harness.js';
+import type { PreparedScenario, ScenarioContext, ScenarioDefinition } from './scenarios.js';
 import type { BenchmarkEnvironment, BenchmarkRunResult, ExperimentResult, ScenarioResult } from './types.js';
 
-/** Runs scenarios (each at each concurrency) and experiments, and describes where it ran. */
+/**
+ * Runs scenarios (each at each concurrency, in interleaved rounds) and experiments, and describes
+ * where it ran.
+ */
 
 export interface BenchmarkOptions {
   suite: string;
   scenarios: readonly ScenarioDefinition[];
   concurrency: readonly number[];
   warmupMs: number;
+  /** Per round. */
   durationMs: number;
+  /** Per round, instead of durationMs. */
   count?: number | undefined;
+  /** Measured rounds per scenario and concurrency level: round 1 of every one, then round 2, … */
+  rounds: number;
   /** Runs the tuning experiments after the scenarios (undefined: none). */
   experiments?: (() => Promise<ExperimentResult[]>) | undefined;
   version: string;
@@ -71,6 +78,95 @@ async function describeEnvironment(ctx: ScenarioContext, version: string): Promi
   };
 }
 
+/** The scenarios that can run in this context, and why the others cannot. */
+export function availableScenarios(
+  scenarios: readonly ScenarioDefinition[],
+  ctx: ScenarioContext,
+): { runnable: ScenarioDefinition[]; skipped: SkippedScenario[] } {
+  const runnable: ScenarioDefinition[] = [];
+  const skipped: SkippedScenario[] = [];
+  for (const scenario of scenarios) {
+    const reason = scenario.unavailable?.(ctx);
+    if (reason === undefined) runnable.push(scenario);
+    else skipped.push({ scenario: scenario.name, reason });
+  }
+  return { runnable, skipped };
+}
+
+/** One scenario at one concurrency level, prepared once and measured round after round. */
+interface Measured {
+  scenario: ScenarioDefinition;
+  concurrency: number;
+  prepared: PreparedScenario;
+  workload: RoundedWorkload;
+  roundP50s: number[];
+}
+
+async function startMeasuring(
+  ctx: ScenarioContext,
+  options: BenchmarkOptions,
+  scenario: ScenarioDefinition,
+  concurrency: number,
+): Promise<Measured> {
+  const prepared = await scenario.prepare(ctx, concurrency);
+  try {
+    const workload = await measureInRounds({
+      operation: prepared.operation,
+      concurrency,
+      warmupMs: scenario.fixedCount === undefined ? options.warmupMs : 0,
+      durationMs: options.durationMs,
+      count: scenario.fixedCount ?? options.count,
+      signal: ctx.signal,
+    });
+    return { scenario, concurrency, prepared, workload, roundP50s: [] };
+  } catch (error) {
+    await prepared.close?.();
+    throw error;
+  }
+}
+
+/**
+ * Round 1 of every (scenario, concurrency), then round 2 of every one, …: the slow drift of a
+ * shared machine spreads over all scenarios instead of landing on the last ones. Each is prepared
+ * (and warmed up) before its first round and closed after the last.
+ */
+async function measureScenarios(
+  ctx: ScenarioContext,
+  options: BenchmarkOptions,
+  runnable: readonly ScenarioDefinition[],
+): Promise<ScenarioResult[]> {
+  const plan = runnable.flatMap((scenario) =>
+    (scenario.fixedConcurrency === undefined ? options.concurrency : [scenario.fixedConcurrency]).map((concurrency) => ({
+      scenario,
+      concurrency,
+    })),
+  );
+  const measured: Measured[] = [];
+  try {
+    rounds: for (let round = 1; round <= options.rounds; round += 1) {
+      for (const [index, { scenario, concurrency }] of plan.entries()) {
+        if (isAborted(ctx)) break rounds;
+        const unit = measured[index] ?? (await startMeasuring(ctx, options, scenario, concurrency));
+        measured[index] = unit;
+        const label = `${scenario.name} ×${concurrency}${options.rounds > 1 ? ` round ${round}/${options.rounds}` : ''}`;
+        const summary = await unit.workload.measureRound((f) => options.onProgress?.(label, f));
+        unit.roundP50s.push(summary.p50);
+      }
+    }
+  } finally {
+    for (const unit of measured.toReversed()) await unit.prepared.close?.();
+  }
+  return measured
+    .filter((unit) => unit.roundP50s.length > 0)
+    .map(({ scenario, concurrency, prepared, workload, roundP50s }) => ({
+      scenario: scenario.name,
+      description: prepared.note === undefined ? scenario.description : `${scenario.description} (${prepared.note})`,
+      concurrency,
+      summary: workload.merged(),
+      roundP50s,
+    }));
+}
+
 export async function runBenchmark(
   ctx: ScenarioContext,
   options: BenchmarkOptions,
@@ -78,41 +174,9 @@ export async function runBenchmark(
   const startedAt = new Date();
   const environment = await describeEnvironment(ctx, options.version);
   const harnessOverheadUs = await measureHarnessOverhead();
-  const results: ScenarioResult[] = [];
-  const skipped: SkippedScenario[] = [];
-  for (const scenario of options.scenarios) {
-    if (isAborted(ctx)) break;
-    const reason = scenario.unavailable?.(ctx);
-    if (reason !== undefined) {
-      skipped.push({ scenario: scenario.name, reason });
-      options.onSkip?.(scenario.name, reason);
-      continue;
-    }
-    const levels = scenario.fixedConcurrency === undefined ? options.concurrency : [scenario.fixedConcurrency];
-    for (const concurrency of levels) {
-      if (isAborted(ctx)) break;
-      const prepared = await scenario.prepare(ctx, concurrency);
-      try {
-        const summary = await runWorkload({
-          operation: prepared.operation,
-          concurrency,
-          warmupMs: scenario.fixedCount === undefined ? options.warmupMs : 0,
-          durationMs: options.durationMs,
-          count: scenario.fixedCount ?? options.count,
-          signal: ctx.signal,
-          onProgress: (f) => options.onProgress?.(`${scenario.name} ×${concurrency}`, f),
-        });
-        results.push({
-          scenario: scenario.name,
-          description: prepared.note === undefined ? scenario.description : `${scenario.description} (${prepared.note})`,
-          concurrency,
-          summary,
-        });
-      } finally {
-        await prepared.close?.();
-      }
-    }
-  }
+  const { runnable, skipped } = availableScenarios(options.scenarios, ctx);
+  for (const s of skipped) options.onSkip?.(s.scenario, s.reason);
+  const results = await measureScenarios(ctx, options, runnable);
   const experiments = options.experiments === undefined || isAborted(ctx) ? [] : await options.experiments();
   return {
     run: {
@@ -127,6 +191,7 @@ export async function runBenchmark(
         warmupMs: options.warmupMs,
         durationMs: options.count === undefined ? options.durationMs : null,
         count: options.count ?? null,
+        rounds: options.rounds,
         asOf: ctx.now.toISOString(),
         allowWrites: ctx.allowWrites,
         skipped,
@@ -172,7 +237,10 @@ export function fromRunDocument(doc: BenchmarkRunDocument): BenchmarkRunResult {
     environment: doc.environment as unknown as BenchmarkEnvironment,
     parameters: doc.parameters,
     harnessOverheadUs: results.harnessOverheadUs ?? Number.NaN,
-    scenarios: results.scenarios ?? [],
+    // A round with no completed operation has a NaN p50, which JSON stores as null.
+    scenarios: (results.scenarios ?? []).map((s) =>
+      s.roundP50s === undefined ? s : { ...s, roundP50s: s.roundP50s.map((p) => (typeof p === 'number' ? p : Number.NaN)) },
+    ),
     experiments: results.experiments ?? [],
   };
 }
@@ -185,11 +253,16 @@ export interface BenchmarkRequest {
   suite?: BenchmarkSuite | undefined;
   /** Scenario names or groups (track, scan, report, seed, noop); default: all but noop. */
   scenarios?: readonly string[] | undefined;
-  /** Measured time per scenario and concurrency level (default 5s). */
+  /** Measured time per round of each scenario and concurrency level (default 5s). */
   duration?: OptionValue | undefined;
-  /** Measure this many operations instead of a duration. */
+  /** Measure this many operations per round instead of a duration. */
   count?: OptionValue | undefined;
-  /** Unmeasured warm-up before each measurement (default 1s). */
+  /**
+   * Measured rounds per scenario and concurrency level, interleaved (1–20; default 3, or 5 with a
+   * baseline: 3 rounds against 3 can never reach the gate's significance level).
+   */
+  rounds?: OptionValue | undefined;
+  /** Unmeasured warm-up before the first round of each scenario and concurrency level (default 1s). */
   warmup?: OptionValue | undefined;
   /** Closed-loop workers, one measurement per level (default 1,4). */
   concurrency?: OptionValue | readonly number[] | undefined;
@@ -201,7 +274,10 @@ export interface BenchmarkRequest {
   allowWrites?: boolean | undefined;
   /** Compare with a stored run: its id, or "last" (the latest of the same suite). */
   baseline?: string | undefined;
-  /** With a baseline: `regression` is true when a scenario's p50 is slower by more than this percentage. */
+  /**
+   * With a baseline: `regression` is true when the median of a scenario's round p50s is slower by
+   * more than this percentage AND significantly (two-sided Mann-Whitney U test, p < 0.05).
+   */
   failIfSlower?: OptionValue | undefined;
   /** Keep the run in the document store (default true). */
   store?: boolean | undefined;
@@ -218,7 +294,7 @@ export interface BenchmarkOutcome {
   comparison?: Comparison | undefined;
   /** Where the run was kept, or why it could not be (it was measured all the same). */
   stored: { id: string; store: string } | { error: string } | null;
-  /** True when `failIfSlower` was given and a scenario regressed by more than it. */
+  /** True when `failIfSlower` was given and a scenario regressed by more than it, significantly. */
   regression: boolean;
 }
 
@@ -230,6 +306,7 @@ interface CheckedBenchmark {
   warmupMs: number;
   experimentMs: number;
   count: number | undefined;
+  rounds: number;
   experiments: string[] | undefined;
   threshold: number | undefined;
   now: Date;
@@ -263,10 +340,19 @@ async function checkBenchmark(request: BenchmarkRequest): Promise<CheckedBenchma
     warmupMs: durationOption(request.warmup ?? '1s', '--warmup', hour),
     experimentMs: durationOption(request.experimentDuration ?? '2s', '--experiment-duration', { min: 100, max: hour.max }),
     count: request.count === undefined ? undefined : countOption(request.count, '--count', 1, 100_000_000),
+    rounds: countOption(request.rounds ?? (request.baseline === undefined ? 3 : 5), '--rounds', 1, 20),
     experiments,
     threshold,
     now: asOfOption(request.asOf),
   };
+}
+
+/** Every scenario asked for was skipped: say why, before anything is measured or stored. */
+function nothingToMeasure(skipped: readonly SkippedScenario[]): UsageError {
+  const byReason = new Map<string, string[]>();
+  for (const { scenario, reason } of skipped) byReason.set(reason, [...(byReason.get(reason) ?? []), scenario]);
+  const why = [...byReason].map(([reason, names]) => `skipped ${names.join(', ')}: ${reason}`).join('; ');
+  return new UsageError(`nothing was measured: ${why}`, { details: { skipped: skipped.map((s) => ({ ...s })) } });
 }
 
 async function findBaseline(
@@ -288,9 +374,10 @@ async function findBaseline(
 }
 
 /**
- * `benchmark`, the whole use case: checks the request, measures the scenarios and experiments on
- * stores sized for the concurrency asked for, keeps the run in the document store and compares
- * it with a baseline.
+ * `benchmark`, the whole use case: checks the request (a UsageError when every scenario asked for
+ * would be skipped), measures the scenarios in interleaved rounds and the experiments on stores
+ * sized for the concurrency asked for, keeps the run in the document store and compares it with a
+ * baseline through the regression gate (compare.ts).
  */
 export async function runBenchmarkSuite(resources: Resources, request: BenchmarkRequest = {}): Promise<BenchmarkOutcome> {
   const checked = await checkBenchmark(request);
@@ -316,7 +403,6 @@ async function measureSuite(
   const redis = needsRedis ? await resources.redis() : undefined;
   const documents = await resources.documents();
   await documents.ensureSchema();
-  const baseline = request.baseline === undefined ? undefined : await findBaseline(documents, request.baseline, checked.suite);
   const ctx: ScenarioContext = {
     resources,
     db,
@@ -327,6 +413,9 @@ async function measureSuite(
     allowWrites: request.allowWrites === true,
     signal: request.signal,
   };
+  const { runnable, skipped: unavailable } = availableScenarios(checked.scenarios, ctx);
+  if (checked.suite === 'default' && runnable.length === 0) throw nothingToMeasure(unavailable);
+  const baseline = request.baseline === undefined ? undefined : await findBaseline(documents, request.baseline, checked.suite);
   const { run, skipped } = await runBenchmark(ctx, {
     suite: checked.suite,
     scenarios: checked.scenarios,
@@ -334,6 +423,7 @@ async function measureSuite(
     warmupMs: checked.warmupMs,
     durationMs: checked.durationMs,
     count: checked.count,
+    rounds: checked.rounds,
     version: readPackageVersion(),
     experiments:
       checked.suite === 'default'

@@ -4,8 +4,9 @@ import type { LatencySummary } from './types.js';
 /**
  * The measuring loop: `concurrency` closed-loop workers call `operation` back to back, first for
  * a warm-up (not recorded), then for a duration or a number of operations, recording every
- * latency in an HDR histogram. Closed loop means a slow operation delays the next one: the
- * percentiles are of service time, not of response time under a fixed arrival rate.
+ * latency in an HDR histogram; `measureInRounds` repeats the measured phase after one warm-up.
+ * Closed loop means a slow operation delays the next one: the percentiles are of service time,
+ * not of response time under a fixed arrival rate.
  */
 
 export interface Workload {
@@ -22,8 +23,20 @@ export interface Workload {
   onProgress?: (fraction: number) => void;
 }
 
-export async function runWorkload(workload: Workload): Promise<LatencySummary> {
-  const recorder = await createLatencyRecorder();
+/** One workload measured round after round: the warm-up before the first, each round its own summary. */
+export interface RoundedWorkload {
+  /** Measures one more round (`onProgress` overrides the workload's for it) and returns its summary. */
+  measureRound(onProgress?: (fraction: number) => void): Promise<LatencySummary>;
+  /** Every round measured so far as one distribution: counts, errors and durations added up. */
+  merged(): LatencySummary;
+}
+
+/**
+ * Rounds of one workload. The operation sequence numbers run on from round to round, so a
+ * scenario that walks through its data (a cold cache, disjoint packages) keeps walking.
+ */
+export async function measureInRounds(workload: Workload): Promise<RoundedWorkload> {
+  const all = await createLatencyRecorder();
   const concurrency = Math.max(1, Math.floor(workload.concurrency));
   const seqs: number[] = Array.from({ length: concurrency }, () => 0);
   const next = (worker: number): number => {
@@ -31,25 +44,58 @@ export async function runWorkload(workload: Workload): Promise<LatencySummary> {
     seqs[worker] = seq + 1;
     return seq;
   };
+  let warmedUp = false;
+  let durationMs = 0;
   let errors = 0;
   let firstError: string | undefined;
+  return {
+    async measureRound(onProgress = workload.onProgress) {
+      if (!warmedUp) await warmUp(workload, seqs, next);
+      warmedUp = true;
+      const round = await createLatencyRecorder();
+      const measured = await measure({ ...workload, onProgress }, seqs, next, (ms) => {
+        round.record(ms);
+        all.record(ms);
+      });
+      durationMs += measured.elapsed;
+      errors += measured.errors;
+      firstError ??= measured.firstError;
+      return round.summarize(measured.elapsed, measured.errors, measured.firstError);
+    },
+    merged: () => all.summarize(durationMs, errors, firstError),
+  };
+}
 
-  // Warm-up: same loop, nothing recorded.
-  if (workload.warmupMs > 0) {
-    const until = performance.now() + workload.warmupMs;
-    await Promise.all(
-      seqs.map(async (_, worker) => {
-        while (performance.now() < until && workload.signal?.aborted !== true) {
-          try {
-            await workload.operation(worker, next(worker));
-          } catch {
-            // Errors in the warm-up show again in the measured phase.
-          }
+/** One warm-up and one measured phase. */
+export async function runWorkload(workload: Workload): Promise<LatencySummary> {
+  return (await measureInRounds(workload)).measureRound();
+}
+
+/** Warm-up: the same loop, nothing recorded. */
+async function warmUp(workload: Workload, seqs: readonly number[], next: (worker: number) => number): Promise<void> {
+  if (workload.warmupMs <= 0) return;
+  const until = performance.now() + workload.warmupMs;
+  await Promise.all(
+    seqs.map(async (_, worker) => {
+      while (performance.now() < until && workload.signal?.aborted !== true) {
+        try {
+          await workload.operation(worker, next(worker));
+        } catch {
+          // Errors in the warm-up show again in the measured phase.
         }
-      }),
-    );
-  }
+      }
+    }),
+  );
+}
 
+async function measure(
+  workload: Workload,
+  seqs: readonly number[],
+  next: (worker: number) => number,
+  record: (ms: number) => void,
+): Promise<{ elapsed: number; errors: number; firstError: string | undefined }> {
+  let errors = 0;
+  let firstError: string | undefined;
   const total = workload.count;
   const durationMs = total === undefined ? (workload.durationMs ?? 10_000) : Number.POSITIVE_INFINITY;
   let started = 0;
@@ -66,7 +112,7 @@ export async function runWorkload(workload: Workload): Promise<LatencySummary> {
         const t0 = performance.now();
         try {
           await workload.operation(worker, next(worker));
-          recorder.record(performance.now() - t0);
+          record(performance.now() - t0);
         } catch (error) {
           errors += 1;
           firstError ??= error instanceof Error ? error.message : String(error);
@@ -84,7 +130,7 @@ export async function runWorkload(workload: Workload): Promise<LatencySummary> {
   );
   const elapsed = performance.now() - start;
   workload.onProgress?.(1);
-  return recorder.summarize(elapsed, errors, firstError);
+  return { elapsed, errors, firstError };
 }
 
 /** The harness's own cost per operation in microseconds: a no-op measured like any workload. */

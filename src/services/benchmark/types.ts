@@ -25,7 +25,13 @@ export interface ScenarioResult {
   scenario: string;
   description: string;
   concurrency: number;
+  /** Every round's operations as one distribution. */
   summary: LatencySummary;
+  /**
+   * The p50 of each round (ms), in the order measured (NaN, stored as null, for a round with no
+   * completed operation). Absent from runs stored before rounds existed: their p50 is one sample.
+   */
+  roundP50s?: number[];
 }
 
 export interface ExperimentArm {

@@ -1,3 +1,4 @@
+import { median } from '../../../domain/statistics.js';
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { Client as PgClient } from 'pg';
@@ -87,11 +88,7 @@ export function requireServer(db: Database, connection: 'per_arm' | 'one' = 'per
   if (db.mode !== 'server') throw new Skip('needs_server', { perArm: connection === 'per_arm' });
 }
 
-export function median(values: readonly number[]): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)] ?? Number.NaN;
-}
+export { median };
 
 export const mean = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
 
