@@ -11,6 +11,7 @@ const outputFlags = [
   { flags: '--json', description: 'print machine-readable JSON on stdout (errors too)' },
   { flags: '--verbose', description: 'show the causes of errors' },
   { flags: '--no-color', description: 'no colours (also: NO_COLOR=1)' },
+  { flags: '--wide', description: 'show every column, whatever the width' },
 ] as const;
 
 export interface GlobalArgs {
@@ -20,6 +21,8 @@ export interface GlobalArgs {
   readonly verbose: boolean;
   /** false for --no-color; undefined lets the terminal and NO_COLOR decide. */
   readonly color: false | undefined;
+  /** --wide: tables are not fitted to the terminal. */
+  readonly wide: boolean;
   /** Settings given as global flags, by setting name. */
   readonly settings: Partial<Record<SettingName, string>>;
 }
@@ -30,6 +33,7 @@ export function scanGlobalArgs(args: readonly string[]): GlobalArgs {
   let json = false;
   let verbose = false;
   let color: false | undefined;
+  let wide = false;
   const given: Partial<Record<SettingName, string>> = {};
   for (let i = 0; i < args.length; i += 1) {
     const arg = args[i] ?? '';
@@ -43,9 +47,10 @@ export function scanGlobalArgs(args: readonly string[]): GlobalArgs {
     } else if (arg === '--json') json = true;
     else if (arg === '--verbose') verbose = true;
     else if (arg === '--no-color') color = false;
+    else if (arg === '--wide') wide = true;
     else if (command === undefined && !arg.startsWith('-')) command = arg;
   }
-  return { command, json, verbose, color, settings: given };
+  return { command, json, verbose, color, wide, settings: given };
 }
 
 /** Defines the global options on the program, from the same tables. */

@@ -4,8 +4,8 @@ import { createScrubber, type Scrubber } from '../redact.js';
 
 /**
  * Everything the CLI prints goes through here: data on stdout (only JSON in --json mode),
- * progress, warnings and errors on stderr, colours only on a TTY without NO_COLOR, and every
- * line scrubbed of configured secrets.
+ * progress, warnings and errors on stderr, colours only on a TTY without NO_COLOR, text fitted to
+ * the terminal's width, and every line scrubbed of configured secrets.
  */
 export interface Output {
   readonly json: boolean;
@@ -32,6 +32,8 @@ export interface OutputOptions {
   json: boolean;
   verbose: boolean;
   color: boolean | undefined;
+  /** --wide: every column in full, whatever the width. */
+  wide?: boolean;
   env?: NodeJS.ProcessEnv;
   stdout?: NodeJS.WriteStream;
   stderr?: NodeJS.WriteStream;
@@ -45,7 +47,16 @@ export function colorEnabled(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv,
   return stream.isTTY === true && env.TERM !== 'dumb';
 }
 
-function styleFrom(chalk: ChalkInstance): Style {
+/** The terminal's columns; else COLUMNS; else 80, so that piped output does not depend on the terminal. */
+export function terminalWidth(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv): number {
+  if (stream.isTTY === true && Number.isInteger(stream.columns) && stream.columns > 0) return stream.columns;
+  const columns = env.COLUMNS?.trim() ?? '';
+  return /^\d+$/.test(columns) && Number(columns) > 0 ? Number(columns) : 80;
+}
+
+type Colours = Omit<Style, 'width' | 'wide'>;
+
+function styleFrom(chalk: ChalkInstance): Colours {
   return {
     bold: (s) => chalk.bold(s),
     dim: (s) => chalk.dim(s),
@@ -61,16 +72,19 @@ export interface Styles {
   stderr: Style;
 }
 
-/** Colours for each stream; chalk is loaded only when one of them is a colour terminal. */
+/** Colours and width for each stream; chalk is loaded only when one of them is a colour terminal. */
 export async function loadStyles(options: OutputOptions): Promise<Styles> {
   const env = options.env ?? process.env;
-  const out = colorEnabled(options.stdout ?? process.stdout, env, options.color);
-  const err = colorEnabled(options.stderr ?? process.stderr, env, options.color);
-  if (!out && !err) return { stdout: plainStyle, stderr: plainStyle };
-  const { Chalk } = await import('chalk');
+  const stdout = options.stdout ?? process.stdout;
+  const stderr = options.stderr ?? process.stderr;
+  const out = colorEnabled(stdout, env, options.color);
+  const err = colorEnabled(stderr, env, options.color);
+  const chalk = out || err ? new (await import('chalk')).Chalk({ level: 1 }) : undefined;
+  const colours = (enabled: boolean): Colours => (enabled && chalk !== undefined ? styleFrom(chalk) : plainStyle);
+  const wide = options.wide === true;
   return {
-    stdout: out ? styleFrom(new Chalk({ level: 1 })) : plainStyle,
-    stderr: err ? styleFrom(new Chalk({ level: 1 })) : plainStyle,
+    stdout: { ...colours(out), width: terminalWidth(stdout, env), wide },
+    stderr: { ...colours(err), width: terminalWidth(stderr, env), wide },
   };
 }
 

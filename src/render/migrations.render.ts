@@ -6,7 +6,7 @@ import type {
   MigrationStatus,
 } from '../services/migrations.service.js';
 import type { Style } from './style.js';
-import { formatMs, formatTimestamp, renderTable } from './table.js';
+import { fitProse, formatMs, formatTimestamp, renderTable } from './table.js';
 
 function stateText(state: MigrationStatus['state'], style: Style): string {
   switch (state) {
@@ -21,30 +21,53 @@ function stateText(state: MigrationStatus['state'], style: Style): string {
   }
 }
 
+/** Prose at the terminal's width, painted line by line. */
+function prose(text: string, style: Style, paint: (line: string) => string = (line) => line): string[] {
+  return fitProse(text, style, '  ').map(paint);
+}
+
 export function renderMigrationStatus(report: MigrationReport, style: Style, mode: string, target: string): string {
   const table = renderTable<MigrationStatus>(
     [
+      // A name is cut only as a last resort: the batch and checksum give way first.
       { header: 'migration', value: (m) => m.name },
-      { header: 'batch', value: (m) => (m.batch === null ? '—' : String(m.batch)), align: 'right' },
-      { header: 'applied at', value: (m) => formatTimestamp(m.appliedAt) },
-      { header: 'checksum', value: (m) => m.checksum.slice(0, 12) },
+      { header: 'batch', value: (m) => (m.batch === null ? '—' : String(m.batch)), align: 'right', priority: 3 },
+      {
+        header: 'applied at',
+        value: (m) => formatTimestamp(m.appliedAt),
+        short: (m) => (m.appliedAt === null ? '—' : m.appliedAt.toISOString().slice(0, 10)),
+        cut: false,
+        priority: 2,
+      },
+      {
+        header: 'checksum',
+        value: (m) => m.checksum.slice(0, 12),
+        short: (m) => m.checksum.slice(0, 8),
+        cut: false,
+        priority: 3,
+      },
       { header: 'state', value: (m) => stateText(m.state, style) },
     ],
     report.migrations,
+    style,
   );
-  const lines = [style.dim(`database: ${mode} (${target})`), table];
+  const lines = [...prose(`database: ${mode} (${target})`, style, style.dim), table];
   const applied = report.migrations.filter((m) => m.state === 'applied').length;
   lines.push(
-    report.problems > 0
-      ? style.bad(`${report.problems} applied migration(s) do not match their files: 'migrate latest' is blocked`)
+    ...(report.problems > 0
+      ? prose(`${report.problems} applied migration(s) do not match their files: 'migrate latest' is blocked`, style, style.bad)
       : report.pending > 0
-        ? style.warn(`${report.pending} pending, ${applied} applied — run: shiptrack migrate latest`)
-        : style.ok(`up to date (${applied} applied)`),
+        ? prose(`${report.pending} pending, ${applied} applied — run: shiptrack migrate latest`, style, style.warn)
+        : prose(`up to date (${applied} applied)`, style, style.ok)),
   );
   for (const index of report.invalidIndexes) {
     lines.push(
-      style.bad(`invalid index ${index.schema}.${index.index} on ${index.table} (a failed concurrent build): `) +
-        'the migration that builds it rebuilds it on its next run',
+      ...prose(
+        `invalid index ${index.schema}.${index.index} on ${index.table} (a failed concurrent build): ` +
+          'the migration that builds it rebuilds it on its next run',
+        style,
+        style.bad,
+      ),
     );
   }
   return lines.join('\n');
@@ -64,14 +87,19 @@ export function renderMigrationRun(
       renderTable(
         [
           { header: 'migration', value: (m: MigrationRunResult['migrations'][number]) => m.name },
-          { header: 'transaction', value: (m) => (m.transactional ? 'yes' : 'no') },
+          { header: 'transaction', value: (m) => (m.transactional ? 'yes' : 'no'), priority: 2 },
           { header: 'took', value: (m) => formatMs(m.durationMs), align: 'right' },
         ],
         result.migrations,
+        style,
       ),
     );
     lines.push(
-      style.ok(`${verb} ${result.migrations.length} migration(s)${result.batch === null ? '' : ` (batch ${result.batch})`}`),
+      ...prose(
+        `${verb} ${result.migrations.length} migration(s)${result.batch === null ? '' : ` (batch ${result.batch})`}`,
+        style,
+        style.ok,
+      ),
     );
   }
   if (documents !== undefined) lines.push(`MongoDB collections, indexes and validators: ${style.ok('ready')}`);
@@ -100,6 +128,8 @@ export function renderUnlock(result: { holder: LockHolder | null; terminated: bo
   }
   const h = result.holder;
   const who = `pid ${h.pid}${h.applicationName === '' ? '' : ` (${h.applicationName})`}, connected since ${formatTimestamp(h.since)}, state ${h.state ?? 'unknown'}`;
-  if (result.terminated) return style.warn(`terminated the session holding the lock: ${who}`);
-  return `the migration lock is held by ${who}\n${style.dim('run with --force to terminate that session')}`;
+  if (result.terminated) return prose(`terminated the session holding the lock: ${who}`, style, style.warn).join('\n');
+  return [...prose(`the migration lock is held by ${who}`, style), style.dim('run with --force to terminate that session')].join(
+    '\n',
+  );
 }

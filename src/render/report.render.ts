@@ -11,7 +11,7 @@ import type {
 } from '../services/reports/report.js';
 import { formatBytes } from '../domain/units.js';
 import type { Style } from './style.js';
-import { renderTable, type Column } from './table.js';
+import { fitProse, renderTable, type Column } from './table.js';
 
 /** Reports as terminal tables, CSV and Markdown: pure functions of the report's data. */
 
@@ -336,50 +336,91 @@ export function reportForJson(result: ReportResult): ReportJson {
 
 const findingMarks = { ok: '✔', info: 'ℹ', warn: '!', problem: '✘' } as const;
 
-/** The report for a terminal: a title, one table per section, findings and notes. */
+type TextRow = { row: ReportRow; total: boolean };
+
+/** The short form of a timestamp in a narrow table: without " UTC" (the "as of" line says so). */
+function shortTimestamp(text: string): string {
+  return text.endsWith(' UTC') ? text.slice(0, -4) : text;
+}
+
+/**
+ * A report column in a terminal table. Numbers, bars, sparklines and timestamps are never cut;
+ * the text a one-row table (a record: a customer) cannot show goes under the row rather than away.
+ */
+function textColumn(table: ReportTable, column: ReportColumn, style: Style): Column<TextRow> {
+  const numeric = numericKinds.has(column.kind);
+  const drawn = column.kind === 'bar' || column.kind === 'spark';
+  const paint = ({ total }: TextRow, text: string): string => (total ? style.bold(text) : drawn ? style.accent(text) : text);
+  return {
+    header: column.header,
+    align: numeric ? 'right' : 'left',
+    priority: column.priority ?? 1,
+    cut: column.kind === 'text',
+    below: table.rows.length === 1 && (column.kind === 'text' || column.kind === 'timestamp'),
+    value: (r) => paint(r, cellText(table, column, r.row, r.total)),
+    ...(column.kind === 'timestamp'
+      ? { short: (r: TextRow) => paint(r, shortTimestamp(cellText(table, column, r.row, r.total))) }
+      : {}),
+  };
+}
+
+/** A finding's line(s): its mark, then its sentence wrapped under itself. */
+function findingLines(finding: Finding, style: Style): string[] {
+  const mark = findingMarks[finding.level];
+  const painted =
+    finding.level === 'problem'
+      ? style.bad(mark)
+      : finding.level === 'warn'
+        ? style.warn(mark)
+        : finding.level === 'ok'
+          ? style.ok(mark)
+          : style.dim(mark);
+  const lines = fitProse(findingSentence(finding), { ...style, width: style.width - 2 });
+  return lines.map((line, i) => `${i === 0 ? painted : ' '} ${line}`);
+}
+
+/** Prose at the terminal's width, painted line by line. */
+function prose(text: string, style: Style, paint: (line: string) => string, indent = ''): string[] {
+  return fitProse(text, style, indent).map(paint);
+}
+
+/** The report for a terminal: a title, one table per section, findings and notes, fitted to `style.width`. */
 export function renderReportText(result: ReportResult, style: Style): string {
-  const out: string[] = [style.bold(result.title)];
+  const out: string[] = prose(result.title, style, style.bold);
   const parameters = Object.entries(result.parameters).map(([k, v]) => `${k}=${String(v)}`);
   out.push(
-    style.dim(`as of ${formatCell('timestamp', result.asOf)}${parameters.length > 0 ? ` · ${parameters.join(' ')}` : ''}`),
+    ...prose(
+      `as of ${formatCell('timestamp', result.asOf)}${parameters.length > 0 ? ` · ${parameters.join(' ')}` : ''}`,
+      style,
+      style.dim,
+      '  ',
+    ),
   );
   for (const table of result.tables) {
     out.push('');
-    if (result.tables.length > 1) out.push(style.bold(table.title));
+    if (result.tables.length > 1) out.push(...prose(table.title, style, style.bold));
     if (table.rows.length === 0) {
       out.push(style.dim('(none)'));
       continue;
     }
-    const rows: { row: ReportRow; total: boolean }[] = table.rows.map((row) => ({ row, total: false }));
+    const rows: TextRow[] = table.rows.map((row) => ({ row, total: false }));
     if (table.totals !== undefined) rows.push({ row: table.totals, total: true });
-    const columns: Column<{ row: ReportRow; total: boolean }>[] = table.columns.map((column) => ({
-      header: column.header,
-      align: numericKinds.has(column.kind) ? 'right' : 'left',
-      value: ({ row, total }) => {
-        const text = cellText(table, column, row, total);
-        if (total) return style.bold(text);
-        return column.kind === 'bar' || column.kind === 'spark' ? style.accent(text) : text;
-      },
-    }));
-    out.push(renderTable(columns, rows));
-    if (table.caption !== undefined) out.push(style.dim(table.caption));
+    out.push(
+      renderTable(
+        table.columns.map((column) => textColumn(table, column, style)),
+        rows,
+        style,
+      ),
+    );
+    if (table.caption !== undefined) out.push(...prose(table.caption, style, style.dim));
   }
   if (result.findings.length > 0) {
     out.push('');
-    for (const f of result.findings) {
-      const mark = findingMarks[f.level];
-      const painted =
-        f.level === 'problem'
-          ? style.bad(mark)
-          : f.level === 'warn'
-            ? style.warn(mark)
-            : f.level === 'ok'
-              ? style.ok(mark)
-              : style.dim(mark);
-      out.push(`${painted} ${findingSentence(f)}`);
-    }
+    for (const f of result.findings) out.push(...findingLines(f, style));
   }
-  for (const note of result.notes) out.push(style.dim(`note: ${noteSentence(note)}`));
+  // Under a heading of their own, each note's sentence keeps the width of a line (no "note: " before it).
+  if (result.notes.length > 0) out.push(style.dim('notes:'));
+  for (const note of result.notes) out.push(...prose(`· ${noteSentence(note)}`, style, style.dim, '  '));
   out.push(style.dim(`${result.elapsedMs.toFixed(1)} ms`));
   for (const plan of result.plans ?? []) {
     out.push('', style.bold(`plan: ${plan.query}`), plan.plan);

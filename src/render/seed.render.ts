@@ -1,9 +1,14 @@
 import type { CheckReport } from '../services/check.service.js';
 import type { SeedSummary } from '../services/seed.service.js';
 import type { Style } from './style.js';
-import { renderTable } from './table.js';
+import { fitProse, renderTable } from './table.js';
 
 const n = (value: number): string => Math.round(value).toLocaleString('en-US');
+
+/** Prose at the terminal's width, painted line by line. */
+function prose(text: string, style: Style, paint: (line: string) => string = (line) => line): string[] {
+  return fitProse(text, style, '  ').map(paint);
+}
 
 export function renderSeedSummary(summary: SeedSummary, style: Style): string {
   const entries = Object.entries(summary.rows);
@@ -14,14 +19,18 @@ export function renderSeedSummary(summary: SeedSummary, style: Style): string {
       { header: 'rows', value: ([, rows]) => rows, align: 'right' },
     ],
     [...entries.map(([name, rows]): [string, string] => [name, n(rows)]), [style.bold('total'), style.bold(n(total))]],
+    style,
   );
   const phases = summary.phases.map((p) => `${p.phase} ${p.seconds.toFixed(1)} s`).join(', ');
+  const seeded = prose(`seeded in ${summary.seconds.toFixed(1)} s (${n(summary.rowsPerSecond)} rows/s): ${phases}`, style);
   const lines = [
     table,
-    `${style.ok('seeded')} in ${summary.seconds.toFixed(1)} s (${n(summary.rowsPerSecond)} rows/s): ${phases}`,
-    style.dim(
+    ...seeded.map((line, i) => (i === 0 ? line.replace(/^seeded/, style.ok('seeded')) : line)),
+    ...prose(
       `seed ${summary.seed}, as of ${summary.asOf}, mode ${summary.mode}` +
         (summary.constraintsRebuilt ? ', keys and indexes built after the load' : ', constraints kept on (appending)'),
+      style,
+      style.dim,
     ),
   ];
   if (summary.sampleTrackingNumbers.length > 0) {
@@ -29,7 +38,10 @@ export function renderSeedSummary(summary: SeedSummary, style: Style): string {
   }
   if (summary.documents.count > 0) {
     lines.push(
-      `${n(summary.documents.count)} raw scan documents → ${summary.documents.store === 'postgres' ? 'PostgreSQL (doc_raw_scans)' : 'MongoDB (via the outbox)'}`,
+      ...prose(
+        `${n(summary.documents.count)} raw scan documents → ${summary.documents.store === 'postgres' ? 'PostgreSQL (doc_raw_scans)' : 'MongoDB (via the outbox)'}`,
+        style,
+      ),
     );
   }
   return lines.join('\n');
@@ -40,9 +52,10 @@ export function renderCheckReport(report: CheckReport, style: Style): string {
     [
       { header: 'check', value: (c: CheckReport['checks'][number]) => c.description },
       { header: 'violations', value: (c) => (c.violations === 0 ? style.ok('0') : style.bad(n(c.violations))), align: 'right' },
-      { header: 'examples', value: (c) => c.samples.join(', ') },
+      { header: 'examples', value: (c) => c.samples.join(', '), priority: 2 },
     ],
     report.checks,
+    style,
   );
   return `${table}\n${report.ok ? style.ok('consistent: no violations') : style.bad('violations found')}`;
 }

@@ -1,22 +1,351 @@
+import stringWidth from 'string-width';
 import Table from 'cli-table3';
+/**
+ * Terminal tables that fit the terminal they are printed on. Widths are display columns: ANSI
+ * colour codes count for nothing, box-drawing characters and `…` for one, CJK and emoji for two.
+ */
 
 export interface Column<Row> {
   header: string;
   value: (row: Row) => string;
   align?: 'left' | 'right' | 'center';
+  /**
+   * 1 (the default) is essential: always shown. 2, 3, … give way when the table does not fit,
+   * the highest number first (the rightmost of equals first); an essential text column may be
+   * cut to 30 columns to make room for them.
+   */
+  priority?: number;
+  /** A shorter form of the value (a date without its time), used before any text is cut. */
+  short?: (row: Row) => string;
+  /** May long text be cut with an ellipsis? Default: yes, unless right-aligned (numbers never are). */
+  cut?: boolean;
+  /**
+   * The narrowest a cut column is worth showing, else it gives way: by default 12 columns, or 40 %
+   * of its text up to 20; a `below` column is by default not cut at all.
+   */
+  minWidth?: number;
+  /**
+   * What the table could not show of this column (cut, shortened or left out) goes whole on an
+   * indented line under its row.
+   */
+  below?: boolean;
 }
 
-/** A bordered terminal table; numbers are right-aligned by the column definitions. */
-export function renderTable<Row>(columns: readonly Column<Row>[], rows: readonly Row[]): string {
+/** How wide a table may be; a `Style` will do. Without a width, or with `wide`, nothing is fitted. */
+export interface TableFit {
+  width?: number;
+  wide?: boolean;
+}
+
+// eslint-disable-next-line no-control-regex
+const ansiPattern = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)/g;
+// eslint-disable-next-line no-control-regex
+const tokenPattern = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)|[\s\S]/gu;
+/** A character's columns, as cli-table3 (which draws the tables) counts them: one measure for both. */
+function charWidth(char: string): number {
+  return stringWidth(char);
+}
+
+const isAnsi = (token: string): boolean => token.length > 1 && token.startsWith('\u001b');
+
+export function stripAnsi(text: string): string {
+  return text.replace(ansiPattern, '');
+}
+
+/** The columns a line takes on a terminal (of a multi-line text: its widest line). */
+export function displayWidth(text: string): number {
+  let widest = 0;
+  for (const line of stripAnsi(text).split('\n')) {
+    let width = 0;
+    for (const char of line) width += charWidth(char);
+    widest = Math.max(widest, width);
+  }
+  return widest;
+}
+
+/** Cuts one line to `width` columns, ending in `…`; colour codes are kept, so colours still close. */
+export function cutText(text: string, width: number): string {
+  if (displayWidth(text) <= width) return text;
+  const room = width - 1;
+  let out = '';
+  let used = 0;
+  let cut = room < 0;
+  for (const token of text.match(tokenPattern) ?? []) {
+    if (isAnsi(token)) {
+      out += token;
+      continue;
+    }
+    if (cut) continue;
+    const w = charWidth(token);
+    if (used + w > room) {
+      out = `${out.trimEnd()}…`;
+      cut = true;
+    } else {
+      out += token;
+      used += w;
+    }
+  }
+  return out;
+}
+
+/** The longest head of a word that fits `width` columns (at least one character), and the rest. */
+function headOf(word: string, width: number): [string, string] {
+  let head = '';
+  let used = 0;
+  const tokens = word.match(tokenPattern) ?? [];
+  for (const [i, token] of tokens.entries()) {
+    const w = isAnsi(token) ? 0 : charWidth(token);
+    if (used + w > width && used > 0) return [head, tokens.slice(i).join('')];
+    head += token;
+    used += w;
+  }
+  return [head, ''];
+}
+
+/**
+ * Word-wraps text to `width` columns. Lines after the first of each paragraph start with
+ * `indent` (counted in the width); a word longer than a line is split.
+ */
+export function wrapText(text: string, width: number, indent = ''): string[] {
+  const indentWidth = displayWidth(indent);
+  const lines: string[] = [];
+  for (const paragraph of text.split('\n')) {
+    let line = '';
+    let used = 0;
+    let first = true;
+    const room = (): number => Math.max(1, width - (first ? 0 : indentWidth));
+    const flush = (): void => {
+      lines.push(first ? line : `${indent}${line}`);
+      first = false;
+      line = '';
+      used = 0;
+    };
+    for (const word of paragraph.split(' ')) {
+      const w = displayWidth(word);
+      if (used > 0 && used + 1 + w <= room()) {
+        line += ` ${word}`;
+        used += 1 + w;
+        continue;
+      }
+      if (used > 0) flush();
+      let rest = word;
+      while (displayWidth(rest) > room()) {
+        [line, rest] = headOf(rest, room());
+        flush();
+      }
+      line = rest;
+      used = displayWidth(rest);
+    }
+    flush();
+  }
+  return lines;
+}
+
+/**
+ * Prose for a terminal: word-wrapped at the width (later lines start with `indent`); whole with
+ * `wide` or without a width.
+ */
+export function fitProse(text: string, fit: TableFit, indent = ''): string[] {
+  return fit.width === undefined || fit.wide === true ? [text] : wrapText(text, fit.width, indent);
+}
+
+/** A column is not cut below this (or its whole text) to make room for a less important one. */
+const comfortableWidth = 30;
+
+interface Measured {
+  /** The width of the widest value (or the header). */
+  natural: number;
+  /** The same with the short forms, if the column has them. */
+  shortNatural: number;
+  /** The narrowest the column is worth showing: a cut column narrower than this gives way instead, if it may. */
+  minimum: number;
+  header: number;
+  cuttable: boolean;
+  priority: number;
+  hasShort: boolean;
+  /** Nothing but blanks and dashes: when the table does not fit, such a column is left out first. */
+  empty: boolean;
+}
+
+interface Layout {
+  /** The indices of the columns shown, in order. */
+  shown: number[];
+  /** Each column's width (of every column; only the shown ones matter). */
+  widths: number[];
+  /** Which columns show their short form. */
+  short: boolean[];
+}
+
+const tableWidth = (widths: readonly number[]): number => widths.reduce((sum, w) => sum + w, 0) + 3 * widths.length + 1;
+
+/** Narrows the columns of `group`, the widest first, down to `floor`, until the table fits. */
+function narrow(layout: Layout, group: readonly number[], floor: (column: number) => number, width: number): void {
+  const total = (): number => tableWidth(layout.shown.map((c) => layout.widths[c] ?? 0));
+  for (let over = total() - width; over > 0; over -= 1) {
+    let widest: number | undefined;
+    for (const c of group) {
+      const w = layout.widths[c] ?? 0;
+      if (w > floor(c) && (widest === undefined || w > (layout.widths[widest] ?? 0))) widest = c;
+    }
+    if (widest === undefined) return;
+    layout.widths[widest] = (layout.widths[widest] ?? 0) - 1;
+  }
+}
+
+/**
+ * Chooses what to show: the columns, most important first, each while it fits at its minimum
+ * beside the ones chosen before it at a comfortable width (and none less important than one that
+ * did not fit); then short forms are used and long text is cut, the least important first.
+ */
+function layoutColumns(measured: readonly Measured[], width: number): Layout {
+  const all = measured.map((_, i) => i);
+  const layout: Layout = { shown: all, widths: measured.map((m) => m.natural), short: measured.map(() => false) };
+  if (tableWidth(layout.widths) <= width) return layout;
+
+  const at = (c: number): Measured => measured[c] as Measured;
+  const comfortable = (c: number): number => {
+    const m = at(c);
+    return m.cuttable ? Math.max(m.minimum, Math.min(m.shortNatural, comfortableWidth)) : m.minimum;
+  };
+  const chosen = new Set<number>();
+  let used = 1;
+  // Once a column does not fit, no less important one is shown in its place.
+  let ceiling = Infinity;
+  for (const c of [...all].sort((a, b) => at(a).priority - at(b).priority || a - b)) {
+    const m = at(c);
+    if (m.priority > 1 && (m.empty || m.priority > ceiling)) continue;
+    if (m.priority > 1 && used + m.minimum + 3 > width) {
+      ceiling = m.priority;
+      continue;
+    }
+    chosen.add(c);
+    used += comfortable(c) + 3;
+  }
+  layout.shown = all.filter((c) => chosen.has(c));
+
+  const leastImportantFirst = (a: number, b: number): number => at(b).priority - at(a).priority || b - a;
+  const current = (): number => tableWidth(layout.shown.map((c) => layout.widths[c] ?? 0));
+  for (const c of layout.shown.filter((i) => at(i).hasShort).sort(leastImportantFirst)) {
+    if (current() <= width) return layout;
+    layout.short[c] = true;
+    layout.widths[c] = at(c).shortNatural;
+  }
+  const cuttable = layout.shown.filter((c) => at(c).cuttable);
+  for (const priority of [...new Set(cuttable.map((c) => at(c).priority))].sort((a, b) => b - a)) {
+    narrow(
+      layout,
+      cuttable.filter((c) => at(c).priority === priority),
+      comfortable,
+      width,
+    );
+  }
+  narrow(layout, cuttable, (c) => at(c).minimum, width);
+  narrow(layout, cuttable, (c) => at(c).header, width);
+  // The last resort, when even the essential columns do not fit: their headers are cut too.
+  narrow(layout, cuttable, () => 1, width);
+  return layout;
+}
+
+const isEmpty = (text: string): boolean => {
+  const plain = stripAnsi(text).trim();
+  return plain === '' || plain === '—';
+};
+
+function measure<Row>(
+  columns: readonly Column<Row>[],
+  full: readonly string[][],
+  short: readonly (string | undefined)[][],
+): Measured[] {
+  return columns.map((column, c): Measured => {
+    const header = displayWidth(column.header);
+    const natural = Math.max(header, ...full.map((cells) => displayWidth(cells[c] ?? '')));
+    const shortNatural =
+      column.short === undefined
+        ? natural
+        : Math.max(header, ...short.map((cells, r) => displayWidth(cells[c] ?? full[r]?.[c] ?? '')));
+    const cuttable = column.cut ?? column.align !== 'right';
+    // What goes under the row when it does not fit is better whole there than cut here.
+    const readable =
+      column.minWidth ?? (column.below === true ? shortNatural : Math.max(12, Math.min(20, Math.ceil(shortNatural * 0.4))));
+    return {
+      natural,
+      shortNatural,
+      minimum: cuttable ? Math.min(shortNatural, Math.max(header, readable)) : shortNatural,
+      header,
+      cuttable,
+      priority: column.priority ?? 1,
+      hasShort: column.short !== undefined,
+      empty: full.every((cells) => isEmpty(cells[c] ?? '')),
+    };
+  });
+}
+
+/**
+ * A bordered terminal table; numbers are right-aligned by the column definitions. Given a width
+ * (and not `wide`), it fits it: see `Column.priority`, `short`, `cut` and `below`.
+ */
+export function renderTable<Row>(columns: readonly Column<Row>[], rows: readonly Row[], fit: TableFit = {}): string {
+  const fitting = fit.width !== undefined && fit.wide !== true;
+  const full = rows.map((row) => columns.map((c) => c.value(row)));
+  const short = fitting ? rows.map((row) => columns.map((c) => c.short?.(row))) : [];
+  const measured = measure(columns, full, short);
+  const layout = fitting
+    ? layoutColumns(measured, fit.width ?? 0)
+    : { shown: columns.map((_, i) => i), widths: measured.map((m) => m.natural), short: columns.map(() => false) };
+  const widths = layout.shown.map((c) => layout.widths[c] ?? 0);
+  const aligns = layout.shown.map((c) => columns[c]?.align);
+  const inner = tableWidth(widths) - 4;
+  const headers = layout.shown.map((c) => cutText(columns[c]?.header ?? '', layout.widths[c] ?? 0));
+  // cli-table3 draws what the layout decided: every cell is already within its column's width.
   const table = new Table({
-    head: columns.map((c) => c.header),
-    colAligns: columns.map((c) => c.align ?? 'left'),
+    head: headers,
+    colWidths: widths.map((w) => w + 2),
+    colAligns: aligns.map((a) => a ?? 'left'),
+    wordWrap: false,
     // Colours come from our Style (NO_COLOR-aware), never from cli-table3 itself.
-    style: { head: [], border: [] },
+    style: { head: [], border: [], 'padding-left': 1, 'padding-right': 1 },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
   });
-  for (const row of rows) table.push(columns.map((c) => c.value(row)));
-  return table.toString();
+  // What goes under a row is spliced in after cli-table3 drew the grid (its column spans draw
+  // broken borders when rows have no separators).
+  const below = new Map<number, string[]>();
+  const heights: number[] = [];
+  for (const [r, cells] of full.entries()) {
+    const shown = layout.shown.map((c) => {
+      const value = cells[c] ?? '';
+      const text = layout.short[c] === true ? (short[r]?.[c] ?? value) : value;
+      if (measured[c]?.cuttable !== true) return text;
+      return text
+        .split('\n')
+        .map((line) => cutText(line, layout.widths[c] ?? 0))
+        .join('\n');
+    });
+    table.push(shown);
+    heights.push(Math.max(1, ...shown.map((cell) => cell.split('\n').length)));
+    for (const [c, column] of columns.entries()) {
+      const value = cells[c] ?? '';
+      if (column.below !== true || isEmpty(value)) continue;
+      const at = layout.shown.indexOf(c);
+      if (at !== -1 && shown[at] === value) continue;
+      const label = column.header === '' ? '' : `${column.header}: `;
+      const lines = wrapText(`${label}${value}`, inner - 2, '  ').map((line) => `│ ${padRight(`  ${line}`, inner)} │`);
+      below.set(r, [...(below.get(r) ?? []), ...lines]);
+    }
+  }
+  const drawn = table.toString().split('\n');
+  if (below.size === 0) return drawn.join('\n');
+  const out = drawn.slice(0, 2);
+  let next = 2;
+  for (const [r, height] of heights.entries()) {
+    out.push(...drawn.slice(next, next + height), ...(below.get(r) ?? []));
+    next += height;
+  }
+  out.push(...drawn.slice(next));
+  return out.join('\n');
+}
+
+function padRight(text: string, width: number): string {
+  return text + ' '.repeat(Math.max(0, width - displayWidth(text)));
 }
 
 export function formatMs(ms: number | null | undefined): string {

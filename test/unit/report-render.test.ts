@@ -14,6 +14,7 @@ import {
   sparkline,
 } from '../../src/render/report.render.js';
 import { plainStyle } from '../../src/render/style.js';
+import { displayWidth } from '../../src/render/table.js';
 import type { Finding, ReportResult } from '../../src/services/reports/report.js';
 
 const result: ReportResult = {
@@ -120,10 +121,45 @@ describe('terminal table', () => {
     expect(text).toContain('as of 2026-11-24 00:00 UTC · since=2026-10-25T00:00:00.000Z by=state');
     expect(text).toMatch(/│ Austin, "TX" │\s+12,345 │\s+50\.0 % │/);
     expect(text).toContain('showing 2 of 2');
-    expect(text).toContain('! index big_idx on packages has 0 scans since statistics began and is 210 MB — consider dropping it');
-    expect(text).toContain('note: 1,234 in flight (not delivered, returned or cancelled)');
+    // At 80 columns the finding wraps under its mark; with --wide it is one line.
+    expect(text).toContain(
+      '! index big_idx on packages has 0 scans since statistics began and is 210 MB —\n  consider dropping it',
+    );
+    expect(renderReportText(result, { ...plainStyle, wide: true })).toContain(
+      '! index big_idx on packages has 0 scans since statistics began and is 210 MB — consider dropping it',
+    );
+    expect(text).toContain('notes:\n· 1,234 in flight (not delivered, returned or cancelled)');
     // eslint-disable-next-line no-control-regex
     expect(text).not.toMatch(/\u001b\[/);
+  });
+
+  it('fits the width: essential columns stay, the others give way by priority, prose wraps', () => {
+    const base = result.tables[0]!;
+    const prioritised: ReportResult = {
+      ...result,
+      tables: [
+        {
+          ...base,
+          columns: base.columns.map((c) =>
+            c.key === 'origin' || c.key === 'rate' ? c : { ...c, priority: c.key === 'shipments' ? 2 : 3 },
+          ),
+        },
+      ],
+    };
+    const widths = (text: string): number[] => text.split('\n').map((line) => displayWidth(line));
+    const narrow = renderReportText(prioritised, { ...plainStyle, width: 40 });
+    expect(Math.max(...widths(narrow))).toBeLessThanOrEqual(40);
+    expect(narrow).toMatch(/│ origin\s+│ delivered │ on time │\n/);
+    expect(narrow).toMatch(/│ Austin, "TX" │\s+12,345 │ {2}50\.0 % │/);
+    expect(narrow).toContain('notes:\n· 1,234 in flight (not delivered,\n  returned or cancelled)');
+    const tight = renderReportText(prioritised, { ...plainStyle, width: 30 });
+    expect(Math.max(...widths(tight))).toBeLessThanOrEqual(30);
+    expect(tight).toMatch(/│ origin\s+│ on time │\n/);
+    const wide = renderReportText(prioritised, { ...plainStyle, width: 30, wide: true });
+    expect(wide).toMatch(/│ origin\s+│ delivered │ on time │\s+│ late p50 │ how late │/);
+    // Priorities are for terminals only: CSV and Markdown keep every column.
+    expect(renderReportCsv(prioritised.tables[0]!)).toBe(renderReportCsv(base));
+    expect(renderReportMarkdown(prioritised)).toBe(renderReportMarkdown(result));
   });
 });
 

@@ -150,9 +150,9 @@ function checksTable(checks: readonly CheckResult[]): ReportTable {
     title: 'PostgreSQL',
     columns: [
       { key: 'check', header: 'check', kind: 'text' },
-      { key: 'description', header: 'rule', kind: 'text' },
+      { key: 'description', header: 'rule', kind: 'text', priority: 2 },
       { key: 'violations', header: 'violations', kind: 'integer' },
-      { key: 'samples', header: 'e.g.', kind: 'text' },
+      { key: 'samples', header: 'e.g.', kind: 'text', priority: 3 },
     ],
     rows: checks.map((c): ReportRow => ({ ...c, samples: c.samples.join(' ') })),
   };

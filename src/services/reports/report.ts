@@ -34,6 +34,11 @@ export interface ReportColumn {
   kind: ColumnKind;
   /** For `bar`: which numeric key the bar draws (defaults to `key`). */
   of?: string;
+  /**
+   * How essential the column is in a terminal table too wide for the terminal: 1 (the default)
+   * is always shown; 2, 3, … give way, the highest first. CSV, Markdown and JSON show every column.
+   */
+  priority?: number;
 }
 
 export interface ReportTable {
