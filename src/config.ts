@@ -26,6 +26,8 @@ export interface Config {
   readonly poolSize: number;
   /** A server that has not answered a liveness check for this long is declared gone. */
   readonly livenessTimeoutMs: number;
+  /** A team's own migrations folder; undefined: `./migrations` when it exists and is not shiptrack's own. */
+  readonly migrationsDir: string | undefined;
   readonly sources: Readonly<Record<SettingName, SettingSource>>;
   /** Passwords found in the configured URLs, for the output scrubber. */
   readonly secrets: readonly string[];
@@ -42,7 +44,8 @@ export type SettingName =
   | 'lockTimeoutMs'
   | 'redisCommandTimeoutMs'
   | 'poolSize'
-  | 'livenessTimeoutMs';
+  | 'livenessTimeoutMs'
+  | 'migrationsDir';
 
 /** A global command-line flag that sets a setting. */
 export interface SettingFlag {
@@ -149,6 +152,11 @@ export const settings: Readonly<Record<SettingName, SettingSpec>> = {
   redisCommandTimeoutMs: { env: ['SHIPTRACK_REDIS_TIMEOUT'], default: '500ms', parse: durationParser(10, 60_000) },
   poolSize: { env: ['SHIPTRACK_POOL_SIZE'], default: '10', parse: countParser(2, 100) },
   livenessTimeoutMs: { env: ['SHIPTRACK_LIVENESS_TIMEOUT'], default: '10s', parse: durationParser(1000, 600_000) },
+  migrationsDir: {
+    env: ['SHIPTRACK_MIGRATIONS_DIR'],
+    default: undefined,
+    parse: (value) => (value.trim() === '' ? { ok: false, message: 'must not be empty' } : { ok: true, value }),
+  },
 };
 
 /** The setting a global flag sets, by the flag's name. */
@@ -241,6 +249,7 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
     redisCommandTimeoutMs: values.redisCommandTimeoutMs as number,
     poolSize: values.poolSize as number,
     livenessTimeoutMs: values.livenessTimeoutMs as number,
+    migrationsDir: values.migrationsDir === undefined ? undefined : path.resolve(cwd, values.migrationsDir as string),
     sources: Object.freeze(sources),
     secrets: Object.freeze(secretsInUrls([values.databaseUrl as string, values.redisUrl as string, values.mongoUrl as string])),
   };

@@ -11,6 +11,7 @@ import type {
   MigrateRequest,
   MigrationReport,
   MigrationRunResult,
+  RevertPlan,
 } from './services/migrations.service.js';
 import type { DrainResult, OutboxStatus } from './services/outbox.service.js';
 import type { ReportResult } from './services/reports/report.js';
@@ -55,11 +56,16 @@ export interface HandleOptions {
   onNotice?: ((line: string) => void) | undefined;
   /** A process that runs one command: one-query reads take a plain connection, not a pool. */
   shortLived?: boolean | undefined;
+  /** Told when the work waits for another process (the embedded database it has open). */
+  onWait?: ((line: string) => void) | undefined;
 }
 
 export interface Signalled {
   signal?: AbortSignal | undefined;
 }
+
+/** A rollback as asked for: `confirm` sees what it would revert and drop, and may refuse. */
+export type RevertRequest = MigrateRequest & { confirm?: ((plan: RevertPlan) => Promise<boolean>) | undefined };
 
 export interface MigrationsApi {
   /** Applies every pending migration, then sets up MongoDB's collections (when configured). */
@@ -68,15 +74,20 @@ export interface MigrationsApi {
   preview(request?: MigrateRequest): Promise<DryRunResult>;
   /** Applies the next `count` pending migrations as one batch. */
   up(count?: OptionValue, request?: MigrateRequest): Promise<MigrationRunResult>;
-  /** Reverts the last `count` applied migrations. */
-  down(count?: OptionValue, request?: MigrateRequest): Promise<MigrationRunResult>;
+  /** Reverts the last `count` applied migrations (`confirm` sees the plan first and may refuse). */
+  down(count?: OptionValue, request?: RevertRequest): Promise<MigrationRunResult>;
   /** Reverts the last batch, or every applied migration with `all`. */
-  rollback(options?: { all?: boolean }, request?: MigrateRequest): Promise<MigrationRunResult>;
+  rollback(options?: { all?: boolean }, request?: RevertRequest): Promise<MigrationRunResult>;
+  /** What `down`/`rollback` would revert and drop (tables with their rows); nothing changes. */
+  previewRevert(scope: { count?: OptionValue; all?: boolean }, request?: MigrateRequest): Promise<RevertPlan>;
   status(request?: MigrateRequest): Promise<MigrationReport>;
   /** Who holds the migration lock; with `force`, ends that session. */
   unlock(force?: boolean): Promise<{ holder: LockHolder | null; terminated: boolean }>;
-  /** Writes a new migration file (in `directory`, default shiptrack's own); returns its path. */
-  make(name: string, directory?: string): Promise<string>;
+  /**
+   * Writes a new migration file: in `directory`, else the team's folder (SHIPTRACK_MIGRATIONS_DIR,
+   * or ./migrations); `built` says whether it needs `npm run build` (shiptrack's own, TypeScript).
+   */
+  make(name: string, directory?: string): Promise<{ file: string; built: boolean }>;
 }
 
 export interface OutboxApi {
@@ -126,7 +137,11 @@ function either(handle: AbortSignal | undefined, call: AbortSignal | undefined):
 
 /** A handle over a configuration already read (the CLI's way in; programs use openShiptrack). */
 export function createShiptrack(config: Config, options: HandleOptions = {}): Shiptrack {
-  const resources: Resources = openResources(config, { shortLived: options.shortLived, notice: options.onNotice });
+  const resources: Resources = openResources(config, {
+    shortLived: options.shortLived,
+    notice: options.onNotice,
+    onWait: options.onWait,
+  });
   const signalOf = (call?: AbortSignal): AbortSignal | undefined => either(options.signal, call);
   const migrate = () => import('./services/migrations.service.js');
   const withSignal = (request: MigrateRequest = {}): MigrateRequest => ({ ...request, signal: signalOf(request.signal) });
@@ -169,19 +184,26 @@ export function createShiptrack(config: Config, options: HandleOptions = {}): Sh
       latest: async (request) => (await migrate()).migrateToLatest(resources, withSignal(request)),
       preview: async (request) => (await migrate()).previewMigrations(resources, withSignal(request)),
       up: async (count = 1, request) => (await migrate()).applyMigrations(resources, count, withSignal(request)),
-      down: async (count = 1, request) => {
+      down: async (count = 1, request = {}) => {
         const scope = { kind: 'count', count: countOption(count, '--count', 1, 1_000_000) } as const;
-        return (await migrate()).revertMigrations(resources, scope, withSignal(request));
+        return (await migrate()).revertMigrations(resources, scope, { ...withSignal(request), confirm: request.confirm });
       },
-      rollback: async (rollback = {}, request) =>
-        (await migrate()).revertMigrations(
-          resources,
-          rollback.all === true ? { kind: 'all' } : { kind: 'batch' },
-          withSignal(request),
-        ),
+      rollback: async (rollback = {}, request = {}) => {
+        const scope = rollback.all === true ? ({ kind: 'all' } as const) : ({ kind: 'batch' } as const);
+        return (await migrate()).revertMigrations(resources, scope, { ...withSignal(request), confirm: request.confirm });
+      },
+      previewRevert: async (scope, request) => {
+        const revert =
+          scope.count !== undefined
+            ? ({ kind: 'count', count: countOption(scope.count, '--count', 1, 1_000_000) } as const)
+            : scope.all === true
+              ? ({ kind: 'all' } as const)
+              : ({ kind: 'batch' } as const);
+        return (await migrate()).previewRevert(resources, revert, withSignal(request));
+      },
       status: async (request) => (await migrate()).readMigrationStatus(resources, withSignal(request)),
       unlock: async (force) => (await migrate()).releaseMigrationLock(resources, force),
-      make: async (name, directory) => (await migrate()).createMigration(name, directory),
+      make: async (name, directory) => (await migrate()).createMigration(config, name, directory),
     },
     outbox: {
       drain: async (drainOptions = {}) =>

@@ -72,7 +72,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   // The arguments are read once: the command, the output mode and the settings given as flags.
   const args = argv.slice(2);
   const globals = scanGlobalArgs(args);
-  const outputOptions: OutputOptions = { json: globals.json, verbose: globals.verbose, color: globals.color };
+  const outputOptions: OutputOptions = { json: globals.json, verbose: globals.verbose, color: globals.color, wide: globals.wide };
   const output = createOutput(outputOptions, await loadStyles(outputOptions));
   // Secrets given on the command line are masked even if the configuration is refused below.
   output.setSecrets(secretsInUrls(Object.values(globals.settings)));
@@ -107,7 +107,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const context: CommandContext = { output, signal: controller.signal, exitCode: ExitCode.ok, config: readConfig };
+  const context: CommandContext = { output, help: [], signal: controller.signal, exitCode: ExitCode.ok, config: readConfig };
   const program = await buildProgram(context, args, globals.command);
   try {
     await program.parseAsync(argv);
@@ -115,7 +115,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     return context.exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.exitCode === 0) return ExitCode.ok;
+      // --help, --version, or a bare group (`shiptrack`, `shiptrack migrate`): its help, exit 0.
+      if (error.exitCode === 0 || error.code === 'commander.help') {
+        if (output.json && context.help.length > 0) output.result({ help: context.help.join('') }, () => '');
+        return ExitCode.ok;
+      }
       const message = error.message.replace(/^error: /, '');
       return reportError(new UsageError(message, { hint: 'see --help' }), output);
     }

@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command } from 'commander';
 import type { Config } from '../config.js';
 import type { ExitCode } from '../errors.js';
@@ -9,6 +12,8 @@ import type { Output } from './output.js';
 
 export interface CommandContext {
   readonly output: Output;
+  /** Help text commander printed, kept for --json (stdout then carries it as one JSON document). */
+  readonly help: string[];
   /** Aborted on Ctrl-C: long work checks it and stops cleanly. */
   readonly signal: AbortSignal;
   exitCode: ExitCode;
@@ -16,14 +21,42 @@ export interface CommandContext {
   config(): Config;
 }
 
+function writeHelp(context: CommandContext, text: string): void {
+  if (context.output.json) context.help.push(text);
+  else process.stdout.write(text);
+}
+
 /** Runs `work` with a library handle over the configured stores, and closes them whatever happens. */
 export async function withShiptrack<T>(context: CommandContext, work: (shiptrack: Shiptrack) => Promise<T>): Promise<T> {
-  await using shiptrack = createShiptrack(context.config(), {
+  const config = context.config();
+  await using shiptrack = createShiptrack(config, {
     signal: context.signal,
-    onNotice: (line) => context.output.info(line),
+    onNotice: (line) => noticeOnce(context, config, line),
+    onWait: (line) => context.output.info(line),
     shortLived: true,
   });
   return await work(shiptrack);
+}
+
+/**
+ * A notice about the mode in force (the cache being off) is news once: it is shown with
+ * --verbose, and otherwise once per embedded home (a marker file there remembers it).
+ */
+function noticeOnce(context: CommandContext, config: Config, line: string): void {
+  if (context.output.verbose) {
+    context.output.info(line);
+    return;
+  }
+  if (config.databaseUrl !== undefined) return;
+  const marker = path.join(config.home, `.noticed-${createHash('sha256').update(line).digest('hex').slice(0, 12)}`);
+  if (existsSync(marker)) return;
+  context.output.info(`${line} (shown once; --verbose shows it every time)`);
+  try {
+    mkdirSync(config.home, { recursive: true });
+    writeFileSync(marker, `${line}\n`);
+  } catch {
+    // a home we cannot write to: the notice shows again next time
+  }
 }
 
 /** A use case's warnings, one line each on stderr (they are part of the result in --json). */
@@ -86,10 +119,11 @@ function defineProgram(context: CommandContext, factories: readonly CommandFacto
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({
-      writeOut: (text) => process.stdout.write(text),
-      // Usage errors are reported by main(), in the same format as every other error.
+      writeOut: (text) => writeHelp(context, text),
+      // Usage errors are reported by main(), in the same format as every other error; what else
+      // comes this way is the help of a bare group (`shiptrack migrate`), which is no error.
       writeErr: (text) => {
-        if (!/^error:/m.test(text) && !text.startsWith('(run with')) process.stderr.write(text);
+        if (!/^error:/m.test(text) && !text.startsWith('(run with')) writeHelp(context, text);
       },
     })
     .addHelpText(

@@ -1,70 +1,125 @@
 import type { Output } from './output.js';
 
 /**
- * Progress on stderr: a bar per phase on a terminal, plain lines every few seconds otherwise.
- * Never on stdout, which carries only the result.
+ * Progress on stderr: a bar per phase on a terminal, fitted to its width, plain lines every few
+ * seconds otherwise. Never on stdout, which carries only the result. Rates are measured over the
+ * last few seconds (not from a phase's first update, which made the first figures absurd).
  */
 export interface Progress {
-  update(phase: string, done: number, total: number, rows: number): void;
+  /**
+   * `done` of `total` (what the bar and the ETA measure); `count` what was produced so far in
+   * `unit` (rows, scans), whose rate is shown; a phase with no count shows no rate.
+   */
+  update(phase: string, done: number, total: number, count: number, unit?: string): void;
   stop(): void;
 }
 
-function rate(rows: number, ms: number): string {
-  const perSecond = ms > 0 ? (rows * 1000) / ms : 0;
-  return perSecond >= 1000
-    ? `${Math.round(perSecond / 1000).toLocaleString('en-US')}k rows/s`
-    : `${Math.round(perSecond)} rows/s`;
+/** Samples over the last few seconds: the rate people want is the current one. */
+const windowMs = 5_000;
+
+export class RateWindow {
+  private readonly samples: { at: number; count: number }[] = [];
+
+  add(at: number, count: number): void {
+    this.samples.push({ at, count });
+    while (this.samples.length > 2 && (this.samples[0]?.at ?? at) < at - windowMs) this.samples.shift();
+  }
+
+  /** Per second over the window, or undefined until it spans a quarter of a second. */
+  perSecond(): number | undefined {
+    const first = this.samples[0];
+    const last = this.samples.at(-1);
+    if (first === undefined || last === undefined || last.at - first.at < 250) return undefined;
+    return ((last.count - first.count) * 1000) / (last.at - first.at);
+  }
 }
 
+export function formatRate(perSecond: number | undefined, unit: string): string {
+  if (perSecond === undefined) return '';
+  if (perSecond >= 10_000) return `${Math.round(perSecond / 1000).toLocaleString('en-US')}k ${unit}/s`;
+  return `${Math.round(perSecond).toLocaleString('en-US')} ${unit}/s`;
+}
+
+const phaseWidth = 11;
+
 export async function createProgress(output: Output): Promise<Progress> {
+  const windows = new Map<string, RateWindow>();
+  const rateOf = (key: string, count: number): number | undefined => {
+    let window = windows.get(key);
+    if (window === undefined) {
+      window = new RateWindow();
+      windows.set(key, window);
+    }
+    window.add(performance.now(), count);
+    return window.perSecond();
+  };
+
   if (!output.stderrIsTTY()) {
     let lastLine = 0;
     let lastPhase = '';
-    const phaseStarted = new Map<string, number>();
     return {
-      update(phase, done, total, rows) {
+      update(phase, done, total, count, unit = 'rows') {
+        const perSecond = rateOf(`${phase}:count`, count);
         const now = performance.now();
-        if (!phaseStarted.has(phase)) phaseStarted.set(phase, now);
         const finished = done >= total;
         if (phase === lastPhase && !finished && now - lastLine < 2000) return;
         lastLine = now;
         lastPhase = phase;
         const percent = total > 0 ? Math.floor((done / total) * 100) : 100;
-        const ms = now - (phaseStarted.get(phase) ?? now);
+        const rate = count > 0 ? formatRate(perSecond, unit) : '';
         output.info(
-          `${phase}: ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} (${percent}%)${rows > 0 && ms > 250 ? `, ${rate(rows, ms)}` : ''}`,
+          `${phase}: ${count > 0 ? `${count.toLocaleString('en-US')} ${unit}` : `${done}/${total}`} (${percent}%)${rate === '' ? '' : `, ${rate}`}`,
         );
       },
       stop() {},
     };
   }
   const { default: cliProgress } = await import('cli-progress');
+  const columns = output.stderr.columns > 0 ? output.stderr.columns : 80;
+  // ' phase [bar] 100% 12,345,678 rows 12,345k rows/s ETA 1h02m': everything but the bar is at
+  // most ~58 columns; the bar takes what is left, so nothing is cut at the edge of the screen.
+  const barsize = Math.max(6, Math.min(30, columns - 60));
   const bars = new cliProgress.MultiBar(
     {
       stream: output.stderr,
-      format: ' {phase} [{bar}] {percentage}% | {value}/{total} | {speed} | ETA {eta_formatted}',
+      format: ' {phase} [{bar}] {percentage}% {shown} {speed} {eta}',
+      barsize,
       barCompleteChar: '█',
       barIncompleteChar: '░',
       hideCursor: true,
       clearOnComplete: false,
-      formatValue: (value, _options, type) =>
-        type === 'value' || type === 'total' ? value.toLocaleString('en-US') : String(value),
+      linewrap: false,
     },
     cliProgress.Presets.shades_classic,
   );
-  const byPhase = new Map<string, { bar: ReturnType<typeof bars.create>; started: number }>();
+  const byPhase = new Map<string, ReturnType<typeof bars.create>>();
   return {
-    update(phase, done, total, rows) {
-      let entry = byPhase.get(phase);
-      if (entry === undefined) {
-        entry = { bar: bars.create(total, 0, { phase: phase.padEnd(11), speed: '' }), started: performance.now() };
-        byPhase.set(phase, entry);
+    update(phase, done, total, count, unit = 'rows') {
+      const perSecond = rateOf(`${phase}:count`, count);
+      const donePerSecond = rateOf(`${phase}:done`, done);
+      let bar = byPhase.get(phase);
+      if (bar === undefined) {
+        bar = bars.create(total, 0, { phase: phase.slice(0, phaseWidth).padEnd(phaseWidth), shown: '', speed: '', eta: '' });
+        byPhase.set(phase, bar);
       }
-      entry.bar.setTotal(total);
-      entry.bar.update(done, { phase: phase.padEnd(11), speed: rows > 0 ? rate(rows, performance.now() - entry.started) : '' });
+      bar.setTotal(total);
+      const remaining = total - done;
+      const etaSeconds = donePerSecond !== undefined && donePerSecond > 0 ? remaining / donePerSecond : undefined;
+      bar.update(done, {
+        shown: count > 0 ? `${count.toLocaleString('en-US')} ${unit}` : '',
+        speed: count > 0 ? formatRate(perSecond, unit) : '',
+        eta: etaSeconds === undefined || remaining <= 0 ? '' : `ETA ${formatEta(etaSeconds)}`,
+      });
     },
     stop() {
       bars.stop();
     },
   };
+}
+
+function formatEta(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  if (seconds < 60) return `${Math.ceil(seconds)}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(seconds / 3600)}h${String(Math.round((seconds % 3600) / 60)).padStart(2, '0')}m`;
 }

@@ -25,6 +25,8 @@ export interface TimelineEvent {
   location: Place;
   /** `at` in the location's zone (absent in answers cached by older versions). */
   local?: LocalTime | undefined;
+  /** Why, for an exception or a failed attempt: from its raw scan (null when it has none). */
+  reason?: string | null | undefined;
 }
 
 export interface TrackedPackage {

@@ -13,7 +13,9 @@ import {
   mapPostgresError,
 } from '../errors.js';
 import { findPackageRoot } from '../package-root.js';
+import type { Config } from '../config.js';
 import { countOption, durationOption, type OptionValue } from '../options.js';
+import { quoteIdent } from '../store/copy.js';
 import type { Database } from '../store/database.js';
 import type { Resources } from '../store/resources.js';
 import { withSession } from '../store/session.js';
@@ -70,11 +72,14 @@ export interface MigrationReport {
 export interface MigrationRunResult {
   direction: 'up' | 'down';
   batch: number | null;
+  /** The batches a rollback reverted (all of them, oldest first). */
+  batches?: number[];
   migrations: { name: string; durationMs: number; transactional: boolean }[];
 }
 
 export interface DryRunResult {
-  migrations: { name: string; transactional: boolean; executed: boolean; statements: string[] }[];
+  direction?: 'up' | 'down';
+  migrations: { name: string; batch?: number | null; transactional: boolean; executed: boolean; statements: string[] }[];
 }
 
 export interface MigratorOptions {
@@ -82,6 +87,11 @@ export interface MigratorOptions {
   directory: string;
   /** Folder of the compiled `.js` for `.ts` sources. */
   compiledDirectory: string;
+  /**
+   * A team's own migrations (`.js`/`.mjs` modules exporting `up(knex)` and `down(knex)`, no build
+   * step), run after the ones in `directory`, with the same checksums, lock and history.
+   */
+  teamDirectory?: string | undefined;
   /** How long to wait for another migrator to finish. */
   lockWaitMs?: number;
   /** Bound on each statement (0: none, the default: index builds on big tables take long). */
@@ -107,23 +117,36 @@ export function checksumOf(text: string): string {
 }
 
 /** The migration files on disk, in order. */
-export function listMigrationFiles(options: Pick<MigratorOptions, 'directory' | 'compiledDirectory'>): MigrationFile[] {
+export function listMigrationFiles(
+  options: Pick<MigratorOptions, 'directory' | 'compiledDirectory' | 'teamDirectory'>,
+): MigrationFile[] {
   if (!existsSync(options.directory)) {
     throw new NotFoundError(`migrations folder not found: ${options.directory}`);
   }
   const files: MigrationFile[] = [];
   const seen = new Set<string>();
-  for (const entry of readdirSync(options.directory).sort()) {
-    if (entry.endsWith('.d.ts')) continue;
-    const match = namePattern.exec(entry);
-    if (!match) continue;
-    const name = entry.slice(0, entry.lastIndexOf('.'));
-    if (seen.has(name)) throw new ConflictError('duplicate_migration', `two migration files are named ${name}`);
-    seen.add(name);
-    const sourcePath = path.join(options.directory, entry);
-    const modulePath = match[3] === 'ts' ? path.join(options.compiledDirectory, `${name}.js`) : sourcePath;
-    files.push({ name, sourcePath, modulePath, checksum: checksumOf(readFileSync(sourcePath, 'utf8')) });
-  }
+  const add = (directory: string, compiledDirectory: string, team: boolean): void => {
+    for (const entry of readdirSync(directory).sort()) {
+      if (entry.endsWith('.d.ts')) continue;
+      const match = namePattern.exec(entry);
+      if (!match) continue;
+      if (team && match[3] === 'ts') {
+        throw new UsageError(
+          `${path.join(directory, entry)}: a team's migrations are .js or .mjs modules (there is no build step)`,
+        );
+      }
+      const name = entry.slice(0, entry.lastIndexOf('.'));
+      if (seen.has(name)) throw new ConflictError('duplicate_migration', `two migration files are named ${name}`);
+      seen.add(name);
+      const sourcePath = path.join(directory, entry);
+      const modulePath = match[3] === 'ts' ? path.join(compiledDirectory, `${name}.js`) : sourcePath;
+      files.push({ name, sourcePath, modulePath, checksum: checksumOf(readFileSync(sourcePath, 'utf8')) });
+    }
+  };
+  add(options.directory, options.compiledDirectory, false);
+  // A team's migrations come after shiptrack's own, whatever their dates.
+  if (options.teamDirectory !== undefined && existsSync(options.teamDirectory))
+    add(options.teamDirectory, options.teamDirectory, true);
   return files;
 }
 
@@ -459,18 +482,23 @@ export async function migrateUp(db: Database, options: MigratorOptions, count = 
 export type RollbackScope = { kind: 'count'; count: number } | { kind: 'batch' } | { kind: 'all' };
 
 /** Reverts the last migration(s): by count, the last batch, or everything. */
+/** The applied migrations a rollback of `scope` reverts, newest first. */
+function revertTargets(history: readonly HistoryRow[], scope: RollbackScope): HistoryRow[] {
+  const applied = [...history].reverse();
+  if (scope.kind === 'all') return applied;
+  if (scope.kind === 'batch') return applied.filter((h) => h.batch === applied[0]?.batch);
+  return applied.slice(0, scope.count);
+}
+
 export async function migrateDown(db: Database, options: MigratorOptions, scope: RollbackScope): Promise<MigrationRunResult> {
   const files = listMigrationFiles(options);
   return withMigrationLock(db, options, async (conn) => {
     await ensureHistoryTable(db.knex, conn);
     const history = await readHistory(db.knex, conn);
     assertNoDrift(combine(files, history));
-    const applied = [...history].reverse();
-    let targets: HistoryRow[];
-    if (scope.kind === 'all') targets = applied;
-    else if (scope.kind === 'batch') targets = applied.filter((h) => h.batch === applied[0]?.batch);
-    else targets = applied.slice(0, scope.count);
-    const result: MigrationRunResult = { direction: 'down', batch: targets[0]?.batch ?? null, migrations: [] };
+    const targets = revertTargets(history, scope);
+    const batches = [...new Set(targets.map((t) => t.batch))].sort((x, y) => x - y);
+    const result: MigrationRunResult = { direction: 'down', batch: targets[0]?.batch ?? null, batches, migrations: [] };
     for (const row of targets) {
       const file = files.find((f) => f.name === row.name);
       if (file === undefined) throw new NotFoundError(`migration file for ${row.name} is gone`);
@@ -483,22 +511,37 @@ export async function migrateDown(db: Database, options: MigratorOptions, scope:
   });
 }
 
-/**
- * The SQL `latest` would run. Transactional migrations really run, inside one transaction that is
- * rolled back, so the SQL is checked by the server; non-transactional ones are only recorded.
- */
 export async function dryRunLatest(db: Database, options: MigratorOptions): Promise<DryRunResult> {
+  return dryRun(db, options, 'latest');
+}
+
+/** What `migrate down`/`rollback` would run, executed and rolled back like `latest --dry-run`. */
+export async function dryRunDown(db: Database, options: MigratorOptions, scope: RollbackScope): Promise<DryRunResult> {
+  return dryRun(db, options, scope);
+}
+
+/**
+ * Runs the migrations a `latest` (up) or a rollback (down) would run inside one transaction that
+ * is rolled back, recording every statement: the server checks the SQL, nothing changes.
+ * Non-transactional migrations are only recorded.
+ */
+async function dryRun(db: Database, options: MigratorOptions, plan: 'latest' | RollbackScope): Promise<DryRunResult> {
   const files = listMigrationFiles(options);
   return withMigrationLock(db, options, async (conn) => {
     const history = await readHistory(db.knex, conn);
     assertNoDrift(combine(files, history));
-    const pending = files.filter((f) => !history.some((h) => h.name === f.name));
-    const result: DryRunResult = { migrations: [] };
+    const direction = plan === 'latest' ? 'up' : 'down';
+    const chosen =
+      plan === 'latest'
+        ? files.filter((f) => !history.some((h) => h.name === f.name)).map((file) => ({ file, batch: null }))
+        : revertTargets(history, plan).map((row) => ({ file: files.find((f) => f.name === row.name), batch: row.batch }));
+    const result: DryRunResult = { direction, migrations: [] };
     const rollback = new Error('dry run');
     await db.knex
       .transaction(
         async (trx) => {
-          for (const file of pending) {
+          for (const { file, batch } of chosen) {
+            if (file === undefined) continue;
             const mod = await loadMigration(file);
             const transactional = mod.config?.transaction !== false;
             const statements: string[] = [];
@@ -509,17 +552,17 @@ export async function dryRunLatest(db: Database, options: MigratorOptions): Prom
             try {
               if (transactional) {
                 trx.on('query', listener);
-                await mod.up(trx).catch((error: unknown) => {
+                await mod[direction](trx).catch((error: unknown) => {
                   throw describeFailure(file, error, statements.at(-1), { transactional });
                 });
               } else {
-                await mod.up(recorder);
+                await mod[direction](recorder);
               }
             } finally {
               trx.removeListener('query', listener);
               await recorder.destroy();
             }
-            result.migrations.push({ name: file.name, transactional, executed: transactional, statements });
+            result.migrations.push({ name: file.name, batch, transactional, executed: transactional, statements });
           }
           throw rollback;
         },
@@ -596,34 +639,58 @@ export async function unlockMigrations(
   }
 }
 
-const template = `import type { Knex } from 'knex';
+const typeScriptTemplate = `import type { Knex } from 'knex';
 
 // Why this migration exists, and the query plan or incident it answers.
 
 // Set { transaction: false } for CREATE INDEX CONCURRENTLY (see createIndexConcurrently).
 export const config = { transaction: true };
 
-export async function up(knex: Knex): Promise<void> {
-  await knex.raw(\`\`);
+export function up(_knex: Knex): Promise<void> {
+  // return runStatements(_knex, [\`alter table …\`]);
+  return Promise.resolve();
 }
 
-export async function down(knex: Knex): Promise<void> {
-  await knex.raw(\`\`);
+export function down(_knex: Knex): Promise<void> {
+  return Promise.resolve();
 }
 `;
 
-/** Writes a new migration file named with the current UTC time. */
-export function makeMigration(directory: string, name: string, now = new Date()): string {
+const moduleTemplate = `// Why this migration exists, and the query plan or incident it answers.
+// Runs after shiptrack's own migrations, in name order, each in a transaction of its own.
+
+// Set { transaction: false } for CREATE INDEX CONCURRENTLY, one statement per knex.raw call.
+export const config = { transaction: true };
+
+/** @param {import('knex').Knex} knex */
+export async function up(knex) {
+  // await knex.raw('alter table packages add column customs_form text');
+}
+
+/** @param {import('knex').Knex} knex */
+export async function down(knex) {
+  // await knex.raw('alter table packages drop column customs_form');
+}
+`;
+
+/**
+ * Writes a new migration file named with the current UTC time: TypeScript in shiptrack's own
+ * folder (built with the rest), a plain module in a team's folder (no build step). Valid as
+ * written: an unedited migration does nothing.
+ */
+export function makeMigration(directory: string, name: string, options: { module?: boolean; now?: Date } = {}): string {
   const slug = name
     .trim()
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '_')
     .replace(/^_+|_+$/g, '');
-  if (slug === '') throw new UsageError(`"${name}" is not a usable migration name (use letters, digits and _)`);
-  const stamp = now.toISOString().replace(/\D/g, '').slice(0, 14);
-  const file = path.join(directory, `${stamp}_${slug}.ts`);
+  if (slug === '' || slug.length > 100)
+    throw new UsageError(`"${name}" is not a usable migration name (use letters, digits and _)`);
+  const stamp = (options.now ?? new Date()).toISOString().replace(/\D/g, '').slice(0, 14);
+  const file = path.join(directory, `${stamp}_${slug}.${options.module === true ? 'mjs' : 'ts'}`);
   if (existsSync(file)) throw new ConflictError('migration_exists', `${file} already exists`);
-  writeFileSync(file, template, { flag: 'wx' });
+  mkdirSync(directory, { recursive: true });
+  writeFileSync(file, options.module === true ? moduleTemplate : typeScriptTemplate, { flag: 'wx' });
   return file;
 }
 
@@ -640,13 +707,27 @@ export interface MigrateRequest {
   log?: ((line: string) => void) | undefined;
 }
 
+/**
+ * A team's own migrations folder: SHIPTRACK_MIGRATIONS_DIR, else `./migrations` of the folder the
+ * command runs in when it exists and is not shiptrack's own (in shiptrack's repository it is).
+ */
+export function teamMigrationsDirectory(config: Pick<Config, 'migrationsDir'>, cwd = process.cwd()): string | undefined {
+  const shipped = path.resolve(defaultMigratorOptions().directory);
+  const candidate = config.migrationsDir ?? path.resolve(cwd, 'migrations');
+  if (path.resolve(candidate) === shipped) return undefined;
+  if (config.migrationsDir === undefined && !existsSync(candidate)) return undefined;
+  return candidate;
+}
+
 /** The runner's options from a request, checked before any store is opened. */
-export function migratorFor(request: MigrateRequest): MigratorOptions {
+export function migratorFor(request: MigrateRequest, config?: Pick<Config, 'migrationsDir'>): MigratorOptions {
   const shipped = defaultMigratorOptions();
   const directory = request.directory === undefined ? undefined : path.resolve(request.directory);
   return {
     directory: directory ?? shipped.directory,
     compiledDirectory: directory ?? shipped.compiledDirectory,
+    // --dir (tests, and a migration folder of one's own) replaces the folders altogether.
+    teamDirectory: directory === undefined && config !== undefined ? teamMigrationsDirectory(config) : undefined,
     lockWaitMs: durationOption(request.lockWait ?? '60s', '--lock-wait', { min: 0, max: 86_400_000 }),
     statementTimeoutMs: durationOption(request.statementTimeout ?? 0, '--statement-timeout', { min: 0, max: 86_400_000 }),
     signal: request.signal,
@@ -661,7 +742,7 @@ export interface LatestResult extends MigrationRunResult {
 
 /** `migrate latest`: every pending migration, then the document store's collections. */
 export async function migrateToLatest(resources: Resources, request: MigrateRequest = {}): Promise<LatestResult> {
-  const migrator = migratorFor(request);
+  const migrator = migratorFor(request, resources.config);
   const result = await migrateLatest(await resources.database(), migrator);
   if (resources.config.mongoUrl === undefined) return result;
   const store = await resources.documents();
@@ -671,7 +752,7 @@ export async function migrateToLatest(resources: Resources, request: MigrateRequ
 
 /** `migrate latest --dry-run`: the SQL each pending migration would run; nothing changes. */
 export async function previewMigrations(resources: Resources, request: MigrateRequest = {}): Promise<DryRunResult> {
-  const migrator = migratorFor(request);
+  const migrator = migratorFor(request, resources.config);
   return dryRunLatest(await resources.database(), migrator);
 }
 
@@ -682,24 +763,81 @@ export async function applyMigrations(
   request: MigrateRequest = {},
 ): Promise<MigrationRunResult> {
   const n = countOption(count, '--count', 1, 1_000_000);
-  const migrator = migratorFor(request);
+  const migrator = migratorFor(request, resources.config);
   return migrateUp(await resources.database(), migrator, n);
 }
 
-/** `migrate down` (a count) and `migrate rollback` (the last batch, or all). */
-export async function revertMigrations(
+/** What a rollback would revert, and the tables it would drop with the rows they hold now. */
+export interface RevertPlan extends DryRunResult {
+  batches: number[];
+  drops: { table: string; rows: number }[];
+}
+
+/** Table names a statement drops: `drop table [if exists] a, "b" [cascade]`. */
+function droppedTables(statement: string): string[] {
+  const match = /^\s*drop\s+table\s+(?:if\s+exists\s+)?(.+?)(?:\s+(?:cascade|restrict))?\s*;?\s*$/is.exec(statement);
+  if (match === null) return [];
+  return (match[1] ?? '').split(',').map((t) => t.trim().replace(/"/g, ''));
+}
+
+/** `migrate down/rollback --dry-run`: the SQL a rollback would run, and what it would drop. */
+export async function previewRevert(
   resources: Resources,
   scope: RollbackScope,
   request: MigrateRequest = {},
-): Promise<MigrationRunResult> {
-  if (scope.kind === 'count') countOption(scope.count, '--count', 1, 1_000_000);
-  const migrator = migratorFor(request);
-  return migrateDown(await resources.database(), migrator, scope);
+): Promise<RevertPlan> {
+  const migrator = migratorFor(request, resources.config);
+  const db = await resources.database();
+  const preview = await dryRunDown(db, migrator, scope);
+  const batches = [...new Set(preview.migrations.flatMap((m) => (m.batch == null ? [] : [m.batch])))].sort((a, b) => a - b);
+  const tables = [...new Set(preview.migrations.flatMap((m) => m.statements.flatMap(droppedTables)))];
+  const drops: RevertPlan['drops'] = [];
+  try {
+    for (const table of tables) {
+      const estimate = await db.knex.raw<{ rows: { n: number | null }[] }>(
+        'select greatest(reltuples, 0)::bigint as n from pg_class where oid = to_regclass(?)',
+        [table],
+      );
+      const approx = estimate.rows[0]?.n;
+      if (approx === null || approx === undefined) continue;
+      const exact =
+        approx > 1_000_000
+          ? approx
+          : ((
+              await db.knex.raw<{ rows: { n: number }[] }>(
+                `select count(*)::bigint as n from ${table.split('.').map(quoteIdent).join('.')}`,
+              )
+            ).rows[0]?.n ?? 0);
+      drops.push({ table, rows: exact });
+    }
+  } catch (error) {
+    throw mapPostgresError(error);
+  }
+  return { ...preview, batches, drops };
 }
 
+/**
+ * `migrate down` (a count) and `migrate rollback` (the last batch, or all). With `confirm`, the
+ * plan (what it reverts and drops) is shown to it first, and nothing is reverted unless it says yes.
+ */
+export async function revertMigrations(
+  resources: Resources,
+  scope: RollbackScope,
+  request: MigrateRequest & { confirm?: ((plan: RevertPlan) => Promise<boolean>) | undefined } = {},
+): Promise<MigrationRunResult> {
+  if (scope.kind === 'count') countOption(scope.count, '--count', 1, 1_000_000);
+  const migrator = migratorFor(request, resources.config);
+  if (request.confirm !== undefined) {
+    const plan = await previewRevert(resources, scope, request);
+    if (plan.migrations.length > 0 && !(await request.confirm(plan))) {
+      throw new InterruptedError('nothing was reverted');
+    }
+  }
+  return migrateDown(await resources.database(), migrator, scope);
+}
 /** `migrate status`: each migration's state, and invalid indexes left by interrupted builds. */
 export async function readMigrationStatus(resources: Resources, request: MigrateRequest = {}): Promise<MigrationReport> {
-  const migrator = migratorFor(request);
+  const migrator = migratorFor(request, resources.config);
   return getMigrationStatus(await resources.database(), migrator);
 }
 
@@ -711,7 +849,21 @@ export async function releaseMigrationLock(
   return unlockMigrations(await resources.database(), force);
 }
 
-/** `migrate make`: a new migration file in `directory` (default: shiptrack's own migrations folder). */
-export function createMigration(name: string, directory?: string): string {
-  return makeMigration(directory === undefined ? defaultMigratorOptions().directory : path.resolve(directory), name);
+/**
+ * `migrate make`: a new migration file, in a team's folder (a plain module, created when missing)
+ * or, in shiptrack's own repository, beside its migrations (TypeScript, built with the rest).
+ */
+export function createMigration(
+  config: Pick<Config, 'migrationsDir'>,
+  name: string,
+  directory?: string,
+): { file: string; built: boolean } {
+  if (directory !== undefined) {
+    const file = makeMigration(path.resolve(directory), name, { module: true });
+    return { file, built: false };
+  }
+  const team = config.migrationsDir ?? path.resolve('migrations');
+  const shipped = path.resolve(defaultMigratorOptions().directory);
+  if (path.resolve(team) === shipped) return { file: makeMigration(shipped, name), built: true };
+  return { file: makeMigration(team, name, { module: true }), built: false };
 }

@@ -28,6 +28,8 @@ export interface TrackerDeps {
   cache?: TrackCache | (() => Promise<TrackCache | undefined>) | undefined;
   /** Told when the cache fails; answers then come from the database. */
   onCacheError?: (error: unknown) => void;
+  /** Completes a package read from the database before it is cached (reasons kept elsewhere). */
+  complete?: (pkg: TrackedPackage) => Promise<void>;
 }
 
 export interface Tracker {
@@ -86,6 +88,7 @@ export function createTracker(deps: TrackerDeps): Tracker {
       }
     }
     const pkg = await findTrackedPackage(await sourceOf(), trackingNumber);
+    if (pkg !== null) await deps.complete?.(pkg);
     if (lookupCache !== undefined && version !== undefined && cacheError === null) {
       try {
         await lookupCache.store(trackingNumber, pkg, version);
@@ -109,6 +112,27 @@ export function createTracker(deps: TrackerDeps): Tracker {
   };
 }
 
+/**
+ * With MongoDB as the document store the raw scans are not in PostgreSQL, so the reasons of
+ * exceptions and failed attempts come from MongoDB, for the packages that have any. Without an
+ * answer from it the timeline is shown without them.
+ */
+async function reasonsFromMongo(resources: Resources, pkg: TrackedPackage): Promise<void> {
+  const missing = pkg.events.filter((e) => (e.status === 'exception' || e.status === 'attempt_fail') && e.reason == null);
+  if (missing.length === 0) return;
+  try {
+    const documents = await resources.documents();
+    const found = await documents.findRawScansByEventIds(missing.map((e) => e.eventId));
+    const reasons = new Map(found.map((d) => [d.eventId, d.payload.reason ?? d.payload.carrier_status_code]));
+    for (const event of missing) {
+      const reason = reasons.get(event.eventId);
+      if (typeof reason === 'string') event.reason = reason;
+    }
+  } catch {
+    // the reasons are a courtesy: the package's status and history are answered all the same
+  }
+}
+
 const trackers = new WeakMap<Resources, Tracker>();
 
 /**
@@ -121,6 +145,10 @@ function trackerOf(resources: Resources): Tracker {
   if (tracker === undefined) {
     const openSource = async (): Promise<TrackSource> => {
       if (resources.shortLived && !resources.hasDatabase()) {
+        if (resources.config.databaseUrl === undefined) {
+          const embedded = await resources.embeddedClient();
+          if (embedded !== undefined) return { kind: 'embedded', client: embedded };
+        }
         const client = await resources.sqlClient();
         if (client !== undefined) return { kind: 'client', client };
       }
@@ -131,7 +159,11 @@ function trackerOf(resources: Resources): Tracker {
       if (redis === undefined) return undefined;
       return createTrackCache(redis, { ...trackCachePolicy, prefix: trackCachePrefix(resources.databaseTarget) });
     };
-    tracker = createTracker({ source: openSource, cache: openCache });
+    tracker = createTracker({
+      source: openSource,
+      cache: openCache,
+      complete: resources.config.mongoUrl === undefined ? undefined : (pkg) => reasonsFromMongo(resources, pkg),
+    });
     trackers.set(resources, tracker);
   }
   return tracker;

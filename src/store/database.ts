@@ -25,6 +25,8 @@ export interface OpenDatabaseOptions {
   applicationName?: string;
   /** Embedded mode: how long to wait for another process using the data directory. */
   embeddedLockWaitMs?: number;
+  /** Embedded mode: told once when another process has the data directory and this one waits. */
+  onWait?: ((line: string) => void) | undefined;
 }
 
 // int8 (counts, bigint keys) as numbers: our keys stay far below 2^53; numeric stays a string.
@@ -61,6 +63,7 @@ export async function openDatabase(config: Config, options: OpenDatabaseOptions 
     return openEmbeddedDatabase(config, {
       lockWaitMs: options.embeddedLockWaitMs,
       statementTimeoutMs: options.statementTimeoutMs,
+      onWait: options.onWait,
     });
   }
   return openServerDatabase(config, options);

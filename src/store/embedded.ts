@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { PGlite } from '@electric-sql/pglite';
 import type { Config } from '../config.js';
 import { ConflictError, UnavailableError } from '../errors.js';
 import { embeddedDataDir, silentKnexLog, type Database } from './database.js';
@@ -34,9 +35,27 @@ function removeStale(file: string): void {
   }
 }
 
+/** What this process is doing, for a second process that waits for it (no option values: they may hold secrets). */
+function describeSelf(): string {
+  const words = process.argv
+    .slice(2)
+    .filter((a) => !a.startsWith('-') && !a.includes('://'))
+    .slice(0, 2);
+  return `shiptrack ${words.join(' ')}`.trim();
+}
+
+/** What the owner of a lock file said it was doing. */
+function ownerDoing(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n')[1]?.trim() || 'shiptrack';
+  } catch {
+    return 'shiptrack';
+  }
+}
+
 function tryTakeLock(file: string): number | 'taken' {
   try {
-    writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+    writeFileSync(file, `${process.pid}\n${describeSelf()}\n`, { flag: 'wx' });
     return 'taken';
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -61,8 +80,9 @@ function tryTakeLock(file: string): number | 'taken' {
   return owner;
 }
 
-async function acquireLockFile(file: string, waitMs: number): Promise<LockFile> {
+async function acquireLockFile(file: string, waitMs: number, onWait?: (line: string) => void): Promise<LockFile> {
   const deadline = Date.now() + waitMs;
+  let announced = false;
   for (;;) {
     const result = tryTakeLock(file);
     if (result === 'taken') {
@@ -78,6 +98,12 @@ async function acquireLockFile(file: string, waitMs: number): Promise<LockFile> 
         { hint: 'wait for it to finish; the embedded database serves one process at a time' },
       );
     }
+    if (!announced && !Number.isNaN(result) && result !== process.pid) {
+      announced = true;
+      onWait?.(
+        `waiting for the embedded database: pid ${result} (${ownerDoing(file)}) has it open; up to ${Math.round(waitMs / 1000)} s`,
+      );
+    }
     await sleep(50);
   }
   const onExit = (): void => release();
@@ -88,7 +114,7 @@ async function acquireLockFile(file: string, waitMs: number): Promise<LockFile> 
     heldHere.delete(file);
     process.removeListener('exit', onExit);
     try {
-      if (readFileSync(file, 'utf8').trim() === String(process.pid)) unlinkSync(file);
+      if (readFileSync(file, 'utf8').split('\n')[0]?.trim() === String(process.pid)) unlinkSync(file);
     } catch {
       // already gone
     }
@@ -100,10 +126,15 @@ async function acquireLockFile(file: string, waitMs: number): Promise<LockFile> 
 /** How long a second process waits for the embedded database before giving up. */
 const embeddedLockWaitMs = 30_000;
 
-export async function openEmbeddedDatabase(
-  config: Config,
-  options: { lockWaitMs?: number | undefined; statementTimeoutMs?: number | undefined } = {},
-): Promise<Database> {
+export interface EmbeddedOptions {
+  lockWaitMs?: number | undefined;
+  statementTimeoutMs?: number | undefined;
+  /** Told once when another process has the database open and this one starts to wait. */
+  onWait?: ((line: string) => void) | undefined;
+}
+
+/** The embedded PostgreSQL itself, locked for this process, with the session settings in force. */
+async function openPglite(config: Config, options: EmbeddedOptions): Promise<{ pglite: PGlite; lock: LockFile }> {
   const lockWaitMs = options.lockWaitMs ?? embeddedLockWaitMs;
   // As on a server: the command's own bound (0 = none, e.g. check) wins over the configured one.
   const statementTimeoutMs = options.statementTimeoutMs ?? config.statementTimeoutMs;
@@ -119,39 +150,13 @@ export async function openEmbeddedDatabase(
       },
     );
   }
-  const lock = await acquireLockFile(path.join(config.home, 'pgdata.lock'), lockWaitMs);
+  const lock = await acquireLockFile(path.join(config.home, 'pgdata.lock'), lockWaitMs, options.onWait);
   try {
-    const [{ PGlite }, { default: knexFactory }, { default: ClientPgLite }] = await Promise.all([
-      import('@electric-sql/pglite'),
-      import('knex'),
-      import('knex-pglite'),
-    ]);
-    const pglite = new PGlite(dataDir);
+    const pglite = new (await import('@electric-sql/pglite')).PGlite(dataDir);
     await pglite.waitReady;
     if (statementTimeoutMs > 0) await pglite.exec(`set statement_timeout = ${Math.trunc(statementTimeoutMs)}`);
     await pglite.exec(`set lock_timeout = ${Math.trunc(config.lockTimeoutMs)}`);
-    const knex = knexFactory({
-      client: ClientPgLite,
-      dialect: 'postgres',
-      version: '15',
-      connection: () => ({ pglite }) as never,
-      log: silentKnexLog,
-    });
-    return {
-      knex,
-      mode: 'embedded',
-      target: dataDir,
-      // In this process: it cannot freeze apart from it.
-      failure: () => undefined,
-      close: async () => {
-        try {
-          await knex.destroy();
-          if (!pglite.closed) await pglite.close();
-        } finally {
-          lock.release();
-        }
-      },
-    };
+    return { pglite, lock };
   } catch (error) {
     lock.release();
     throw new UnavailableError(
@@ -162,4 +167,57 @@ export async function openEmbeddedDatabase(
       },
     );
   }
+}
+
+export async function openEmbeddedDatabase(config: Config, options: EmbeddedOptions = {}): Promise<Database> {
+  const [{ pglite, lock }, { default: knexFactory }, { default: ClientPgLite }] = await Promise.all([
+    openPglite(config, options),
+    import('knex'),
+    import('knex-pglite'),
+  ]);
+  const knex = knexFactory({
+    client: ClientPgLite,
+    dialect: 'postgres',
+    version: '15',
+    connection: () => ({ pglite }) as never,
+    log: silentKnexLog,
+  });
+  return {
+    knex,
+    mode: 'embedded',
+    target: embeddedDataDir(config),
+    // In this process: it cannot freeze apart from it.
+    failure: () => undefined,
+    close: async () => {
+      try {
+        await knex.destroy();
+        if (!pglite.closed) await pglite.close();
+      } finally {
+        lock.release();
+      }
+    },
+  };
+}
+
+/** The embedded database without knex, for a one-query command (`track`): loading knex is ~70 ms of it. */
+export interface EmbeddedClient {
+  query<Row>(text: string, values: unknown[]): Promise<{ rows: Row[] }>;
+  close(): Promise<void>;
+}
+
+export async function openEmbeddedClient(config: Config, options: EmbeddedOptions = {}): Promise<EmbeddedClient> {
+  const { pglite, lock } = await openPglite(config, options);
+  return {
+    query: async <Row>(text: string, values: unknown[]) => {
+      const result = await pglite.query<Row>(text, values);
+      return { rows: result.rows };
+    },
+    close: async () => {
+      try {
+        if (!pglite.closed) await pglite.close();
+      } finally {
+        lock.release();
+      }
+    },
+  };
 }

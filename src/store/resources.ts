@@ -3,6 +3,7 @@ import type { Client as PgClient } from 'pg';
 import type { Config } from '../config.js';
 import type { DocumentStore, DocumentsTarget } from './documents/document-store.js';
 import { databaseTarget, openDatabase, type Database } from './database.js';
+import type { EmbeddedClient } from './embedded.js';
 
 /**
  * The stores a use case needs, opened on first use and closed in reverse order, always. What
@@ -28,6 +29,11 @@ export interface Resources extends AsyncDisposable {
    * one-query commands where loading knex would be most of the time.
    */
   sqlClient(): Promise<PgClient | undefined>;
+  /**
+   * The embedded database without knex (undefined with a server), for the same one-query
+   * commands. It holds the embedded database like database() does: a process uses one of them.
+   */
+  embeddedClient(): Promise<EmbeddedClient | undefined>;
   /** Redis, or undefined when no Redis is configured (the cache is off). */
   redis(): Promise<Redis | undefined>;
   /**
@@ -52,12 +58,15 @@ export interface ResourceOptions {
   shortLived?: boolean;
   /** Receives one-time notices about the mode in force (e.g. the cache being off). */
   notice?: (line: string) => void;
+  /** Told when the work waits for another process (the embedded database it has open). */
+  onWait?: ((line: string) => void) | undefined;
 }
 
 export function openResources(config: Config, options: ResourceOptions = {}): Resources {
   const closers: (() => Promise<void>)[] = [];
   let database: Promise<Database> | undefined;
   let sqlClient: Promise<PgClient | undefined> | undefined;
+  let embeddedClient: Promise<EmbeddedClient | undefined> | undefined;
   let redis: Promise<Redis | undefined> | undefined;
   let cacheWriter: Promise<Redis | undefined> | undefined;
   let documents: Promise<DocumentStore> | undefined;
@@ -81,7 +90,7 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
     shortLived: options.shortLived ?? false,
     database() {
       database ??= once(
-        () => openDatabase(config),
+        () => openDatabase(config, { onWait: options.onWait }),
         (db) => db.close(),
       );
       return database;
@@ -99,6 +108,19 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
         },
       );
       return sqlClient;
+    },
+    embeddedClient() {
+      embeddedClient ??= once(
+        async () => {
+          if (config.databaseUrl !== undefined) return undefined;
+          const { openEmbeddedClient } = await import('./embedded.js');
+          return openEmbeddedClient(config, { onWait: options.onWait });
+        },
+        async (client) => {
+          await client?.close();
+        },
+      );
+      return embeddedClient;
     },
     redis() {
       redis ??= once(

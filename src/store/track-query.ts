@@ -2,6 +2,7 @@ import { toStatus, type Place, type TrackedPackage } from '../domain/timeline.js
 import type { Client } from 'pg';
 import { mapPostgresError } from '../errors.js';
 import { sessionPool, type Database } from './database.js';
+import type { EmbeddedClient } from './embedded.js';
 import { queryPrepared, type PreparedStatement } from './prepared-read.js';
 
 /**
@@ -13,7 +14,7 @@ import { queryPrepared, type PreparedStatement } from './prepared-read.js';
  * Exported for the benchmark, which compares its harness with pgbench on this very SQL.
  */
 export const trackQuery: PreparedStatement = {
-  name: 'shiptrack_track_v2',
+  name: 'shiptrack_track_v3',
   text: `
 select p.package_id, p.tracking_number, p.current_status, p.weight::text as weight, p.metadata,
        sender.name as sender, recipient.name as recipient,
@@ -31,7 +32,10 @@ select p.package_id, p.tracking_number, p.current_status, p.weight::text as weig
                   'eventId', e.event_id, 'status', e.status, 'at', e.event_timestamp, 'recordedAt', e.recorded_at,
                   'local', to_char(e.event_timestamp at time zone l.time_zone, 'YYYY-MM-DD HH24:MI'),
                   'offset', (extract(epoch from (e.event_timestamp at time zone l.time_zone) - (e.event_timestamp at time zone 'UTC')) / 60)::int,
-                  'location', json_build_object('name', l.location_name, 'city', l.city, 'state', l.state, 'timeZone', l.time_zone))
+                  'location', json_build_object('name', l.location_name, 'city', l.city, 'state', l.state, 'timeZone', l.time_zone),
+                  'reason', case when e.status in ('exception', 'attempt_fail') then
+                              (select coalesce(d.payload->>'reason', d.payload->>'carrier_status_code') from doc_raw_scans d
+                                where d.event_id = e.event_id) end)
                 order by e.event_timestamp, e.event_id)
            from tracking_events e
            cross join lateral (select location_name, city, state, time_zone from locations where location_id = e.location_id limit 1) l
@@ -61,7 +65,16 @@ interface TrackRow {
   actual_offset: number | null;
   origin: Place;
   destination: Place;
-  events: { eventId: number; status: string; at: string; recordedAt: string; local: string; offset: number; location: Place }[];
+  events: {
+    eventId: number;
+    status: string;
+    at: string;
+    recordedAt: string;
+    local: string;
+    offset: number;
+    location: Place;
+    reason: string | null;
+  }[];
 }
 
 interface PgliteClient {
@@ -90,6 +103,7 @@ function toTrackedPackage(row: TrackRow): TrackedPackage {
       recordedAt: new Date(e.recordedAt),
       location: e.location,
       local: { text: e.local, offsetMinutes: e.offset },
+      reason: e.reason,
     })),
   };
 }
@@ -99,18 +113,42 @@ function toTrackedPackage(row: TrackRow): TrackedPackage {
  * `prepare: false` sends the query unnamed, parsed and planned on every call (what preparing
  * buys is measured by `npm run bench:track`).
  */
-export type TrackSource = { kind: 'client'; client: Client; prepare?: boolean } | { kind: 'database'; db: Database };
+export type TrackSource =
+  | { kind: 'client'; client: Client; prepare?: boolean }
+  | { kind: 'embedded'; client: EmbeddedClient }
+  | { kind: 'database'; db: Database };
 
 async function readTrackRow(client: Client, trackingNumber: string, prepare = true): Promise<TrackRow | undefined> {
   if (prepare) return (await queryPrepared<TrackRow>(client, trackQuery, [trackingNumber]))[0];
   return (await client.query<TrackRow>(trackQuery.text, [trackingNumber])).rows[0];
 }
 
+/** A plain client runs one query at a time (pg deprecates queueing on it): several numbers take turns. */
+const turns = new WeakMap<Client, Promise<unknown>>();
+
+function oneAtATime<T>(client: Client, work: () => Promise<T>): Promise<T> {
+  const previous = turns.get(client) ?? Promise.resolve();
+  const mine = previous.then(work, work);
+  turns.set(
+    client,
+    mine.catch(() => undefined),
+  );
+  return mine;
+}
+
 /** The package with that (normalised) tracking number, or null. */
 export async function findTrackedPackage(source: TrackSource, trackingNumber: string): Promise<TrackedPackage | null> {
+  if (source.kind === 'embedded') {
+    try {
+      const row = (await source.client.query<TrackRow>(trackQuery.text, [trackingNumber])).rows[0];
+      return row === undefined ? null : toTrackedPackage(row);
+    } catch (error) {
+      throw mapPostgresError(error);
+    }
+  }
   if (source.kind === 'client') {
     try {
-      const row = await readTrackRow(source.client, trackingNumber, source.prepare);
+      const row = await oneAtATime(source.client, () => readTrackRow(source.client, trackingNumber, source.prepare));
       return row === undefined ? null : toTrackedPackage(row);
     } catch (error) {
       throw mapPostgresError(error);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli, startFrozenListener, startOwnRedis, tempDir, type CliResult } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { ownPostgresUnavailable, startOwnPostgres, type OwnPostgres } from '../support/own-postgres.js';
+import { parseTrackJson } from '../support/track-json.js';
 
 /**
  * Faults injected on servers the tests start themselves (a listener that never answers, a cluster
@@ -169,11 +170,11 @@ describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))('Redi
     const redis = await startOwnRedis();
     try {
       const redisEnv = { ...env, SHIPTRACK_REDIS_URL: `redis://127.0.0.1:${redis.port}`, SHIPTRACK_REDIS_TIMEOUT: '300ms' };
-      const cached = async (): Promise<{ source: string; package: { currentStatus: string } }> =>
-        JSON.parse((await runCli(['track', number, '--json'], { env: redisEnv })).stdout) as {
-          source: string;
-          package: { currentStatus: string };
-        };
+      const cached = async (): Promise<{ source: string; status: string }> => {
+        const found = parseTrackJson((await runCli(['track', number, '--json'], { env: redisEnv })).stdout).packages[0];
+        if (found === undefined) throw new Error('not found');
+        return found;
+      };
       await cached();
       const before = await cached();
       expect(before.source).toBe('cache');
@@ -185,7 +186,7 @@ describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))('Redi
       expect(scan.stderr).toMatch(/warning: Redis did not confirm the cache refresh/);
       redis.thaw();
       const after = await cached();
-      expect(after.package.currentStatus).toBe('exception');
+      expect(after.status).toBe('exception');
     } finally {
       await redis.stop();
     }
@@ -296,15 +297,23 @@ describe.skipIf(!inject('postgresAvailable'))('hostile input: exit 2 naming the 
     ]);
   });
 
-  it('track --json writes exactly one JSON document, found or not', async () => {
-    for (const args of [
-      ['track', 'RB123456785US', '--json'],
-      ['track', number, 'RB123456785US', '--json'],
-      ['track', 'RB123456784US', '--json'],
-    ]) {
+  it('track --json writes exactly one JSON document of the one documented shape, found or not', async () => {
+    const cases: [string[], number, number, number][] = [
+      [['track', 'RB123456785US', '--json'], 3, 0, 1],
+      [['track', number, 'RB123456785US', '--json'], 3, 1, 1],
+      [['track', number, number, '--json'], 0, 1, 0],
+      [['track', number, '--json'], 0, 1, 0],
+    ];
+    for (const [args, code, found, missing] of cases) {
       const result = await runCli(args, { env });
-      expect(() => JSON.parse(result.stdout) as unknown, `${args.join(' ')}: ${result.stdout}`).not.toThrow();
+      expect(result.code, args.join(' ')).toBe(code);
+      const json = parseTrackJson(result.stdout);
+      expect([json.packages.length, json.notFound.length], args.join(' ')).toEqual([found, missing]);
+      for (const p of json.packages) expect(new Set(p.events.map((e) => e.eventId)).size).toBe(p.events.length);
     }
+    const invalid = await runCli(['track', 'RB123456784US', '--json'], { env });
+    expect(invalid.code).toBe(2);
+    expect((JSON.parse(invalid.stdout) as { error: { code: string } }).error.code).toBe('usage');
   });
 });
 

@@ -32,7 +32,20 @@ describe('migrate on the embedded default (no configuration at all)', () => {
     expect(table.stdout).toMatch(/migration\s+│\s+batch\s+│\s+applied at\s+│\s+checksum\s+│\s+state/);
     expect(table.stdout).toMatch(/database: embedded/);
 
-    expect((await runCli(['migrate', 'rollback'], { cwd })).code).toBe(0);
+    // Off a terminal a rollback needs --yes, and says what it would drop; --dry-run changes nothing.
+    const refused = await runCli(['migrate', 'rollback', '--all'], { cwd });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(
+      new RegExp(`this would revert ${shippedMigrations().length} migration\\(s\\) of batch 1; it drops .*packages \\(0 rows\\)`),
+    );
+    const dryRun = await runCli(['migrate', 'rollback', '--dry-run', '--json'], { cwd });
+    expect(dryRun.code).toBe(0);
+    const plan = JSON.parse(dryRun.stdout) as { batches: number[]; drops: { table: string }[]; migrations: unknown[] };
+    expect(plan.batches).toEqual([1]);
+    expect(plan.migrations).toHaveLength(shippedMigrations().length);
+    expect(plan.drops.map((d) => d.table)).toEqual(expect.arrayContaining(['packages', 'tracking_events', 'customers']));
+    expect((await runCli(['migrate', 'status', '--check'], { cwd })).code).toBe(0);
+    expect((await runCli(['migrate', 'rollback', '--yes'], { cwd })).code).toBe(0);
     const pending = await runCli(['migrate', 'status', '--check'], { cwd });
     expect(pending.code).toBe(1);
     expect(pending.stdout).toContain(`${shippedMigrations().length} pending`);
@@ -53,15 +66,24 @@ describe('migrate on the embedded default (no configuration at all)', () => {
     expect(applied.sort()).toEqual(shippedMigrations());
   });
 
-  it('migrate make writes a timestamped migration file', async () => {
-    const dir = tempDir('shiptrack-make-');
-    const result = await runCli(['migrate', 'make', 'Add lane index!', '--dir', dir]);
-    expect(result.code).toBe(0);
-    const files = readdirSync(dir);
-    expect(files).toHaveLength(1);
-    expect(files[0]).toMatch(/^\d{14}_add_lane_index\.ts$/);
-    const bad = await runCli(['migrate', 'make', '!!!', '--dir', dir]);
+  it("migrate make writes a team's migration into ./migrations, valid as written, run after shiptrack's own", async () => {
+    const cwd = tempDir('shiptrack-project-');
+    const made = await runCli(['migrate', 'make', 'Add lane index!', '--json'], { cwd });
+    expect(made.code).toBe(0);
+    const { file, built } = JSON.parse(made.stdout) as { file: string; built: boolean };
+    expect(built).toBe(false);
+    expect(path.dirname(file)).toBe(path.join(cwd, 'migrations'));
+    expect(path.basename(file)).toMatch(/^\d{14}_add_lane_index\.mjs$/);
+    // Unedited, it does nothing, and it runs after every migration shiptrack ships.
+    expect((await runCli(['migrate', 'latest'], { cwd })).code).toBe(0);
+    const status = JSON.parse((await runCli(['migrate', 'status', '--json'], { cwd })).stdout) as StatusJson;
+    expect(status.migrations.map((m) => m.name)).toEqual([...shippedMigrations(), path.basename(file, '.mjs')]);
+    expect(status.migrations.every((m) => m.state === 'applied')).toBe(true);
+    const bad = await runCli(['migrate', 'make', '!!!'], { cwd });
     expect(bad.code).toBe(2);
+    const elsewhere = tempDir('shiptrack-make-');
+    expect((await runCli(['migrate', 'make', 'second', '--dir', elsewhere], { cwd })).code).toBe(0);
+    expect(readdirSync(elsewhere)).toEqual([expect.stringMatching(/^\d{14}_second\.mjs$/)]);
   });
 });
 

@@ -5,10 +5,11 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli, startOwnRedis, tempDir, type OwnServer } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
+import { parseTrackJson } from '../support/track-json.js';
 
 const run = promisify(execFile);
 
-interface TrackJson {
+interface ExampleAnswer {
   source: string;
   package: { currentStatus: string };
 }
@@ -91,21 +92,43 @@ describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))(
       // The cache holds the package's answer before the example scans it.
       await runCli(['track', inFlight, '--json'], { script: cli, cwd: app, env });
       const cached = await runCli(['track', inFlight, '--json'], { script: cli, cwd: app, env });
-      expect((JSON.parse(cached.stdout) as TrackJson).source).toBe('cache');
+      expect(parseTrackJson(cached.stdout).packages[0]?.source).toBe('cache');
 
       copyFileSync(path.join(installed, 'examples', 'track-and-scan.mjs'), path.join(app, 'track-and-scan.mjs'));
       const example = await runCli([inFlight], { script: path.join(app, 'track-and-scan.mjs'), cwd: app, env });
       expect(example.code, example.stderr).toBe(0);
       const printed = JSON.parse(example.stdout) as {
         recorded: { outcome: string };
-        answer: TrackJson;
+        answer: ExampleAnswer;
       };
       expect(printed.recorded.outcome).toBe('accepted');
       expect(printed.answer.source).toBe('database');
       expect(printed.answer.package.currentStatus).toBe('exception');
 
       const after = await runCli(['track', inFlight, '--json'], { script: cli, cwd: app, env });
-      expect((JSON.parse(after.stdout) as TrackJson).package.currentStatus).toBe('exception');
+      expect(parseTrackJson(after.stdout).packages[0]?.status).toBe('exception');
+    });
+
+    it("keeps the team's own migrations in ./migrations of the project, run after shiptrack's own", async () => {
+      const cli = path.join(installed, 'bin', 'shiptrack.js');
+      const made = await runCli(['migrate', 'make', 'add note', '--json'], { script: cli, cwd: app, env });
+      expect(made.code, made.stderr).toBe(0);
+      const { file } = JSON.parse(made.stdout) as { file: string };
+      expect(path.dirname(file)).toBe(path.join(app, 'migrations'));
+      writeFileSync(
+        file,
+        `export async function up(knex) { await knex.raw('alter table packages add column note text'); }
+export async function down(knex) { await knex.raw('alter table packages drop column note'); }
+`,
+      );
+      const latest = await runCli(['migrate', 'latest', '--json'], { script: cli, cwd: app, env });
+      expect(latest.code, latest.stderr).toBe(0);
+      const applied = (JSON.parse(latest.stdout) as { migrations: { name: string }[] }).migrations.map((m) => m.name);
+      expect(applied).toEqual([path.basename(file, '.mjs')]);
+      const status = JSON.parse((await runCli(['migrate', 'status', '--json'], { script: cli, cwd: app, env })).stdout) as {
+        migrations: { name: string; state: string }[];
+      };
+      expect(status.migrations.at(-1)).toEqual(expect.objectContaining({ name: path.basename(file, '.mjs'), state: 'applied' }));
     });
   },
 );

@@ -3,13 +3,11 @@ import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../support/databases.js';
 import { freePort, runCli, tempDir } from '../support/cli.js';
+import { parseTrackJson } from '../support/track-json.js';
+import type { TrackPackageJson } from '../../src/render/track.render.js';
 
 interface SeedJson {
   sampleTrackingNumbers: string[];
-}
-
-interface TrackJson {
-  package: { currentStatus: string; events: { status: string }[]; destination: { name: string } };
 }
 
 describe('scan on the embedded default', () => {
@@ -18,20 +16,23 @@ describe('scan on the embedded default', () => {
     expect((await runCli(['migrate', 'latest'], { cwd })).code).toBe(0);
     const seeded = await runCli(['seed', '--json', '--as-of', '2026-11-01'], { cwd });
     const numbers = (JSON.parse(seeded.stdout) as SeedJson).sampleTrackingNumbers;
-    const track = async (n: string): Promise<TrackJson> =>
-      JSON.parse((await runCli(['track', n, '--json'], { cwd })).stdout) as TrackJson;
+    const track = async (n: string): Promise<TrackPackageJson> => {
+      const found = parseTrackJson((await runCli(['track', n, '--json'], { cwd })).stdout).packages[0];
+      if (found === undefined) throw new Error(`${n} not found`);
+      return found;
+    };
 
     const target = numbers[0] ?? '';
     const before = await track(target);
     const at = '2026-11-05T10:00:00Z';
-    const args = ['scan', target, '--status', 'exception', '--location', before.package.destination.name, '--at', at];
+    const args = ['scan', target, '--status', 'exception', '--location', before.destination.name, '--at', at];
     const first = await runCli(args, { cwd });
     const second = await runCli(args, { cwd });
     expect(first.code).toBe(0);
     expect(second.code).toBe(0);
     expect(second.stdout).toMatch(/already recorded as event \d+: nothing changed/);
     const after = await track(target);
-    expect(after.package.events).toHaveLength(before.package.events.length + 1);
+    expect(after.events).toHaveLength(before.events.length + 1);
 
     const unknownPlace = await runCli(['scan', target, '--status', 'in_transit', '--location', 'Atlantis', '--at', at], { cwd });
     expect(unknownPlace.code).toBe(3);

@@ -1,4 +1,5 @@
 import { describe, expect, inject, it } from 'vitest';
+import { parseTrackJson } from '../support/track-json.js';
 import { createTestDatabase } from '../support/databases.js';
 import { cleanEnv, cliPath, recordImports, runCli, startOwnRedis, tempDir } from '../support/cli.js';
 import { testRedisUrl } from '../support/env.js';
@@ -18,15 +19,22 @@ describe('track on the embedded default', () => {
     const tracked = await runCli(['track', number ?? ''], { cwd });
     expect(tracked.code).toBe(0);
     expect(tracked.stdout).toContain(number);
-    expect(tracked.stdout).toMatch(/local time\s+│\s+UTC\s+│\s+status\s+│\s+location/);
-    expect(tracked.stdout).toMatch(/\d+ events, from the database/);
-    expect(tracked.stderr).toMatch(/cache off/);
+    // The verdict first, then the journey newest first, in people's words and local times.
+    expect(tracked.stdout.split('\n')[0]).toMatch(
+      new RegExp(
+        `^${number ?? ''}  (Delivered|In transit|Out for delivery|Label created|Ready for pickup|Exception|Delivery attempted|Returning to sender|Returned to sender|Cancelled)`,
+      ),
+    );
+    expect(tracked.stdout).toMatch(/^Promised +\w{3} \d{1,2} \w{3}( \d{4})? \d{2}:\d{2} [A-Z]{2,4}/m);
+    expect(tracked.stdout).toMatch(/\d+ scans, newest first · local times · answered from the database/);
+    expect(tracked.stdout).not.toMatch(/in_transit|out_for_delivery|attempt_fail/);
+    expect(Math.max(...tracked.stdout.split('\n').map((l) => [...l].length))).toBeLessThanOrEqual(80);
 
     // forgiving input: lower case, spaces, split words
     const spaced = `${number?.slice(0, 2).toLowerCase()} ${number?.slice(2, 6)} ${number?.slice(6, 10)} ${number?.slice(10).toLowerCase()}`;
     const forgiving = await runCli(['track', ...spaced.split(' '), '--json'], { cwd });
     expect(forgiving.code).toBe(0);
-    expect((JSON.parse(forgiving.stdout) as { trackingNumber: string }).trackingNumber).toBe(number);
+    expect(parseTrackJson(forgiving.stdout).packages.map((p) => p.trackingNumber)).toEqual([number]);
   });
 
   it('bad numbers exit 2 with the exact reason before any store is opened; unknown valid numbers exit 3', async () => {
@@ -65,11 +73,10 @@ describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))('trac
       await runCli(['track', number, '--no-cache'], { env: redisEnv });
       const first = await runCli(['track', number, '--json'], { env: redisEnv });
       const second = await runCli(['track', number, '--json'], { env: redisEnv });
-      expect((JSON.parse(first.stdout) as { source: string }).source).toMatch(/database|cache/);
-      expect((JSON.parse(second.stdout) as { source: string }).source).toBe('cache');
+      expect(parseTrackJson(first.stdout).packages[0]?.source).toMatch(/database|cache/);
+      expect(parseTrackJson(second.stdout).packages[0]?.source).toBe('cache');
       expect(
-        (JSON.parse((await runCli(['track', number, '--json', '--no-cache'], { env: redisEnv })).stdout) as { source: string })
-          .source,
+        parseTrackJson((await runCli(['track', number, '--json', '--no-cache'], { env: redisEnv })).stdout).packages[0]?.source,
       ).toBe('database');
 
       // What each path loads: never the MongoDB driver, the prompt library, the seeder's or the
@@ -86,7 +93,7 @@ describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))('trac
         env: { ...redisEnv, ...hitImports.env },
         nodeArgs: hitImports.nodeArgs,
       });
-      expect((JSON.parse(hit.stdout) as { source: string }).source).toBe('cache');
+      expect(parseTrackJson(hit.stdout).packages[0]?.source).toBe('cache');
       const hitLoaded = hitImports.read();
       expect(hitLoaded.some((url) => url.endsWith('/bin/shiptrack.js'))).toBe(true); // the hook saw the CLI start
       expect(hitLoaded.some((url) => /dist\/cli\/chunks\/track(-cache|\.service)-[A-Z0-9]+\.js$/.test(url))).toBe(true); // and its chunks
@@ -147,8 +154,8 @@ describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))('trac
       });
       expect(watch.code).toBe(130);
       const lines = watch.stdout.trim().split('\n');
-      const update = JSON.parse(lines.at(-1) ?? '{}') as { timeline?: { status: string; at: string }[] };
-      expect(update.timeline?.some((e) => e.at === '2026-11-20T10:00:00.000Z' && e.status === 'exception')).toBe(true);
+      const update = JSON.parse(lines.at(-1) ?? '{}') as { events?: { status: string; at: string }[] };
+      expect(update.events?.some((e) => e.at === '2026-11-20T10:00:00.000Z' && e.status === 'exception')).toBe(true);
     } finally {
       await testDb.drop();
     }
@@ -189,9 +196,30 @@ describe('track at a terminal with no number', () => {
     await until('check digit is 4, expected 5');
     child.stdin.write('\b'.repeat(13));
     child.stdin.write(`${number}\r`);
-    await until('events, from the database');
+    await until('answered from the database');
     const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
     expect(code).toBe(0);
     expect(screen).toContain(number);
+  });
+
+  it('Ctrl-C at the prompt is an interruption: exit 130, no internal error', async () => {
+    const { spawn } = await import('node:child_process');
+    const cwd = tempDir();
+    const child = spawn('script', ['-qefc', `${process.execPath} ${cliPath} track`, '/dev/null'], {
+      cwd,
+      env: cleanEnv({ SHIPTRACK_HOME: '.shiptrack' }),
+    });
+    let screen = '';
+    child.stdout.on('data', (chunk: Buffer) => (screen += chunk.toString()));
+    const deadline = Date.now() + 15_000;
+    while (!screen.includes('Tracking number:')) {
+      if (Date.now() > deadline) throw new Error(`never saw the prompt in:\n${screen.slice(-500)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.stdin.write('\u0003');
+    // `script -e` exits with the child's status.
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    expect(code).toBe(130);
+    expect(screen).not.toMatch(/internal error|this is a bug/);
   });
 });

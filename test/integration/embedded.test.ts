@@ -73,8 +73,13 @@ describe('the embedded lock file', () => {
     mkdirSync(config.home, { recursive: true });
     const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'], { stdio: 'ignore' });
     try {
-      writeFileSync(path.join(config.home, 'pgdata.lock'), `${sleeper.pid}\n`);
-      const error = await openDatabase(config, { embeddedLockWaitMs: 300 }).catch((e: unknown) => e);
+      writeFileSync(path.join(config.home, 'pgdata.lock'), `${sleeper.pid}\nshiptrack seed\n`);
+      const waits: string[] = [];
+      const error = await openDatabase(config, { embeddedLockWaitMs: 300, onWait: (line) => waits.push(line) }).catch(
+        (e: unknown) => e,
+      );
+      // The wait is said at once, naming who has the database, not after it ends.
+      expect(waits).toEqual([`waiting for the embedded database: pid ${sleeper.pid} (shiptrack seed) has it open; up to 0 s`]);
       expect(error).toBeInstanceOf(ConflictError);
       expect((error as ConflictError).message).toBe(
         `the embedded database is in use by another shiptrack process (pid ${sleeper.pid})`,

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
-import { ExitCode } from '../../errors.js';
-import type { MigrateRequest } from '../../services/migrations.service.js';
+import { ExitCode, UsageError } from '../../errors.js';
+import type { MigrateRequest, RevertPlan } from '../../services/migrations.service.js';
 import { withShiptrack, type CommandContext } from '../program.js';
 
 interface RunOptions {
@@ -10,6 +10,29 @@ interface RunOptions {
 }
 
 const render = () => import('../../render/migrations.render.js');
+
+/** What a rollback reverts and drops, in one sentence. */
+function describePlan(plan: RevertPlan): string {
+  const batches = plan.batches.length === 1 ? `batch ${plan.batches[0]}` : `batches ${plan.batches.join(', ')}`;
+  const drops =
+    plan.drops.length === 0
+      ? 'it drops no table'
+      : `it drops ${plan.drops.map((d) => `${d.table} (${d.rows.toLocaleString('en-US')} rows)`).join(', ')}`;
+  return `${plan.migrations.length} migration(s) of ${batches}; ${drops}`;
+}
+
+/** Before a rollback: ask at a terminal; refuse elsewhere unless --yes was given. */
+function confirmRevert(context: CommandContext) {
+  return async (plan: RevertPlan): Promise<boolean> => {
+    if (!process.stdin.isTTY || !context.output.stderrIsTTY()) {
+      throw new UsageError(`this would revert ${describePlan(plan)}; pass --yes to confirm when not at a terminal`, {
+        hint: '--dry-run shows the SQL it would run',
+      });
+    }
+    const { confirm } = await import('../prompts.js');
+    return confirm(`Revert ${describePlan(plan)}?`);
+  };
+}
 
 /** What `down` and `rollback` revert: a count as typed, the last batch, or all. */
 type DownScope = { kind: 'count'; count: string } | { kind: 'batch' } | { kind: 'all' };
@@ -86,15 +109,24 @@ Examples:
   const down = (name: string, description: string, scopeOf: (o: { count?: string; all?: boolean }) => DownScope) =>
     runOptions(new Command(name))
       .description(description)
-      .action(async (options: RunOptions & { count?: string; all?: boolean }) => {
+      .option('--dry-run', 'print what it would revert and drop, and the SQL; change nothing')
+      .option('-y, --yes', 'do not ask before reverting (needed when not at a terminal)')
+      .action(async (options: RunOptions & { count?: string; all?: boolean; dryRun?: boolean; yes?: boolean }) => {
         const scope = scopeOf(options);
+        const asked = scope.kind === 'count' ? { count: scope.count } : { all: scope.kind === 'all' };
         await withShiptrack(context, async (shiptrack) => {
           const request = requestOf(options, context);
+          const m = await render();
+          if (options.dryRun === true) {
+            const plan = await shiptrack.migrations.previewRevert(asked, request);
+            context.output.result(plan, (style) => [m.renderDryRun(plan, style), describePlan(plan)].join('\n'));
+            return;
+          }
+          const revert = { ...request, confirm: options.yes === true ? undefined : confirmRevert(context) };
           const result =
             scope.kind === 'count'
-              ? await shiptrack.migrations.down(scope.count, request)
-              : await shiptrack.migrations.rollback({ all: scope.kind === 'all' }, request);
-          const m = await render();
+              ? await shiptrack.migrations.down(scope.count, revert)
+              : await shiptrack.migrations.rollback({ all: scope.kind === 'all' }, revert);
           context.output.result(result, (style) => m.renderMigrationRun(result, style));
         });
       });
@@ -133,13 +165,14 @@ Examples:
 
   migrate.addCommand(
     new Command('make')
-      .description('create a new migration file in migrations/')
+      .description('create a migration file: in ./migrations (or SHIPTRACK_MIGRATIONS_DIR), run after shiptrack’s own')
       .argument('<name>', 'what it does, e.g. add_lane_index')
       .addOption(new Option('--dir <folder>').hideHelp())
       .action(async (name: string, options: RunOptions) => {
         await withShiptrack(context, async (shiptrack) => {
-          const file = await shiptrack.migrations.make(name, options.dir);
-          context.output.result({ file }, (style) => `created ${style.bold(file)}\nedit it, then run \`npm run build\``);
+          const made = await shiptrack.migrations.make(name, options.dir);
+          const next = made.built ? 'edit it, then run `npm run build`' : 'edit it, then run `shiptrack migrate latest`';
+          context.output.result(made, (style) => `created ${style.bold(made.file)}\n${next}`);
         });
       }),
   );

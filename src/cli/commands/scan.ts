@@ -140,7 +140,8 @@ async function scanFile(context: CommandContext, file: string, options: ScanOpti
         parallel,
         // Ctrl-C: the scans in hand are recorded (never half a batch), then it stops.
         signal: context.signal,
-        onProgress: ({ lines: done, bytes }) => progress.update('scans', Math.min(bytes, size), size, done),
+        // The bar measures the file read; the count is scans.
+        onProgress: ({ lines: done, bytes }) => progress.update('scans', Math.min(bytes, size), size, done, 'scans'),
       });
     } finally {
       lines.close();

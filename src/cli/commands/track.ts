@@ -2,12 +2,19 @@ import { Command } from 'commander';
 import { parseTrackingNumber } from '../../domain/tracking-number.js';
 import { NotFoundError, UsageError } from '../../errors.js';
 import { positiveOption } from '../../options.js';
+import type * as TrackRender from '../../render/track.render.js';
+import type { TrackJson, TrackRenderOptions, TrackView } from '../../render/track.render.js';
+
+type TrackRenderer = typeof TrackRender;
+import type { Shiptrack } from '../../shiptrack.js';
 import { printWarnings, withShiptrack, type CommandContext } from '../program.js';
 
 interface TrackOptions {
   cache: boolean;
   staleHours: string;
   watch?: boolean;
+  oldestFirst?: boolean;
+  utc?: boolean;
 }
 
 /** On a terminal without a number: ask for one, checking it as it is typed. */
@@ -28,12 +35,18 @@ export function trackCommand(context: CommandContext): Command {
     .option('--no-cache', 'read from PostgreSQL even when the answer is cached')
     .option('--stale-hours <n>', 'flag gaps of more than this many hours without a scan', '48')
     .option('--watch', 'stay and show new scans as they are recorded (Ctrl-C to stop)')
+    .option('--oldest-first', 'list the journey from its first scan (default: newest first)')
+    .option('--utc', 'show times in UTC rather than in each location’s zone')
     .addHelpText(
       'after',
       `
 Input is forgiving: spaces, dashes and lower case are fine ("rb 1234 5678 5us").
 A number that cannot be valid exits 2 with the reason (and a "did you mean" when one character
 fixes it); a valid number that is not in the database exits 3.
+
+The first line is the verdict: where the package is and whether it keeps its promise. Times are
+the local time of each scan's place, with its zone (--utc for UTC). --json prints the same shape
+for one number or many: {"packages": [...], "notFound": [...]} (see the README).
 
 Examples:
   $ shiptrack track RB123456785US
@@ -56,14 +69,13 @@ Examples:
         ]);
         await printWarnings(context, answer.warnings);
         const now = new Date();
-        const found = answer.results.flatMap((r) =>
+        const views = answer.results.flatMap((r) =>
           r.package === null ? [] : [render.trackView({ ...r, package: r.package }, now, staleHours)],
         );
         const missing = answer.notFound.map((n) => n.trackingNumber);
-        context.output.result(
-          answer.results.length === 1 && found.length === 1 ? found[0] : { packages: found, notFound: missing },
-          (style) => found.map((view) => render.renderTrack(view, style)).join('\n\n'),
-        );
+        const shape = { oldestFirst: options.oldestFirst === true, utc: options.utc === true };
+        const json: TrackJson = { packages: views.map(render.trackPackageJson), notFound: answer.notFound };
+        context.output.result(json, (style) => views.map((view) => render.renderTrack(view, style, shape)).join('\n\n'));
         if (missing.length > 0) {
           // Partner carriers' numbers are recognised and named: they are not ours to find.
           const named = answer.notFound.map((n) =>
@@ -73,29 +85,49 @@ Examples:
             hint: 'the number is valid but no package has it',
             details: { notFound: missing },
           });
-          if (found.length === 0) throw error;
+          // With --json the result above already says what was not found: the exit code tells.
+          if (views.length === 0 && !context.output.json) throw error;
           context.output.warn(error.message);
           context.exitCode = error.exitCode;
         }
         if (options.watch !== true) return;
-        await shiptrack.watch(
-          found.map((v) => v.trackingNumber),
-          {
-            signal: context.signal,
-            onStart: (how) => {
-              if (how === 'polling') context.output.info('watching by polling PostgreSQL every 2 s (no Redis configured)');
-              context.output.info(`watching ${found.map((v) => v.trackingNumber).join(', ')} — Ctrl-C to stop`);
-            },
-            onChange: (result) => {
-              const view = render.trackView(result, new Date(), staleHours);
-              context.output.update(
-                view,
-                (style) => `${style.dim(`— ${new Date().toISOString()} —`)}\n${render.renderTrack(view, style)}`,
-              );
-            },
-            onError: (error) => context.output.warn(`refresh failed: ${(error as Error).message}`),
-          },
-        );
+        await watch(context, shiptrack, views, { staleHours, ...shape }, render);
       });
     });
+}
+
+/**
+ * `--watch`: on a terminal the view is redrawn in place whenever a watched package changes; piped,
+ * each change is printed once (a JSON line with --json).
+ */
+async function watch(
+  context: CommandContext,
+  shiptrack: Shiptrack,
+  views: TrackView[],
+  options: TrackRenderOptions & { staleHours: number },
+  render: TrackRenderer,
+): Promise<void> {
+  const current = new Map(views.map((v) => [v.trackingNumber, v]));
+  const inPlace = process.stdout.isTTY === true && !context.output.json;
+  await shiptrack.watch([...current.keys()], {
+    signal: context.signal,
+    onStart: (how) => {
+      if (how === 'polling') context.output.info('watching by polling PostgreSQL every 2 s (no Redis configured)');
+      context.output.info(`watching ${[...current.keys()].join(', ')} — Ctrl-C to stop`);
+    },
+    onChange: (result) => {
+      const view = render.trackView(result, new Date(), options.staleHours);
+      current.set(view.trackingNumber, view);
+      if (inPlace) {
+        // Home and clear, then the whole view: the screen shows the present, not a scroll of pasts.
+        process.stdout.write('\u001b[H\u001b[2J');
+        context.output.result(null, (style) =>
+          [...current.values()].map((v) => render.renderTrack(v, style, options)).join('\n\n'),
+        );
+      } else {
+        context.output.update(render.trackPackageJson(view), (style) => render.renderTrack(view, style, options));
+      }
+    },
+    onError: (error) => context.output.warn(`refresh failed: ${(error as Error).message}`),
+  });
 }
