@@ -73,6 +73,13 @@ export function renderMigrationStatus(report: MigrationReport, style: Style, mod
   return lines.join('\n');
 }
 
+/** ` (batch 2)`, or for a rollback over several: ` (batches 1, 2)`. */
+function batchesText(result: MigrationRunResult): string {
+  const batches = result.batches ?? (result.batch === null ? [] : [result.batch]);
+  if (batches.length === 0) return '';
+  return batches.length === 1 ? ` (batch ${batches[0]})` : ` (batches ${batches.join(', ')})`;
+}
+
 export function renderMigrationRun(
   result: MigrationRunResult,
   style: Style,
@@ -96,7 +103,7 @@ export function renderMigrationRun(
     );
     lines.push(
       ...prose(
-        `${verb} ${result.migrations.length} migration(s)${result.batch === null ? '' : ` (batch ${result.batch})`}`,
+        `${verb} ${result.migrations.length} migration(s)${batchesText(result)}`,
         style,
         style.ok,
       ),

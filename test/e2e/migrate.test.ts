@@ -45,7 +45,9 @@ describe('migrate on the embedded default (no configuration at all)', () => {
     expect(plan.migrations).toHaveLength(shippedMigrations().length);
     expect(plan.drops.map((d) => d.table)).toEqual(expect.arrayContaining(['packages', 'tracking_events', 'customers']));
     expect((await runCli(['migrate', 'status', '--check'], { cwd })).code).toBe(0);
-    expect((await runCli(['migrate', 'rollback', '--yes'], { cwd })).code).toBe(0);
+    const reverted = await runCli(['migrate', 'rollback', '--yes'], { cwd });
+    expect(reverted.code).toBe(0);
+    expect(reverted.stdout).toContain(`reverted ${shippedMigrations().length} migration(s) (batch 1)`);
     const pending = await runCli(['migrate', 'status', '--check'], { cwd });
     expect(pending.code).toBe(1);
     expect(pending.stdout).toContain(`${shippedMigrations().length} pending`);

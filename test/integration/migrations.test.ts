@@ -433,4 +433,17 @@ export async function down(knex) { await dropIndexConcurrently(knex, 'locked_t_i
     expect(stale).toBeInstanceOf(MigrationError);
     expect((stale as MigrationError).message).toBe(`migration ${name} changed since it was built`);
   });
+
+  it('a rollback of everything reports every batch it reverted', async () => {
+    const dir = migrationFolder({
+      '20990101000001_a.mjs': sqlMigration(['create table a (id int)'], ['drop table a']),
+    });
+    const options = folderOptions(dir);
+    await migrateLatest(db, options);
+    writeFileSync(path.join(dir, '20990101000002_b.mjs'), sqlMigration(['create table b (id int)'], ['drop table b']));
+    expect((await migrateLatest(db, options)).batch).toBe(2);
+    const reverted = await migrateDown(db, options, { kind: 'all' });
+    expect(reverted.batches).toEqual([1, 2]);
+    expect(reverted.migrations.map((m) => m.name)).toEqual(['20990101000002_b', '20990101000001_a']);
+  });
 });
