@@ -101,13 +101,7 @@ export function renderMigrationRun(
         style,
       ),
     );
-    lines.push(
-      ...prose(
-        `${verb} ${result.migrations.length} migration(s)${batchesText(result)}`,
-        style,
-        style.ok,
-      ),
-    );
+    lines.push(...prose(`${verb} ${result.migrations.length} migration(s)${batchesText(result)}`, style, style.ok));
   }
   if (documents !== undefined) lines.push(`MongoDB collections, indexes and validators: ${style.ok('ready')}`);
   return lines.join('\n');
