@@ -130,15 +130,16 @@ function defineProgram(context: CommandContext, factories: readonly CommandFacto
       'after',
       `
 Examples:
-  $ shiptrack migrate latest          create or update the schema
-  $ shiptrack migrate status          which migrations are applied
-  $ shiptrack seed --profile tiny      load 1,000 packages with their journeys
-  $ shiptrack check                   is the data consistent?
-  $ shiptrack report overdue          what is late right now (see: shiptrack report)
-  $ shiptrack doctor                  is every configured store reachable?
+  $ shiptrack migrate latest            create or update the schema
+  $ shiptrack seed --profile tiny       load 1,000 packages with their journeys
+  $ shiptrack track RB123456785US       where is a package, and is it late?
+  $ shiptrack scan --file scans.ndjson  record a file of scans
+  $ shiptrack check                     is the data consistent?
+  $ shiptrack report overdue            what is late right now (see: shiptrack report)
+  $ shiptrack doctor                    is every configured store reachable?
 
 Exit codes: 0 ok, 1 internal error, 2 bad input, 3 not found, 4 conflict or locked,
-5 a store is unavailable, 130 interrupted.`,
+5 a store is unavailable, 6 not permitted, 130 interrupted (143 on SIGTERM).`,
     );
   addGlobalOptions(program);
   for (const factory of factories) program.addCommand(factory(context));

@@ -235,7 +235,7 @@ const findingSentences: Record<string, Sentence> = {
 
 /** A consistency check's finding: its code is the check's name, so the set of codes is open. */
 const checkViolation: Sentence = (_s, f) =>
-  `${count(f, 'violations')} violate "${figure(f, 'description')}", e.g. ${figure(f, 'samples')}`;
+  `${count(f, 'violations')} ${amount(f, 'violations') === 1 ? 'violation' : 'violations'} of "${figure(f, 'description')}", e.g. ${figure(f, 'samples')}`;
 
 /** For a code without a sentence (a newer service than renderer): its words, subject and figures. */
 function plainSentence(code: string, subject: string | null, figures: Figures): string {
@@ -400,7 +400,8 @@ export function renderReportText(result: ReportResult, style: Style): string {
     out.push('');
     if (result.tables.length > 1) out.push(...prose(table.title, style, style.bold));
     if (table.rows.length === 0) {
-      out.push(style.dim('(none)'));
+      // The caption says why nothing is there (e.g. how many lanes --min-shipments left out).
+      out.push(...prose(table.caption === undefined ? '(none)' : `(none) — ${table.caption}`, style, style.dim));
       continue;
     }
     const rows: TextRow[] = table.rows.map((row) => ({ row, total: false }));
@@ -466,7 +467,7 @@ export function renderReportMarkdown(result: ReportResult): string {
   for (const table of result.tables) {
     if (result.tables.length > 1) out.push(`### ${markdownCell(table.title)}`, '');
     if (table.rows.length === 0) {
-      out.push('_(none)_', '');
+      out.push(table.caption === undefined ? '_(none)_' : `_(none) — ${markdownCell(table.caption)}_`, '');
       continue;
     }
     out.push(`| ${table.columns.map((c) => markdownCell(c.header === '' ? ' ' : c.header)).join(' | ')} |`);

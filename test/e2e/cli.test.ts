@@ -32,7 +32,7 @@ describe('the CLI surface', () => {
   it('--help lists the exit codes', async () => {
     const result = await runCli(['--help']);
     expect(result.stdout).toMatch(
-      /Exit codes: 0 ok, 1 internal error, 2 bad input, 3 not found, 4 conflict or locked,\s+5 a store is unavailable, 130 interrupted/,
+      /Exit codes: 0 ok, 1 internal error, 2 bad input, 3 not found, 4 conflict or locked,\s+5 a store is unavailable, 6 not permitted, 130 interrupted \(143 on SIGTERM\)/,
     );
   });
 

@@ -92,7 +92,9 @@ describe('report on the embedded default', () => {
       [['report', 'consistency', '--jobs', '9'], /--jobs: expected a whole number from 1 to 8, got "9"/],
       [['report', 'consistency', '--full', '--packages', '10'], /--full and --packages ask for different proofs/],
       [['check', '--jobs', 'two'], /--jobs: expected a whole number from 1 to 8, got "two"/],
-      [['report', 'stat'], /unknown report 'stat' \(did you mean status or stale\?\); the reports are status, overdue/],
+      [['report', 'stat'], /unknown report 'stat' \(did you mean status\?\); the reports are status, overdue/],
+      [['report', 'statsu'], /unknown report 'statsu' \(did you mean status\?\)/],
+      [['report', 'lnaes'], /unknown report 'lnaes' \(did you mean lanes\?\)/],
     ];
     for (const [args, message] of cases) {
       const result = await runCli(args, { cwd });
@@ -140,8 +142,8 @@ describe.skipIf(!inject('postgresAvailable'))('report consistency on a server, f
       const broken = await runCli(['report', 'consistency'], { env });
       expect(broken.code).toBe(4);
       expect(broken.stderr + broken.stdout).toMatch(/read the 1 package\(s\) changed since the full proof of/);
-      expect(broken.stdout).toMatch(/✘ 1 violate "current_status is the status of the latest accepted event"/);
-      expect(broken.stdout).toMatch(/✘ 1 violate "delivered packages have actual_delivery, and only they do"/);
+      expect(broken.stdout).toMatch(/✘ 1 violation of "current_status is the status of the latest accepted event"/);
+      expect(broken.stdout).toMatch(/✘ 1 violation of "delivered packages have actual_delivery, and only they do"/);
     } finally {
       await client.end();
     }

@@ -302,7 +302,7 @@ describe('findings and notes as sentences', () => {
           'problem',
         ),
       ),
-    ).toBe('1,234 violate "current_status is the status of the latest accepted event", e.g. AA1 BB2');
+    ).toBe('1,234 violations of "current_status is the status of the latest accepted event", e.g. AA1 BB2');
     expect(
       findingSentence(
         finding(

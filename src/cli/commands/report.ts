@@ -73,9 +73,6 @@ export function reportCommand(context: CommandContext): Command {
     .addHelpText(
       'after',
       `
-Reports:
-${listReports()}
-
 Every report prints tables by default, and speaks --json and --format csv|markdown|json.
 Reports only read, in one READ ONLY transaction: a role granted pg_read_all_data (and
 pg_read_all_stats for \`report db\`) can run them. Times are UTC.
@@ -85,9 +82,13 @@ Examples:
   $ shiptrack report lanes --since 30d --format csv > lanes.csv
   $ shiptrack report facilities --day 2026-11-20 --explain`,
     )
-    .argument('[report]', 'the report to run (see the list below)')
+    .argument('[report]', 'the report to run (see Commands above)')
     .action((name: string | undefined) => {
-      if (name !== undefined) findReport(name);
+      if (name !== undefined) {
+        // An exact name is a subcommand of its own: what comes here is a misspelling, or another case.
+        const match = findReport(name);
+        throw new UsageError(`unknown report '${name}' (did you mean ${match.name}?); report names are lower case`);
+      }
       const rows = reports.map((r) => ({ report: r.name, description: r.summary }));
       context.output.result(
         { reports: rows },

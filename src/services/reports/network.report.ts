@@ -261,7 +261,7 @@ export async function runLanesReport(
             late: shipments - onTime,
             lateness: buckets,
           },
-          caption: `${(totals?.ranked_lanes ?? 0).toLocaleString('en-US')} of ${(totals?.all_lanes ?? 0).toLocaleString('en-US')} lanes have at least ${options.minShipments} deliveries; showing ${rows.length}`,
+          caption: `${(totals?.ranked_lanes ?? 0).toLocaleString('en-US')} of ${(totals?.all_lanes ?? 0).toLocaleString('en-US')} lanes have at least ${options.minShipments} ${options.minShipments === 1 ? 'delivery' : 'deliveries'} (--min-shipments); showing ${rows.length}`,
         },
       ],
       notes: [note('late_deliveries_only', { buckets: lateBuckets.map((b) => b.label).join(', ') })],

@@ -325,13 +325,37 @@ export const reports: readonly ReportDefinition[] = [
 
 export const reportNames: readonly string[] = reports.map((r) => r.name);
 
-/** The report called `name`, or a UsageError listing the reports (with a guess when one is close). */
+/** Edits (insert, delete, replace, swap two neighbours) between two short words. */
+function distance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i += 1) {
+    for (let j = 1; j <= b.length; j += 1) {
+      const row = d[i] as number[];
+      const up = d[i - 1] as number[];
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row[j] = Math.min((up[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (up[j - 1] ?? 0) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        row[j] = Math.min(row[j] ?? 0, ((d[i - 2] as number[])[j - 2] ?? 0) + 1);
+    }
+  }
+  return (d[a.length] as number[])[b.length] ?? Number.POSITIVE_INFINITY;
+}
+
+/** The report called `name` (any case), or a UsageError listing the reports, with the close ones first. */
 export function findReport(name: string): ReportDefinition {
-  const found = reports.find((r) => r.name === name);
+  const wanted = name.trim().toLowerCase();
+  const found = reports.find((r) => r.name === wanted);
   if (found !== undefined) return found;
-  const close = reportNames.filter((r) => r.startsWith(name.slice(0, 2).toLowerCase()));
+  const close = reportNames
+    .map((r) => ({ r, d: r.startsWith(wanted) && wanted.length >= 2 ? 0 : distance(wanted, r) }))
+    .filter(({ r, d }) => d <= Math.max(1, Math.floor(r.length / 3)))
+    .sort((a, b) => a.d - b.d)
+    .map(({ r }) => r);
+  const shown = `'${name.slice(0, 40)}'`;
   throw new UsageError(
-    `unknown report '${name}'${close.length > 0 ? ` (did you mean ${close.join(' or ')}?)` : ''}; the reports are ${reportNames.join(', ')}`,
+    `unknown report ${shown}${close.length > 0 ? ` (did you mean ${close.slice(0, 2).join(' or ')}?)` : ''}; the reports are ${reportNames.join(', ')}`,
   );
 }
 
