@@ -6,7 +6,13 @@
  *
  * Seeds a scratch database (unless --database-url names one already seeded), runs each report
  * once to warm the cache, then --runs times, and prints the median with min–max per report,
- * against the target of 150 ms at the medium profile. `report consistency --full` reads every
+ * against the target of 150 ms at the medium profile.
+ *
+ *   npm run bench:reports -- --database-url postgres://…/db --as-of 2026-11-01 --runs 9 --compare-sql
+ *
+ * also runs, for each report, the hand-written SQL of the same answer (bench/reports-sql.ts) on a
+ * bare pg client, alternating the two in every round (which goes first alternates too), and
+ * prints both medians and the median of the per-round ratios report / SQL, with its min–max. `report consistency --full` reads every
  * event; it is measured, and the default run over the changes since its proof after it, only
  * with --with-consistency. Those runs write: the full proof is recorded, and before each run of
  * "N changed" N random packages are updated to themselves (the triggers list them, as a scan
@@ -33,6 +39,8 @@ import {
 } from '../src/services/reports/packages.report.js';
 import type { ReportResult } from '../src/services/reports/report.js';
 import { openDatabase, type Database } from '../src/store/database.js';
+import pg from 'pg';
+import { handWritten, type SqlContext } from './reports-sql.js';
 import { median, seedScratchDatabase } from './support.js';
 
 interface Args {
@@ -42,6 +50,7 @@ interface Args {
   databaseUrl: string | undefined;
   asOf: Date;
   withConsistency: boolean;
+  compareSql: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -52,11 +61,16 @@ function parseArgs(argv: string[]): Args {
     databaseUrl: undefined,
     asOf: new Date('2026-11-01T00:00:00Z'),
     withConsistency: false,
+    compareSql: false,
   };
   for (let i = 0; i < argv.length; i += 1) {
     const [flag, value] = [argv[i], argv[i + 1] ?? ''];
     if (flag === '--with-consistency') {
       args.withConsistency = true;
+      continue;
+    }
+    if (flag === '--compare-sql') {
+      args.compareSql = true;
       continue;
     }
     i += 1;
@@ -145,22 +159,64 @@ async function main(): Promise<void> {
   const lines = [
     `reports, ${args.databaseUrl === undefined ? `profile ${args.profile}` : 'given database'}, as of ${now.toISOString()}`,
   ];
-  lines.push(`ms per report, ${args.runs} runs after 1 warm-up: median (min–max); target p50 ≤ 150 ms at medium`);
+  const client = new pg.Client({ connectionString: url });
+  if (args.compareSql) {
+    await client.connect();
+    // The settings the tool gives its report transactions, given once to the session by hand.
+    await client.query(`set work_mem = '64MB'; set jit = off`);
+    lines.push(
+      `ms per report, ${args.runs} rounds after 1 warm-up, report and hand-written SQL alternating: median (min–max); ratio = median of the rounds' report / SQL`,
+    );
+  } else {
+    lines.push(`ms per report, ${args.runs} runs after 1 warm-up: median (min–max); target p50 ≤ 150 ms at medium`);
+  }
+  const context: SqlContext = {
+    now,
+    customerEmail: customer?.email ?? '',
+    yesterday: parseDay('yesterday', now).start,
+  };
+  const spread = (values: number[]): string =>
+    `${median(values).toFixed(1).padStart(7)} (${Math.min(...values).toFixed(1)}–${Math.max(...values).toFixed(1)})`;
   try {
     for (const [name, run, before] of reports) {
+      const sql = args.compareSql ? handWritten[name] : undefined;
       await before?.();
       await run();
+      if (sql !== undefined && (await sql(client, context)) === 0) throw new Error(`the SQL of ${name} found nothing`);
       const times: number[] = [];
+      const sqlTimes: number[] = [];
       for (let i = 0; i < args.runs; i += 1) {
-        await before?.();
-        const started = performance.now();
-        await run();
-        times.push(performance.now() - started);
+        const timeReport = async (): Promise<void> => {
+          await before?.();
+          const started = performance.now();
+          await run();
+          times.push(performance.now() - started);
+        };
+        const timeSql = async (): Promise<void> => {
+          if (sql === undefined) return;
+          const started = performance.now();
+          await sql(client, context);
+          sqlTimes.push(performance.now() - started);
+        };
+        if (i % 2 === 0) {
+          await timeReport();
+          await timeSql();
+        } else {
+          await timeSql();
+          await timeReport();
+        }
       }
       const m = median(times);
-      lines.push(
-        `  ${name.padEnd(30)} ${m.toFixed(1).padStart(8)} (${Math.min(...times).toFixed(1)}–${Math.max(...times).toFixed(1)})  ${m <= 150 ? 'ok' : 'over'}`,
-      );
+      if (sql === undefined) {
+        lines.push(
+          `  ${name.padEnd(30)} ${spread(times)}${args.compareSql ? '  (no SQL to compare)' : `  ${m <= 150 ? 'ok' : 'over'}`}`,
+        );
+      } else {
+        const ratios = times.map((t, i) => t / (sqlTimes[i] ?? Number.NaN));
+        lines.push(
+          `  ${name.padEnd(30)} report ${spread(times)}  SQL ${spread(sqlTimes)}  ratio ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`,
+        );
+      }
       process.stderr.write(`${name} done\n`);
     }
     if (args.withConsistency) {
@@ -171,6 +227,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await db.close();
+    if (args.compareSql) await client.end();
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -3,6 +3,7 @@ import { allowedTransitions, packageStatuses } from '../domain/status.js';
 import { parseJobs, type OptionValue } from '../options.js';
 import type { Database } from '../store/database.js';
 import type { Resources } from '../store/resources.js';
+import { inFlightSql, statusCountsSql } from '../store/rollups.js';
 import { readReport, type NamedQuery, type ReportReader } from './reports/report.js';
 
 /**
@@ -159,6 +160,45 @@ function consistencyPasses(scope: Scope): CheckPass[] {
              where not exists (select 1 from shipments s where s.package_id = p.package_id) and ${inScope('p.package_id')}`,
     },
     {
+      name: 'in_flight_rollup',
+      checks: [
+        {
+          check: 'in_flight_rollup',
+          description: 'in_flight_packages lists the packages in flight with their status, latest scan and promise',
+        },
+      ],
+      sql: `select 'in_flight_rollup' as check_name,
+                   coalesce((select tracking_number from packages where package_id = coalesce(x.package_id, f.package_id)),
+                            'package ' || coalesce(x.package_id, f.package_id)) as sample
+              from (${inFlightSql(inScope('p.package_id'))}) x
+              full join (select * from in_flight_packages where ${inScope('package_id')}) f on f.package_id = x.package_id
+             where (x.package_id, x.current_status, x.created_at, x.last_scan_at, x.quiet_since, x.due)
+                   is distinct from (f.package_id, f.current_status, f.created_at, f.last_scan_at, f.quiet_since, f.due)`,
+    },
+    // A total over every package: proven by full proofs (`check`, `report consistency --full`), not
+    // by a proof of the changed packages only.
+    ...(scope.kind === 'all'
+      ? [
+          {
+            name: 'status_counts_rollup',
+            checks: [
+              {
+                check: 'status_counts_rollup',
+                description: 'package_status_counts sums to the packages per status (and fragile)',
+              },
+            ],
+            sql: `select 'status_counts_rollup' as check_name,
+                         coalesce(x.current_status, c.current_status) || case when coalesce(x.fragile, c.fragile) then ' (fragile)' else '' end
+                           as sample
+                    from (${statusCountsSql}) x
+                    full join (select current_status, fragile, sum(packages)::bigint as packages from package_status_counts
+                                group by 1, 2 having sum(packages) <> 0) c
+                      on c.current_status = x.current_status and c.fragile = x.fragile
+                   where x.packages is distinct from c.packages`,
+          },
+        ]
+      : []),
+    {
       name: 'valid_tracking_numbers',
       checks: [
         { check: 'valid_tracking_numbers', description: 'tracking numbers are valid UPU S10 numbers (check digit included)' },
@@ -205,7 +245,6 @@ async function planUnits(first: NamedQuery, connections: number, scope: Scope): 
     'select min(package_id)::float8 as first, max(package_id)::float8 as last from packages',
     [],
   );
-  const [, delivered, shipments, tracking] = whole as [CheckUnit, CheckUnit, CheckUnit, CheckUnit];
   const low = bounds?.first ?? null;
   const high = bounds?.last ?? null;
   if (low === null || high === null) return whole;
@@ -217,7 +256,11 @@ async function planUnits(first: NamedQuery, connections: number, scope: Scope): 
     const [share] = checkUnits({ kind: 'range', first: from, last: to }, (pass) => `${pass.name} (packages ${from}–${to})`);
     ranged.push(share as CheckUnit);
   }
-  return [tracking, ...ranged, delivered, shipments];
+  // Whole passes that read every package first (the tracking numbers' check digits, the rollups),
+  // then the shares, then the quick ones.
+  const [, ...others] = whole;
+  const quick = new Set(['delivered_has_actual_delivery', 'every_package_has_a_shipment']);
+  return [...others.filter((u) => !quick.has(u.name)), ...ranged, ...others.filter((u) => quick.has(u.name))];
 }
 
 /**
@@ -260,7 +303,7 @@ export async function collectConsistencyChecks(
   const units = await planUnits(reader.rows, queries.length, scope);
   const rows = await runUnits<{ check_name: string; violations: number; samples: string[] | null }>(queries, units);
   const checks: CheckResult[] = [];
-  for (const pass of consistencyPasses({ kind: 'all' })) {
+  for (const pass of consistencyPasses(scope)) {
     for (const { check, description } of pass.checks) {
       const found = rows.filter((r) => r.check_name === check);
       checks.push({

@@ -29,6 +29,24 @@ export interface SessionOptions {
   readonly statementTimeoutMs?: number | undefined;
   /** Shown in pg_stat_activity while the work runs (and by `migrate unlock`). */
   readonly applicationName?: string | undefined;
+  /**
+   * Run the work in one transaction: opened in the session's first round trip (with the settings,
+   * local to it: nothing to reset), committed after the work, rolled back if it fails.
+   */
+  readonly transaction?: SessionTransaction | undefined;
+}
+
+export interface SessionTransaction {
+  /** e.g. `isolation level repeatable read read only` */
+  readonly mode: string;
+  /** More settings for the transaction only (`work_mem`, `jit`): names and values we write, never user text. */
+  readonly settings?: Readonly<Record<string, string>>;
+}
+
+/** The part of a pg Client the first round trip of a transaction session uses. */
+interface SimpleQueryClient {
+  query(text: string): Promise<{ rows: unknown[] } | { rows: unknown[] }[]>;
+  escapeLiteral(text: string): string;
 }
 
 export interface Session {
@@ -73,6 +91,35 @@ async function takeAdvisoryLock(session: Session, lock: AdvisoryLock, signal: Ab
   }
 }
 
+/**
+ * Opens a transaction and applies `settings` local to it, and reads the backend's pid: on a
+ * server in one round trip (a simple-protocol query of two statements, the values quoted by pg).
+ */
+async function begin(
+  db: Database,
+  connection: unknown,
+  raw: Session['raw'],
+  mode: string,
+  settings: readonly [string, string][],
+): Promise<{ rows: { pid: number }[] }> {
+  if (db.mode !== 'server') {
+    await raw(`begin ${mode}`);
+    return raw<{ pid: number }>(
+      `select pg_backend_pid() as pid${settings.map((_, i) => `, set_config(?, ?, true) as s${i}`).join('')}`,
+      settings.flat(),
+    );
+  }
+  const client = connection as SimpleQueryClient;
+  const quote = (text: string): string => client.escapeLiteral(text);
+  const results = await client.query(
+    `begin ${mode}; select pg_backend_pid() as pid${settings
+      .map(([name, value], i) => `, set_config(${quote(name)}, ${quote(value)}, true) as s${i}`)
+      .join('')}`,
+  );
+  const last = Array.isArray(results) ? results[results.length - 1] : results;
+  return { rows: (last?.rows ?? []) as { pid: number }[] };
+}
+
 export async function withSession<T>(db: Database, options: SessionOptions, work: (session: Session) => Promise<T>): Promise<T> {
   const pool = sessionPool(db.knex);
   const connection: unknown = await pool.acquireConnection().catch((error: unknown) => {
@@ -109,17 +156,27 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
   const savedReadTimeout = readTimeout?.query_timeout;
   let locked = false;
   let changedSettings = false;
+  let inTransaction = false;
+  const settings: [string, string][] = [];
   try {
-    const settings: [string, string][] = [];
     if (options.statementTimeoutMs !== undefined) settings.push(['statement_timeout', String(options.statementTimeoutMs)]);
     if (options.applicationName !== undefined) settings.push(['application_name', options.applicationName]);
-    const first = await raw<{ pid: number }>(
-      `select pg_backend_pid() as pid${settings.map((_, i) => `, set_config(?, ?, false) as s${i}`).join('')}`,
-      settings.flat(),
+    // Inside a caller's transaction (a knex transaction given as the database), the work joins it.
+    const joined = (db.knex as { isTransaction?: boolean }).isTransaction === true;
+    const transaction = joined ? undefined : options.transaction;
+    settings.push(...Object.entries(options.transaction?.settings ?? {}));
+    const first = await (
+      transaction === undefined
+        ? raw<{ pid: number }>(
+            `select pg_backend_pid() as pid${settings.map((_, i) => `, set_config(?, ?, false) as s${i}`).join('')}`,
+            settings.flat(),
+          )
+        : begin(db, connection, raw, transaction.mode, settings)
     ).catch((error: unknown) => {
       throw mapPostgresError(reasonFor(error));
     });
-    changedSettings = settings.length > 0;
+    inTransaction = transaction !== undefined;
+    changedSettings = settings.length > 0 && transaction === undefined;
     if (readTimeout !== undefined && options.statementTimeoutMs !== undefined) {
       // The client-side bound follows the server-side one: none for work that runs for minutes.
       readTimeout.query_timeout = options.statementTimeoutMs === 0 ? false : options.statementTimeoutMs + 5_000;
@@ -140,7 +197,12 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
       await takeAdvisoryLock(session, options.advisoryLock, options.signal);
       locked = true;
     }
-    return await work(session);
+    const value = await work(session);
+    if (inTransaction) {
+      await raw('commit');
+      inTransaction = false;
+    }
+    return value;
   } catch (error) {
     // The server stopped answering: that, not the closed socket, is why the work failed.
     throw db.failure() ?? mapPostgresError(reasonFor(error));
@@ -148,14 +210,15 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
     options.signal?.removeEventListener('abort', onAbort);
     // The cancel must land before the connection goes back to the pool, not on its next user.
     await settled();
+    if (inTransaction) await raw('rollback').catch(() => undefined);
     // If the connection broke, the server already dropped the lock and the settings with it.
     if (locked && options.advisoryLock !== undefined) {
       await raw('select pg_advisory_unlock(?, ?)', [...options.advisoryLock.key]).catch(() => undefined);
     }
     if (changedSettings) {
-      await raw(
-        `select set_config(name, reset_val, false) from pg_settings where name in ('statement_timeout', 'application_name')`,
-      ).catch(() => undefined);
+      await raw(`select set_config(name, reset_val, false) from pg_settings where name = any (?::text[])`, [
+        settings.map(([name]) => name),
+      ]).catch(() => undefined);
     }
     if (readTimeout !== undefined) readTimeout.query_timeout = savedReadTimeout;
     if (db.mode === 'server') (connection as EventEmitter).removeListener('error', onError);

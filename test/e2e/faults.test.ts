@@ -90,7 +90,10 @@ describe.skipIf(ownPostgres !== undefined)(
       const locker = new pg.Client({ connectionString: server.url() });
       await locker.connect();
       await locker.query('begin');
-      await locker.query('lock table packages, tracking_events in access exclusive mode');
+      // The rollups too: `report status` reads package_status_counts, not packages.
+      await locker.query(
+        'lock table packages, tracking_events, package_status_counts, in_flight_packages in access exclusive mode',
+      );
       let frozenAt = 0;
       try {
         return await runCli(args, {

@@ -125,8 +125,8 @@ describe.skipIf(!inject('postgresAvailable'))('benchmark experiments: before/aft
     }
     const tables: Record<string, string> = {
       'track-index': 'tracking_events',
-      'overdue-index': 'shipments',
-      'stale-index': 'packages',
+      'overdue-index': 'in_flight_packages',
+      'stale-index': 'in_flight_packages',
       'metadata-index': 'packages',
     };
     for (const [name, table] of Object.entries(tables)) {
@@ -258,7 +258,7 @@ describe.skipIf(!inject('postgresAvailable'))('benchmark experiments: before/aft
     await other.connect();
     try {
       await other.query('begin');
-      await other.query('lock table shipments in access share mode');
+      await other.query('lock table in_flight_packages in access share mode');
       const started = performance.now();
       const [result] = await runExperiments(deps, { ...tiny, only: ['overdue-index'] });
       expect(performance.now() - started).toBeLessThan(15_000);

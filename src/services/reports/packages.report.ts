@@ -15,7 +15,6 @@ import {
 
 /** Reports about packages: where they stand (status), what is late (overdue), what went quiet (stale). */
 
-const finalStatuses = [...terminalStatuses];
 const hourMs = 3_600_000;
 
 interface StatusRow {
@@ -23,12 +22,13 @@ interface StatusRow {
   packages: number;
 }
 
-/** Packages by current status, with shares. */
+/** Packages by current status, with shares: the sums of the maintained counts (migration 20261203000100). */
 export async function runStatusReport(db: Database, options: ReportOptions): Promise<ReportResult> {
   const read = await readReport(db, options, (reader) =>
     reader.rows<StatusRow>(
       'packages by status',
-      `select current_status as status, count(*)::bigint as packages from packages group by current_status`,
+      `select current_status as status, sum(packages)::bigint as packages
+         from package_status_counts group by current_status having sum(packages) <> 0`,
     ),
   );
   const total = read.value.reduce((sum, r) => sum + r.packages, 0);
@@ -85,42 +85,44 @@ interface OverdueRow {
   last_location: string | null;
 }
 
-/** Packages past their estimated delivery and not delivered (nor returned or cancelled), oldest first. */
+/**
+ * Packages past their estimated delivery and not delivered (nor returned or cancelled), oldest
+ * first. They are the packages in flight whose promise is due (in_flight_packages.due, indexed):
+ * the cancelled and returned ones, most of the undelivered past-due shipments, are not read.
+ * One statement: the counts by age, and the listed packages beside them.
+ */
 export async function runOverdueReport(db: Database, options: ReportOptions & { limit: number }): Promise<ReportResult> {
   const now = options.now;
   const read = await readReport(db, options, async (reader) => {
-    const where = `s.actual_delivery is null and s.estimated_delivery < ? and p.current_status <> all (?::text[])`;
-    const [counts] = await reader.rows<OverdueCountRow>(
-      'overdue by age',
-      `select count(*)::bigint as overdue,
-              count(*) filter (where s.estimated_delivery >= ?::timestamptz - interval '1 day')::bigint as under_1d,
-              count(*) filter (where s.estimated_delivery < ?::timestamptz - interval '1 day'
-                                 and s.estimated_delivery >= ?::timestamptz - interval '3 days')::bigint as d1_3,
-              count(*) filter (where s.estimated_delivery < ?::timestamptz - interval '3 days'
-                                 and s.estimated_delivery >= ?::timestamptz - interval '7 days')::bigint as d3_7,
-              count(*) filter (where s.estimated_delivery < ?::timestamptz - interval '7 days')::bigint as over_7d
-         from shipments s join packages p on p.package_id = s.package_id
-        where ${where}`,
-      [now, now, now, now, now, now, now, finalStatuses],
+    const found = await reader.rows<OverdueCountRow & { [K in keyof OverdueRow]: OverdueRow[K] | null }>(
+      'overdue packages',
+      `with late as materialized (
+         select package_id, current_status, due, last_scan_at from in_flight_packages where due < ?::timestamptz),
+       counts as (
+         select count(*)::bigint as overdue,
+                count(*) filter (where due >= ?::timestamptz - interval '1 day')::bigint as under_1d,
+                count(*) filter (where due < ?::timestamptz - interval '1 day' and due >= ?::timestamptz - interval '3 days')::bigint as d1_3,
+                count(*) filter (where due < ?::timestamptz - interval '3 days' and due >= ?::timestamptz - interval '7 days')::bigint as d3_7,
+                count(*) filter (where due < ?::timestamptz - interval '7 days')::bigint as over_7d
+           from late),
+       listed as (select * from late order by due, package_id limit ?)
+       select c.*, x.tracking_number, x.status, x.estimated_delivery, x.origin, x.destination, x.last_scan_at, x.last_location
+         from counts c
+         left join (
+           select l.due, l.package_id, p.tracking_number, l.current_status as status, l.due as estimated_delivery,
+                  o.location_name as origin, d.location_name as destination, l.last_scan_at,
+                  (select ll.location_name from tracking_events e join locations ll on ll.location_id = e.location_id
+                    where e.package_id = l.package_id order by e.event_timestamp desc, e.event_id desc limit 1) as last_location
+             from listed l
+             join packages p on p.package_id = l.package_id
+             join shipments s on s.package_id = l.package_id
+             join locations o on o.location_id = s.origin_location_id
+             join locations d on d.location_id = s.destination_location_id) x on true
+        order by x.due, x.package_id`,
+      [now, now, now, now, now, now, now, options.limit],
     );
-    const rows = await reader.rows<OverdueRow>(
-      'oldest overdue packages',
-      `select p.tracking_number, p.current_status as status, s.estimated_delivery,
-              o.location_name as origin, d.location_name as destination,
-              last.event_timestamp as last_scan_at, ll.location_name as last_location
-         from shipments s
-         join packages p on p.package_id = s.package_id
-         join locations o on o.location_id = s.origin_location_id
-         join locations d on d.location_id = s.destination_location_id
-         left join lateral (
-           select e.event_timestamp, e.location_id from tracking_events e
-            where e.package_id = s.package_id order by e.event_timestamp desc, e.event_id desc limit 1) last on true
-         left join locations ll on ll.location_id = last.location_id
-        where ${where}
-        order by s.estimated_delivery, s.package_id
-        limit ?`,
-      [now, finalStatuses, options.limit],
-    );
+    const counts: OverdueCountRow | undefined = found[0];
+    const rows = found.filter((r): r is OverdueCountRow & OverdueRow => r.tracking_number !== null);
     return { counts, rows };
   });
   const counts = read.value.counts;
@@ -182,60 +184,68 @@ export async function runOverdueReport(db: Database, options: ReportOptions & { 
   );
 }
 
+interface StaleStatusRow {
+  status: string;
+  packages: number;
+  oldest: Date;
+}
+
 interface StaleRow {
   tracking_number: string;
   status: string;
   last_scan_at: Date | null;
+  quiet_since: Date;
   last_location: string | null;
-  created_at: Date;
 }
 
-/** Packages in flight whose last scan (or label, if never scanned) is older than `hours`. */
+/**
+ * Packages in flight whose last scan (or label, if never scanned) is older than `hours`: the
+ * quiet end of in_flight_packages (quiet_since, indexed, maintained with every scan). One
+ * statement: the stale packages by status, and the longest silent beside them.
+ */
 export async function runStaleReport(
   db: Database,
   options: ReportOptions & { hours: number; limit: number },
 ): Promise<ReportResult> {
   const cutoff = new Date(options.now.getTime() - options.hours * hourMs);
-  const read = await readReport(db, options, (reader) =>
-    reader.rows<StaleRow>(
+  const read = await readReport(db, options, async (reader) => {
+    const found = await reader.rows<({ kind: 'status' } & StaleStatusRow) | ({ kind: 'package' } & StaleRow)>(
       'stale packages',
-      // The last scan's time comes from an index-only probe per in-flight package; the place
-      // of the last scan is looked up only for the stale few.
-      `with quiet as (
-         select p.package_id, p.tracking_number, p.current_status, p.created_at,
-                (select max(e.event_timestamp) from tracking_events e where e.package_id = p.package_id) as last_scan_at
-           from packages p
-          where p.current_status <> all (?::text[]))
-       select q.tracking_number, q.current_status as status, q.created_at, q.last_scan_at,
+      `with quiet as materialized (
+         select package_id, current_status, quiet_since, last_scan_at from in_flight_packages where quiet_since < ?)
+       select 'status' as kind, current_status as status, count(*)::bigint as packages, min(quiet_since) as oldest,
+              null as tracking_number, null::timestamptz as last_scan_at, null::timestamptz as quiet_since, null as last_location
+         from quiet group by current_status
+       union all
+       select 'package', q.current_status, null, null, p.tracking_number, q.last_scan_at, q.quiet_since,
               (select l.location_name from tracking_events e join locations l on l.location_id = e.location_id
-                where e.package_id = q.package_id order by e.event_timestamp desc, e.event_id desc limit 1) as last_location
-         from quiet q
-        where coalesce(q.last_scan_at, q.created_at) < ?
-        order by coalesce(q.last_scan_at, q.created_at), q.package_id`,
-      [finalStatuses, cutoff],
-    ),
-  );
-  const all = read.value;
-  const byStatus = new Map<string, { packages: number; oldest: Date }>();
-  for (const r of all) {
-    const seen = r.last_scan_at ?? r.created_at;
-    const entry = byStatus.get(r.status);
-    if (entry === undefined) byStatus.set(r.status, { packages: 1, oldest: seen });
-    else entry.packages += 1;
-  }
-  const statusRows: ReportRow[] = [...byStatus.entries()]
-    .sort((a, b) => b[1].packages - a[1].packages || a[0].localeCompare(b[0]))
-    .map(([status, v]) => ({
-      status,
-      packages: v.packages,
-      share: v.packages / all.length,
-      longest_silence_hours: (options.now.getTime() - v.oldest.getTime()) / hourMs,
+                where e.package_id = q.package_id order by e.event_timestamp desc, e.event_id desc limit 1)
+         from (select * from quiet order by quiet_since, package_id limit ?) q
+         join packages p on p.package_id = q.package_id`,
+      [cutoff, options.limit],
+    );
+    const statuses = found.filter((r): r is { kind: 'status' } & StaleStatusRow => r.kind === 'status');
+    // The union keeps no order of its own: the listed packages are put back in quiet order.
+    const packages = found
+      .filter((r): r is { kind: 'package' } & StaleRow => r.kind === 'package')
+      .sort((a, b) => a.quiet_since.getTime() - b.quiet_since.getTime());
+    return { statuses, packages };
+  });
+  const { statuses, packages } = read.value;
+  const total = statuses.reduce((sum, r) => sum + r.packages, 0);
+  const statusRows: ReportRow[] = statuses
+    .sort((a, b) => b.packages - a.packages || a.status.localeCompare(b.status))
+    .map((r) => ({
+      status: r.status,
+      packages: r.packages,
+      share: r.packages / total,
+      longest_silence_hours: (options.now.getTime() - r.oldest.getTime()) / hourMs,
     }));
-  const rows: ReportRow[] = all.slice(0, options.limit).map((r) => ({
+  const rows: ReportRow[] = packages.map((r) => ({
     tracking_number: r.tracking_number,
     status: r.status,
     last_scan_at: toIso(r.last_scan_at),
-    silent_hours: (options.now.getTime() - (r.last_scan_at ?? r.created_at).getTime()) / hourMs,
+    silent_hours: (options.now.getTime() - r.quiet_since.getTime()) / hourMs,
     last_location: r.last_location,
   }));
   return reportResult(
@@ -254,7 +264,7 @@ export async function runStaleReport(
             { key: 'longest_silence_hours', header: 'longest silence', kind: 'hours', priority: 2 },
           ],
           rows: statusRows,
-          totals: { status: 'total', packages: all.length, share: all.length === 0 ? 0 : 1 },
+          totals: { status: 'total', packages: total, share: total === 0 ? 0 : 1 },
         },
         {
           name: 'packages',
@@ -267,7 +277,7 @@ export async function runStaleReport(
             { key: 'last_location', header: 'last seen at', kind: 'text', priority: 2 },
           ],
           rows,
-          caption: `showing ${rows.length.toLocaleString('en-US')} of ${all.length.toLocaleString('en-US')}`,
+          caption: `showing ${rows.length.toLocaleString('en-US')} of ${total.toLocaleString('en-US')}`,
         },
       ],
     },
@@ -303,42 +313,47 @@ export async function runCustomerReport(
   const key = options.customer.trim();
   const byId = /^\d{1,18}$/.test(key);
   const read = await readReport(db, options, async (reader) => {
-    const [customer] = byId
-      ? await reader.rows<CustomerRow>(
-          'customer',
-          `select customer_id, name, email, address from customers where customer_id = ?`,
-          [Number(key)],
-        )
-      : await reader.rows<CustomerRow>(
-          'customer',
-          `select customer_id, name, email, address from customers where lower(email) = lower(?)`,
-          [key],
-        );
-    if (customer === undefined) return undefined;
-    const counts = await reader.rows<{ role: string; status: string; packages: number }>(
-      'customer packages by status',
-      `select 'sent' as role, current_status as status, count(*)::bigint as packages from packages where sender_id = ? group by 2
-       union all
-       select 'received', current_status, count(*)::bigint from packages where recipient_id = ? group by 2`,
-      [customer.customer_id, customer.customer_id],
+    // One statement: the customer, their packages counted by role and status, and the newest
+    // `limit` of them, picked from the rows already read (sent and received are two index scans
+    // of packages) before joining names and places for those only.
+    const found = await reader.rows<
+      CustomerRow & { counts: [string, string, number][] } & { [K in keyof CustomerPackageRow]: CustomerPackageRow[K] | null }
+    >(
+      'customer and packages',
+      `with c as (
+         select customer_id, name, email, address from customers
+          where ${byId ? 'customer_id = ?::bigint' : 'lower(email) = lower(?)'}),
+       x as (
+         select p.package_id, 'sent' as role, p.recipient_id as other, p.tracking_number, p.current_status, p.created_at
+           from packages p where p.sender_id = (select customer_id from c)
+         union all
+         select p.package_id, 'received', p.sender_id, p.tracking_number, p.current_status, p.created_at
+           from packages p where p.recipient_id = (select customer_id from c)),
+       counts as (
+         select coalesce(json_agg(json_build_array(role, current_status, packages)), '[]') as counts
+           from (select role, current_status, count(*)::int as packages from x group by 1, 2) g),
+       newest as (select * from x order by created_at desc, package_id desc limit ?)
+       select c.*, k.counts, n.role, n.tracking_number, n.current_status as status, o.name as counterpart,
+              fl.location_name as origin, tl.location_name as destination, s.estimated_delivery, s.actual_delivery, n.created_at
+         from c cross join counts k
+         left join newest n on true
+         left join customers o on o.customer_id = n.other
+         left join shipments s on s.package_id = n.package_id
+         left join locations fl on fl.location_id = s.origin_location_id
+         left join locations tl on tl.location_id = s.destination_location_id
+        order by n.created_at desc, n.package_id desc`,
+      [key, options.limit],
     );
-    const packages = await reader.rows<CustomerPackageRow>(
-      'customer packages',
-      `select x.role, p.tracking_number, p.current_status as status, c.name as counterpart,
-              o.location_name as origin, d.location_name as destination,
-              s.estimated_delivery, s.actual_delivery, p.created_at
-         from (select package_id, 'sent' as role, recipient_id as other from packages where sender_id = ?
-               union all
-               select package_id, 'received', sender_id from packages where recipient_id = ?) x
-         join packages p on p.package_id = x.package_id
-         join customers c on c.customer_id = x.other
-         join shipments s on s.package_id = p.package_id
-         join locations o on o.location_id = s.origin_location_id
-         join locations d on d.location_id = s.destination_location_id
-        order by p.created_at desc, p.package_id desc
-        limit ?`,
-      [customer.customer_id, customer.customer_id, options.limit],
-    );
+    const [first] = found;
+    if (first === undefined) return undefined;
+    const customer: CustomerRow = {
+      customer_id: first.customer_id,
+      name: first.name,
+      email: first.email,
+      address: first.address,
+    };
+    const counts = first.counts.map(([role, status, packages]) => ({ role, status, packages }));
+    const packages = found.filter((r): r is typeof r & CustomerPackageRow => r.tracking_number !== null);
     return { customer, counts, packages };
   });
   if (read.value === undefined) {
@@ -433,20 +448,34 @@ export async function runMetadataReport(
   options: ReportOptions & { filter: MetadataFilter; limit: number },
 ): Promise<ReportResult> {
   const containment = JSON.stringify(options.filter.containment);
+  // "Which fragile packages are where" is counted as the packages change (package_status_counts
+  // splits by it); any other filter is counted from the GIN index on metadata.
+  const fragileOnly = containment === '{"fragile":true}';
   const read = await readReport(db, options, async (reader) => {
-    const counts = await reader.rows<{ status: string; packages: number }>(
-      'matching packages by status',
-      `select current_status as status, count(*)::bigint as packages from packages where metadata @> ?::jsonb group by 1`,
-      [containment],
-    );
-    const [all] = await reader.rows<{ packages: number }>('all packages', `select count(*)::bigint as packages from packages`);
-    const rows = await reader.rows<MetadataRow>(
+    const found = await reader.rows<
+      { counts: [string, number][]; all: number } & { [K in keyof MetadataRow]: MetadataRow[K] | null }
+    >(
       'matching packages',
-      `select tracking_number, current_status as status, weight, metadata
-         from packages where metadata @> ?::jsonb order by package_id desc limit ?`,
-      [containment, options.limit],
+      `with counts as (
+         select coalesce(json_agg(json_build_array(status, packages)), '[]') as counts
+           from (${
+             fragileOnly
+               ? `select current_status as status, sum(packages)::bigint as packages from package_status_counts
+                   where fragile and ?::jsonb is not null group by 1 having sum(packages) <> 0`
+               : `select current_status as status, count(*)::bigint as packages from packages where metadata @> ?::jsonb group by 1`
+           }) g),
+       everything as (select coalesce(sum(packages), 0)::bigint as all from package_status_counts)
+       select k.counts, a.all, m.tracking_number, m.current_status as status, m.weight, m.metadata
+         from counts k cross join everything a
+         left join (select package_id, tracking_number, current_status, weight, metadata
+                      from packages where metadata @> ?::jsonb order by package_id desc limit ?) m on true
+        order by m.package_id desc`,
+      [containment, containment, options.limit],
     );
-    return { counts, all: all?.packages ?? 0, rows };
+    const [first] = found;
+    const counts = (first?.counts ?? []).map(([status, packages]) => ({ status, packages }));
+    const rows = found.filter((r): r is typeof r & MetadataRow => r.tracking_number !== null);
+    return { counts, all: first?.all ?? 0, rows };
   });
   const { counts, all, rows } = read.value;
   const total = counts.reduce((s, c) => s + c.packages, 0);

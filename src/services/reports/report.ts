@@ -152,11 +152,11 @@ export async function readReport<T>(
     statementTimeoutMs: settings.statementTimeoutMs,
     applicationName: options.applicationName,
   };
+  // Sorting a few hundred thousand rows for percentiles must not spill to disk; no report query
+  // is worth compiling.
+  const reportSettings = { work_mem: '64MB', jit: 'off' };
 
-  async function prepare(raw: Session['raw'], siblings: ReportReader[]): Promise<ReportReader> {
-    // Sorting a few hundred thousand rows for percentiles must not spill to disk.
-    await raw(`set local work_mem = '64MB'`);
-    await raw('set local jit = off');
+  function reader(raw: Session['raw'], siblings: ReportReader[]): ReportReader {
     return {
       mode: db.mode,
       plans,
@@ -176,35 +176,41 @@ export async function readReport<T>(
     };
   }
 
-  const readInSnapshot = (main: Session): Promise<T> =>
-    main.transaction(
-      async (trx) => {
-        const siblings: ReportReader[] = [];
-        const reader = await prepare((sql, bindings = []) => trx.raw(sql, bindings), siblings);
-        const wanted = Math.max(1, settings.connections ?? 1);
-        if (wanted === 1 || db.mode !== 'server' || options.explain === true) return work(reader);
-        const exported = await trx.raw<{ rows: { snapshot: string }[] }>('select pg_export_snapshot() as snapshot');
-        const snapshot = exported.rows[0]?.snapshot ?? '';
-        if (!snapshotId.test(snapshot)) throw new Error(`unexpected snapshot id ${JSON.stringify(snapshot)}`);
-        return withSessions(db, wanted - 1, session, async (others) => {
-          try {
-            for (const other of others) {
-              await other.raw('begin isolation level repeatable read read only');
-              await other.raw(`set transaction snapshot '${snapshot}'`);
-              siblings.push(await prepare(other.raw, []));
-            }
-            return await work(reader);
-          } finally {
-            await Promise.all(others.map((other) => other.raw('rollback').catch(() => undefined)));
-          }
-        });
-      },
-      { isolationLevel: 'repeatable read', readOnly: true },
-    );
+  // The session opens the transaction, with the settings, in its first round trip and commits it
+  // after the work: a report of one query costs three round trips.
+  const readInSnapshot = async (main: Session): Promise<T> => {
+    const siblings: ReportReader[] = [];
+    const first = reader(main.raw, siblings);
+    const wanted = Math.max(1, settings.connections ?? 1);
+    if (wanted === 1 || db.mode !== 'server' || options.explain === true) return work(first);
+    const exported = await main.raw<{ snapshot: string }>('select pg_export_snapshot() as snapshot');
+    const snapshot = exported.rows[0]?.snapshot ?? '';
+    if (!snapshotId.test(snapshot)) throw new Error(`unexpected snapshot id ${JSON.stringify(snapshot)}`);
+    return withSessions(db, wanted - 1, session, async (others) => {
+      try {
+        for (const other of others) {
+          await other.raw('begin isolation level repeatable read read only');
+          await other.raw(`set transaction snapshot '${snapshot}'`);
+          await other.raw(`select set_config('work_mem', ?, true), set_config('jit', ?, true)`, [
+            reportSettings.work_mem,
+            reportSettings.jit,
+          ]);
+          siblings.push(reader(other.raw, []));
+        }
+        return await work(first);
+      } finally {
+        await Promise.all(others.map((other) => other.raw('rollback').catch(() => undefined)));
+      }
+    });
+  };
 
   try {
     if (signal?.aborted) throw new InterruptedError('report interrupted');
-    const value = await withSession(db, session, readInSnapshot);
+    const value = await withSession(
+      db,
+      { ...session, transaction: { mode: 'isolation level repeatable read read only', settings: reportSettings } },
+      readInSnapshot,
+    );
     return { value, plans, elapsedMs: performance.now() - started };
   } catch (error) {
     if (signal?.aborted) throw new InterruptedError('report interrupted', { cause: error });

@@ -9,10 +9,12 @@ import {
   type Definition,
 } from './harness.js';
 
-const index = 'shipments_undelivered_idx';
+// Until the in-flight rollup (migration 20261203000100), `report overdue` read
+// shipments_undelivered_idx; now it reads the rollup's index of due times.
+const index = 'in_flight_packages_due_idx';
 const limit = 50;
 
-/** `report overdue` with and without its partial index. */
+/** `report overdue` with and without the partial index of the in-flight rollup on due times. */
 export const overdueIndex: Definition = {
   name: 'overdue-index',
   question: `What does the partial index ${index} buy \`report overdue\`?`,
@@ -26,6 +28,13 @@ export const overdueIndex: Definition = {
       (session) => runOverdueReport(session, { now, limit }),
       (session) => explainReport(runOverdueReport(session, { now, limit, explain: true })),
     );
-    return indexResult('shipments', index, size, arms, [], [finding('overdue_workload', { limit, asOf: now.toISOString() })]);
+    return indexResult(
+      'in_flight_packages',
+      index,
+      size,
+      arms,
+      [],
+      [finding('overdue_workload', { limit, asOf: now.toISOString() })],
+    );
   },
 };
