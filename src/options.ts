@@ -131,3 +131,18 @@ export const maxProofJobs = 8;
 export function parseJobs(value: OptionValue | undefined): number {
   return countOption(value ?? '2', '--jobs', 1, maxProofJobs);
 }
+
+/**
+ * A rate in operations per second: `500/s` or `500` (also `1_000/s`, `2.5/s`), or a number, within
+ * bounds (`--rate` of `benchmark`).
+ */
+export function rateOption(value: OptionValue, label: string, min: number, max: number): number {
+  const match = /^\s*(\d[\d_]*(?:\.\d+)?)\s*(?:\/\s*s)?\s*$/i.exec(String(value));
+  const n = typeof value === 'number' ? value : match === null ? Number.NaN : Number((match[1] ?? '').replace(/_/g, ''));
+  if (!Number.isFinite(n) || n < min || n > max) {
+    throw new UsageError(
+      `${label}: expected operations per second from ${min.toLocaleString('en-US')} to ${max.toLocaleString('en-US')} (e.g. 500/s), got "${value}"`,
+    );
+  }
+  return n;
+}

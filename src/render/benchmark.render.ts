@@ -6,6 +6,7 @@ import type {
   Figure,
   Finding,
   LatencySummary,
+  OpenLoopResult,
   ScenarioResult,
 } from '../services/benchmark/types.js';
 import type { Comparison, ComparisonRow, ComparisonVerdict } from '../services/benchmark/compare.js';
@@ -42,6 +43,11 @@ function formatThroughput(perSecond: number): string {
   if (!Number.isFinite(perSecond)) return '—';
   if (perSecond >= 100) return Math.round(perSecond).toLocaleString('en-US');
   return perSecond.toFixed(perSecond >= 10 ? 1 : 2);
+}
+
+/** An open-loop rate: `200/s`, `1,000/s`, `2.5/s`. */
+function formatRate(perSecond: number): string {
+  return `${perSecond.toLocaleString('en-US', { maximumFractionDigits: 3 })}/s`;
 }
 
 function formatSpeedup(factor: number): string {
@@ -118,6 +124,26 @@ function skippedScenarios(run: BenchmarkRunResult): { scenario: string; reason: 
 function numberParameter(run: BenchmarkRunResult, key: string): number | undefined {
   const value = run.parameters[key];
   return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+/** A scenario measured open-loop too (`--rate`). */
+type OpenLoopRow = ScenarioResult & { openLoop: OpenLoopResult };
+
+const hasOpenLoop = (s: ScenarioResult): s is OpenLoopRow => typeof s.openLoop === 'object' && s.openLoop !== null;
+
+/** The scenarios with an open-loop measurement (none in runs without --rate, or stored before it). */
+function openLoopRows(run: BenchmarkRunResult): OpenLoopRow[] {
+  return run.scenarios.filter(hasOpenLoop);
+}
+
+/** What the open-loop table is about: its rate and slack, and the scenarios measured closed-loop only. */
+function openLoopFacts(run: BenchmarkRunResult, rows: readonly OpenLoopRow[]) {
+  const first = rows[0]?.openLoop;
+  return {
+    rate: formatRate(first?.ratePerSecond ?? numberParameter(run, 'rate') ?? Number.NaN),
+    slack: `${first?.slackMs ?? Number.NaN} ms`,
+    closedOnly: [...new Set(run.scenarios.filter((s) => !hasOpenLoop(s)).map((s) => s.scenario))],
+  };
 }
 
 /** Breaks text into lines of at most `width` characters at spaces (for terminal table cells). */
@@ -371,13 +397,14 @@ const noteSentences: Record<string, (f: Figures) => string> = {
   overdue_workload: (f) => `runOverdueReport --limit ${f.text('limit')} as of ${f.text('asOf')}`,
   stale_workload: (f) => `runStaleReport --hours ${f.text('hours')} as of ${f.text('asOf')}`,
   metadata_workload: (f) =>
-    `one operation = report metadata --where ${f.list('selectiveTerms').join(',')} (${f.count('selectivePackages')} packages, ${metadataShare(f, 'selectivePackages')}) then --where ${f.list('fragileTerms').join(',')} (${f.count('fragilePackages')}, ${metadataShare(f, 'fragilePackages')}); the "without" arm drops both indexes`,
+    `one operation = report metadata --where ${f.list('selectiveTerms').join(',')} (${f.count('selectivePackages')} packages, ${metadataShare(f, 'selectivePackages')}) then --where ${f.list('fragileTerms').join(',')} (${f.count('fragilePackages')}, ${metadataShare(f, 'fragilePackages')}); the "without" arm drops the GIN index`,
   selective_filter_p50: (f) =>
     `selective filter: p50 ${f.ms('withoutMs')} without → ${f.ms('withMs')} with (${f.times('ratio')})`,
   fragile_filter_p50: (f) => `fragile=true: p50 ${f.ms('withoutMs')} without → ${f.ms('withMs')} with (${f.times('ratio')})`,
   metadata_index_plans: (f) =>
     `${f.text('gin')}: ${f.bytes('ginBytes')}, ${f.flag('ginUsed') ? 'used' : 'NOT used'} by the plans with it; ${f.text('fragile')}: ${f.bytes('fragileBytes')}, ${f.flag('fragileUsed') ? 'used' : 'NOT used'}`,
-  metadata_counts_all_packages: () => 'each report also counts all packages (for the share), which neither index serves',
+  metadata_counts_all_packages: () =>
+    'each report also needs the number of all packages (for the share): it comes from the status rollup, which no index changes',
   facilities_workload: (f) => `report facilities --day ${f.text('day')} --limit ${f.text('limit')} (runFacilitiesReport)`,
   brin_sizes: (f) =>
     `sizes (pg_relation_size): BRIN ${f.bytes('brinBytes')}, B-tree ${f.bytes('btreeBytes')} (covering: INCLUDE location_id, status, package_id); BRIN built in ${f.seconds('buildMs')}`,
@@ -534,6 +561,45 @@ const scenarioColumns: BenchColumn<ScenarioResult>[] = [
     paint: (s, style, text) => (s.summary.errors > 0 ? style.bad(text) : text),
   },
 ];
+
+/** Closed-loop and open-loop percentiles side by side, and what the open loop could not start on time. */
+const openLoopColumns: BenchColumn<OpenLoopRow>[] = [
+  { header: 'scenario', value: (s) => s.scenario },
+  { header: 'concurrency', value: (s) => String(s.concurrency), numeric: true },
+  { header: 'scheduled', value: (s) => formatCell('integer', s.openLoop.scheduled), numeric: true, priority: 4 },
+  { header: 'throughput/s', value: (s) => formatThroughput(s.openLoop.summary.throughput), numeric: true, priority: 4 },
+  { header: 'closed p50 ms', value: (s) => formatLatency(s.summary.p50), numeric: true, priority: 3 },
+  { header: 'open p50 ms', value: (s) => formatLatency(s.openLoop.summary.p50), numeric: true, priority: 2 },
+  { header: 'closed p99 ms', value: (s) => formatLatency(s.summary.p99), numeric: true },
+  { header: 'open p99 ms', value: (s) => formatLatency(s.openLoop.summary.p99), numeric: true },
+  { header: 'closed p99.9 ms', value: (s) => formatLatency(s.summary.p999), numeric: true, priority: 3 },
+  { header: 'open p99.9 ms', value: (s) => formatLatency(s.openLoop.summary.p999), numeric: true, priority: 2 },
+  { header: 'open max ms', value: (s) => formatLatency(s.openLoop.summary.max), numeric: true, priority: 4 },
+  {
+    header: 'late',
+    value: (s) => formatCell('integer', s.openLoop.late),
+    numeric: true,
+    markdown: (s) => (s.openLoop.late > 0 ? `**${formatCell('integer', s.openLoop.late)}**` : '0'),
+    paint: (s, style, text) => (s.openLoop.late > 0 ? style.warn(text) : text),
+  },
+  {
+    header: 'dropped',
+    value: (s) => formatCell('integer', s.openLoop.dropped),
+    numeric: true,
+    markdown: (s) => (s.openLoop.dropped > 0 ? `**${formatCell('integer', s.openLoop.dropped)}**` : '0'),
+    paint: (s, style, text) => (s.openLoop.dropped > 0 ? style.bad(text) : text),
+  },
+];
+
+/** Failed open-loop operations, one line per scenario and level that had any. */
+function openLoopErrors(rows: readonly OpenLoopRow[]): string[] {
+  return rows
+    .filter((s) => s.openLoop.summary.errors > 0)
+    .map((s) => {
+      const first = s.openLoop.summary.firstError === undefined ? '' : `; first: ${s.openLoop.summary.firstError}`;
+      return `${seriesLabel(s)} open loop: ${formatCell('integer', s.openLoop.summary.errors)} errors${first}`;
+    });
+}
 
 function speedupPaint(factor: number, style: Style, text: string): string {
   if (!Number.isFinite(factor)) return text;
@@ -824,6 +890,8 @@ interface PlotSeries {
   label: string;
   color: string;
   dash: string;
+  /** Below 1 draws a faint line (the closed loop beside the open loop). */
+  opacity?: number;
   /** [percentile, ms] */
   points: [number, number][];
 }
@@ -844,8 +912,9 @@ function ninesOf(percentile: number): number {
   return Math.min(-Math.log10(1 - percentile / 100), maxNines - 0.4);
 }
 
-function strokeAttributes(s: { color: string; dash: string }): string {
-  return `stroke="${s.color}" stroke-width="2"${s.dash === '' ? '' : ` stroke-dasharray="${s.dash}"`}`;
+function strokeAttributes(s: { color: string; dash: string; opacity?: number }): string {
+  const opacity = s.opacity === undefined || s.opacity >= 1 ? '' : ` stroke-opacity="${s.opacity}"`;
+  return `stroke="${s.color}" stroke-width="2"${s.dash === '' ? '' : ` stroke-dasharray="${s.dash}"`}${opacity}`;
 }
 
 function renderPercentilePlot(title: string, series: readonly PlotSeries[]): string {
@@ -948,19 +1017,19 @@ function renderExperimentChart(title: string, experiments: readonly ExperimentRe
   return svgDocument(width, height, title, body);
 }
 
-interface PlotGroup {
+interface PlotGroup<S extends ScenarioResult> {
   suffix: string;
   title: string;
-  scenarios: ScenarioResult[];
+  scenarios: S[];
 }
 
 const maxSeriesPerPlot = 8;
 
 /** One plot, or, when there are many lines, the fast paths and the reports (and seeding) apart. */
-function plotGroups(scenarios: readonly ScenarioResult[]): PlotGroup[] {
+function plotGroups<S extends ScenarioResult>(scenarios: readonly S[], most = maxSeriesPerPlot): PlotGroup<S>[] {
   const all = { suffix: '', title: 'Latency by percentile', scenarios: [...scenarios] };
-  if (scenarios.length <= maxSeriesPerPlot) return [all];
-  const isSlow = (s: ScenarioResult): boolean => /^(report|seed)/.test(s.scenario);
+  if (scenarios.length <= most) return [all];
+  const isSlow = (s: S): boolean => /^(report|seed)/.test(s.scenario);
   const fast = scenarios.filter((s) => !isSlow(s));
   const slow = scenarios.filter(isSlow);
   if (fast.length === 0 || slow.length === 0) return [all];
@@ -968,6 +1037,18 @@ function plotGroups(scenarios: readonly ScenarioResult[]): PlotGroup[] {
     { suffix: '-track-scan', title: 'Latency by percentile: track and scan', scenarios: fast },
     { suffix: '-reports', title: 'Latency by percentile: reports and seeding', scenarios: slow },
   ];
+}
+
+/** Each scenario and level twice: its closed loop faint, its open loop in full. */
+function openLoopSeries(rows: readonly OpenLoopRow[], rate: string): PlotSeries[] {
+  const closed = plotSeries(rows);
+  return rows.flatMap((row, i) => {
+    const line = closed[i] as PlotSeries;
+    return [
+      { ...line, label: `${line.label} closed`, opacity: 0.35 },
+      { ...line, label: `${line.label} open ${rate}`, points: row.openLoop.summary.distribution ?? [] },
+    ];
+  });
 }
 
 function plotSeries(scenarios: readonly ScenarioResult[]): PlotSeries[] {
@@ -1010,9 +1091,31 @@ export function renderBenchmarkText(run: BenchmarkRunResult, style: Style): stri
       ...prose(`${plural(rounds, 'round')} per scenario, interleaved; p50 of all rounds, and the lowest–highest round p50`),
     );
   }
+  out.push(...openLoopText(run, style));
   if (run.experiments.length > 0) out.push('', textTable(experimentTextColumns, run.experiments, style));
   out.push('', ...prose(overheadLine(run)));
   return out.join('\n');
+}
+
+/** The open-loop table for a terminal, with what its columns mean; nothing for a run without --rate. */
+function openLoopText(run: BenchmarkRunResult, style: Style): string[] {
+  const rows = openLoopRows(run);
+  if (rows.length === 0) return [];
+  const { rate, slack, closedOnly } = openLoopFacts(run, rows);
+  const prose = (text: string, paint: (t: string) => string = style.dim): string[] =>
+    fitProse(text, style, '  ').map((line) => paint(line));
+  return [
+    '',
+    ...prose(`Open loop at ${rate}, beside the closed loop`, style.bold),
+    ...prose(
+      `latency from each operation's scheduled start (coordinated omission corrected); concurrency caps the operations in flight, ` +
+        `and one due while all are busy waits for a slot, charged its wait. late: started more than ${slack} after its time; ` +
+        `dropped: still waiting ${slack} after the schedule ended, never run`,
+    ),
+    textTable(openLoopColumns, rows, style),
+    ...openLoopErrors(rows).flatMap((line) => prose(line, style.bad)),
+    ...(closedOnly.length === 0 ? [] : prose(`closed loop only (a fixed count of operations): ${closedOnly.join(', ')}`)),
+  ];
 }
 
 /** A comparison for a terminal: one row per matched scenario, regressions marked, and a verdict. */
@@ -1043,6 +1146,12 @@ function honesty(run: BenchmarkRunResult): string {
     'Workers are closed-loop: each starts its next operation only when the previous one has finished,',
     'so the latencies are service times, with no coordinated-omission correction; under overload the',
     'tail is understated, not queued.',
+    ...(openLoopRows(run).length === 0
+      ? []
+      : [
+          `The open-loop measurement at ${openLoopFacts(run, openLoopRows(run)).rate} corrects for that: each latency runs from the operation's`,
+          'scheduled start, so a stall is charged to every operation that was due during it.',
+        ]),
     Number.isFinite(run.harnessOverheadUs)
       ? `The harness itself costs ${formatMicros(run.harnessOverheadUs)} µs per operation (a no-op scenario), included in every latency.`
       : 'The harness overhead was not measured.',
@@ -1104,6 +1213,13 @@ function method(run: BenchmarkRunResult): string[] {
     '- Experiments measure their before and after arms the same way, one after the other, isolated as',
     '  each section describes; speedup is before p50 ÷ after p50.',
   );
+  const open = openLoopRows(run);
+  if (open.length > 0) {
+    lines.push(
+      `- Open loop: after the closed loop, each round measures the same ${count === undefined ? 'duration' : 'count'} again with operations scheduled at`,
+      `  ${openLoopFacts(run, open).rate}, at most the concurrency level in flight; see [${openLoopHeading(run, open)}](#${anchorOf(openLoopHeading(run, open))}).`,
+    );
+  }
   return lines;
 }
 
@@ -1170,6 +1286,49 @@ function comparisonSection(run: BenchmarkRunResult, c: Comparison): string[] {
     out.push(`Not in the baseline, so not compared: ${unmatched.map((s) => mdText(seriesLabel(s))).join(', ')}.`, '');
   }
   return out;
+}
+
+function openLoopHeading(run: BenchmarkRunResult, rows: readonly OpenLoopRow[]): string {
+  return `Open loop at ${openLoopFacts(run, rows).rate}`;
+}
+
+/** The open-loop results: what they mean, the table beside the closed loop's, and the plot of both. */
+function openLoopSection(
+  run: BenchmarkRunResult,
+  plotPrefix: string,
+): { lines: string[]; files: { name: string; content: string }[] } {
+  const rows = openLoopRows(run);
+  if (rows.length === 0) return { lines: [], files: [] };
+  const { rate, slack, closedOnly } = openLoopFacts(run, rows);
+  const heading = openLoopHeading(run, rows);
+  const lines = [
+    `### ${mdText(heading)}`,
+    '',
+    `Each scenario and concurrency level was also measured open-loop, after the closed loop in each round: operations were`,
+    `scheduled at ${rate} (a constant arrival rate, as wrk2 and k6's constant-arrival-rate executor do), and each latency`,
+    "runs from the operation's **scheduled** start to its end, so a stall is charged to every operation that was due",
+    'during it (coordinated omission corrected). The concurrency level caps the operations in flight: an operation due',
+    'while all are busy waits for the first free slot, and that wait is in its latency. **Late**: started more than',
+    `${slack} after its scheduled time. **Dropped**: still waiting ${slack} after the schedule ended; never run, and not in`,
+    'the latencies. The closed-loop columns repeat the table above. The scheduler is a timer, so operations start up to',
+    "about a millisecond late even on an idle machine (the noop scenario's open-loop percentiles show that floor).",
+    '',
+    ...markdownTable(openLoopColumns, rows),
+    '',
+  ];
+  for (const error of openLoopErrors(rows)) lines.push(`> ${mdText(error)}`, '');
+  if (closedOnly.length > 0) {
+    lines.push(`Measured closed-loop only (a fixed count of operations): ${closedOnly.map(mdText).join(', ')}.`, '');
+  }
+  const files: { name: string; content: string }[] = [];
+  // Two lines a scenario and level: the closed loop and the open loop.
+  for (const group of plotGroups(rows, maxSeriesPerPlot / 2)) {
+    const name = `${plotPrefix}-latency-open-loop${group.suffix}.svg`;
+    const title = `${group.title}: closed loop (faint) and open loop at ${rate}`;
+    files.push({ name, content: renderPercentilePlot(title, openLoopSeries(group.scenarios, rate)) });
+    lines.push(`![${mdText(title)}](${linkTarget(name)})`, '');
+  }
+  return { lines, files };
 }
 
 /**
@@ -1242,6 +1401,10 @@ export function renderBenchmarkMarkdown(
       out.push(`![${mdText(group.title)}](${linkTarget(name)})`, '');
     }
   }
+
+  const openLoop = openLoopSection(run, options.plotPrefix);
+  out.push(...openLoop.lines);
+  files.push(...openLoop.files);
 
   if (run.experiments.length > 0) {
     out.push('## Experiments', '', ...markdownTable(experimentMarkdownColumns, run.experiments), '');

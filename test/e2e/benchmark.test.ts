@@ -23,8 +23,16 @@ interface RunJson {
       throughput: number;
     };
     roundP50s: number[];
+    openLoop?: {
+      ratePerSecond: number;
+      slackMs: number;
+      scheduled: number;
+      late: number;
+      dropped: number;
+      summary: { count: number; errors: number; p50: number; p90: number; p99: number; p999: number; throughput: number };
+    };
   }[];
-  parameters: { rounds: number };
+  parameters: { rounds: number; rate?: number | null };
   comparison?: {
     regressions: number;
     rows: { verdict: string; changePct: number; currentRounds: number[]; baselineRounds: number[]; test: { pValue: number } }[];
@@ -189,6 +197,70 @@ describe.skipIf(!inject('postgresAvailable'))('benchmark on a server', () => {
     expect(lenient.code, lenient.stdout).toBe(0);
   });
 
+  it('--rate adds the open loop beside the closed loop, in JSON and the report, and the run stays loadable', async () => {
+    const report = path.join(dir, 'OPEN.md');
+    const args = ['benchmark', 'noop', 'track-db', '--rate', '200/s', '--duration', '1s', '--rounds', '1'];
+    const result = await runCli([...args, '--concurrency', '2', '--warmup', '100ms', '--report', report, '--json'], { env });
+    expect(result.code, result.stderr).toBe(0);
+    const run = JSON.parse(result.stdout) as RunJson;
+    expect(run.parameters.rate).toBe(200);
+    expect(run.scenarios.map((s) => `${s.scenario}×${s.concurrency}`)).toEqual(['noop×2', 'track-db×2']);
+    for (const { scenario, summary, openLoop } of run.scenarios) {
+      // Both sets of percentiles, side by side in each scenario.
+      for (const p of [summary.p50, summary.p90, summary.p99, summary.p999]) expect(p, scenario).toBeGreaterThan(0);
+      expect(openLoop, scenario).toBeDefined();
+      if (openLoop === undefined) continue;
+      const open = openLoop.summary;
+      for (const p of [open.p50, open.p90, open.p99, open.p999]) expect(p, scenario).toBeGreaterThan(0);
+      expect(open.p50).toBeLessThanOrEqual(open.p99);
+      expect(openLoop.ratePerSecond).toBe(200);
+      expect(openLoop.slackMs).toBe(10);
+      // One round of 1 s at 200/s.
+      expect(openLoop.scheduled).toBe(200);
+      expect(open.count + open.errors + openLoop.dropped).toBe(200);
+      expect(open.errors).toBe(0);
+      expect(openLoop.late).toBeGreaterThanOrEqual(0);
+      // Paced at the rate, where the closed loop runs flat out.
+      expect(open.throughput).toBeGreaterThan(150);
+      expect(open.throughput).toBeLessThan(210);
+      expect(summary.throughput).toBeGreaterThan(open.throughput);
+    }
+    const noop = run.scenarios[0]?.openLoop;
+    expect(noop?.dropped).toBe(0);
+    // The open loop charges the scheduler's own lateness, which the closed no-op never sees.
+    expect(noop?.summary.p50).toBeGreaterThan(run.scenarios[0]?.summary.p50 ?? Number.NaN);
+
+    const markdown = readFileSync(report, 'utf8');
+    expect(markdown).toContain('### Open loop at 200/s');
+    expect(markdown).toMatch(
+      /^\| scenario \| concurrency \| scheduled \| .* \| closed p99 ms \| open p99 ms \| .* \| late \| dropped \|$/m,
+    );
+    expect(markdown).toContain('](open-latency-open-loop.svg)');
+    expect(wellFormedSvg(readFileSync(path.join(dir, 'open-latency-open-loop.svg'), 'utf8'))).toBe(true);
+
+    // Stored with its open loop, and read back: as a baseline, and as text beside a run without one.
+    const again = await runCli(['benchmark', 'noop', '--duration', '100ms', '--rounds', '1', '--concurrency', '2'], {
+      env: { ...env, COLUMNS: '200' },
+    });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).not.toContain('Open loop');
+    const compared = await runCli(
+      ['benchmark', 'noop', '--rate', '200', '--duration', '200ms', '--rounds', '1', '--concurrency', '2', '--no-store'],
+      { env: { ...env, COLUMNS: '200' } },
+    );
+    expect(compared.code, compared.stderr).toBe(0);
+    expect(compared.stdout).toContain('Open loop at 200/s, beside the closed loop');
+    expect(compared.stdout).toMatch(/│ noop\s+│\s+2 │\s+40 │/);
+    const baseline = await runCli(
+      ['benchmark', 'noop', '--duration', '100ms', '--rounds', '1', '--baseline', run.id, '--no-store'],
+      {
+        env,
+      },
+    );
+    expect(baseline.code, baseline.stderr).toBe(0);
+    expect(baseline.stdout).toContain(`Compared with run ${run.id}`);
+  });
+
   it('measuring nothing is a usage error that says why, and stores nothing', async () => {
     const pg = await import('pg');
     const runs = async (): Promise<number> => {
@@ -220,6 +292,13 @@ describe.skipIf(!inject('postgresAvailable'))('benchmark on a server', () => {
       [['benchmark', '--suite', 'fastest'], /argument 'fastest' is invalid/],
       [['benchmark', '--rounds', '0'], /--rounds: expected a whole number from 1 to 20, got "0"/],
       [['benchmark', '--rounds', '21'], /--rounds: expected a whole number from 1 to 20, got "21"/],
+      [
+        ['benchmark', '--rate', 'fast'],
+        /--rate: expected operations per second from 1 to 1,000,000 \(e\.g\. 500\/s\), got "fast"/,
+      ],
+      [['benchmark', '--rate', '0/s'], /--rate: expected operations per second from 1 to 1,000,000/],
+      [['benchmark', '--rate', '2000000'], /--rate: expected operations per second from 1 to 1,000,000/],
+      [['benchmark', '--suite', 'tuning', '--rate', '100/s'], /--rate needs scenarios: --suite default or all/],
     ];
     for (const [args, message] of cases) {
       const result = await runCli(args, { env });

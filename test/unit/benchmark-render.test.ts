@@ -788,3 +788,109 @@ describe('on an 80-column terminal', () => {
     expect(compared).toMatch(/│ track-db\s+│\s+1 │.* -50\.0 % │\s+5 → 5 │ 0\.008 │ faster\s+│/);
   });
 });
+
+describe('the open loop beside the closed loop (--rate)', () => {
+  const withRate: BenchmarkRunResult = {
+    ...fixture,
+    parameters: { ...fixture.parameters, rate: 500 },
+    scenarios: fixture.scenarios.map((s, i) =>
+      i === 2
+        ? s
+        : {
+            ...s,
+            openLoop: {
+              ratePerSecond: 500,
+              slackMs: 10,
+              scheduled: i === 0 ? 12_500 : 2500,
+              late: i === 0 ? 0 : 412,
+              dropped: i === 0 ? 0 : 37,
+              summary: summary(
+                i === 0
+                  ? { count: 12_500, throughput: 500, p50: 1.1, p90: 1.6, p99: 2.2, p999: 5.5, max: 14.1 }
+                  : {
+                      count: 2460,
+                      errors: 3,
+                      firstError: 'deadlock detected',
+                      throughput: 196,
+                      p50: 25.1,
+                      p90: 310,
+                      p99: 1820,
+                      p999: 2210,
+                      max: 2304,
+                    },
+              ),
+            },
+          },
+    ),
+  };
+
+  it('prints both sets of percentiles side by side on a terminal, with late and dropped', () => {
+    const text = renderBenchmarkText(withRate, wide);
+    expect(text).toContain('Open loop at 500/s, beside the closed loop');
+    expect(text).toContain("latency from each operation's scheduled start (coordinated omission corrected)");
+    expect(text).toContain('late: started more than 10 ms after its time');
+    expect(text).toMatch(
+      /│ scenario\s+│ concurrency │ scheduled │ throughput\/s │ closed p50 ms │ open p50 ms │ closed p99 ms │ open p99 ms │ closed p99\.9 ms │ open p99\.9 ms │ open max ms │ late │ dropped │/,
+    );
+    expect(text).toMatch(
+      /│ track-db\s+│\s+1 │\s+12,500 │\s+500 │\s+0\.412 │\s+1\.10 │\s+1\.52 │\s+2\.20 │\s+3\.10 │\s+5\.50 │\s+14\.1 │\s+0 │\s+0 │/,
+    );
+    expect(text).toMatch(
+      /│ scan-single\s+│\s+4 │\s+2,500 │\s+196 │\s+18\.0 │\s+25\.1 │\s+40\.2 │\s+1,820 │\s+77\.7 │\s+2,210 │\s+2,304 │\s+412 │\s+37 │/,
+    );
+    expect(text).toContain('scan-single ×4 open loop: 3 errors; first: deadlock detected');
+    expect(text).toContain('closed loop only (a fixed count of operations): report-<&>');
+    // On 80 columns the closed and open p99, late and dropped stay.
+    const narrow = renderBenchmarkText(withRate, plainStyle);
+    expect(widest(narrow), narrow).toBeLessThanOrEqual(80);
+    expect(narrow).toMatch(/│ scan-single\s+│\s+4 │\s+40\.2 │\s+1,820 │\s+412 │\s+37 │/);
+    // A run without --rate (or stored before it) has no open-loop table.
+    expect(renderBenchmarkText(fixture, wide)).not.toContain('Open loop');
+  });
+
+  it('adds a section, a table and a plot of both loops to the Markdown report', () => {
+    const { markdown, files } = renderBenchmarkMarkdown(withRate, { plotPrefix: 'performance' });
+    const lines = markdown.split('\n');
+    expect(lines.filter((l) => l.startsWith('### ')).slice(0, 2)).toEqual(['### Latency distribution', '### Open loop at 500/s']);
+    expect(lines).toContain(
+      '| scenario | concurrency | scheduled | throughput/s | closed p50 ms | open p50 ms | closed p99 ms | open p99 ms | closed p99.9 ms | open p99.9 ms | open max ms | late | dropped |',
+    );
+    expect(lines).toContain('| track-db | 1 | 12,500 | 500 | 0.412 | 1.10 | 1.52 | 2.20 | 3.10 | 5.50 | 14.1 | 0 | 0 |');
+    expect(lines).toContain(
+      '| scan-single | 4 | 2,500 | 196 | 18.0 | 25.1 | 40.2 | 1,820 | 77.7 | 2,210 | 2,304 | **412** | **37** |',
+    );
+    expect(markdown).toContain("runs from the operation's **scheduled** start to its end");
+    expect(markdown).toContain('Measured closed-loop only (a fixed count of operations): report-&lt;&amp;&gt;.');
+    expect(markdown).toContain('> scan-single ×4 open loop: 3 errors; first: deadlock detected');
+    expect(markdown).toContain('see [Open loop at 500/s](#open-loop-at-500s)');
+    const honesty = markdown.slice(markdown.indexOf('## Honesty'), markdown.indexOf('## Environment'));
+    expect(honesty).toContain('The open-loop measurement at 500/s corrects for that');
+    expect(files.map((f) => f.name)).toEqual([
+      'performance-latency.svg',
+      'performance-latency-open-loop.svg',
+      'performance-experiments.svg',
+    ]);
+    expect(markdown).toContain('](performance-latency-open-loop.svg)');
+    const plot = files[1]?.content ?? '';
+    expect(checkXml(plot).root).toBe('svg');
+    // Two lines per scenario and level: the closed loop (faint) and the open loop.
+    expect(checkXml(plot).elements.filter((e) => e === 'polyline')).toHaveLength(4);
+    expect(plot).toContain('>scan-single ×4 open 500/s</text>');
+    expect(plot).toContain('>scan-single ×4 closed</text>');
+    expect(plot).toContain('stroke-opacity="0.35"');
+    // Without --rate: no section, no plot, the honesty statement as before.
+    const old = renderBenchmarkMarkdown(fixture, { plotPrefix: 'performance' });
+    expect(old.markdown).not.toMatch(/open loop|open-loop/i);
+    expect(old.files).toHaveLength(2);
+  });
+
+  it('keeps both sets of percentiles in JSON', () => {
+    const json = JSON.parse(JSON.stringify(withExperimentSentences(withRate))) as BenchmarkRunResult;
+    const scan = json.scenarios[1];
+    expect(scan?.summary.p99).toBe(40.2);
+    expect(scan?.openLoop?.summary.p99).toBe(1820);
+    expect(scan?.openLoop).toMatchObject({ ratePerSecond: 500, slackMs: 10, scheduled: 2500, late: 412, dropped: 37 });
+    expect(json.scenarios[2]?.openLoop).toBeUndefined();
+    expect(json.parameters.rate).toBe(500);
+  });
+});

@@ -12,6 +12,7 @@ interface BenchmarkCliOptions {
   rounds?: string;
   warmup: string;
   concurrency: string;
+  rate?: string;
   experimentDuration: string;
   allowWrites?: boolean;
   baseline?: string;
@@ -68,7 +69,11 @@ export function benchmarkCommand(context: CommandContext): Command {
       'measured rounds per scenario and concurrency level, interleaved (1–20; default 3, 5 with --baseline)',
     )
     .option('--warmup <time>', 'unmeasured warm-up before the first round of each scenario and concurrency level', '1s')
-    .option('--concurrency <list>', 'closed-loop workers, one measurement per level', '1,4')
+    .option('--concurrency <list>', 'closed-loop workers, one measurement per level (with --rate: the most in flight)', '1,4')
+    .option(
+      '--rate <n/s>',
+      'also measure open-loop: operations started at this fixed rate (e.g. 500/s; 1–1,000,000), latency from each one’s scheduled start',
+    )
     .option('--experiment-duration <time>', 'measured time per experiment arm (tuning suite)', '2s')
     .option('--experiments <names>', 'only these experiments, comma-separated (see --list)')
     .option('--allow-writes', 'let scenarios write: scan scenarios record scans here; seed-small creates a scratch database')
@@ -87,6 +92,19 @@ export function benchmarkCommand(context: CommandContext): Command {
 Every latency goes into an HDR histogram (3 significant digits): throughput, p50, p90, p99,
 p99.9, max and errors per scenario and concurrency level. Workers are closed-loop. The harness's
 own cost is measured first (a no-op scenario) and reported.
+
+Open loop (--rate): a closed loop hides a stall, since the operations that would have arrived
+during it are never started (coordinated omission). With --rate, each round measures every
+scenario and concurrency level closed-loop as always, then again for the same --duration (or
+--count) with operations scheduled at the rate, as wrk2 and k6's constant-arrival-rate executor
+do, and each latency counted from the operation's scheduled start. The concurrency level caps
+the operations in flight: one that falls due while all are busy waits for the first free slot,
+charged its wait. Late: started more than 10 ms after its scheduled time. Dropped: still waiting
+10 ms after the schedule ended; never run, not in the latencies. The closed-loop and open-loop
+percentiles print side by side (text, --report, --json: scenarios[].openLoop). Scenarios with a
+fixed count (report-consistency-full, seed-small) stay closed-loop only; the regression gate
+judges the closed loop. The scheduler is a timer: starts can be about 1 ms late even when idle
+(compare noop at the same rate). A run with --rate takes about twice as long.
 
 Rounds: each scenario and concurrency level is measured --rounds times, interleaved (round 1 of
 every scenario, then round 2 of every one, …; one warm-up before the first), so the slow drift of
@@ -112,6 +130,7 @@ they run) and build their partitioning test in a scratch schema they drop afterw
 Examples:
   $ shiptrack benchmark                                    several minutes, progress on stderr
   $ shiptrack benchmark track --duration 30s --concurrency 1,4,16 --warmup 5s
+  $ shiptrack benchmark track-db --rate 500/s --concurrency 4   closed and open loop side by side
   $ shiptrack benchmark --suite tuning
   $ shiptrack benchmark --baseline last --fail-if-slower 10%   exit 1 on a significant regression (CI)
   $ shiptrack benchmark --suite all --allow-writes --report docs/PERFORMANCE.md`,
@@ -137,6 +156,7 @@ Examples:
             rounds: options.rounds,
             warmup: options.warmup,
             concurrency: options.concurrency,
+            rate: options.rate,
             experimentDuration: options.experimentDuration,
             experiments: options.experiments,
             allowWrites: options.allowWrites === true,

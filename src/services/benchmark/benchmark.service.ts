@@ -1,7 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { NotFoundError, UsageError } from '../../errors.js';
-import { asOfOption, countListOption, countOption, durationOption, percentOption, type OptionValue } from '../../options.js';
+import {
+  asOfOption,
+  countListOption,
+  countOption,
+  durationOption,
+  percentOption,
+  rateOption,
+  type OptionValue,
+} from '../../options.js';
 import { readPackageVersion } from '../../package-root.js';
 import type { BenchmarkRunDocument } from '../../store/documents/document-store.js';
 import { openResources, type Resources } from '../../store/resources.js';
@@ -26,6 +34,11 @@ export interface BenchmarkOptions {
   count?: number | undefined;
   /** Measured rounds per scenario and concurrency level: round 1 of every one, then round 2, … */
   rounds: number;
+  /**
+   * Also measure open-loop at this many operations per second, after the closed loop in each
+   * round (scenarios with a fixed count excepted): see `runOpenLoop`.
+   */
+  ratePerSecond?: number | undefined;
   /** Runs the tuning experiments after the scenarios (undefined: none). */
   experiments?: (() => Promise<ExperimentResult[]>) | undefined;
   version: string;
@@ -151,6 +164,11 @@ async function measureScenarios(
         const label = `${scenario.name} ×${concurrency}${options.rounds > 1 ? ` round ${round}/${options.rounds}` : ''}`;
         const summary = await unit.workload.measureRound((f) => options.onProgress?.(label, f));
         unit.roundP50s.push(summary.p50);
+        const rate = options.ratePerSecond;
+        // A scenario that runs a fixed count (a full proof, a seed) takes seconds an operation: no rate fits it.
+        if (rate === undefined || scenario.fixedCount !== undefined || isAborted(ctx)) continue;
+        const openLabel = `${scenario.name} ×${concurrency} at ${rate}/s${options.rounds > 1 ? ` round ${round}/${options.rounds}` : ''}`;
+        await unit.workload.measureOpenLoopRound(rate, (f) => options.onProgress?.(openLabel, f));
       }
     }
   } finally {
@@ -158,13 +176,17 @@ async function measureScenarios(
   }
   return measured
     .filter((unit) => unit.roundP50s.length > 0)
-    .map(({ scenario, concurrency, prepared, workload, roundP50s }) => ({
-      scenario: scenario.name,
-      description: prepared.note === undefined ? scenario.description : `${scenario.description} (${prepared.note})`,
-      concurrency,
-      summary: workload.merged(),
-      roundP50s,
-    }));
+    .map(({ scenario, concurrency, prepared, workload, roundP50s }) => {
+      const openLoop = workload.mergedOpenLoop();
+      return {
+        scenario: scenario.name,
+        description: prepared.note === undefined ? scenario.description : `${scenario.description} (${prepared.note})`,
+        concurrency,
+        summary: workload.merged(),
+        roundP50s,
+        ...(openLoop === undefined ? {} : { openLoop }),
+      };
+    });
 }
 
 export async function runBenchmark(
@@ -192,6 +214,7 @@ export async function runBenchmark(
         durationMs: options.count === undefined ? options.durationMs : null,
         count: options.count ?? null,
         rounds: options.rounds,
+        rate: options.ratePerSecond ?? null,
         asOf: ctx.now.toISOString(),
         allowWrites: ctx.allowWrites,
         skipped,
@@ -264,8 +287,17 @@ export interface BenchmarkRequest {
   rounds?: OptionValue | undefined;
   /** Unmeasured warm-up before the first round of each scenario and concurrency level (default 1s). */
   warmup?: OptionValue | undefined;
-  /** Closed-loop workers, one measurement per level (default 1,4). */
+  /**
+   * Closed-loop workers, one measurement per level (default 1,4); with `rate`, also the most
+   * operations in flight in the open loop.
+   */
   concurrency?: OptionValue | readonly number[] | undefined;
+  /**
+   * Also measure every scenario and concurrency level open-loop: operations started at this fixed
+   * rate ("500/s" or 500; 1–1,000,000 per second), each latency from its scheduled start
+   * (coordinated omission corrected), beside the closed loop; late and dropped operations counted.
+   */
+  rate?: OptionValue | undefined;
   /** Measured time per experiment arm (default 2s). */
   experimentDuration?: OptionValue | undefined;
   /** Only these experiments (names, or a comma-separated list). */
@@ -307,6 +339,7 @@ interface CheckedBenchmark {
   experimentMs: number;
   count: number | undefined;
   rounds: number;
+  rate: number | undefined;
   experiments: string[] | undefined;
   threshold: number | undefined;
   now: Date;
@@ -331,6 +364,7 @@ async function checkBenchmark(request: BenchmarkRequest): Promise<CheckedBenchma
   if (threshold !== undefined && request.baseline === undefined) {
     throw new UsageError('--fail-if-slower needs --baseline (a run id, or last)');
   }
+  if (request.rate !== undefined && suite === 'tuning') throw new UsageError('--rate needs scenarios: --suite default or all');
   const hour = { min: 0, max: 3_600_000 };
   return {
     suite,
@@ -341,6 +375,7 @@ async function checkBenchmark(request: BenchmarkRequest): Promise<CheckedBenchma
     experimentMs: durationOption(request.experimentDuration ?? '2s', '--experiment-duration', { min: 100, max: hour.max }),
     count: request.count === undefined ? undefined : countOption(request.count, '--count', 1, 100_000_000),
     rounds: countOption(request.rounds ?? (request.baseline === undefined ? 3 : 5), '--rounds', 1, 20),
+    rate: request.rate === undefined ? undefined : rateOption(request.rate, '--rate', 1, 1_000_000),
     experiments,
     threshold,
     now: asOfOption(request.asOf),
@@ -424,6 +459,7 @@ async function measureSuite(
     durationMs: checked.durationMs,
     count: checked.count,
     rounds: checked.rounds,
+    ratePerSecond: checked.rate,
     version: readPackageVersion(),
     experiments:
       checked.suite === 'default'

@@ -1,5 +1,5 @@
-import { createLatencyRecorder } from './histogram.js';
-import type { LatencySummary } from './types.js';
+import { createLatencyRecorder, type LatencyRecorder } from './histogram.js';
+import type { LatencySummary, OpenLoopResult } from './types.js';
 
 /**
  * The measuring loop: `concurrency` closed-loop workers call `operation` back to back, first for
@@ -7,7 +7,18 @@ import type { LatencySummary } from './types.js';
  * latency in an HDR histogram; `measureInRounds` repeats the measured phase after one warm-up.
  * Closed loop means a slow operation delays the next one: the percentiles are of service time,
  * not of response time under a fixed arrival rate.
+ *
+ * The open loop (`measureOpenLoopRound`, `runOpenLoop`) schedules operations at a fixed rate
+ * instead, as wrk2 and k6's constant-arrival-rate executor do, and measures each latency from
+ * the operation's scheduled start: a stall is charged to every operation that had to wait for it
+ * (coordinated omission corrected).
  */
+
+/**
+ * An open-loop operation that starts more than this after its scheduled time counts as late:
+ * Node's timers wake up to a few milliseconds late on a busy machine, which is not a stall.
+ */
+export const lateSlackMs = 10;
 
 export interface Workload {
   /** One operation; `worker` is 0…concurrency-1, `seq` counts that worker's operations. */
@@ -29,6 +40,13 @@ export interface RoundedWorkload {
   measureRound(onProgress?: (fraction: number) => void): Promise<LatencySummary>;
   /** Every round measured so far as one distribution: counts, errors and durations added up. */
   merged(): LatencySummary;
+  /**
+   * Measures one more round open-loop: `durationMs × rate` operations (or `count`) scheduled at
+   * `ratePerSecond`, at most `concurrency` in flight (see `runOpenLoop`).
+   */
+  measureOpenLoopRound(ratePerSecond: number, onProgress?: (fraction: number) => void): Promise<OpenLoopResult>;
+  /** Every open-loop round so far as one result; undefined when none was measured. */
+  mergedOpenLoop(): OpenLoopResult | undefined;
 }
 
 /**
@@ -36,7 +54,6 @@ export interface RoundedWorkload {
  * scenario that walks through its data (a cold cache, disjoint packages) keeps walking.
  */
 export async function measureInRounds(workload: Workload): Promise<RoundedWorkload> {
-  const all = await createLatencyRecorder();
   const concurrency = Math.max(1, Math.floor(workload.concurrency));
   const seqs: number[] = Array.from({ length: concurrency }, () => 0);
   const next = (worker: number): number => {
@@ -45,30 +62,82 @@ export async function measureInRounds(workload: Workload): Promise<RoundedWorklo
     return seq;
   };
   let warmedUp = false;
+  const warmUpOnce = async (): Promise<void> => {
+    if (!warmedUp) await warmUp(workload, seqs, next);
+    warmedUp = true;
+  };
+  const closed = tally(await createLatencyRecorder());
+  const open = tally(await createLatencyRecorder());
+  const openCounts = { ratePerSecond: Number.NaN, slackMs: lateSlackMs, scheduled: 0, late: 0, dropped: 0 };
+  return {
+    async measureRound(onProgress = workload.onProgress) {
+      await warmUpOnce();
+      const round = await createLatencyRecorder();
+      const measured = await measure({ ...workload, onProgress }, seqs, next, (ms) => {
+        round.record(ms);
+        closed.recorder.record(ms);
+      });
+      closed.add(measured);
+      return round.summarize(measured.elapsed, measured.errors, measured.firstError);
+    },
+    merged: () => closed.summarize(),
+    async measureOpenLoopRound(ratePerSecond, onProgress = workload.onProgress) {
+      await warmUpOnce();
+      const round = await createLatencyRecorder();
+      const measured = await measureOpenLoop({ ...workload, onProgress }, ratePerSecond, next, (ms) => {
+        round.record(ms);
+        open.recorder.record(ms);
+      });
+      open.add(measured);
+      const { scheduled, late, dropped } = measured;
+      openCounts.ratePerSecond = ratePerSecond;
+      openCounts.scheduled += scheduled;
+      openCounts.late += late;
+      openCounts.dropped += dropped;
+      const summary = round.summarize(measured.elapsed, measured.errors, measured.firstError);
+      return { ratePerSecond, slackMs: lateSlackMs, scheduled, late, dropped, summary };
+    },
+    mergedOpenLoop: () => (openCounts.scheduled === 0 ? undefined : { ...openCounts, summary: open.summarize() }),
+  };
+}
+
+interface Phase {
+  elapsed: number;
+  errors: number;
+  firstError: string | undefined;
+}
+
+/** Rounds added up: one recorder, durations and errors summed, the first error kept. */
+function tally(recorder: LatencyRecorder): { recorder: LatencyRecorder; add(phase: Phase): void; summarize(): LatencySummary } {
   let durationMs = 0;
   let errors = 0;
   let firstError: string | undefined;
   return {
-    async measureRound(onProgress = workload.onProgress) {
-      if (!warmedUp) await warmUp(workload, seqs, next);
-      warmedUp = true;
-      const round = await createLatencyRecorder();
-      const measured = await measure({ ...workload, onProgress }, seqs, next, (ms) => {
-        round.record(ms);
-        all.record(ms);
-      });
-      durationMs += measured.elapsed;
-      errors += measured.errors;
-      firstError ??= measured.firstError;
-      return round.summarize(measured.elapsed, measured.errors, measured.firstError);
+    recorder,
+    add(phase) {
+      durationMs += phase.elapsed;
+      errors += phase.errors;
+      firstError ??= phase.firstError;
     },
-    merged: () => all.summarize(durationMs, errors, firstError),
+    summarize: () => recorder.summarize(durationMs, errors, firstError),
   };
 }
 
 /** One warm-up and one measured phase. */
 export async function runWorkload(workload: Workload): Promise<LatencySummary> {
   return (await measureInRounds(workload)).measureRound();
+}
+
+/**
+ * One warm-up (closed-loop, as always) and one open-loop phase: operation i is scheduled at
+ * start + i / rate, for `durationMs` (or `count` operations). At most `concurrency` operations are
+ * in flight: one that falls due while they all are waits for the first free slot, and is charged
+ * that wait (it counts as late when it starts more than `lateSlackMs` after its time); one still
+ * waiting `lateSlackMs` after the schedule ends is dropped, never run and not in the latencies. Each latency
+ * runs from the scheduled start to the end of the operation.
+ */
+export async function runOpenLoop(workload: Workload, ratePerSecond: number): Promise<OpenLoopResult> {
+  return (await measureInRounds(workload)).measureOpenLoopRound(ratePerSecond);
 }
 
 /** Warm-up: the same loop, nothing recorded. */
@@ -131,6 +200,95 @@ async function measure(
   const elapsed = performance.now() - start;
   workload.onProgress?.(1);
   return { elapsed, errors, firstError };
+}
+
+interface OpenLoopPhase extends Phase {
+  scheduled: number;
+  late: number;
+  dropped: number;
+}
+
+/** Resolves after `ms` (a timer), or at once on the next turn of the event loop when less than 1 ms. */
+function pause(ms: number): { promise: Promise<void>; cancel: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<void>((resolve) => {
+    if (ms >= 1) timer = setTimeout(resolve, ms);
+    else setImmediate(resolve);
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+/**
+ * The open-loop phase (see `runOpenLoop`). One dispatcher starts every operation that is due while
+ * a slot is free, then sleeps until the next is due or, with every slot taken, until one frees or
+ * the schedule ends. A timer, not a busy loop: a busy loop would take a core from the system under
+ * test, so starts are up to about a millisecond late (charged, as all lateness is).
+ */
+async function measureOpenLoop(
+  workload: Workload,
+  ratePerSecond: number,
+  next: (worker: number) => number,
+  record: (ms: number) => void,
+): Promise<OpenLoopPhase> {
+  const interval = 1000 / ratePerSecond;
+  const scheduled = workload.count ?? Math.max(1, Math.floor(((workload.durationMs ?? 10_000) * ratePerSecond) / 1000));
+  const concurrency = Math.max(1, Math.floor(workload.concurrency));
+  // Slot 0 is taken first: a slot plays the part of a closed-loop worker (its own sequence numbers).
+  const free = Array.from({ length: concurrency }, (_, i) => concurrency - 1 - i);
+  const phase: OpenLoopPhase = { elapsed: 0, errors: 0, firstError: undefined, scheduled, late: 0, dropped: 0 };
+  let inFlight = 0;
+  let slotFreed: (() => void) | undefined;
+  const start = performance.now();
+  const end = start + scheduled * interval;
+  // Timers wake late: the schedule's end gets the same slack as each start before anything drops.
+  const dropAt = end + lateSlackMs;
+  const launch = (index: number): void => {
+    const slot = free.pop() ?? 0;
+    const scheduledAt = start + index * interval;
+    if (performance.now() - scheduledAt > lateSlackMs) phase.late += 1;
+    inFlight += 1;
+    void (async () => {
+      try {
+        await workload.operation(slot, next(slot));
+        record(performance.now() - scheduledAt);
+      } catch (error) {
+        phase.errors += 1;
+        phase.firstError ??= error instanceof Error ? error.message : String(error);
+      } finally {
+        inFlight -= 1;
+        free.push(slot);
+        slotFreed?.();
+      }
+    })();
+  };
+  const waitForSlot = async (ms: number): Promise<void> => {
+    const timer = pause(ms);
+    await Promise.race([timer.promise, new Promise<void>((resolve) => (slotFreed = resolve))]);
+    timer.cancel();
+    slotFreed = undefined;
+  };
+  let issued = 0;
+  let lastProgress = start;
+  while (workload.signal?.aborted !== true) {
+    const now = performance.now();
+    const due = Math.min(scheduled, Math.floor((now - start) / interval) + 1);
+    while (issued < due && free.length > 0) launch(issued++);
+    if (issued >= scheduled) break;
+    if (now >= dropAt) {
+      phase.dropped = scheduled - issued;
+      break;
+    }
+    if (workload.onProgress !== undefined && now - lastProgress > 250) {
+      lastProgress = now;
+      workload.onProgress(Math.min(1, (now - start) / (end - start)));
+    }
+    if (issued < due) await waitForSlot(dropAt - now);
+    else await pause(start + issued * interval - now).promise;
+  }
+  while (inFlight > 0) await waitForSlot(60_000);
+  phase.elapsed = performance.now() - start;
+  workload.onProgress?.(1);
+  return phase;
 }
 
 /** The harness's own cost per operation in microseconds: a no-op measured like any workload. */

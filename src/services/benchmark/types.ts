@@ -21,17 +21,46 @@ export interface LatencySummary {
   firstError?: string;
 }
 
+/**
+ * One scenario and concurrency level measured open-loop (`--rate`): operations scheduled at a
+ * constant arrival rate, at most `concurrency` in flight, each latency from the operation's
+ * scheduled start (coordinated omission corrected). Every round's open-loop phase added up.
+ */
+export interface OpenLoopResult {
+  /** Operations scheduled per second. */
+  ratePerSecond: number;
+  /** An operation that started more than this after its scheduled time counts as late (ms). */
+  slackMs: number;
+  /** Operations the schedule held (rate × duration, or the count, per round). */
+  scheduled: number;
+  /**
+   * Started more than `slackMs` after their scheduled time: they waited for a free slot (every
+   * one of `concurrency` in flight) or for a busy event loop. Their latencies include the wait.
+   */
+  late: number;
+  /** Never started: still waiting for a free slot when the schedule ended. Not in the latencies. */
+  dropped: number;
+  /** From each operation's scheduled start to its end; `count` excludes errors and dropped. */
+  summary: LatencySummary;
+}
+
 export interface ScenarioResult {
   scenario: string;
   description: string;
   concurrency: number;
-  /** Every round's operations as one distribution. */
+  /** Every round's operations as one distribution (closed loop). */
   summary: LatencySummary;
   /**
    * The p50 of each round (ms), in the order measured (NaN, stored as null, for a round with no
    * completed operation). Absent from runs stored before rounds existed: their p50 is one sample.
    */
   roundP50s?: number[];
+  /**
+   * The same scenario and level open-loop, measured after the closed loop in each round. Absent
+   * without `--rate`, from runs stored before it existed, and for scenarios that run a fixed count
+   * of operations (the full consistency proof, the seed).
+   */
+  openLoop?: OpenLoopResult;
 }
 
 export interface ExperimentArm {
