@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { ExitCode, ShiptrackError, UnavailableError } from '../errors.js';
@@ -59,6 +60,20 @@ export async function openRedis(config: Config, options: { confirm?: boolean } =
     clearTimeout(timer);
   }
   return redis;
+}
+
+/**
+ * Lets the commands sent in this tick leave in one socket write. Each write is a system call that
+ * also runs loopback TCP for Redis; with four readers waiting, one per command was most of the CPU
+ * a cache hit cost (ioredis's auto-pipelining batches too, but through a pipeline object per batch
+ * and one batch in flight at a time, which cost more than it saved here).
+ */
+export function writeTogether(redis: Redis): void {
+  // Undefined until the first connection.
+  const stream = redis.stream as Socket | undefined;
+  if (stream === undefined || stream.writableCorked > 0) return;
+  stream.cork();
+  process.nextTick(() => stream.uncork());
 }
 
 /** Deletes every key that starts with `prefix` (SCAN, then UNLINK in batches: never KEYS). */

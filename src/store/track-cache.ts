@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { ChainableCommander, Redis } from 'ioredis';
-import type { TrackedPackage } from '../domain/timeline.js';
+import { writeTogether } from './redis.js';
+import type { PackageStatus } from '../domain/status.js';
+import type { LocalTime, Place, TimelineEvent, TrackedPackage } from '../domain/timeline.js';
 
 /**
  * Cache-aside for `track` in Redis. Each number has a version counter; a reader notes the
@@ -42,18 +44,137 @@ if (redis.call('GET', KEYS[2]) or '0') == ARGV[1] then
 end
 return 0`;
 
-function revive(text: string): CachedAnswer {
-  const parsed = JSON.parse(text) as { value: (TrackedPackage & { [k: string]: unknown }) | null; cachedAt: number };
-  const value = parsed.value;
-  if (value !== null) {
-    value.estimatedDelivery = new Date(value.estimatedDelivery);
-    value.actualDelivery = value.actualDelivery === null ? null : new Date(value.actualDelivery);
-    for (const event of value.events) {
-      event.at = new Date(event.at);
-      event.recordedAt = new Date(event.recordedAt);
+/**
+ * The cached form of an answer: JSON arrays rather than objects, each place listed once, times as
+ * epoch milliseconds. A third of the size of the answer's own JSON, and read back in about a third
+ * of the time: no key per field, no date text to parse. `[2, cachedAt, null]` caches "not found".
+ * The leading 2 names the form: an answer cached in another form is a miss (and then replaced).
+ */
+const cachedForm = 2;
+
+type LocalTuple = [text: string, offsetMinutes: number];
+type PlaceTuple = [name: string, city: string, state: string, timeZone: string];
+type EventTuple = [
+  eventId: number,
+  status: PackageStatus,
+  at: number,
+  recordedAt: number,
+  place: number,
+  local: LocalTuple | null,
+  reason: string | null,
+];
+type PackageTuple = [
+  packageId: number,
+  trackingNumber: string,
+  currentStatus: PackageStatus,
+  sender: string,
+  recipient: string,
+  weight: string,
+  metadata: Record<string, unknown>,
+  places: PlaceTuple[],
+  origin: number,
+  destination: number,
+  estimatedDelivery: number,
+  actualDelivery: number | null,
+  estimatedLocal: LocalTuple | null,
+  actualLocal: LocalTuple | null,
+  events: EventTuple[],
+];
+type CachedTuple = [form: typeof cachedForm, cachedAt: number, answer: PackageTuple | null];
+
+const localTuple = (local: LocalTime | null | undefined): LocalTuple | null =>
+  local == null ? null : [local.text, local.offsetMinutes];
+
+/** The text an answer is cached as (see cachedForm). */
+export function encodeCachedAnswer(answer: TrackedPackage | null, cachedAt: number): string {
+  if (answer === null) return JSON.stringify([cachedForm, cachedAt, null]);
+  const places: PlaceTuple[] = [];
+  const indexes = new Map<string, number>();
+  const placeIndex = (place: Place): number => {
+    const key = `${place.name}\u0000${place.city}\u0000${place.state}\u0000${place.timeZone}`;
+    let index = indexes.get(key);
+    if (index === undefined) {
+      index = places.push([place.name, place.city, place.state, place.timeZone]) - 1;
+      indexes.set(key, index);
     }
+    return index;
+  };
+  const origin = placeIndex(answer.origin);
+  const destination = placeIndex(answer.destination);
+  const events = answer.events.map((e): EventTuple => [
+    e.eventId,
+    e.status,
+    e.at.getTime(),
+    e.recordedAt.getTime(),
+    placeIndex(e.location),
+    localTuple(e.local),
+    e.reason ?? null,
+  ]);
+  const tuple: PackageTuple = [
+    answer.packageId,
+    answer.trackingNumber,
+    answer.currentStatus,
+    answer.sender,
+    answer.recipient,
+    answer.weight,
+    answer.metadata,
+    places,
+    origin,
+    destination,
+    answer.estimatedDelivery.getTime(),
+    answer.actualDelivery === null ? null : answer.actualDelivery.getTime(),
+    localTuple(answer.estimatedLocal),
+    localTuple(answer.actualLocal),
+    events,
+  ];
+  return JSON.stringify([cachedForm, cachedAt, tuple] satisfies CachedTuple);
+}
+
+const placeOf = (places: readonly PlaceTuple[], index: number): Place => {
+  const p = places[index] as PlaceTuple;
+  return { name: p[0], city: p[1], state: p[2], timeZone: p[3] };
+};
+
+/** An answer read back from its cached text; undefined when the text is in another form. */
+export function decodeCachedAnswer(text: string): CachedAnswer | undefined {
+  if (!text.startsWith(`[${cachedForm},`)) return undefined;
+  const [, cachedAt, p] = JSON.parse(text) as CachedTuple;
+  if (p === null) return { value: null, cachedAt };
+  const places = p[7];
+  const rows = p[14];
+  const events = new Array<TimelineEvent>(rows.length);
+  for (let i = 0; i < rows.length; i += 1) {
+    const e = rows[i] as EventTuple;
+    const local = e[5];
+    events[i] = {
+      eventId: e[0],
+      status: e[1],
+      at: new Date(e[2]),
+      recordedAt: new Date(e[3]),
+      location: placeOf(places, e[4]),
+      local: local === null ? undefined : { text: local[0], offsetMinutes: local[1] },
+      reason: e[6],
+    };
   }
-  return { value, cachedAt: parsed.cachedAt };
+  const estimatedLocal = p[12];
+  const actualLocal = p[13];
+  const value: TrackedPackage = {
+    packageId: p[0],
+    trackingNumber: p[1],
+    currentStatus: p[2],
+    sender: p[3],
+    recipient: p[4],
+    weight: p[5],
+    metadata: p[6],
+    origin: placeOf(places, p[8]),
+    destination: placeOf(places, p[9]),
+    estimatedDelivery: new Date(p[10]),
+    actualDelivery: p[11] === null ? null : new Date(p[11]),
+    estimatedLocal: estimatedLocal === null ? undefined : { text: estimatedLocal[0], offsetMinutes: estimatedLocal[1] },
+    actualLocal: actualLocal === null ? null : { text: actualLocal[0], offsetMinutes: actualLocal[1] },
+    events,
+  };
+  return { value, cachedAt };
 }
 
 const valueKeyOf = (prefix: string, n: string): string => `${prefix}${n}`;
@@ -74,11 +195,12 @@ export function createTrackCache(redis: Redis, options: TrackCacheOptions): Trac
   const versionKey = (n: string): string => versionKeyOf(prefix, n);
   return {
     async lookup(trackingNumber) {
+      writeTogether(redis);
       const [value, version] = await redis.mget(valueKey(trackingNumber), versionKey(trackingNumber));
-      return { hit: value == null ? undefined : revive(value), version: version ?? '0' };
+      return { hit: value == null ? undefined : decodeCachedAnswer(value), version: version ?? '0' };
     },
     async store(trackingNumber, answer, version) {
-      const payload = JSON.stringify({ value: answer, cachedAt: Date.now() });
+      const payload = encodeCachedAnswer(answer, Date.now());
       const ttl = answer === null ? options.negativeTtlMs : options.ttlMs;
       const stored = await redis.eval(
         storeIfUnchanged,
