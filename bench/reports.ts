@@ -19,28 +19,14 @@
  * would).
  */
 import { loadConfig } from '../src/config.js';
-import { createPgDocumentStore } from '../src/store/documents/postgres.js';
-import { parseDay, parseMetadataFilters } from '../src/domain/report-filters.js';
 import type { ProfileName } from '../src/domain/seed/types.js';
+import { createPgDocumentStore } from '../src/store/documents/postgres.js';
 import { runConsistencyReport } from '../src/services/reports/consistency.report.js';
-import { runDbReport } from '../src/services/reports/db.report.js';
-import {
-  reasonsFromDocuments,
-  runExceptionsReport,
-  runFacilitiesReport,
-  runLanesReport,
-} from '../src/services/reports/network.report.js';
-import {
-  runCustomerReport,
-  runMetadataReport,
-  runOverdueReport,
-  runStaleReport,
-  runStatusReport,
-} from '../src/services/reports/packages.report.js';
 import type { ReportResult } from '../src/services/reports/report.js';
 import { openDatabase, type Database } from '../src/store/database.js';
 import pg from 'pg';
-import { handWritten, type SqlContext } from './reports-sql.js';
+import { reportRuns } from './report-runs.js';
+import { handWritten } from './reports-sql.js';
 import { median, seedScratchDatabase } from './support.js';
 
 interface Args {
@@ -95,41 +81,7 @@ async function main(): Promise<void> {
   // No statement timeout: `consistency` at `large` runs for minutes (the CLI lifts it too).
   const db: Database = await openDatabase(config, { applicationName: 'shiptrack bench reports', statementTimeoutMs: 0 });
   const now = args.asOf;
-  const day = (ago: number): Date => new Date(now.getTime() - ago * 86_400_000);
-  const [customer] = (
-    await db.knex.raw<{ rows: { email: string }[] }>(`select email from customers order by customer_id limit 1 offset 41`)
-  ).rows;
-  /** A report, and what to do (untimed) before each run of it. */
-  type Measured = [string, () => Promise<ReportResult>, (() => Promise<unknown>)?];
-  const reports: Measured[] = [
-    ['status', () => runStatusReport(db, { now })],
-    ['overdue --limit 50', () => runOverdueReport(db, { now, limit: 50 })],
-    ['lanes --since 30d', () => runLanesReport(db, { now, since: day(30), by: 'state', minShipments: 20, limit: 20 })],
-    ['lanes --by city', () => runLanesReport(db, { now, since: day(30), by: 'city', minShipments: 20, limit: 20 })],
-    [
-      'facilities --day yesterday',
-      () => runFacilitiesReport(db, { now, day: parseDay('yesterday', now), sort: 'scans', limit: 20 }),
-    ],
-    ['stale --hours 48', () => runStaleReport(db, { now, hours: 48, limit: 50 })],
-    [
-      'exceptions --since 7d',
-      () =>
-        runExceptionsReport(db, {
-          now,
-          since: day(7),
-          limit: 20,
-          reasons: reasonsFromDocuments(() => Promise.resolve(createPgDocumentStore(db.knex))),
-        }),
-    ],
-    ['customer <email>', () => runCustomerReport(db, { now, customer: customer?.email ?? '1', limit: 50 })],
-    ['metadata fragile=true', () => runMetadataReport(db, { now, filter: parseMetadataFilters(['fragile=true']), limit: 20 })],
-    [
-      'metadata service+signature',
-      () =>
-        runMetadataReport(db, { now, filter: parseMetadataFilters(['service=express', 'signature_required=true']), limit: 20 }),
-    ],
-    ['db', () => runDbReport(db, { now, limit: 20 })],
-  ];
+  const { reports, context } = await reportRuns(db, now);
   if (args.withConsistency) {
     for (const jobs of [1, 2]) {
       reports.push([
@@ -170,11 +122,6 @@ async function main(): Promise<void> {
   } else {
     lines.push(`ms per report, ${args.runs} runs after 1 warm-up: median (min–max); target p50 ≤ 150 ms at medium`);
   }
-  const context: SqlContext = {
-    now,
-    customerEmail: customer?.email ?? '',
-    yesterday: parseDay('yesterday', now).start,
-  };
   const spread = (values: number[]): string =>
     `${median(values).toFixed(1).padStart(7)} (${Math.min(...values).toFixed(1)}–${Math.max(...values).toFixed(1)})`;
   try {

@@ -165,7 +165,9 @@ async function writeScans(url: string, file: string, count: number, run: number)
   let base: number;
   try {
     const max = await client.query<{ latest: Date }>(`select max(event_timestamp) as latest from tracking_events`);
-    base = Math.max(new Date(max.rows[0]?.latest ?? 0).getTime(), Date.now()) + 3_600_000;
+    // After every stored event, and no later than `scan` accepts (a day ahead): a run spans about
+    // two and a half hours, starting a day and a half back when the data is older than that.
+    base = Math.max(new Date(max.rows[0]?.latest ?? 0).getTime() + 60_000, Date.now() - 36 * 3_600_000);
     const inFlight = async (): Promise<InFlight[]> =>
       (
         await client.query<InFlight>(
@@ -188,7 +190,7 @@ async function writeScans(url: string, file: string, count: number, run: number)
     await client.end();
   }
   const rnd = random(run * 7919 + 17);
-  const windowMs = 24 * 3_600_000;
+  const windowMs = 2 * 3_600_000;
   const scans: { at: number; line: string }[] = [];
   const perPackage = Math.max(1, Math.ceil(count / packages.length));
   const lastAt = new Map<string, number>();
@@ -200,7 +202,7 @@ async function writeScans(url: string, file: string, count: number, run: number)
     let at = lastAt.get(pkg.tracking_number) ?? base + Math.floor(rnd() * windowMs);
     for (let step = 0; step < perPackage && scans.length < count && !terminal.has(status); step += 1) {
       status = nextStatus(status, rnd());
-      at += 60_000 + Math.floor(rnd() * 4 * 3_600_000);
+      at += 10_000 + Math.floor(rnd() * 10 * 60_000);
       const device = Math.floor(rnd() * 5000);
       sequence += 1;
       const location =
