@@ -195,8 +195,10 @@ const exceptions: HandWritten = async (client, { now }) => {
   const found = await client.query(
     `with e as materialized (
        select e.event_id, e.location_id, e.status, e.package_id,
-              coalesce(r.payload ->> 'reason', r.payload ->> 'carrier_status_code') as reason
-         from tracking_events e left join doc_raw_scans r on r.event_id = e.event_id
+              -- One index probe per event: a join here hashes every raw scan document.
+              (select coalesce(r.payload ->> 'reason', r.payload ->> 'carrier_status_code')
+                 from doc_raw_scans r where r.event_id = e.event_id) as reason
+         from tracking_events e
         where e.status in ('exception', 'attempt_fail') and e.event_timestamp >= $1 and e.event_timestamp < $2),
      top_reason as (
        select distinct on (location_id) location_id, reason || ' (' || count(*) || ')' as top

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import type { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Knex } from 'knex';
@@ -41,12 +42,43 @@ export interface SessionTransaction {
   readonly mode: string;
   /** More settings for the transaction only (`work_mem`, `jit`): names and values we write, never user text. */
   readonly settings?: Readonly<Record<string, string>>;
+  /**
+   * The work runs exactly one statement (`raw`, once). On a server the transaction, its settings,
+   * that statement and the commit then go in one round trip: a simple-protocol query, the
+   * statement's bindings written into it as the literals pg would have sent as parameters (text,
+   * of unknown type, so the server resolves them the same way). A second statement is a bug.
+   */
+  readonly single?: boolean;
 }
 
 /** The part of a pg Client the first round trip of a transaction session uses. */
 interface SimpleQueryClient {
   query(text: string): Promise<{ rows: unknown[] } | { rows: unknown[] }[]>;
   escapeLiteral(text: string): string;
+  /** The backend's pid, from the server's key data at connect time. */
+  processID?: number | null;
+}
+
+type PrepareValue = (value: unknown) => string | Buffer | null;
+const requireCommonJs = createRequire(import.meta.url);
+let prepareValue: PrepareValue | undefined;
+
+/**
+ * `sql` with its knex bindings written in as literals: each as the text pg would send for it as a
+ * parameter (pg's own prepareValue: dates, arrays, JSON alike), quoted, so of unknown type like a
+ * parameter; null as NULL. Only for SQL we write: a `$n` inside its string literals would be taken
+ * for a placeholder.
+ */
+function inlineBindings(db: Database, client: SimpleQueryClient, sql: string, bindings: readonly Knex.RawBinding[]): string {
+  prepareValue ??= (requireCommonJs('pg/lib/utils.js') as { prepareValue: PrepareValue }).prepareValue;
+  const native = db.knex.raw(sql, bindings).toSQL().toNative();
+  const values = native.bindings as readonly unknown[];
+  return native.sql.replace(/\$(\d+)/g, (_, n: string) => {
+    const value = prepareValue?.(values[Number(n) - 1]) ?? null;
+    if (value === null) return 'NULL';
+    if (Buffer.isBuffer(value)) return `'\\x${value.toString('hex')}'`;
+    return client.escapeLiteral(value);
+  });
 }
 
 export interface Session {
@@ -152,6 +184,36 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
     return db.knex.raw<{ rows: R[] }>(sql, bindings).connection(connection);
   };
 
+  /** A session whose one statement is sent with its transaction around it (`SessionTransaction.single`). */
+  const singleStatementSession = (mode: string): Session => {
+    const client = connection as SimpleQueryClient;
+    let sent = false;
+    const single = async <R>(sql: string, bindings: readonly Knex.RawBinding[] = []): Promise<{ rows: R[] }> => {
+      if (sent) throw new Error('a single-statement session was asked to run a second statement');
+      sent = true;
+      if (cancelling !== undefined) await cancelling;
+      const configured = settings.map(
+        ([name, value]) => `set_config(${client.escapeLiteral(name)}, ${client.escapeLiteral(value)}, true)`,
+      );
+      const statements = [`begin ${mode}`, ...(configured.length > 0 ? [`select ${configured.join(', ')}`] : [])];
+      // Until the commit has run, a failure leaves the transaction open: the finally rolls it back.
+      inTransaction = true;
+      const results = await client.query(`${statements.join('; ')}; ${inlineBindings(db, client, sql, bindings)}; commit`);
+      inTransaction = false;
+      const all = Array.isArray(results) ? results : [results];
+      return { rows: (all[statements.length]?.rows ?? []) as R[] };
+    };
+    return {
+      db,
+      connection,
+      pid: client.processID ?? undefined,
+      raw: single,
+      transaction: () => Promise.reject(new Error('a single-statement session has no transactions')),
+      reasonFor,
+      settled,
+    };
+  };
+
   const readTimeout = db.mode === 'server' ? (connection as PgReadTimeout).connectionParameters : undefined;
   const savedReadTimeout = readTimeout?.query_timeout;
   let locked = false;
@@ -165,6 +227,16 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
     const joined = (db.knex as { isTransaction?: boolean }).isTransaction === true;
     const transaction = joined ? undefined : options.transaction;
     settings.push(...Object.entries(options.transaction?.settings ?? {}));
+    if (transaction?.single === true && db.mode === 'server') {
+      const session = singleStatementSession(transaction.mode);
+      pid = session.pid;
+      if (readTimeout !== undefined && options.statementTimeoutMs !== undefined) {
+        readTimeout.query_timeout = options.statementTimeoutMs === 0 ? false : options.statementTimeoutMs + 5_000;
+      }
+      if (options.signal?.aborted === true) onAbort();
+      else options.signal?.addEventListener('abort', onAbort, { once: true });
+      return await work(session);
+    }
     const first = await (
       transaction === undefined
         ? raw<{ pid: number }>(

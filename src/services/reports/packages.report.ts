@@ -24,12 +24,16 @@ interface StatusRow {
 
 /** Packages by current status, with shares: the sums of the maintained counts (migration 20261203000100). */
 export async function runStatusReport(db: Database, options: ReportOptions): Promise<ReportResult> {
-  const read = await readReport(db, options, (reader) =>
-    reader.rows<StatusRow>(
-      'packages by status',
-      `select current_status as status, sum(packages)::bigint as packages
-         from package_status_counts group by current_status having sum(packages) <> 0`,
-    ),
+  const read = await readReport(
+    db,
+    options,
+    (reader) =>
+      reader.rows<StatusRow>(
+        'packages by status',
+        `select current_status as status, sum(packages)::bigint as packages
+           from package_status_counts group by current_status having sum(packages) <> 0`,
+      ),
+    { single: true },
   );
   const total = read.value.reduce((sum, r) => sum + r.packages, 0);
   const rows: ReportRow[] = read.value
@@ -93,10 +97,13 @@ interface OverdueRow {
  */
 export async function runOverdueReport(db: Database, options: ReportOptions & { limit: number }): Promise<ReportResult> {
   const now = options.now;
-  const read = await readReport(db, options, async (reader) => {
-    const found = await reader.rows<OverdueCountRow & { [K in keyof OverdueRow]: OverdueRow[K] | null }>(
-      'overdue packages',
-      `with late as materialized (
+  const read = await readReport(
+    db,
+    options,
+    async (reader) => {
+      const found = await reader.rows<OverdueCountRow & { [K in keyof OverdueRow]: OverdueRow[K] | null }>(
+        'overdue packages',
+        `with late as materialized (
          select package_id, current_status, due, last_scan_at from in_flight_packages where due < ?::timestamptz),
        counts as (
          select count(*)::bigint as overdue,
@@ -119,12 +126,14 @@ export async function runOverdueReport(db: Database, options: ReportOptions & { 
              join locations o on o.location_id = s.origin_location_id
              join locations d on d.location_id = s.destination_location_id) x on true
         order by x.due, x.package_id`,
-      [now, now, now, now, now, now, now, options.limit],
-    );
-    const counts: OverdueCountRow | undefined = found[0];
-    const rows = found.filter((r): r is OverdueCountRow & OverdueRow => r.tracking_number !== null);
-    return { counts, rows };
-  });
+        [now, now, now, now, now, now, now, options.limit],
+      );
+      const counts: OverdueCountRow | undefined = found[0];
+      const rows = found.filter((r): r is OverdueCountRow & OverdueRow => r.tracking_number !== null);
+      return { counts, rows };
+    },
+    { single: true },
+  );
   const counts = read.value.counts;
   const total = counts?.overdue ?? 0;
   const rows: ReportRow[] = read.value.rows.map((r) => ({
@@ -208,10 +217,13 @@ export async function runStaleReport(
   options: ReportOptions & { hours: number; limit: number },
 ): Promise<ReportResult> {
   const cutoff = new Date(options.now.getTime() - options.hours * hourMs);
-  const read = await readReport(db, options, async (reader) => {
-    const found = await reader.rows<({ kind: 'status' } & StaleStatusRow) | ({ kind: 'package' } & StaleRow)>(
-      'stale packages',
-      `with quiet as materialized (
+  const read = await readReport(
+    db,
+    options,
+    async (reader) => {
+      const found = await reader.rows<({ kind: 'status' } & StaleStatusRow) | ({ kind: 'package' } & StaleRow)>(
+        'stale packages',
+        `with quiet as materialized (
          select package_id, current_status, quiet_since, last_scan_at from in_flight_packages where quiet_since < ?)
        select 'status' as kind, current_status as status, count(*)::bigint as packages, min(quiet_since) as oldest,
               null as tracking_number, null::timestamptz as last_scan_at, null::timestamptz as quiet_since, null as last_location
@@ -222,15 +234,17 @@ export async function runStaleReport(
                 where e.package_id = q.package_id order by e.event_timestamp desc, e.event_id desc limit 1)
          from (select * from quiet order by quiet_since, package_id limit ?) q
          join packages p on p.package_id = q.package_id`,
-      [cutoff, options.limit],
-    );
-    const statuses = found.filter((r): r is { kind: 'status' } & StaleStatusRow => r.kind === 'status');
-    // The union keeps no order of its own: the listed packages are put back in quiet order.
-    const packages = found
-      .filter((r): r is { kind: 'package' } & StaleRow => r.kind === 'package')
-      .sort((a, b) => a.quiet_since.getTime() - b.quiet_since.getTime());
-    return { statuses, packages };
-  });
+        [cutoff, options.limit],
+      );
+      const statuses = found.filter((r): r is { kind: 'status' } & StaleStatusRow => r.kind === 'status');
+      // The union keeps no order of its own: the listed packages are put back in quiet order.
+      const packages = found
+        .filter((r): r is { kind: 'package' } & StaleRow => r.kind === 'package')
+        .sort((a, b) => a.quiet_since.getTime() - b.quiet_since.getTime());
+      return { statuses, packages };
+    },
+    { single: true },
+  );
   const { statuses, packages } = read.value;
   const total = statuses.reduce((sum, r) => sum + r.packages, 0);
   const statusRows: ReportRow[] = statuses
@@ -312,15 +326,18 @@ export async function runCustomerReport(
 ): Promise<ReportResult> {
   const key = options.customer.trim();
   const byId = /^\d{1,18}$/.test(key);
-  const read = await readReport(db, options, async (reader) => {
-    // One statement: the customer, their packages counted by role and status, and the newest
-    // `limit` of them, picked from the rows already read (sent and received are two index scans
-    // of packages) before joining names and places for those only.
-    const found = await reader.rows<
-      CustomerRow & { counts: [string, string, number][] } & { [K in keyof CustomerPackageRow]: CustomerPackageRow[K] | null }
-    >(
-      'customer and packages',
-      `with c as (
+  const read = await readReport(
+    db,
+    options,
+    async (reader) => {
+      // One statement: the customer, their packages counted by role and status, and the newest
+      // `limit` of them, picked from the rows already read (sent and received are two index scans
+      // of packages) before joining names and places for those only.
+      const found = await reader.rows<
+        CustomerRow & { counts: [string, string, number][] } & { [K in keyof CustomerPackageRow]: CustomerPackageRow[K] | null }
+      >(
+        'customer and packages',
+        `with c as (
          select customer_id, name, email, address from customers
           where ${byId ? 'customer_id = ?::bigint' : 'lower(email) = lower(?)'}),
        x as (
@@ -342,20 +359,22 @@ export async function runCustomerReport(
          left join locations fl on fl.location_id = s.origin_location_id
          left join locations tl on tl.location_id = s.destination_location_id
         order by n.created_at desc, n.package_id desc`,
-      [key, options.limit],
-    );
-    const [first] = found;
-    if (first === undefined) return undefined;
-    const customer: CustomerRow = {
-      customer_id: first.customer_id,
-      name: first.name,
-      email: first.email,
-      address: first.address,
-    };
-    const counts = first.counts.map(([role, status, packages]) => ({ role, status, packages }));
-    const packages = found.filter((r): r is typeof r & CustomerPackageRow => r.tracking_number !== null);
-    return { customer, counts, packages };
-  });
+        [key, options.limit],
+      );
+      const [first] = found;
+      if (first === undefined) return undefined;
+      const customer: CustomerRow = {
+        customer_id: first.customer_id,
+        name: first.name,
+        email: first.email,
+        address: first.address,
+      };
+      const counts = first.counts.map(([role, status, packages]) => ({ role, status, packages }));
+      const packages = found.filter((r): r is typeof r & CustomerPackageRow => r.tracking_number !== null);
+      return { customer, counts, packages };
+    },
+    { single: true },
+  );
   if (read.value === undefined) {
     throw new NotFoundError(`no customer ${byId ? 'with id' : 'with e-mail'} ${key}`, {
       hint: 'give a customer id (digits) or an e-mail address',
@@ -451,12 +470,15 @@ export async function runMetadataReport(
   // "Which fragile packages are where" is counted as the packages change (package_status_counts
   // splits by it); any other filter is counted from the GIN index on metadata.
   const fragileOnly = containment === '{"fragile":true}';
-  const read = await readReport(db, options, async (reader) => {
-    const found = await reader.rows<
-      { counts: [string, number][]; all: number } & { [K in keyof MetadataRow]: MetadataRow[K] | null }
-    >(
-      'matching packages',
-      `with counts as (
+  const read = await readReport(
+    db,
+    options,
+    async (reader) => {
+      const found = await reader.rows<
+        { counts: [string, number][]; all: number } & { [K in keyof MetadataRow]: MetadataRow[K] | null }
+      >(
+        'matching packages',
+        `with counts as (
          select coalesce(json_agg(json_build_array(status, packages)), '[]') as counts
            from (${
              fragileOnly
@@ -470,13 +492,15 @@ export async function runMetadataReport(
          left join (select package_id, tracking_number, current_status, weight, metadata
                       from packages where metadata @> ?::jsonb order by package_id desc limit ?) m on true
         order by m.package_id desc`,
-      [containment, containment, options.limit],
-    );
-    const [first] = found;
-    const counts = (first?.counts ?? []).map(([status, packages]) => ({ status, packages }));
-    const rows = found.filter((r): r is typeof r & MetadataRow => r.tracking_number !== null);
-    return { counts, all: first?.all ?? 0, rows };
-  });
+        [containment, containment, options.limit],
+      );
+      const [first] = found;
+      const counts = (first?.counts ?? []).map(([status, packages]) => ({ status, packages }));
+      const rows = found.filter((r): r is typeof r & MetadataRow => r.tracking_number !== null);
+      return { counts, all: first?.all ?? 0, rows };
+    },
+    { single: true },
+  );
   const { counts, all, rows } = read.value;
   const total = counts.reduce((s, c) => s + c.packages, 0);
   return reportResult(

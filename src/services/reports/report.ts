@@ -142,7 +142,15 @@ export async function readReport<T>(
   db: Database,
   options: ReportOptions,
   work: (reader: ReportReader) => Promise<T>,
-  settings: { connections?: number; statementTimeoutMs?: number } = {},
+  settings: {
+    connections?: number;
+    statementTimeoutMs?: number;
+    /**
+     * The report reads with exactly one query: on a server (without --explain) its transaction,
+     * settings, query and commit then take one round trip instead of three.
+     */
+    single?: boolean;
+  } = {},
 ): Promise<{ value: T; plans: QueryPlan[]; elapsedMs: number }> {
   const started = performance.now();
   const plans: QueryPlan[] = [];
@@ -177,7 +185,8 @@ export async function readReport<T>(
   }
 
   // The session opens the transaction, with the settings, in its first round trip and commits it
-  // after the work: a report of one query costs three round trips.
+  // after the work: a report of several queries costs two round trips more than its queries, one
+  // of a single query (`single`) none.
   const readInSnapshot = async (main: Session): Promise<T> => {
     const siblings: ReportReader[] = [];
     const first = reader(main.raw, siblings);
@@ -208,7 +217,14 @@ export async function readReport<T>(
     if (signal?.aborted) throw new InterruptedError('report interrupted');
     const value = await withSession(
       db,
-      { ...session, transaction: { mode: 'isolation level repeatable read read only', settings: reportSettings } },
+      {
+        ...session,
+        transaction: {
+          mode: 'isolation level repeatable read read only',
+          settings: reportSettings,
+          single: settings.single === true && options.explain !== true && (settings.connections ?? 1) <= 1,
+        },
+      },
       readInSnapshot,
     );
     return { value, plans, elapsedMs: performance.now() - started };

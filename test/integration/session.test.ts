@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { openDatabase, type Database } from '../../src/store/database.js';
+import { withSession, type SessionTransaction } from '../../src/store/session.js';
+import { createTestDatabase, type TestDatabase } from '../support/databases.js';
+
+const postgres = inject('postgresAvailable');
+
+/**
+ * A single-statement session sends its transaction, settings, statement and commit in one simple
+ * query, with the bindings written in as literals: the answers must be those of the same
+ * statement sent with parameters, and a failure must leave nothing open on the pooled connection.
+ */
+describe.skipIf(!postgres)('withSession: one statement in one round trip', () => {
+  let testDb: TestDatabase;
+  let db: Database;
+  const single: SessionTransaction = {
+    mode: 'isolation level repeatable read read only',
+    settings: { work_mem: '64MB' },
+    single: true,
+  };
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase('st_session');
+    db = await openDatabase(loadConfig({ env: { SHIPTRACK_DATABASE_URL: testDb.url }, envFile: null }), { poolMax: 1 });
+    await db.knex.raw(`create table things (id int primary key, at timestamptz, tags text[], doc jsonb, note text)`);
+    await db.knex.raw(`insert into things values (1, '2026-11-24 12:00+00', '{a,b}', '{"fragile": true}', 'it''s'),
+                                                 (2, '2026-11-25 12:00+00', '{"c d",e}', '{"n": 2}', null)`);
+  });
+  afterAll(async () => {
+    await db?.close();
+    await testDb?.drop();
+  });
+
+  it('answers as the same statement with parameters does: dates, arrays, JSON, quotes, nulls', async () => {
+    const sql = `select id, at, tags, doc, note, current_setting('work_mem') as work_mem,
+                        current_setting('transaction_read_only') as read_only
+                   from things
+                  where at >= ? and tags && ?::text[] and (doc @> ?::jsonb or note is not distinct from ?)
+                    and coalesce(note, '') <> ? order by id limit ?`;
+    const bindings = [new Date('2026-11-24T00:00:00Z'), ['b', 'c d'], JSON.stringify({ fragile: true }), null, "x'y\\z", 10];
+    const once = await withSession(db, { transaction: single }, (session) => session.raw(sql, bindings));
+    const usual = await withSession(db, { transaction: { ...single, single: false } }, (session) => session.raw(sql, bindings));
+    expect(once.rows).toEqual(usual.rows);
+    expect(once.rows.map((r) => (r as { id: number }).id)).toEqual([1, 2]);
+    expect(once.rows[0]).toMatchObject({ work_mem: '64MB', read_only: 'on', note: "it's", tags: ['a', 'b'] });
+  });
+
+  it('leaves no transaction and no setting behind, after success and after a failure', async () => {
+    await withSession(db, { transaction: single }, (session) => session.raw('select 1'));
+    await expect(
+      withSession(db, { transaction: single }, (session) => session.raw('select 1 / (id - id) from things')),
+    ).rejects.toThrow(/division by zero/);
+    // The pool has one connection: this is the one the failed statement ran on.
+    const after = await db.knex.raw<{ rows: { state: string; work_mem: string; read_only: string }[] }>(
+      `select current_setting('work_mem') as work_mem, current_setting('transaction_read_only') as read_only,
+              (select state from pg_stat_activity where pid = pg_backend_pid()) as state`,
+    );
+    expect(after.rows[0]).toEqual({ work_mem: '4MB', read_only: 'off', state: 'active' });
+    await db.knex.raw('insert into things values (3, now(), null, null, null)');
+    expect((await db.knex.raw<{ rows: unknown[] }>('select * from things')).rows).toHaveLength(3);
+  });
+
+  it('refuses a second statement, and writes in it fail: the transaction is read only', async () => {
+    await expect(
+      withSession(db, { transaction: single }, async (session) => {
+        await session.raw('select 1');
+        await session.raw('select 2');
+      }),
+    ).rejects.toThrow(/second statement/);
+    await expect(
+      withSession(db, { transaction: single }, (session) =>
+        session.raw('insert into things values (9, now(), null, null, null)'),
+      ),
+    ).rejects.toThrow(/read-only transaction/);
+    expect((await db.knex.raw<{ rows: unknown[] }>('select * from things where id = 9')).rows).toHaveLength(0);
+  });
+});
