@@ -8,6 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import { inFlightSql, statusCountsSql } from '../src/store/rollups.js';
 
 export const cli = path.resolve('bin/shiptrack.js');
 export const tables = ['customers', 'locations', 'packages', 'shipments', 'tracking_events'] as const;
@@ -114,6 +115,22 @@ export const columns: Record<(typeof tables)[number], string> = {
   tracking_events: 'event_id, package_id, location_id, status, event_timestamp',
 };
 
+/** The user triggers with a transition table on the seeded tables (the ones a seed switches off). */
+async function triggerNames(url: string): Promise<{ table: string; name: string }[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const found = await client.query<{ table: string; name: string }>(
+      `select tgrelid::regclass::text as table, tgname as name from pg_trigger
+        where not tgisinternal and tgrelid = any ($1::regclass[]) and (tgoldtable is not null or tgnewtable is not null)`,
+      [tables],
+    );
+    return found.rows;
+  } finally {
+    await client.end();
+  }
+}
+
 /** Writes each seeded table of the database at `url` as CSV into `dir` (outside any timing). */
 export function exportRows(url: string, dir: string): void {
   for (const table of tables) {
@@ -135,12 +152,20 @@ export function exportRows(url: string, dir: string): void {
 export async function copyLimit(adminUrl: string, name: string, dir: string): Promise<number> {
   const baseUrl = await freshDatabase(adminUrl, name);
   const ddl = await constraintDdl(baseUrl);
+  // As the seed does: the triggers that list changes and keep the rollups are off during the
+  // load (a trigger's join over a million new rows with the indexes dropped never ends), and the
+  // rollups are rebuilt from the data afterwards.
+  const triggers = (await triggerNames(baseUrl)).map(({ table, name }) => [table, name] as const);
   const script = [
     'begin;',
+    ...triggers.map(([table, name]) => `alter table ${table} disable trigger ${name};`),
     ...ddl.drop,
     ...tables.map((t) => `\\copy ${t} (${columns[t]}) from '${path.join(dir, `${t}.csv`)}' csv`),
     ...ddl.create,
-    `analyze ${tables.join(', ')};`,
+    ...triggers.map(([table, name]) => `alter table ${table} enable trigger ${name};`),
+    `insert into package_status_counts (current_status, fragile, packages) ${statusCountsSql};`,
+    `insert into in_flight_packages (package_id, current_status, created_at, last_scan_at, quiet_since, due) ${inFlightSql()};`,
+    `analyze ${tables.join(', ')}, package_status_counts, in_flight_packages;`,
     'commit;',
   ].join('\n');
   writeFileSync(path.join(dir, 'baseline.sql'), script);

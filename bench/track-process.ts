@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   const fill = (): string => {
     const run = spawnSync(process.execPath, [cli, 'track', number, '--json'], { env, encoding: 'utf8' });
     if (run.status !== 0) throw new Error(`track ${number} exited ${String(run.status)}: ${run.stderr.trim()}`);
-    return (JSON.parse(run.stdout) as { source: string }).source;
+    return (JSON.parse(run.stdout) as { packages: { source: string }[] }).packages[0]?.source ?? 'nothing';
   };
   for (let round = -args.warmup; round < args.runs; round += 1) {
     fill();
