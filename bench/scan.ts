@@ -17,6 +17,12 @@
  *   npm run bench:scan -- --database-url postgres://…/db --generate scans.ndjson
  *
  * only writes a file of fresh scans (for profiling the ingest by hand) and exits.
+ *
+ *   npm run bench:scan -- --database-url postgres://…/db --runs 5 --compare-sql
+ *
+ * also records, in each run, fresh scans by hand-written SQL on two sessions (bench/scan-sql.ts:
+ * the same checks and writes as one INSERT … SELECT per session), alternating with this build,
+ * and prints the per-run ratio of the two rates.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +31,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { allowedTransitions, type PackageStatus } from '../src/domain/status.js';
 import { formatS10 } from '../src/domain/tracking-number.js';
+import { recordScansBySql, scansAsCsv } from './scan-sql.js';
 import { medianAndSpread, seedScratchDatabase } from './support.js';
 
 interface Args {
@@ -38,7 +45,10 @@ interface Args {
   baselineCli: string | undefined;
   generate: string | undefined;
   parallel: string | undefined;
+  compareSql: boolean;
 }
+
+const handWritten = 'hand-written SQL (2 sessions)';
 
 function parseArgs(argv: string[]): Args {
   const args: Args = {
@@ -52,10 +62,14 @@ function parseArgs(argv: string[]): Args {
     baselineCli: undefined,
     generate: undefined,
     parallel: undefined,
+    compareSql: false,
   };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1] ?? ''];
-    if (flag === '--profile') args.profile = value;
+    if (flag === '--compare-sql') {
+      args.compareSql = true;
+      i -= 1;
+    } else if (flag === '--profile') args.profile = value;
     else if (flag === '--scans') args.scans = Number(value);
     else if (flag === '--runs') args.runs = Number(value);
     else if (flag === '--batch') args.batch = Number(value);
@@ -277,6 +291,8 @@ async function main(): Promise<void> {
   }
   const builds: [string, string][] = [['this build', args.cli]];
   if (args.baselineCli !== undefined) builds.push(['baseline', args.baselineCli]);
+  // The hand-written limit: the same work in SQL on two sessions (bench/scan-sql.ts).
+  if (args.compareSql) builds.push([handWritten, '']);
   const results = new Map<string, number[]>(builds.map(([name]) => [name, []]));
   const work = mkdtempSync(path.join(tmpdir(), 'shiptrack-bench-scan-'));
   try {
@@ -285,7 +301,17 @@ async function main(): Promise<void> {
       const order = run % 2 === 1 ? builds : [...builds].reverse();
       for (const [name, cli] of order) {
         const file = path.join(work, 'scans.ndjson');
-        const lines = await writeScans(url, file, args.scans, run * 2 + (name === 'baseline' ? 1 : 0));
+        const lines = await writeScans(url, file, args.scans, run * 3 + builds.findIndex(([n]) => n === name));
+        if (name === handWritten) {
+          const parts = scansAsCsv(file, 2);
+          const { ms, recorded } = await recordScansBySql(url, parts);
+          if (recorded !== lines) throw new Error(`${name}: recorded ${recorded} of ${lines} scans`);
+          results.get(name)?.push((lines / ms) * 1000);
+          process.stderr.write(
+            `run ${run} ${name}: ${lines} scans in ${(ms / 1000).toFixed(2)} s = ${Math.round((lines / ms) * 1000)}/s\n`,
+          );
+          continue;
+        }
         const options = ['--batch', String(args.batch)];
         if (name === 'this build' && args.parallel !== undefined) options.push('--parallel', args.parallel);
         const summary = await ingest(cli, url, file, options);
@@ -305,7 +331,13 @@ async function main(): Promise<void> {
     `scan --file, profile ${args.profile}, ${args.scans} scans × ${args.runs} runs, --batch ${args.batch}` +
       `${args.parallel === undefined ? '' : ` (this build --parallel ${args.parallel})`}; scans/s, median (min–max)`,
   ];
-  for (const [name, values] of results) lines.push(`  ${name.padEnd(12)} ${spread(values)}`);
+  for (const [name, values] of results) lines.push(`  ${name.padEnd(24)} ${spread(values)}`);
+  const ours = results.get('this build') ?? [];
+  const limit = results.get(handWritten) ?? [];
+  if (limit.length === ours.length && limit.length > 0) {
+    const ratios = ours.map((o, i) => o / (limit[i] ?? Number.NaN));
+    lines.push(`  this build / SQL, per run: ${medianAndSpread(ratios, (n) => n.toFixed(2))} (≥ 1.00: as fast as the SQL)`);
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
