@@ -19,6 +19,7 @@ export interface CachedAnswer {
 
 export interface CacheLookup {
   hit: CachedAnswer | undefined;
+  /** The number's version, read on a miss (before the database is), for `store`; '' on a hit. */
   version: string;
 }
 
@@ -195,9 +196,15 @@ export function createTrackCache(redis: Redis, options: TrackCacheOptions): Trac
   const versionKey = (n: string): string => versionKeyOf(prefix, n);
   return {
     async lookup(trackingNumber) {
+      // A hit is one GET: a scan deletes the value when it bumps the version, so a value found is
+      // current. Only a miss needs the version, and reads it before the database is read, which
+      // is all `store` needs to refuse an answer older than a scan.
       writeTogether(redis);
-      const [value, version] = await redis.mget(valueKey(trackingNumber), versionKey(trackingNumber));
-      return { hit: value == null ? undefined : decodeCachedAnswer(value), version: version ?? '0' };
+      const value = await redis.get(valueKey(trackingNumber));
+      const hit = value == null ? undefined : decodeCachedAnswer(value);
+      if (hit !== undefined) return { hit, version: '' };
+      writeTogether(redis);
+      return { hit: undefined, version: (await redis.get(versionKey(trackingNumber))) ?? '0' };
     },
     async store(trackingNumber, answer, version) {
       const payload = encodeCachedAnswer(answer, Date.now());
