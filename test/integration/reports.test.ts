@@ -9,7 +9,12 @@ import { defaultMigratorOptions, migrateLatest } from '../../src/services/migrat
 import { InterruptedError } from '../../src/errors.js';
 import { proveConsistency, recordProof, runConsistencyChecks } from '../../src/services/check.service.js';
 import { runConsistencyReport } from '../../src/services/reports/consistency.report.js';
-import { runExceptionsReport, runFacilitiesReport, runLanesReport } from '../../src/services/reports/network.report.js';
+import {
+  reasonsFromDocuments,
+  runExceptionsReport,
+  runFacilitiesReport,
+  runLanesReport,
+} from '../../src/services/reports/network.report.js';
 import {
   runCustomerReport,
   runMetadataReport,
@@ -399,6 +404,16 @@ describe.skipIf(!inject('postgresAvailable'))('reports over a hand-built world',
     ]);
     const lastDay = await runExceptionsReport(db, { now: N, since: d(-1), limit: 20 });
     expect(table(lastDay, 'facilities').map((r) => r.location)).toEqual(['Beta Station']);
+    // The raw scans kept in this database, read in the same query: the same answer as the lookup.
+    const inQuery = await runExceptionsReport(db, { now: N, since: d(-7), limit: 20, reasons: 'database' });
+    expect(inQuery.tables).toEqual(result.tables);
+    const viaStore = await runExceptionsReport(db, {
+      now: N,
+      since: d(-7),
+      limit: 20,
+      reasons: reasonsFromDocuments(() => Promise.resolve(createPgDocumentStore(db.knex))),
+    });
+    expect(inQuery.tables).toEqual(viaStore.tables);
   });
 
   it('customer: by id or e-mail (any case), sent and received, newest first', async () => {

@@ -223,13 +223,17 @@ export const scenarios: readonly ScenarioDefinition[] = [
   reportScenario('stale', 'report stale --hours 48', async (ctx) =>
     (await import('../reports/packages.report.js')).runStaleReport(ctx.db, { now: ctx.now, hours: 48, limit: 50 }),
   ),
-  reportScenario('exceptions', 'report exceptions --since 7d', async (ctx) =>
-    (await import('../reports/network.report.js')).runExceptionsReport(ctx.db, {
+  reportScenario('exceptions', 'report exceptions --since 7d', async (ctx) => {
+    const { runExceptionsReport, reasonsFromDocuments } = await import('../reports/network.report.js');
+    // The reasons as the command reads them: in the same query when the raw scans are in PostgreSQL.
+    return runExceptionsReport(ctx.db, {
       now: ctx.now,
       since: new Date(ctx.now.getTime() - 7 * 86_400_000),
       limit: 20,
-    }),
-  ),
+      reasons:
+        ctx.resources.documentsTarget === 'postgres' ? 'database' : reasonsFromDocuments(() => Promise.resolve(ctx.documents)),
+    });
+  }),
   reportScenario('customer', 'report customer <id> (customer 42)', async (ctx) =>
     (await import('../reports/packages.report.js')).runCustomerReport(ctx.db, { now: ctx.now, customer: '42', limit: 50 }),
   ),

@@ -406,6 +406,156 @@ interface ExceptionRow {
   package_id: number;
 }
 
+type ExceptionEvent = ExceptionRow & { location_name: string; city: string; state: string };
+
+/** What the exceptions report shows, counted in SQL or from the events. */
+interface ExceptionCounts {
+  facilities: {
+    name: string;
+    city: string;
+    state: string;
+    exceptions: number;
+    failed: number;
+    packages: number;
+    topReason: string | null;
+    topCount: number;
+  }[];
+  reasons: { reason: string; exceptions: number; failed: number }[];
+  events: number;
+  exceptions: number;
+  /** Events whose reason was recorded. */
+  recorded: number;
+}
+
+interface ExceptionCountRow {
+  /** A facility, a reason, or a reason's count at a facility. */
+  kind: 'facility' | 'reason' | 'facility_reason';
+  location_id: number | null;
+  /** The facility's name, or the reason. */
+  name: string;
+  city: string | null;
+  state: string | null;
+  /** For `facility_reason`: the events with that reason there. */
+  exceptions: number;
+  failed: number | null;
+  packages: number | null;
+  recorded: number;
+}
+
+/** The reason of event `e` in its raw scan, as reasonsFromDocuments reads it: text only. */
+const reasonOfEvent = `(select case when coalesce(r.payload -> 'reason', 'null') <> 'null'
+                             then case when jsonb_typeof(r.payload -> 'reason') = 'string' then r.payload ->> 'reason' end
+                             else case when jsonb_typeof(r.payload -> 'carrier_status_code') = 'string'
+                                       then r.payload ->> 'carrier_status_code' end end
+                          from doc_raw_scans r where r.event_id = e.event_id)`;
+
+/**
+ * The counts in one query over the problem events (`problems`: their FROM and WHERE), each with
+ * its reason probed in the raw scans of this database: a row per facility, per reason, and per
+ * reason at a facility (its most frequent one is picked in JavaScript, ties broken as the other
+ * path breaks them).
+ */
+const countsInDatabase = (problems: string): string => `
+  with e as materialized (select e.location_id, e.status, e.package_id, ${reasonOfEvent} as reason ${problems})
+  select 'facility' as kind, e.location_id, l.location_name as name, l.city, l.state,
+         count(*) filter (where e.status = 'exception') as exceptions, count(*) filter (where e.status = 'attempt_fail') as failed,
+         count(distinct e.package_id) as packages, count(e.reason) as recorded
+    from e join locations l on l.location_id = e.location_id
+   group by e.location_id, l.location_name, l.city, l.state
+  union all
+  select 'reason', null, coalesce(reason, 'not recorded'), null, null,
+         count(*) filter (where status = 'exception'), count(*) filter (where status = 'attempt_fail'), null, 0
+    from e group by 3
+  union all
+  select 'facility_reason', location_id, reason, null, null, count(*), null, null, 0
+    from e where reason is not null group by location_id, reason`;
+
+/** The most frequent reason, ties to the first by name; null when none was recorded. */
+function topReason(counts: ReadonlyMap<string, number>): [string, number] | undefined {
+  return [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0];
+}
+
+function countsFromRows(rows: readonly ExceptionCountRow[]): ExceptionCounts {
+  const facilities = rows.filter((r) => r.kind === 'facility');
+  const reasons = rows.filter((r) => r.kind === 'reason');
+  const reasonsAt = new Map<number, Map<string, number>>();
+  for (const r of rows) {
+    if (r.kind !== 'facility_reason' || r.location_id === null) continue;
+    const at = reasonsAt.get(r.location_id) ?? new Map<string, number>();
+    at.set(r.name, Number(r.exceptions));
+    reasonsAt.set(r.location_id, at);
+  }
+  const sum = (list: readonly ExceptionCountRow[], key: 'exceptions' | 'failed' | 'recorded'): number =>
+    list.reduce((total, r) => total + Number(r[key]), 0);
+  return {
+    facilities: facilities.map((f) => {
+      const top = topReason(reasonsAt.get(f.location_id ?? 0) ?? new Map());
+      return {
+        name: f.name,
+        city: f.city ?? '',
+        state: f.state ?? '',
+        exceptions: Number(f.exceptions),
+        failed: Number(f.failed),
+        packages: Number(f.packages),
+        topReason: top?.[0] ?? null,
+        topCount: top?.[1] ?? 0,
+      };
+    }),
+    reasons: reasons.map((r) => ({ reason: r.name, exceptions: Number(r.exceptions), failed: Number(r.failed) })),
+    events: sum(facilities, 'exceptions') + sum(facilities, 'failed'),
+    exceptions: sum(facilities, 'exceptions'),
+    recorded: sum(facilities, 'recorded'),
+  };
+}
+
+/** The same counts from the events and their reasons looked up elsewhere (a document store). */
+function countEvents(events: readonly ExceptionEvent[], reasons: ReadonlyMap<number, string>): ExceptionCounts {
+  const byFacility = new Map<
+    number,
+    {
+      name: string;
+      city: string;
+      state: string;
+      exceptions: number;
+      failed: number;
+      packages: Set<number>;
+      reasons: Map<string, number>;
+    }
+  >();
+  const byReason = new Map<string, { exceptions: number; failed: number }>();
+  for (const e of events) {
+    const f = byFacility.get(e.location_id) ?? {
+      name: e.location_name,
+      city: e.city,
+      state: e.state,
+      exceptions: 0,
+      failed: 0,
+      packages: new Set<number>(),
+      reasons: new Map<string, number>(),
+    };
+    byFacility.set(e.location_id, f);
+    if (e.status === 'exception') f.exceptions += 1;
+    else f.failed += 1;
+    f.packages.add(e.package_id);
+    const reason = reasons.get(e.event_id) ?? 'not recorded';
+    if (reason !== 'not recorded') f.reasons.set(reason, (f.reasons.get(reason) ?? 0) + 1);
+    const r = byReason.get(reason) ?? { exceptions: 0, failed: 0 };
+    byReason.set(reason, r);
+    if (e.status === 'exception') r.exceptions += 1;
+    else r.failed += 1;
+  }
+  return {
+    facilities: [...byFacility.values()].map((f) => {
+      const top = topReason(f.reasons);
+      return { ...f, packages: f.packages.size, topReason: top?.[0] ?? null, topCount: top?.[1] ?? 0 };
+    }),
+    reasons: [...byReason.entries()].map(([reason, r]) => ({ reason, ...r })),
+    events: events.length,
+    exceptions: events.filter((e) => e.status === 'exception').length,
+    recorded: events.filter((e) => reasons.has(e.event_id)).length,
+  };
+}
+
 /** Where the reason for an exception comes from: the raw scan documents (DOMAIN §4). */
 export type ReasonLookup = (eventIds: readonly number[]) => Promise<Map<number, string>>;
 
@@ -431,72 +581,72 @@ export function reasonsFromDocuments(store: () => Promise<DocumentStore>): Reaso
 /** Exceptions and failed delivery attempts since `since`, by facility and by reason. */
 export async function runExceptionsReport(
   db: Database,
-  options: ReportOptions & { since: Date; limit: number; reasons?: ReasonLookup },
+  options: ReportOptions & {
+    since: Date;
+    limit: number;
+    /**
+     * Where the reasons come from: a lookup in the document store, or `'database'` when the raw
+     * scans are the JSONB table of this database (then counted by the same query, in the same
+     * snapshot, and only the counts leave the server).
+     */
+    reasons?: ReasonLookup | 'database';
+  },
 ): Promise<ReportResult> {
-  const read = await readReport(db, options, async (reader) => {
-    const events = await reader.rows<ExceptionRow>(
-      'exception events',
-      `select e.event_id, e.location_id, e.status, e.package_id
-         from tracking_events e
-        where e.status in ('exception', 'attempt_fail') and e.event_timestamp >= ? and e.event_timestamp < ?`,
-      [options.since, options.now],
-    );
-    const locations = await reader.rows<{ location_id: number; location_name: string; city: string; state: string }>(
-      'facilities',
-      `select location_id, location_name, city, state from locations where location_id = any(?::int[])`,
-      [[...new Set(events.map((e) => e.location_id))]],
-    );
-    return { events, locations };
-  });
-  const { events, locations } = read.value;
-  const reasons =
-    options.reasons === undefined ? new Map<number, string>() : await options.reasons(events.map((e) => e.event_id));
-  const names = new Map(locations.map((l) => [l.location_id, l]));
-
-  const byFacility = new Map<
-    number,
-    { exceptions: number; failed: number; packages: Set<number>; reasons: Map<string, number> }
-  >();
-  const byReason = new Map<string, { exceptions: number; failed: number }>();
-  for (const e of events) {
-    const f = byFacility.get(e.location_id) ?? { exceptions: 0, failed: 0, packages: new Set<number>(), reasons: new Map() };
-    byFacility.set(e.location_id, f);
-    if (e.status === 'exception') f.exceptions += 1;
-    else f.failed += 1;
-    f.packages.add(e.package_id);
-    const reason = reasons.get(e.event_id) ?? 'not recorded';
-    if (reason !== 'not recorded') f.reasons.set(reason, (f.reasons.get(reason) ?? 0) + 1);
-    const r = byReason.get(reason) ?? { exceptions: 0, failed: 0 };
-    byReason.set(reason, r);
-    if (e.status === 'exception') r.exceptions += 1;
-    else r.failed += 1;
-  }
-  const facilityRows: ReportRow[] = [...byFacility.entries()]
-    .map(([id, f]) => {
-      const top = [...f.reasons.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0];
-      const place = names.get(id);
-      return {
-        location: place?.location_name ?? String(id),
-        city: place === undefined ? '' : `${place.city}, ${place.state}`,
-        exceptions: f.exceptions,
-        failed_attempts: f.failed,
-        total: f.exceptions + f.failed,
-        packages: f.packages.size,
-        top_reason: top === undefined ? null : `${top[0]} (${top[1]})`,
-      };
-    })
+  const window = [options.since, options.now];
+  const problems = `from tracking_events e
+          where e.status in ('exception', 'attempt_fail') and e.event_timestamp >= ? and e.event_timestamp < ?`;
+  const read = await readReport(
+    db,
+    options,
+    async (reader): Promise<ExceptionCounts | { events: ExceptionEvent[] }> => {
+      if (options.reasons === 'database') {
+        const rows = await reader.rows<ExceptionCountRow>(
+          'exceptions by facility and reason',
+          countsInDatabase(problems),
+          window,
+        );
+        return countsFromRows(rows);
+      }
+      const events = await reader.rows<ExceptionEvent>(
+        'exception events',
+        `select e.event_id, e.location_id, e.status, e.package_id, l.location_name, l.city, l.state
+           ${problems.replace('from tracking_events e', 'from tracking_events e join locations l on l.location_id = e.location_id')}`,
+        window,
+      );
+      return { events };
+    },
+    { single: true },
+  );
+  const counts =
+    'facilities' in read.value
+      ? read.value
+      : countEvents(
+          read.value.events,
+          options.reasons === undefined || options.reasons === 'database'
+            ? new Map<number, string>()
+            : await options.reasons(read.value.events.map((e) => e.event_id)),
+        );
+  const facilityRows: ReportRow[] = counts.facilities
+    .map((f) => ({
+      location: f.name,
+      city: `${f.city}, ${f.state}`,
+      exceptions: f.exceptions,
+      failed_attempts: f.failed,
+      total: f.exceptions + f.failed,
+      packages: f.packages,
+      top_reason: f.topReason === null ? null : `${f.topReason} (${f.topCount})`,
+    }))
     .sort((a, b) => b.total - a.total || String(a.location).localeCompare(String(b.location)));
-  const reasonRows: ReportRow[] = [...byReason.entries()]
-    .map(([reason, r]) => ({ reason, exceptions: r.exceptions, failed_attempts: r.failed, total: r.exceptions + r.failed }))
+  const reasonRows: ReportRow[] = counts.reasons
+    .map((r) => ({ reason: r.reason, exceptions: r.exceptions, failed_attempts: r.failed, total: r.exceptions + r.failed }))
     .sort(
       (a, b) =>
         (a.reason === 'not recorded' ? 1 : 0) - (b.reason === 'not recorded' ? 1 : 0) ||
         b.total - a.total ||
         a.reason.localeCompare(b.reason),
     )
-    .map((r) => ({ ...r, share: events.length === 0 ? 0 : r.total / events.length }));
-  const exceptions = events.filter((e) => e.status === 'exception').length;
-  const recorded = events.filter((e) => reasons.has(e.event_id)).length;
+    .map((r) => ({ ...r, share: counts.events === 0 ? 0 : r.total / counts.events }));
+  const { exceptions, recorded } = counts;
   return reportResult(
     {
       report: 'exceptions',
@@ -517,8 +667,8 @@ export async function runExceptionsReport(
           totals: {
             reason: 'total',
             exceptions,
-            failed_attempts: events.length - exceptions,
-            share: events.length === 0 ? 0 : 1,
+            failed_attempts: counts.events - exceptions,
+            share: counts.events === 0 ? 0 : 1,
           },
         },
         {
@@ -536,7 +686,7 @@ export async function runExceptionsReport(
           caption: `showing ${Math.min(options.limit, facilityRows.length)} of ${facilityRows.length.toLocaleString('en-US')} facilities`,
         },
       ],
-      notes: [note('reasons_recorded', { recorded, events: events.length })],
+      notes: [note('reasons_recorded', { recorded, events: counts.events })],
     },
     options,
     read,

@@ -188,7 +188,8 @@ export const reports: readonly ReportDefinition[] = [
         ...common,
         since: parseSince(String(value(v, 'since', '7d')), common.now),
         limit: limit(v, '20'),
-        reasons: reasonsFromDocuments(() => r.documents()),
+        // Raw scans kept in this database are read with the events, in the same query.
+        reasons: r.documentsTarget === 'postgres' ? ('database' as const) : reasonsFromDocuments(() => r.documents()),
       };
       return runExceptionsReport(await r.database(), params);
     },
