@@ -5,6 +5,7 @@
  *   npm run bench:growth -- --profiles tiny,small,medium --runs 5 --lookups 5000 --results growth.jsonl
  *   npm run bench:growth -- --profiles large --runs 5 --no-copy-limit --results growth.jsonl
  *   npm run bench:growth -- --render growth.jsonl --plot docs/performance-growth.svg > growth.md
+ *   npm run bench:growth -- --render growth.jsonl --plot docs/performance-growth.svg --into docs/PERFORMANCE.md
  *
  * Per profile: a fresh database, migrated; `shiptrack seed --documents 0` as a child process (wall
  * time, peak RSS); its limit, the same rows loaded by `psql \copy` with the same builds
@@ -15,6 +16,7 @@
  * (bench/reports-sql.ts). One JSON line per profile is appended to --results; --render turns the
  * lines into a Markdown table and a log-log SVG plot.
  */
+import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -37,6 +39,8 @@ interface Args {
   results: string;
   render: string | undefined;
   plot: string | undefined;
+  /** With --render: write the section into this Markdown report instead of printing it. */
+  into: string | undefined;
   keep: boolean;
   adminUrl: string;
 }
@@ -50,6 +54,7 @@ function parseArgs(argv: string[]): Args {
     results: 'growth.jsonl',
     render: undefined,
     plot: undefined,
+    into: undefined,
     keep: false,
     adminUrl: process.env.SHIPTRACK_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
   };
@@ -65,6 +70,7 @@ function parseArgs(argv: string[]): Args {
       else if (flag === '--results') args.results = value;
       else if (flag === '--render') args.render = value;
       else if (flag === '--plot') args.plot = value;
+      else if (flag === '--into') args.into = value;
       else throw new Error(`unknown option ${flag}`);
     }
   }
@@ -88,6 +94,8 @@ interface GrowthLine {
   events: number;
   databaseBytes: number;
   measuredAt: string;
+  /** The commit of the build measured (git rev-parse), when known. */
+  commit?: string | null;
   runs: number;
   seed: { ms: number; peakMb: number; limitMs: number | null };
   track: { p50: Pair; p99: Pair; lookups: number };
@@ -219,6 +227,7 @@ async function measureProfile(args: Args, profile: string): Promise<GrowthLine> 
       events: rows.tracking_events ?? 0,
       databaseBytes: Number(size.rows[0]?.bytes ?? 0),
       measuredAt: new Date().toISOString(),
+      commit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim() || null,
       runs: args.runs,
       seed: { ms: seeded.ms, peakMb: seeded.peakMb, limitMs: seedLimitMs },
       track: { p50: pair(t.p50, t.l50), p99: pair(t.p99, t.l99), lookups: args.lookups },
@@ -238,6 +247,24 @@ const fmt = (ms: number): string =>
 function cell(p: Pair): string {
   const limit = p.limitMs === null ? '' : ` / ${fmt(p.limitMs)} (${(p.ratio ?? Number.NaN).toFixed(2)}×)`;
   return `${fmt(p.ms)}${limit}`;
+}
+
+/** How the figures were made, for the report. */
+function growthIntro(lines: readonly GrowthLine[]): string {
+  const when = lines
+    .map((l) => `${l.profile} ${l.measuredAt.slice(0, 16).replace('T', ' ')} UTC${l.commit == null ? '' : ` at ${l.commit}`}`)
+    .join(', ');
+  return [
+    `Measured with \`npm run bench:growth\` (bench/growth.ts) on the machine of the run above, one profile at a`,
+    `time (${when}), each in a fresh database seeded with \`--documents 0\` as of 2026-11-01. Each figure`,
+    'has its limit beside it, measured in the same run and alternating with it round by round: for',
+    'the seed, `psql \\copy` of the same rows with the same builds, the rollups rebuilt and ANALYZE',
+    '(not run at `large`, where it would double a 9-minute load); for track, the same statement',
+    'prepared on a bare pg client; for each report, the hand-written SQL of bench/reports-sql.ts.',
+    'Reports with a fixed cost of a few tenths of a millisecond (status, db) show large ratios at',
+    'every size: the difference is the transaction and the shaping of the answer, not the query.',
+    '',
+  ].join('\n');
 }
 
 /** The lines of a results file, the last one of each profile, smallest first. */
@@ -386,7 +413,20 @@ async function main(): Promise<void> {
   if (args.render !== undefined) {
     const lines = readLines(args.render);
     if (args.plot !== undefined) writeFileSync(args.plot, renderPlot(lines));
-    process.stdout.write(renderMarkdown(lines, args.plot === undefined ? undefined : path.basename(args.plot)));
+    const markdown = renderMarkdown(lines, args.plot === undefined ? undefined : path.basename(args.plot));
+    if (args.into === undefined) {
+      process.stdout.write(markdown);
+      return;
+    }
+    // The section replaces its earlier version in the report, or is added at its end.
+    const heading = '## How cost grows';
+    const report = readFileSync(args.into, 'utf8');
+    const start = report.indexOf(`\n${heading}\n`);
+    const next = start < 0 ? -1 : report.indexOf('\n## ', start + heading.length + 2);
+    const section = `\n${heading}\n\n${growthIntro(lines)}\n${markdown}`;
+    const updated =
+      start < 0 ? `${report.trimEnd()}\n${section}` : `${report.slice(0, start)}${section}${next < 0 ? '' : report.slice(next)}`;
+    writeFileSync(args.into, updated);
     return;
   }
   for (const profile of args.profiles) {
