@@ -1,0 +1,164 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { ScanInput } from '../../src/domain/scan-input.js';
+import { runConsistencyChecks } from '../../src/services/check.service.js';
+import { createScanPipeline } from '../../src/services/scan-write.js';
+import type { Database } from '../../src/store/database.js';
+import { inFlightSql, statusCountsSql } from '../../src/store/rollups.js';
+import type { TestDatabase } from '../support/databases.js';
+import { openSeededDatabase } from '../support/seeded.js';
+import { openServer } from '../support/stores.js';
+
+/**
+ * The rollups of migration 20261203000100 stay equal to the full queries through every kind of
+ * write: scans from two processes at once, deliveries, new labels, edits of metadata and
+ * promises, deleted events and packages, and enough statements to fold the deltas.
+ */
+describe.skipIf(!inject('postgresAvailable'))('rollups: exact through every write', () => {
+  let testDb: TestDatabase;
+  let db: Database;
+
+  beforeAll(async () => {
+    ({ testDb, db } = await openSeededDatabase('st_rollups', {
+      sizes: { customers: 100, locations: 30, packages: 1500 },
+      seed: 3,
+    }));
+  });
+  afterAll(async () => {
+    await db?.close();
+    await testDb?.drop();
+  });
+
+  /** Rows where a rollup differs from the full query: none when exact. */
+  async function differences(): Promise<{ counts: unknown[]; inFlight: unknown[] }> {
+    const counts = await db.knex.raw<{ rows: unknown[] }>(
+      `select * from (${statusCountsSql}) x
+        full join (select current_status, fragile, sum(packages)::bigint as packages from package_status_counts
+                    group by 1, 2 having sum(packages) <> 0) c using (current_status, fragile)
+       where x.packages is distinct from c.packages`,
+    );
+    const inFlight = await db.knex.raw<{ rows: unknown[] }>(
+      `select * from (${inFlightSql()}) x full join in_flight_packages f using (package_id)
+        where (x.current_status, x.created_at, x.last_scan_at, x.quiet_since, x.due)
+              is distinct from (f.current_status, f.created_at, f.last_scan_at, f.quiet_since, f.due)`,
+    );
+    return { counts: counts.rows, inFlight: inFlight.rows };
+  }
+
+  const exact = async (): Promise<void> => expect(await differences()).toEqual({ counts: [], inFlight: [] });
+
+  async function inStatus(status: string, count: number, offset = 0): Promise<{ tracking_number: string; last_at: Date }[]> {
+    const result = await db.knex.raw<{ rows: { tracking_number: string; last_at: Date }[] }>(
+      `select p.tracking_number, max(e.event_timestamp) as last_at from packages p join tracking_events e using (package_id)
+        where p.current_status = ? group by p.package_id order by p.package_id offset ? limit ?`,
+      [status, offset, count],
+    );
+    return result.rows;
+  }
+
+  it('starts exact after the seed, and check proves it', async () => {
+    await exact();
+    const proof = await runConsistencyChecks(db, {});
+    expect(proof.checks.filter((c) => c.check.endsWith('_rollup')).map((c) => [c.check, c.violations])).toEqual([
+      ['in_flight_rollup', 0],
+      ['status_counts_rollup', 0],
+    ]);
+  });
+
+  it('stays exact through scans recorded by two processes at once, deliveries included', async () => {
+    const moving = [...(await inStatus('in_transit', 12)), ...(await inStatus('out_for_delivery', 8))];
+    expect(moving.length).toBeGreaterThan(10);
+    const location = (
+      await db.knex.raw<{ rows: { location_name: string }[] }>('select location_name from locations order by location_id limit 1')
+    ).rows[0]?.location_name as string;
+    const scans = (half: number): ScanInput[] =>
+      moving
+        .filter((_, i) => i % 2 === half)
+        .flatMap((p, i): ScanInput[] => {
+          const at = (hours: number): Date => new Date(new Date(p.last_at).getTime() + hours * 3_600_000);
+          return i % 3 === 0
+            ? [{ trackingNumber: p.tracking_number, status: 'delivered', location, at: at(1) }]
+            : [
+                { trackingNumber: p.tracking_number, status: 'in_transit', location, at: at(1) },
+                { trackingNumber: p.tracking_number, status: 'exception', location, at: at(2) },
+              ];
+        });
+    const other = await openServer(testDb.url);
+    try {
+      const record = async (database: Database, input: ScanInput[]): Promise<void> => {
+        const pipeline = createScanPipeline<number>(
+          { db: database, documentsTarget: 'postgres' },
+          { batchSize: 2, streams: 2, onRecorded: () => undefined },
+        );
+        for (const [i, s] of input.entries()) await pipeline.add(s, i);
+        await pipeline.finish();
+      };
+      await Promise.all([record(db, scans(0)), record(other, scans(1))]);
+    } finally {
+      await other.close();
+    }
+    await exact();
+  });
+
+  it('stays exact through direct edits: metadata, promises, deleted events, new and deleted packages, truncation aside', async () => {
+    // Fragile on and off (the status counts split by it).
+    await db.knex.raw(`update packages set metadata = metadata || '{"fragile": true}' where package_id % 7 = 0`);
+    await db.knex.raw(`update packages set metadata = metadata - 'fragile' where package_id % 11 = 0`);
+    await exact();
+    // A new promise for packages in flight, and a delivery recorded by hand (due goes away).
+    await db.knex.raw(`update shipments set estimated_delivery = estimated_delivery + interval '1 day' where package_id % 5 = 0`);
+    const [pkg] = await inStatus('in_transit', 1, 20);
+    await db.knex.raw(
+      `update shipments set actual_delivery = now() where package_id = (select package_id from packages where tracking_number = ?)`,
+      [pkg?.tracking_number ?? ''],
+    );
+    await exact();
+    // The latest scans of some packages in flight deleted: their last scan is the one before.
+    await db.knex.raw(
+      `delete from tracking_events e using (
+         select package_id, max(event_id) as event_id from tracking_events
+          where package_id in (select package_id from packages where current_status = 'in_transit' order by package_id limit 15)
+          group by package_id) l
+        where e.event_id = l.event_id`,
+    );
+    await exact();
+    // A new label with no scan yet (in flight, quiet since its creation), and a package deleted.
+    await db.knex.raw(
+      `insert into packages (tracking_number, sender_id, recipient_id, current_status, weight, metadata, created_at)
+       select 'RR' || lpad((900000 + package_id)::text, 8, '0') || 'XUS', sender_id, recipient_id, 'pending', weight, metadata, now()
+         from packages where package_id <= 3`,
+    );
+    const victim = (
+      await db.knex.raw<{ rows: { package_id: number }[] }>(
+        `select package_id from packages where current_status = 'in_transit' order by package_id desc limit 1`,
+      )
+    ).rows[0]?.package_id as number;
+    await db.knex.raw('delete from tracking_events where package_id = ?', [victim]);
+    await db.knex.raw('delete from shipments where package_id = ?', [victim]);
+    await db.knex.raw('delete from packages where package_id = ?', [victim]);
+    await exact();
+  });
+
+  it('stays exact through hundreds of small statements from four sessions, and folds its deltas', async () => {
+    const sessions = await Promise.all([0, 1, 2, 3].map(() => openServer(testDb.url)));
+    try {
+      await Promise.all(
+        sessions.map(async (session, s) => {
+          for (let i = 0; i < 80; i += 1) {
+            // Flip one package's fragility per statement: a delta row each, on four connections.
+            await session.knex.raw(
+              `update packages set metadata = jsonb_set(metadata, '{fragile}', to_jsonb(not coalesce((metadata ->> 'fragile')::boolean, false)))
+                where package_id = (select package_id from packages order by package_id offset ? limit 1)`,
+              [s * 100 + i],
+            );
+          }
+        }),
+      );
+    } finally {
+      await Promise.all(sessions.map((session) => session.close()));
+    }
+    await exact();
+    // 320 statements wrote deltas: folded along the way, far fewer rows than statements remain.
+    const rows = await db.knex.raw<{ rows: { n: number }[] }>('select count(*)::int as n from package_status_counts');
+    expect(rows.rows[0]?.n).toBeLessThan(200);
+  });
+});
