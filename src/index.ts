@@ -35,7 +35,7 @@ export type { TrackAnswer, TrackResult, TrackOptions, WatchOptions } from './ser
 export type { ScanOutcome } from './services/scan-write.js';
 export type { RecordedOutcome, RecordedScans, ScanStreamOptions, ScanStreamSummary } from './services/scan.service.js';
 export type { SeedRequest, SeedReport, SeedProgress, SeedTable } from './services/seed.service.js';
-export type { CheckReport, CheckResult } from './services/check.service.js';
+export type { CheckReport, CheckResult, RollupRepair } from './services/check.service.js';
 export type { ReportResult, ReportTable, Finding } from './services/reports/report.js';
 export { reportNames } from './services/reports/registry.js';
 export type { ReportRequest } from './services/reports/registry.js';

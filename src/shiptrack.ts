@@ -2,7 +2,7 @@ import { loadConfig, type Config, type SettingName } from './config.js';
 import type { ScanRecord } from './domain/scan-input.js';
 import { countOption, type OptionValue } from './options.js';
 import type { BenchmarkOutcome, BenchmarkRequest } from './services/benchmark/benchmark.service.js';
-import type { CheckReport } from './services/check.service.js';
+import type { CheckReport, RollupRepair } from './services/check.service.js';
 import type { DoctorReport } from './services/doctor.service.js';
 import type {
   DryRunResult,
@@ -117,6 +117,11 @@ export interface Shiptrack extends AsyncDisposable {
   seed(request?: SeedRequest): Promise<SeedReport>;
   /** Proves every package's consistency; `ok` false names the violations. */
   check(options?: { jobs?: OptionValue } & Signalled): Promise<CheckReport>;
+  /**
+   * Rebuilds the maintained rollups (packages per status, packages in flight) from the data,
+   * writes to the three tables held off meanwhile: the repair when `check` finds them stale.
+   */
+  repairRollups(options?: Signalled): Promise<RollupRepair>;
   /** Runs a report by name (status, overdue, lanes, …) with its options. */
   report(name: string, request?: ReportRequest & Signalled): Promise<ReportResult>;
   readonly migrations: MigrationsApi;
@@ -175,6 +180,10 @@ export function createShiptrack(config: Config, options: HandleOptions = {}): Sh
     async check(checkOptions = {}) {
       const { checkConsistency } = await import('./services/check.service.js');
       return checkConsistency(resources, { ...checkOptions, signal: signalOf(checkOptions.signal) });
+    },
+    async repairRollups(repairOptions = {}) {
+      const { repairRollups } = await import('./services/check.service.js');
+      return repairRollups(resources, { signal: signalOf(repairOptions.signal) });
     },
     async report(name, request = {}) {
       const { runReport } = await import('./services/reports/registry.js');

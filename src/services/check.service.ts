@@ -3,7 +3,8 @@ import { allowedTransitions, packageStatuses } from '../domain/status.js';
 import { parseJobs, type OptionValue } from '../options.js';
 import type { Database } from '../store/database.js';
 import type { Resources } from '../store/resources.js';
-import { inFlightSql, statusCountsSql } from '../store/rollups.js';
+import { inFlightSql, rebuildRollups, statusCountsSql } from '../store/rollups.js';
+import { withSession } from '../store/session.js';
 import { readReport, type NamedQuery, type ReportReader } from './reports/report.js';
 
 /**
@@ -522,4 +523,56 @@ export async function checkConsistency(
 ): Promise<CheckReport> {
   const connections = parseJobs(options.jobs);
   return runConsistencyChecks(await resources.forLongWork().database(), { connections, signal: options.signal });
+}
+
+/** What `check --repair-rollups` found and left. */
+export interface RollupRepair {
+  /** Rows of each rollup that differed from the full query before the rebuild. */
+  differed: { inFlight: number; statusCounts: number };
+  /** Rows after it: packages in flight, and (status, fragile) groups. */
+  rebuilt: { inFlight: number; statusGroups: number };
+  elapsedMs: number;
+}
+
+/**
+ * Rebuilds both rollups from the data, in one transaction that first locks packages, shipments
+ * and tracking_events against writes (SHARE ROW EXCLUSIVE, waiting at most lock_timeout; reads go
+ * on), so no delta is lost meanwhile: the repair after writes that bypassed the triggers
+ * (`session_replication_role = replica`, a restore with triggers disabled). Seconds at `medium`.
+ */
+export async function repairRollups(
+  resources: Resources,
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<RollupRepair> {
+  const started = performance.now();
+  const db = await resources.forLongWork().database();
+  return withSession(
+    db,
+    {
+      signal: options.signal,
+      statementTimeoutMs: 0,
+      applicationName: 'shiptrack check --repair-rollups',
+      transaction: { mode: 'isolation level read committed' },
+    },
+    async (session) => {
+      const count = async (sql: string): Promise<number> =>
+        Number((await session.raw<{ n: number | string }>(`select count(*) as n from (${sql}) d`)).rows[0]?.n ?? 0);
+      await session.raw('lock table packages, shipments, tracking_events in share row exclusive mode');
+      const differed = {
+        inFlight: await count(`select 1 from (${inFlightSql()}) x full join in_flight_packages f using (package_id)
+                                where (x.current_status, x.created_at, x.last_scan_at, x.quiet_since, x.due)
+                                      is distinct from (f.current_status, f.created_at, f.last_scan_at, f.quiet_since, f.due)`),
+        statusCounts: await count(`select 1 from (${statusCountsSql}) x
+                                     full join (select current_status, fragile, sum(packages) as packages from package_status_counts
+                                                 group by 1, 2 having sum(packages) <> 0) c using (current_status, fragile)
+                                    where x.packages is distinct from c.packages`),
+      };
+      await rebuildRollups(session.raw);
+      const rebuilt = {
+        inFlight: await count('select 1 from in_flight_packages'),
+        statusGroups: await count('select 1 from package_status_counts'),
+      };
+      return { differed, rebuilt, elapsedMs: performance.now() - started };
+    },
+  );
 }
