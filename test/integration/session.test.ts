@@ -61,6 +61,27 @@ describe.skipIf(!postgres)('withSession: one statement in one round trip', () =>
     expect((await db.knex.raw<{ rows: unknown[] }>('select * from things')).rows).toHaveLength(3);
   });
 
+  it('an abort cancels the statement on the server (the pid comes from the connection) and leaves nothing open', async () => {
+    // The cancel is sent from another pooled connection: this pool has more than one.
+    const pooled = await openDatabase(loadConfig({ env: { SHIPTRACK_DATABASE_URL: testDb.url }, envFile: null }), { poolMax: 2 });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 200);
+    const started = performance.now();
+    try {
+      await expect(
+        withSession(pooled, { transaction: single, signal: controller.signal }, (session) => session.raw('select pg_sleep(10)')),
+      ).rejects.toThrow(/cancel/i);
+      expect(performance.now() - started).toBeLessThan(5000);
+    } finally {
+      await pooled.close();
+    }
+    const after = await db.knex.raw<{ rows: { read_only: string; sleeping: number }[] }>(
+      `select current_setting('transaction_read_only') as read_only,
+              (select count(*)::int from pg_stat_activity where query like 'select pg_sleep(10)%' and state = 'active') as sleeping`,
+    );
+    expect(after.rows[0]).toEqual({ read_only: 'off', sleeping: 0 });
+  });
+
   it('refuses a second statement, and writes in it fail: the transaction is read only', async () => {
     await expect(
       withSession(db, { transaction: single }, async (session) => {
