@@ -335,13 +335,22 @@ function describeFailure(
   options: { signal?: AbortSignal | undefined; transactional: boolean },
 ): Error {
   if (options.signal?.aborted) {
-    return new InterruptedError(
-      options.transactional
-        ? `interrupted while applying ${file.name}; its changes were rolled back`
-        : `interrupted while applying ${file.name}, which runs outside a transaction: the statements before the one ` +
-            'interrupted stay applied; an index build left invalid is dropped and rebuilt by the next run',
-      { hint: options.transactional ? undefined : 'run `shiptrack migrate latest` again to finish it' },
-    );
+    if (options.transactional)
+      return new InterruptedError(`interrupted while applying ${file.name}; its changes were rolled back`);
+    // shiptrack's own migrations build indexes with createIndexConcurrently, which drops an invalid
+    // one and builds it again; a team's migration (.mjs/.js) runs its own SQL, which would stop on it.
+    const own = file.sourcePath.endsWith('.ts');
+    const outside = `interrupted while applying ${file.name}, which runs outside a transaction: the statements before the one interrupted stay applied`;
+    return own
+      ? new InterruptedError(`${outside}; an index build left invalid is dropped and rebuilt by the next run`, {
+          hint: 'run `shiptrack migrate latest` again to finish it',
+        })
+      : new InterruptedError(
+          `${outside}; an index build it interrupted is left invalid (\`shiptrack migrate status\` lists it)`,
+          {
+            hint: 'drop the invalid index (`drop index concurrently <name>`), then run `shiptrack migrate latest` again',
+          },
+        );
   }
   if (error instanceof ShiptrackError) return error;
   const pg = error as { code?: string; message?: string; position?: string };

@@ -141,6 +141,58 @@ describe.skipIf(!inject('postgresAvailable'))('migrate on a PostgreSQL server', 
     expect(await query(`select 1 from pg_locks where locktype = 'advisory' and classid = 21781`)).toEqual([]);
   });
 
+  it('Ctrl-C during a team migration’s CREATE INDEX CONCURRENTLY exits 130 and says what to drop before the next run', async () => {
+    testDb = await createTestDatabase('st_e2e');
+    await query('create table t (id int)');
+    // An uncommitted write to t: the build creates its (invalid) index, then waits for it.
+    const writer = new pg.Client({ connectionString: testDb.url });
+    await writer.connect();
+    try {
+      await writer.query('begin');
+      await writer.query('insert into t values (1)');
+      const dir = migrationFolder({
+        '20260701000000_index.mjs': sqlMigration(
+          ['create index concurrently t_id_idx on t (id)'],
+          ['drop index t_id_idx'],
+          false,
+        ),
+      });
+      const result = await runCli(['migrate', 'latest', '--dir', dir], {
+        env: { SHIPTRACK_DATABASE_URL: testDb.url, SHIPTRACK_LOCK_TIMEOUT: '60s' },
+        onSpawn: (child) => setTimeout(() => child.kill('SIGINT'), 1500),
+      });
+      expect(result.code, result.stderr).toBe(130);
+      expect(result.ms).toBeLessThan(10_000);
+      expect(result.stderr).toMatch(
+        /interrupted while applying 20260701000000_index, which runs outside a transaction: .*an index build it interrupted is left invalid/,
+      );
+      expect(result.stderr).toMatch(
+        /drop the invalid index \(`drop index concurrently <name>`\), then run `shiptrack migrate latest` again/,
+      );
+      expect(result.stderr).not.toMatch(/its changes were rolled back/);
+      expect(await query(`select indisvalid from pg_index where indexrelid = 't_id_idx'::regclass`)).toEqual([
+        { indisvalid: false },
+      ]);
+      expect(await query(`select 1 from shiptrack_migrations`)).toEqual([]);
+      const status = await runCli(['migrate', 'status', '--dir', dir], { env: { SHIPTRACK_DATABASE_URL: testDb.url } });
+      expect(status.stdout + status.stderr).toMatch(/t_id_idx/);
+      // As the hint says: without the drop the same SQL stops on the invalid index; after it, it is built.
+      await writer.query('rollback');
+      const env = { SHIPTRACK_DATABASE_URL: testDb.url };
+      const stuck = await runCli(['migrate', 'latest', '--dir', dir], { env });
+      expect(stuck.stderr).toMatch(/relation "t_id_idx" already exists/);
+      await query('drop index concurrently t_id_idx');
+      const again = await runCli(['migrate', 'latest', '--dir', dir], { env });
+      expect(again.code, again.stderr).toBe(0);
+      expect(await query(`select indisvalid from pg_index where indexrelid = 't_id_idx'::regclass`)).toEqual([
+        { indisvalid: true },
+      ]);
+    } finally {
+      await writer.query('rollback').catch(() => undefined);
+      await writer.end();
+    }
+  });
+
   it('a failing migration names the file and the SQL error, and exits 1', async () => {
     testDb = await createTestDatabase('st_e2e');
     const dir = migrationFolder({
