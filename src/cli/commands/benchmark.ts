@@ -186,6 +186,13 @@ Examples:
             ].join('\n'),
         );
         if (outcome.regression) context.exitCode = ExitCode.internal;
+        if (outcome.measuredNothing) {
+          const why = run.experiments.map((e) => `${e.experiment}: ${render.experimentSentences(e).skipped ?? 'skipped'}`);
+          context.output.warn(
+            `nothing was measured, every experiment was skipped; the run was not stored\n  ${why.join('\n  ')}`,
+          );
+          context.exitCode = ExitCode.usage;
+        }
       });
     });
 }

@@ -328,6 +328,11 @@ export interface BenchmarkOutcome {
   stored: { id: string; store: string } | { error: string } | null;
   /** True when `failIfSlower` was given and a scenario regressed by more than it, significantly. */
   regression: boolean;
+  /**
+   * True when the run measured nothing: no scenario, and every experiment skipped (each says why
+   * in its findings). Such a run is not stored; the command exits 2.
+   */
+  measuredNothing: boolean;
 }
 
 interface CheckedBenchmark {
@@ -480,8 +485,9 @@ async function measureSuite(
     onProgress: request.onProgress,
     onSkip: request.onSkip,
   });
+  const measuredNothing = run.scenarios.length === 0 && run.experiments.every((e) => e.findings.skipped !== undefined);
   let stored: BenchmarkOutcome['stored'] = null;
-  if (request.store !== false && request.signal?.aborted !== true) {
+  if (request.store !== false && request.signal?.aborted !== true && !measuredNothing) {
     try {
       await documents.insertBenchmarkRun(toRunDocument(run));
       stored = { id: run.id, store: documents.kind };
@@ -491,7 +497,7 @@ async function measureSuite(
   }
   const comparison = baseline === undefined ? undefined : compareRuns(run, baseline, checked.threshold ?? 10);
   const regression = checked.threshold !== undefined && comparison !== undefined && comparison.regressions > 0;
-  return { run, skipped, comparison, stored, regression };
+  return { run, skipped, comparison, stored, regression, measuredNothing };
 }
 
 /** The scenarios and experiments there are, for `benchmark --list`. */
