@@ -116,7 +116,7 @@ export interface Shiptrack extends AsyncDisposable {
   recordScanLines(lines: AsyncIterable<string>, options?: ScanStreamOptions): Promise<ScanStreamSummary>;
   seed(request?: SeedRequest): Promise<SeedReport>;
   /** Proves every package's consistency; `ok` false names the violations. */
-  check(options?: { jobs?: OptionValue } & Signalled): Promise<CheckReport>;
+  check(options?: { jobs?: OptionValue; repairRollups?: boolean } & Signalled): Promise<CheckReport & { repair?: RollupRepair }>;
   /**
    * Rebuilds the maintained rollups (packages per status, packages in flight) from the data,
    * writes to the three tables held off meanwhile: the repair when `check` finds them stale.

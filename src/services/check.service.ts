@@ -3,7 +3,7 @@ import { allowedTransitions, packageStatuses } from '../domain/status.js';
 import { parseJobs, type OptionValue } from '../options.js';
 import type { Database } from '../store/database.js';
 import type { Resources } from '../store/resources.js';
-import { inFlightSql, rebuildRollups, statusCountsSql } from '../store/rollups.js';
+import { inFlightDifferencesSql, rebuildRollups, statusCountsDifferencesSql } from '../store/rollups.js';
 import { withSession } from '../store/session.js';
 import { readReport, type NamedQuery, type ReportReader } from './reports/report.js';
 
@@ -169,12 +169,8 @@ function consistencyPasses(scope: Scope): CheckPass[] {
         },
       ],
       sql: `select 'in_flight_rollup' as check_name,
-                   coalesce((select tracking_number from packages where package_id = coalesce(x.package_id, f.package_id)),
-                            'package ' || coalesce(x.package_id, f.package_id)) as sample
-              from (${inFlightSql(inScope('p.package_id'))}) x
-              full join (select * from in_flight_packages where ${inScope('package_id')}) f on f.package_id = x.package_id
-             where (x.package_id, x.current_status, x.created_at, x.last_scan_at, x.quiet_since, x.due)
-                   is distinct from (f.package_id, f.current_status, f.created_at, f.last_scan_at, f.quiet_since, f.due)`,
+                   coalesce((select tracking_number from packages where package_id = d.package_id), 'package ' || d.package_id) as sample
+              from (${inFlightDifferencesSql(inScope('p.package_id'), inScope('package_id'))}) d`,
     },
     // A total over every package: proven by full proofs (`check`, `report consistency --full`), not
     // by a proof of the changed packages only.
@@ -189,13 +185,8 @@ function consistencyPasses(scope: Scope): CheckPass[] {
               },
             ],
             sql: `select 'status_counts_rollup' as check_name,
-                         coalesce(x.current_status, c.current_status) || case when coalesce(x.fragile, c.fragile) then ' (fragile)' else '' end
-                           as sample
-                    from (${statusCountsSql}) x
-                    full join (select current_status, fragile, sum(packages)::bigint as packages from package_status_counts
-                                group by 1, 2 having sum(packages) <> 0) c
-                      on c.current_status = x.current_status and c.fragile = x.fragile
-                   where x.packages is distinct from c.packages`,
+                         d.current_status || case when d.fragile then ' (fragile)' else '' end as sample
+                    from (${statusCountsDifferencesSql}) d`,
           },
         ]
       : []),
@@ -519,10 +510,17 @@ export async function runConsistencyChecks(
  */
 export async function checkConsistency(
   resources: Resources,
-  options: { jobs?: OptionValue | undefined; signal?: AbortSignal | undefined } = {},
-): Promise<CheckReport> {
+  options: {
+    jobs?: OptionValue | undefined;
+    /** First rebuild the rollups from the data (`repairRollups`), then prove. */
+    repairRollups?: boolean | undefined;
+    signal?: AbortSignal | undefined;
+  } = {},
+): Promise<CheckReport & { repair?: RollupRepair }> {
   const connections = parseJobs(options.jobs);
-  return runConsistencyChecks(await resources.forLongWork().database(), { connections, signal: options.signal });
+  const repair = options.repairRollups === true ? await repairRollups(resources, { signal: options.signal }) : undefined;
+  const report = await runConsistencyChecks(await resources.forLongWork().database(), { connections, signal: options.signal });
+  return repair === undefined ? report : { ...report, repair };
 }
 
 /** What `check --repair-rollups` found and left. */
@@ -559,13 +557,8 @@ export async function repairRollups(
         Number((await session.raw<{ n: number | string }>(`select count(*) as n from (${sql}) d`)).rows[0]?.n ?? 0);
       await session.raw('lock table packages, shipments, tracking_events in share row exclusive mode');
       const differed = {
-        inFlight: await count(`select 1 from (${inFlightSql()}) x full join in_flight_packages f using (package_id)
-                                where (x.current_status, x.created_at, x.last_scan_at, x.quiet_since, x.due)
-                                      is distinct from (f.current_status, f.created_at, f.last_scan_at, f.quiet_since, f.due)`),
-        statusCounts: await count(`select 1 from (${statusCountsSql}) x
-                                     full join (select current_status, fragile, sum(packages) as packages from package_status_counts
-                                                 group by 1, 2 having sum(packages) <> 0) c using (current_status, fragile)
-                                    where x.packages is distinct from c.packages`),
+        inFlight: await count(inFlightDifferencesSql()),
+        statusCounts: await count(statusCountsDifferencesSql),
       };
       await rebuildRollups(session.raw);
       const rebuilt = {

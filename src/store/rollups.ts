@@ -26,6 +26,27 @@ export const inFlightSql = (where = 'true'): string => `
 export const statusCountsSql = `select current_status, ${fragileSql('p')} as fragile, count(*)::bigint as packages
   from packages p group by 1, 2`;
 
+/**
+ * The packages (column `package_id`) whose row in `in_flight_packages` differs from what the data
+ * says it should hold — missing, extra or stale — among those `packagesWhere` (alias `p`) and
+ * `rollupWhere` (the rollup's own columns) admit. No rows when the rollup is exact.
+ */
+export const inFlightDifferencesSql = (packagesWhere = 'true', rollupWhere = 'true'): string => `
+  select coalesce(x.package_id, f.package_id) as package_id
+    from (${inFlightSql(packagesWhere)}) x
+    full join (select * from in_flight_packages where ${rollupWhere}) f on f.package_id = x.package_id
+   where (x.package_id, x.current_status, x.created_at, x.last_scan_at, x.quiet_since, x.due)
+         is distinct from (f.package_id, f.current_status, f.created_at, f.last_scan_at, f.quiet_since, f.due)`;
+
+/** The (current_status, fragile) groups whose sum in `package_status_counts` differs from the full count. */
+export const statusCountsDifferencesSql = `
+  select coalesce(x.current_status, c.current_status) as current_status, coalesce(x.fragile, c.fragile) as fragile
+    from (${statusCountsSql}) x
+    full join (select current_status, fragile, sum(packages)::bigint as packages from package_status_counts
+                group by 1, 2 having sum(packages) <> 0) c
+      on c.current_status = x.current_status and c.fragile = x.fragile
+   where x.packages is distinct from c.packages`;
+
 /** Empties and refills both rollups from the data, in the caller's transaction. */
 export async function rebuildRollups(raw: Raw): Promise<void> {
   await raw('delete from package_status_counts');

@@ -17,15 +17,16 @@ export function checkCommand(context: CommandContext): Command {
       'after',
       [
         '',
-        'It proves every package against its whole history. A clean proof is recorded: the next',
-        '`report consistency` proves only the packages changed since.',
+        'It proves every package against its whole history. A clean proof is recorded:',
+        'the next `report consistency` proves only the packages changed since.',
         'Exits 4 when any check finds violations, so it can run from cron.',
         '',
-        'The rollups that status, overdue and stale read are kept by triggers. Writes that bypass',
-        'triggers (session_replication_role = replica, a restore with triggers disabled) leave them',
-        'stale: in_flight_rollup or status_counts_rollup then fails, and --repair-rollups rebuilds them',
-        '(packages, shipments and tracking_events are locked against writes meanwhile, up to the lock',
-        'timeout to get the lock; reads go on; seconds at medium, a minute or more at large).',
+        'The rollups that status, overdue and stale read are kept by triggers. Writes',
+        'that bypass triggers (session_replication_role = replica, a restore with',
+        'triggers disabled) leave them stale: in_flight_rollup or status_counts_rollup',
+        'then fails, and --repair-rollups rebuilds them. Meanwhile packages, shipments',
+        'and tracking_events take no writes (getting the lock waits up to lock_timeout);',
+        'reads go on. Seconds at medium, a minute or more at large.',
         '',
         'Examples:',
         '  $ shiptrack check --jobs 4',
@@ -34,19 +35,19 @@ export function checkCommand(context: CommandContext): Command {
     )
     .action(async (options: { jobs: string; repairRollups?: boolean }) => {
       await withShiptrack(context, async (shiptrack) => {
-        const repair = options.repairRollups === true ? await shiptrack.repairRollups() : undefined;
-        if (repair !== undefined) {
-          const { differed, rebuilt } = repair;
-          context.output.info(
-            `rollups rebuilt in ${(repair.elapsedMs / 1000).toFixed(1)} s: ${differed.inFlight.toLocaleString('en-US')} in-flight rows and ` +
-              `${differed.statusCounts.toLocaleString('en-US')} status groups differed; now ${rebuilt.inFlight.toLocaleString('en-US')} packages in flight`,
-          );
-        }
         const [report, { renderCheckReport }] = await Promise.all([
-          shiptrack.check({ jobs: options.jobs }),
+          shiptrack.check({ jobs: options.jobs, repairRollups: options.repairRollups === true }),
           import('../../render/seed.render.js'),
         ]);
-        context.output.result(repair === undefined ? report : { ...report, repair }, (style) => renderCheckReport(report, style));
+        const { repair } = report;
+        if (repair !== undefined) {
+          const n = (value: number): string => value.toLocaleString('en-US');
+          context.output.info(
+            `rollups rebuilt in ${(repair.elapsedMs / 1000).toFixed(1)} s: ${n(repair.differed.inFlight)} in-flight rows and ` +
+              `${n(repair.differed.statusCounts)} status groups differed;\nnow ${n(repair.rebuilt.inFlight)} packages in flight`,
+          );
+        }
+        context.output.result(report, (style) => renderCheckReport(report, style));
         if (!report.ok) context.exitCode = ExitCode.conflict;
       });
     });
