@@ -142,14 +142,16 @@ async function begin(
     );
   }
   const client = connection as SimpleQueryClient;
-  const quote = (text: string): string => client.escapeLiteral(text);
   const results = await client.query(
-    `begin ${mode}; select pg_backend_pid() as pid${settings
-      .map(([name, value], i) => `, set_config(${quote(name)}, ${quote(value)}, true) as s${i}`)
-      .join('')}`,
+    `begin ${mode}; select ${['pg_backend_pid() as pid', ...localSettings(client, settings)].join(', ')}`,
   );
   const last = Array.isArray(results) ? results[results.length - 1] : results;
   return { rows: (last?.rows ?? []) as { pid: number }[] };
+}
+
+/** `set_config(name, value, true)` for each setting, quoted by pg: local to the transaction. */
+function localSettings(client: SimpleQueryClient, settings: readonly [string, string][]): string[] {
+  return settings.map(([name, value]) => `set_config(${client.escapeLiteral(name)}, ${client.escapeLiteral(value)}, true)`);
 }
 
 export async function withSession<T>(db: Database, options: SessionOptions, work: (session: Session) => Promise<T>): Promise<T> {
@@ -184,17 +186,18 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
     return db.knex.raw<{ rows: R[] }>(sql, bindings).connection(connection);
   };
 
-  /** A session whose one statement is sent with its transaction around it (`SessionTransaction.single`). */
-  const singleStatementSession = (mode: string): Session => {
+  /**
+   * The `raw` of a single-statement session (`SessionTransaction.single`): its one statement is
+   * sent with the transaction, its settings and the commit around it, in one round trip.
+   */
+  const oneStatement = (mode: string): Session['raw'] => {
     const client = connection as SimpleQueryClient;
     let sent = false;
-    const single = async <R>(sql: string, bindings: readonly Knex.RawBinding[] = []): Promise<{ rows: R[] }> => {
+    return async <R>(sql: string, bindings: readonly Knex.RawBinding[] = []): Promise<{ rows: R[] }> => {
       if (sent) throw new Error('a single-statement session was asked to run a second statement');
       sent = true;
       if (cancelling !== undefined) await cancelling;
-      const configured = settings.map(
-        ([name, value]) => `set_config(${client.escapeLiteral(name)}, ${client.escapeLiteral(value)}, true)`,
-      );
+      const configured = localSettings(client, settings);
       const statements = [`begin ${mode}`, ...(configured.length > 0 ? [`select ${configured.join(', ')}`] : [])];
       // Until the commit has run, a failure leaves the transaction open: the finally rolls it back.
       inTransaction = true;
@@ -202,15 +205,6 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
       inTransaction = false;
       const all = Array.isArray(results) ? results : [results];
       return { rows: (all[statements.length]?.rows ?? []) as R[] };
-    };
-    return {
-      db,
-      connection,
-      pid: client.processID ?? undefined,
-      raw: single,
-      transaction: () => Promise.reject(new Error('a single-statement session has no transactions')),
-      reasonFor,
-      settled,
     };
   };
 
@@ -227,27 +221,23 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
     const joined = (db.knex as { isTransaction?: boolean }).isTransaction === true;
     const transaction = joined ? undefined : options.transaction;
     settings.push(...Object.entries(options.transaction?.settings ?? {}));
-    if (transaction?.single === true && db.mode === 'server') {
-      const session = singleStatementSession(transaction.mode);
-      pid = session.pid;
-      if (readTimeout !== undefined && options.statementTimeoutMs !== undefined) {
-        readTimeout.query_timeout = options.statementTimeoutMs === 0 ? false : options.statementTimeoutMs + 5_000;
-      }
-      if (options.signal?.aborted === true) onAbort();
-      else options.signal?.addEventListener('abort', onAbort, { once: true });
-      return await work(session);
-    }
-    const first = await (
-      transaction === undefined
-        ? raw<{ pid: number }>(
-            `select pg_backend_pid() as pid${settings.map((_, i) => `, set_config(?, ?, false) as s${i}`).join('')}`,
-            settings.flat(),
-          )
-        : begin(db, connection, raw, transaction.mode, settings)
-    ).catch((error: unknown) => {
-      throw mapPostgresError(reasonFor(error));
-    });
-    inTransaction = transaction !== undefined;
+    // A single statement on a server needs no first round trip: the pid is the connection's own
+    // (from the server's key data), and the transaction goes with the statement.
+    const single = transaction?.single === true && db.mode === 'server' ? transaction : undefined;
+    const first =
+      single !== undefined
+        ? { rows: [{ pid: (connection as SimpleQueryClient).processID ?? undefined }] }
+        : await (
+            transaction === undefined
+              ? raw<{ pid: number }>(
+                  `select pg_backend_pid() as pid${settings.map((_, i) => `, set_config(?, ?, false) as s${i}`).join('')}`,
+                  settings.flat(),
+                )
+              : begin(db, connection, raw, transaction.mode, settings)
+          ).catch((error: unknown) => {
+            throw mapPostgresError(reasonFor(error));
+          });
+    inTransaction = transaction !== undefined && single === undefined;
     changedSettings = settings.length > 0 && transaction === undefined;
     if (readTimeout !== undefined && options.statementTimeoutMs !== undefined) {
       // The client-side bound follows the server-side one: none for work that runs for minutes.
@@ -260,13 +250,17 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
       db,
       connection,
       pid,
-      raw,
-      transaction: (fn, config) => db.knex.transaction(fn, { ...config, connection }),
+      raw: single === undefined ? raw : oneStatement(single.mode),
+      transaction:
+        single === undefined
+          ? (fn, config) => db.knex.transaction(fn, { ...config, connection })
+          : () => Promise.reject(new Error('a single-statement session has no transactions')),
       reasonFor,
       settled,
     };
     if (options.advisoryLock !== undefined) {
-      await takeAdvisoryLock(session, options.advisoryLock, options.signal);
+      // A session-level lock, taken before the work's statements (and outside a single one).
+      await takeAdvisoryLock({ ...session, raw }, options.advisoryLock, options.signal);
       locked = true;
     }
     const value = await work(session);
