@@ -8,6 +8,8 @@ import { readPackageVersion } from '../package-root.js';
 import type { ServiceWarning } from '../services/warnings.js';
 import { createShiptrack, type Shiptrack } from '../shiptrack.js';
 import { addGlobalOptions } from './globals.js';
+import { fitHelp } from './help.js';
+import { fitProse } from '../render/table.js';
 import type { Output } from './output.js';
 
 export interface CommandContext {
@@ -23,7 +25,7 @@ export interface CommandContext {
 
 function writeHelp(context: CommandContext, text: string): void {
   if (context.output.json) context.help.push(text);
-  else process.stdout.write(text);
+  else process.stdout.write(context.output.style.wide === true ? text : fitHelp(text, context.output.style.width));
 }
 
 /** Runs `work` with a library handle over the configured stores, and closes them whatever happens. */
@@ -50,7 +52,9 @@ function noticeOnce(context: CommandContext, config: Config, line: string): void
   if (config.databaseUrl !== undefined) return;
   const marker = path.join(config.home, `.noticed-${createHash('sha256').update(line).digest('hex').slice(0, 12)}`);
   if (existsSync(marker)) return;
-  context.output.info(`${line} (shown once; --verbose shows it every time)`);
+  for (const part of fitProse(`${line} (shown once; --verbose shows it every time)`, context.output.stderrStyle, '  ')) {
+    context.output.info(part);
+  }
   try {
     mkdirSync(config.home, { recursive: true });
     writeFileSync(marker, `${line}\n`);

@@ -32,7 +32,7 @@ describe('the CLI surface', () => {
   it('--help lists the exit codes', async () => {
     const result = await runCli(['--help']);
     expect(result.stdout).toMatch(
-      /Exit codes: 0 ok, 1 internal error, 2 bad input, 3 not found, 4 conflict or locked,\s+5 a store is unavailable, 6 not permitted, 130 interrupted \(143 on SIGTERM\)/,
+      /Exit\s+codes:\s+0\s+ok,\s+1\s+internal\s+error,\s+2\s+bad\s+input,\s+3\s+not\s+found,\s+4\s+conflict\s+or\s+locked,\s+5\s+a\s+store\s+is\s+unavailable,\s+6\s+not\s+permitted,\s+130\s+interrupted\s+\(143\s+on\s+SIGTERM\)/,
     );
   });
 

@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { fitProse } from '../../render/table.js';
 import { Command, Option } from 'commander';
 import { ExitCode } from '../../errors.js';
 import type { BenchmarkOutcome } from '../../services/benchmark/benchmark.service.js';
@@ -187,10 +188,12 @@ Examples:
         );
         if (outcome.regression) context.exitCode = ExitCode.internal;
         if (outcome.measuredNothing) {
-          const why = run.experiments.map((e) => `${e.experiment}: ${render.experimentSentences(e).skipped ?? 'skipped'}`);
-          context.output.warn(
-            `nothing was measured, every experiment was skipped; the run was not stored\n  ${why.join('\n  ')}`,
-          );
+          context.output.warn('nothing was measured, every experiment was skipped; not stored');
+          for (const e of run.experiments) {
+            const why = `${e.experiment}: ${render.experimentSentences(e).skipped ?? 'skipped'}`;
+            const style = context.output.stderrStyle;
+            for (const line of fitProse(why, { ...style, width: style.width - 2 }, '  ')) context.output.info(`  ${line}`);
+          }
           context.exitCode = ExitCode.usage;
         }
       });

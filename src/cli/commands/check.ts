@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { ExitCode } from '../../errors.js';
+import { fitProse } from '../../render/table.js';
 import { jobsOption } from '../../services/reports/registry.js';
 import { withShiptrack, type CommandContext } from '../program.js';
 
@@ -42,10 +43,10 @@ export function checkCommand(context: CommandContext): Command {
         const { repair } = report;
         if (repair !== undefined) {
           const n = (value: number): string => value.toLocaleString('en-US');
-          context.output.info(
+          const line =
             `rollups rebuilt in ${(repair.elapsedMs / 1000).toFixed(1)} s: ${n(repair.differed.inFlight)} in-flight rows and ` +
-              `${n(repair.differed.statusCounts)} status groups differed;\nnow ${n(repair.rebuilt.inFlight)} packages in flight`,
-          );
+            `${n(repair.differed.statusCounts)} status groups differed; now ${n(repair.rebuilt.inFlight)} packages in flight`;
+          for (const part of fitProse(line, context.output.stderrStyle, '  ')) context.output.info(part);
         }
         context.output.result(report, (style) => renderCheckReport(report, style));
         if (!report.ok) context.exitCode = ExitCode.conflict;

@@ -71,7 +71,8 @@ final status is kept as history. The same scan twice is one event; the same key 
 content is refused (exit 4), as is a transition the state machine forbids (unless --force).
 
 Examples:
-  $ shiptrack scan RB123456785US --status out_for_delivery --location "Denver Delivery Station 12"
+  $ shiptrack scan RB123456785US --status out_for_delivery \\
+      --location "Denver Delivery Station 12"
   $ shiptrack scan --file scans.ndjson`,
     )
     .action(async (numbers: string[], options: ScanOptions) => {
