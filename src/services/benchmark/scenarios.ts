@@ -224,14 +224,13 @@ export const scenarios: readonly ScenarioDefinition[] = [
     (await import('../reports/packages.report.js')).runStaleReport(ctx.db, { now: ctx.now, hours: 48, limit: 50 }),
   ),
   reportScenario('exceptions', 'report exceptions --since 7d', async (ctx) => {
-    const { runExceptionsReport, reasonsFromDocuments } = await import('../reports/network.report.js');
-    // The reasons as the command reads them: in the same query when the raw scans are in PostgreSQL.
+    const { runExceptionsReport, reasonSource } = await import('../reports/network.report.js');
+    // The reasons as the command reads them.
     return runExceptionsReport(ctx.db, {
       now: ctx.now,
       since: new Date(ctx.now.getTime() - 7 * 86_400_000),
       limit: 20,
-      reasons:
-        ctx.resources.documentsTarget === 'postgres' ? 'database' : reasonsFromDocuments(() => Promise.resolve(ctx.documents)),
+      reasons: reasonSource(ctx.resources.documentsTarget, () => Promise.resolve(ctx.documents)),
     });
   }),
   reportScenario('customer', 'report customer <id> (customer 42)', async (ctx) =>

@@ -1,4 +1,4 @@
-import type { DocumentStore } from '../../store/documents/document-store.js';
+import type { DocumentStore, DocumentsTarget } from '../../store/documents/document-store.js';
 import type { Database } from '../../store/database.js';
 import {
   note,
@@ -576,6 +576,18 @@ export function reasonsFromDocuments(store: () => Promise<DocumentStore>): Reaso
     }
     return reasons;
   };
+}
+
+/**
+ * Where `report exceptions` reads reasons for the configured document store: from the raw scans
+ * in this database, in the same query, when documents are kept in PostgreSQL; else (MongoDB) a
+ * lookup in the document store, opened only when there is something to look up.
+ */
+export function reasonSource(
+  documentsTarget: DocumentsTarget,
+  documents: () => Promise<DocumentStore>,
+): ReasonLookup | 'database' {
+  return documentsTarget === 'postgres' ? 'database' : reasonsFromDocuments(documents);
 }
 
 /** Exceptions and failed delivery attempts since `since`, by facility and by reason. */

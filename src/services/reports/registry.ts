@@ -183,13 +183,12 @@ export const reports: readonly ReportDefinition[] = [
       limitOption('facilities to list', '20'),
     ],
     run: async (r, common, v) => {
-      const { runExceptionsReport, reasonsFromDocuments } = await network();
+      const { runExceptionsReport, reasonSource } = await network();
       const params = {
         ...common,
         since: parseSince(String(value(v, 'since', '7d')), common.now),
         limit: limit(v, '20'),
-        // Raw scans kept in this database are read with the events, in the same query.
-        reasons: r.documentsTarget === 'postgres' ? ('database' as const) : reasonsFromDocuments(() => r.documents()),
+        reasons: reasonSource(r.documentsTarget, () => r.documents()),
       };
       return runExceptionsReport(await r.database(), params);
     },
