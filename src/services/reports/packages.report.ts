@@ -226,21 +226,24 @@ export async function runStaleReport(
         `with quiet as materialized (
          select package_id, current_status, quiet_since, last_scan_at from in_flight_packages where quiet_since < ?)
        select 'status' as kind, current_status as status, count(*)::bigint as packages, min(quiet_since) as oldest,
-              null as tracking_number, null::timestamptz as last_scan_at, null::timestamptz as quiet_since, null as last_location
+              null as tracking_number, null::timestamptz as last_scan_at, null::timestamptz as quiet_since, null as last_location,
+              null::bigint as ord
          from quiet group by current_status
        union all
        select 'package', q.current_status, null, null, p.tracking_number, q.last_scan_at, q.quiet_since,
               (select l.location_name from tracking_events e join locations l on l.location_id = e.location_id
-                where e.package_id = q.package_id order by e.event_timestamp desc, e.event_id desc limit 1)
+                where e.package_id = q.package_id order by e.event_timestamp desc, e.event_id desc limit 1),
+              row_number() over (order by q.quiet_since, q.package_id)
          from (select * from quiet order by quiet_since, package_id limit ?) q
          join packages p on p.package_id = q.package_id`,
         [cutoff, options.limit],
       );
       const statuses = found.filter((r): r is { kind: 'status' } & StaleStatusRow => r.kind === 'status');
-      // The union keeps no order of its own: the listed packages are put back in quiet order.
+      // The union keeps no order of its own: the listed packages are put back in quiet order
+      // (ties by package id, as the query picked them).
       const packages = found
-        .filter((r): r is { kind: 'package' } & StaleRow => r.kind === 'package')
-        .sort((a, b) => a.quiet_since.getTime() - b.quiet_since.getTime());
+        .filter((r): r is { kind: 'package' } & StaleRow & { ord: number } => r.kind === 'package')
+        .sort((a, b) => a.ord - b.ord);
       return { statuses, packages };
     },
     { single: true },
