@@ -29,7 +29,8 @@ import { trackQuery } from '../src/store/track-query.js';
 import { reportRuns } from './report-runs.js';
 import { handWritten } from './reports-sql.js';
 import { admin, asOf, cli, copyLimit, exportRows, freshDatabase, runMeasured } from './seed-limit.js';
-import { median, percentile } from './support.js';
+import { median, percentile, sampleNumbers } from './support.js';
+import { formatLatency as fmt } from '../src/render/benchmark.render.js';
 
 interface Args {
   profiles: string[];
@@ -111,15 +112,6 @@ function pair(ours: number[], limit: number[]): Pair {
     min: Math.min(...ours),
     max: Math.max(...ours),
   };
-}
-
-/** `count` tracking numbers spread over the whole table, the same ones every time. */
-async function sampleNumbers(client: pg.Client, count: number): Promise<string[]> {
-  const result = await client.query<{ tracking_number: string }>(
-    'select tracking_number from packages order by hashtext(tracking_number) limit $1',
-    [count],
-  );
-  return result.rows.map((r) => r.tracking_number);
 }
 
 /** Per-lookup times of `work` over the numbers, sorted. */
@@ -240,9 +232,6 @@ async function measureProfile(args: Args, profile: string): Promise<GrowthLine> 
     if (!args.keep) await admin(args.adminUrl, (c) => c.query(`drop database if exists "${name}" with (force)`));
   }
 }
-
-const fmt = (ms: number): string =>
-  ms >= 100 ? Math.round(ms).toLocaleString('en-US') : ms >= 10 ? ms.toFixed(1) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3);
 
 function cell(p: Pair): string {
   const limit = p.limitMs === null ? '' : ` / ${fmt(p.limitMs)} (${(p.ratio ?? Number.NaN).toFixed(2)}×)`;

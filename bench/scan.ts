@@ -289,39 +289,51 @@ async function main(): Promise<void> {
     process.stderr.write(`wrote ${lines} scans to ${args.generate}\n`);
     return;
   }
-  const builds: [string, string][] = [['this build', args.cli]];
-  if (args.baselineCli !== undefined) builds.push(['baseline', args.baselineCli]);
+  /** A side of the comparison: records the scans of `file` (`lines` of them), returns scans/s and what to log. */
+  interface Side {
+    name: string;
+    record(file: string, lines: number): Promise<{ rate: number; log: string }>;
+  }
+  const cliSide = (name: string, cli: string, extra: string[] = []): Side => ({
+    name,
+    async record(file, lines) {
+      const summary = await ingest(cli, url, file, ['--batch', String(args.batch), ...extra]);
+      if (summary.lines !== lines || summary.rejected > 0 || summary.duplicate > 0)
+        throw new Error(`${name}: unexpected outcome ${JSON.stringify(summary)}`);
+      return {
+        rate: summary.scansPerSecond,
+        log:
+          `${lines} scans in ${summary.seconds.toFixed(2)} s = ${Math.round(summary.scansPerSecond)}/s ` +
+          `(${summary.accepted} accepted, ${summary.outOfOrder} out of order, ${summary.afterFinal} after a final status)`,
+      };
+    },
+  });
+  const sides: Side[] = [cliSide('this build', args.cli, args.parallel === undefined ? [] : ['--parallel', args.parallel])];
+  if (args.baselineCli !== undefined) sides.push(cliSide('baseline', args.baselineCli));
   // The hand-written limit: the same work in SQL on two sessions (bench/scan-sql.ts).
-  if (args.compareSql) builds.push([handWritten, '']);
-  const results = new Map<string, number[]>(builds.map(([name]) => [name, []]));
+  if (args.compareSql) {
+    sides.push({
+      name: handWritten,
+      async record(file, lines) {
+        const { ms, recorded } = await recordScansBySql(url, scansAsCsv(file, 2));
+        if (recorded !== lines) throw new Error(`${handWritten}: recorded ${recorded} of ${lines} scans`);
+        const rate = (lines / ms) * 1000;
+        return { rate, log: `${lines} scans in ${(ms / 1000).toFixed(2)} s = ${Math.round(rate)}/s` };
+      },
+    });
+  }
+  const results = new Map<string, number[]>(sides.map(({ name }) => [name, []]));
   const work = mkdtempSync(path.join(tmpdir(), 'shiptrack-bench-scan-'));
   try {
     for (let run = 1; run <= args.runs; run += 1) {
-      // Alternate which build goes first, so neither always meets the warmer cache.
-      const order = run % 2 === 1 ? builds : [...builds].reverse();
-      for (const [name, cli] of order) {
+      // Alternate which side goes first, so none always meets the warmer cache.
+      const order = run % 2 === 1 ? sides : [...sides].reverse();
+      for (const side of order) {
         const file = path.join(work, 'scans.ndjson');
-        const lines = await writeScans(url, file, args.scans, run * 3 + builds.findIndex(([n]) => n === name));
-        if (name === handWritten) {
-          const parts = scansAsCsv(file, 2);
-          const { ms, recorded } = await recordScansBySql(url, parts);
-          if (recorded !== lines) throw new Error(`${name}: recorded ${recorded} of ${lines} scans`);
-          results.get(name)?.push((lines / ms) * 1000);
-          process.stderr.write(
-            `run ${run} ${name}: ${lines} scans in ${(ms / 1000).toFixed(2)} s = ${Math.round((lines / ms) * 1000)}/s\n`,
-          );
-          continue;
-        }
-        const options = ['--batch', String(args.batch)];
-        if (name === 'this build' && args.parallel !== undefined) options.push('--parallel', args.parallel);
-        const summary = await ingest(cli, url, file, options);
-        if (summary.lines !== lines || summary.rejected > 0 || summary.duplicate > 0)
-          throw new Error(`${name}: unexpected outcome ${JSON.stringify(summary)}`);
-        results.get(name)?.push(summary.scansPerSecond);
-        process.stderr.write(
-          `run ${run} ${name}: ${lines} scans in ${summary.seconds.toFixed(2)} s = ${Math.round(summary.scansPerSecond)}/s ` +
-            `(${summary.accepted} accepted, ${summary.outOfOrder} out of order, ${summary.afterFinal} after a final status)\n`,
-        );
+        const lines = await writeScans(url, file, args.scans, run * 3 + sides.indexOf(side));
+        const { rate, log } = await side.record(file, lines);
+        results.get(side.name)?.push(rate);
+        process.stderr.write(`run ${run} ${side.name}: ${log}\n`);
       }
     }
   } finally {

@@ -59,3 +59,13 @@ export async function seedScratchDatabase(adminUrl: string, name: string, seed: 
   }
   return url.toString();
 }
+
+/** `count` tracking numbers spread over the whole table, the same ones every time. */
+export async function sampleNumbers(client: pg.Client, count: number): Promise<string[]> {
+  const result = await client.query<{ tracking_number: string }>(
+    'select tracking_number from packages order by hashtext(tracking_number) limit $1',
+    [count],
+  );
+  if (result.rows.length === 0) throw new Error('the database has no packages: seed it first');
+  return result.rows.map((r) => r.tracking_number);
+}

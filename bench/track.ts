@@ -15,14 +15,13 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Client } from 'pg';
 import type { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.js';
 import * as trackService from '../src/services/track.service.js';
 import { openPgClient } from '../src/store/pg-client.js';
 import { closeRedis, deleteKeysWithPrefix, openRedis } from '../src/store/redis.js';
 import * as trackCache from '../src/store/track-cache.js';
-import { median, medianAndSpread, percentile, seedScratchDatabase } from './support.js';
+import { median, medianAndSpread, percentile, sampleNumbers, seedScratchDatabase } from './support.js';
 
 interface Args {
   profile: string;
@@ -139,16 +138,6 @@ function redisBenchmarkGet(redisUrl: string, key: string, concurrency: number, r
     rate: fields[1] ?? Number.NaN,
     cpuUs: Number.NaN,
   };
-}
-
-/** Tracking numbers spread over the whole table, the same ones every time. */
-async function sampleNumbers(client: Client, count: number): Promise<string[]> {
-  const result = await client.query<{ tracking_number: string }>(
-    'select tracking_number from packages order by hashtext(tracking_number) limit $1',
-    [count],
-  );
-  if (result.rows.length === 0) throw new Error('the database has no packages: seed it first');
-  return result.rows.map((r) => r.tracking_number);
 }
 
 /** The cached key whose answer has the median length among a sample. */
