@@ -36,7 +36,7 @@ export interface BenchmarkOptions {
   rounds: number;
   /**
    * Also measure open-loop at this many operations per second, after the closed loop in each
-   * round (scenarios with a fixed count excepted): see `runOpenLoop`.
+   * round (scenarios with a fixed count excepted): see `measureOpenLoopRound`.
    */
   ratePerSecond?: number | undefined;
   /** Runs the tuning experiments after the scenarios (undefined: none). */

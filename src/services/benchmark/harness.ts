@@ -69,32 +69,37 @@ export async function measureInRounds(workload: Workload): Promise<RoundedWorklo
   const closed = tally(await createLatencyRecorder());
   const open = tally(await createLatencyRecorder());
   const openCounts = { ratePerSecond: Number.NaN, slackMs: lateSlackMs, scheduled: 0, late: 0, dropped: 0 };
+  /**
+   * One measured round of either loop: after the one warm-up, each latency goes into this round's
+   * recorder and the loop's running tally; returns the phase and this round's summary.
+   */
+  const round = async <P extends Phase>(
+    into: Tally,
+    run: (record: (ms: number) => void) => Promise<P>,
+  ): Promise<{ phase: P; summary: LatencySummary }> => {
+    await warmUpOnce();
+    const recorder = await createLatencyRecorder();
+    const phase = await run((ms) => {
+      recorder.record(ms);
+      into.recorder.record(ms);
+    });
+    into.add(phase);
+    return { phase, summary: recorder.summarize(phase.elapsed, phase.errors, phase.firstError) };
+  };
   return {
     async measureRound(onProgress = workload.onProgress) {
-      await warmUpOnce();
-      const round = await createLatencyRecorder();
-      const measured = await measure({ ...workload, onProgress }, seqs, next, (ms) => {
-        round.record(ms);
-        closed.recorder.record(ms);
-      });
-      closed.add(measured);
-      return round.summarize(measured.elapsed, measured.errors, measured.firstError);
+      return (await round(closed, (record) => measure({ ...workload, onProgress }, seqs, next, record))).summary;
     },
     merged: () => closed.summarize(),
     async measureOpenLoopRound(ratePerSecond, onProgress = workload.onProgress) {
-      await warmUpOnce();
-      const round = await createLatencyRecorder();
-      const measured = await measureOpenLoop({ ...workload, onProgress }, ratePerSecond, next, (ms) => {
-        round.record(ms);
-        open.recorder.record(ms);
-      });
-      open.add(measured);
-      const { scheduled, late, dropped } = measured;
+      const { phase, summary } = await round(open, (record) =>
+        measureOpenLoop({ ...workload, onProgress }, ratePerSecond, next, record),
+      );
+      const { scheduled, late, dropped } = phase;
       openCounts.ratePerSecond = ratePerSecond;
       openCounts.scheduled += scheduled;
       openCounts.late += late;
       openCounts.dropped += dropped;
-      const summary = round.summarize(measured.elapsed, measured.errors, measured.firstError);
       return { ratePerSecond, slackMs: lateSlackMs, scheduled, late, dropped, summary };
     },
     mergedOpenLoop: () => (openCounts.scheduled === 0 ? undefined : { ...openCounts, summary: open.summarize() }),
@@ -107,8 +112,14 @@ interface Phase {
   firstError: string | undefined;
 }
 
+interface Tally {
+  recorder: LatencyRecorder;
+  add(phase: Phase): void;
+  summarize(): LatencySummary;
+}
+
 /** Rounds added up: one recorder, durations and errors summed, the first error kept. */
-function tally(recorder: LatencyRecorder): { recorder: LatencyRecorder; add(phase: Phase): void; summarize(): LatencySummary } {
+function tally(recorder: LatencyRecorder): Tally {
   let durationMs = 0;
   let errors = 0;
   let firstError: string | undefined;
@@ -162,7 +173,7 @@ async function measure(
   seqs: readonly number[],
   next: (worker: number) => number,
   record: (ms: number) => void,
-): Promise<{ elapsed: number; errors: number; firstError: string | undefined }> {
+): Promise<Phase> {
   let errors = 0;
   let firstError: string | undefined;
   const total = workload.count;
