@@ -235,8 +235,26 @@ export async function watchPackages(resources: Resources, numbers: readonly stri
     if (!first) options.onChange({ ...result, package: result.package });
   };
   for (const n of numbers) await show(n);
+  // One read per number at a time. An event that arrives while a read is in flight asks for one
+  // more read after it: the read in flight (or one it joined) may have started before the event's
+  // scan was committed, and would never show it.
+  const reading = new Set<string>();
+  const readAgain = new Set<string>();
+  const refresh = (n: string): void => {
+    if (reading.has(n)) {
+      readAgain.add(n);
+      return;
+    }
+    reading.add(n);
+    show(n)
+      .catch((error: unknown) => options.onError?.(error))
+      .finally(() => {
+        reading.delete(n);
+        if (readAgain.delete(n)) refresh(n);
+      });
+  };
   const refreshAll = (): void => {
-    for (const n of numbers) show(n).catch((error: unknown) => options.onError?.(error));
+    for (const n of numbers) refresh(n);
   };
 
   const redis = await resources.redis().catch(() => undefined);
