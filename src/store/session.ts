@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Knex } from 'knex';
 import { InterruptedError, mapPostgresError } from '../errors.js';
 import { sessionPool, type Database } from './database.js';
+import { queryPrepared, type PreparedValue } from './prepared-read.js';
 
 /**
  * One way to hold a database session for work that must stay on one connection: its backend is
@@ -289,6 +290,60 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
     if (readTimeout !== undefined) readTimeout.query_timeout = savedReadTimeout;
     if (db.mode === 'server') (connection as EventEmitter).removeListener('error', onError);
     // knex discards a connection that errored instead of handing it out again.
+    await pool.releaseConnection(connection);
+  }
+}
+
+/**
+ * One read statement on a pooled server connection, alone in autocommit, as a named prepared
+ * statement (store/prepared-read.ts): it sees the snapshot it takes, with no transaction, settings
+ * or commit around it, so on a connection that has run it before it costs one Bind and Execute.
+ * For a report of one statement that reads maintained tables and index ranges: the pool's
+ * connections have JIT off (store/database.ts), and it needs no larger work_mem. On abort its
+ * backend is cancelled, as in withSession. `bindings` are knex's (`?`), sent as pg would send them.
+ */
+export async function readStatement<R>(
+  db: Database,
+  signal: AbortSignal | undefined,
+  name: string,
+  sql: string,
+  bindings: readonly Knex.RawBinding[] = [],
+): Promise<R[]> {
+  if (db.mode !== 'server') throw new Error('readStatement needs a server');
+  prepareValue ??= (requireCommonJs('pg/lib/utils.js') as { prepareValue: PrepareValue }).prepareValue;
+  const native = db.knex.raw(sql, bindings).toSQL().toNative();
+  const values = (native.bindings as readonly unknown[]).map((value): PreparedValue => {
+    const prepared = prepareValue?.(value) ?? null;
+    return Buffer.isBuffer(prepared) ? `\\x${prepared.toString('hex')}` : prepared;
+  });
+  const pool = sessionPool(db.knex);
+  const connection = (await pool.acquireConnection().catch((error: unknown) => {
+    throw mapPostgresError(error);
+  })) as Parameters<typeof queryPrepared>[0] & EventEmitter;
+  let lost: unknown;
+  const onError = (error: unknown): void => {
+    lost ??= error;
+  };
+  connection.on('error', onError);
+  let cancelling: Promise<unknown> | undefined;
+  const onAbort = (): void => {
+    cancelling = db.knex
+      .raw('select pg_cancel_backend(?)', [(connection as SimpleQueryClient).processID ?? 0])
+      .catch(() => undefined);
+  };
+  try {
+    if (signal?.aborted === true) throw new InterruptedError('interrupted');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    return await queryPrepared<R>(connection, { name, text: native.sql }, values);
+  } catch (error) {
+    const reason =
+      lost !== undefined && /is not queryable/.test(String((error as { message?: unknown } | null)?.message)) ? lost : error;
+    throw db.failure() ?? mapPostgresError(reason);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    // The cancel must land before the connection goes back to the pool, not on its next user.
+    await cancelling;
+    connection.removeListener('error', onError);
     await pool.releaseConnection(connection);
   }
 }

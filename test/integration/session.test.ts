@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
-import { withSession, type SessionTransaction } from '../../src/store/session.js';
+import { readStatement, withSession, type SessionTransaction } from '../../src/store/session.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 
 const postgres = inject('postgresAvailable');
@@ -95,5 +95,64 @@ describe.skipIf(!postgres)('withSession: one statement in one round trip', () =>
       ),
     ).rejects.toThrow(/read-only transaction/);
     expect((await db.knex.raw<{ rows: unknown[] }>('select * from things where id = 9')).rows).toHaveLength(0);
+  });
+});
+
+/**
+ * readStatement: one read alone in autocommit as a named prepared statement, on a pooled
+ * connection whose JIT is off. Its answers must be those of the same statement through knex.
+ */
+describe.skipIf(!postgres)('readStatement: one read as a prepared statement in autocommit', () => {
+  let testDb: TestDatabase;
+  let db: Database;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase('st_statement');
+    db = await openDatabase(loadConfig({ env: { SHIPTRACK_DATABASE_URL: testDb.url }, envFile: null }), { poolMax: 2 });
+    await db.knex.raw(`create table things (id int primary key, at timestamptz, tags text[], doc jsonb, note text)`);
+    await db.knex.raw(`insert into things values (1, '2026-11-24 12:00+00', '{a,b}', '{"fragile": true}', 'it''s'),
+                                                 (2, '2026-11-25 12:00+00', '{"c d",e}', '{"n": 2}', null)`);
+  });
+  afterAll(async () => {
+    await db?.close();
+    await testDb?.drop();
+  });
+
+  it('answers as knex does, prepares once per connection, and runs with JIT off', async () => {
+    const sql = `select id, at, tags, doc, note, current_setting('jit') as jit
+                   from things
+                  where at >= ? and tags && ?::text[] and (doc @> ?::jsonb or note is not distinct from ?)
+                    and coalesce(note, '') <> ? order by id limit ?`;
+    const bindings = [new Date('2026-11-24T00:00:00Z'), ['b', 'c d'], JSON.stringify({ fragile: true }), null, "x'y\\z", 10];
+    const usual = (await db.knex.raw<{ rows: Record<string, unknown>[] }>(sql, bindings)).rows;
+    for (let i = 0; i < 3; i += 1) {
+      const rows = await readStatement<Record<string, unknown>>(db, undefined, 'st_test_things', sql, bindings);
+      expect(rows).toEqual(usual);
+      expect(rows[0]).toMatchObject({ id: 1, jit: 'off', tags: ['a', 'b'], note: "it's" });
+    }
+    const prepared = await readStatement<{ statements: number }>(
+      db,
+      undefined,
+      'st_test_prepared',
+      `select count(*)::int as statements from pg_prepared_statements where name = 'st_test_things'`,
+    );
+    // On whichever pooled connection answered: one statement there, or none on the other.
+    expect(prepared[0]?.statements).toBeLessThanOrEqual(1);
+  });
+
+  it('a failure is reported and leaves the connection usable; an abort cancels the read on the server', async () => {
+    await expect(readStatement(db, undefined, 'st_test_fail', 'select 1 / (id - id) from things')).rejects.toThrow(
+      /division by zero/,
+    );
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 200);
+    const started = performance.now();
+    await expect(readStatement(db, controller.signal, 'st_test_sleep', 'select pg_sleep(10)')).rejects.toThrow(/cancel/i);
+    expect(performance.now() - started).toBeLessThan(5000);
+    const after = await db.knex.raw<{ rows: { sleeping: number; state: string }[] }>(
+      `select (select count(*)::int from pg_stat_activity where query like 'select pg_sleep(10)%' and state = 'active') as sleeping,
+              (select state from pg_stat_activity where pid = pg_backend_pid()) as state`,
+    );
+    expect(after.rows[0]).toEqual({ sleeping: 0, state: 'active' });
   });
 });

@@ -33,7 +33,7 @@ export async function runStatusReport(db: Database, options: ReportOptions): Pro
         `select current_status as status, sum(packages)::bigint as packages
            from package_status_counts group by current_status having sum(packages) <> 0`,
       ),
-    { single: true },
+    { single: true, prepared: 'shiptrack_report_status' },
   );
   const total = read.value.reduce((sum, r) => sum + r.packages, 0);
   const rows: ReportRow[] = read.value
@@ -132,7 +132,7 @@ export async function runOverdueReport(db: Database, options: ReportOptions & { 
       const rows = found.filter((r): r is OverdueCountRow & OverdueRow => r.tracking_number !== null);
       return { counts, rows };
     },
-    { single: true },
+    { single: true, prepared: 'shiptrack_report_overdue' },
   );
   const counts = read.value.counts;
   const total = counts?.overdue ?? 0;
@@ -246,7 +246,7 @@ export async function runStaleReport(
         .sort((a, b) => a.ord - b.ord);
       return { statuses, packages };
     },
-    { single: true },
+    { single: true, prepared: 'shiptrack_report_stale' },
   );
   const { statuses, packages } = read.value;
   const total = statuses.reduce((sum, r) => sum + r.packages, 0);
@@ -376,7 +376,7 @@ export async function runCustomerReport(
       const packages = found.filter((r): r is typeof r & CustomerPackageRow => r.tracking_number !== null);
       return { customer, counts, packages };
     },
-    { single: true },
+    { single: true, prepared: byId ? 'shiptrack_report_customer_id' : 'shiptrack_report_customer_email' },
   );
   if (read.value === undefined) {
     throw new NotFoundError(`no customer ${byId ? 'with id' : 'with e-mail'} ${key}`, {
@@ -502,7 +502,7 @@ export async function runMetadataReport(
       const rows = found.filter((r): r is typeof r & MetadataRow => r.tracking_number !== null);
       return { counts, all: first?.all ?? 0, rows };
     },
-    { single: true },
+    fragileOnly ? { single: true, prepared: 'shiptrack_report_fragile' } : { single: true },
   );
   const { counts, all, rows } = read.value;
   const total = counts.reduce((s, c) => s + c.packages, 0);

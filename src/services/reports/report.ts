@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { InterruptedError, mapPostgresError } from '../../errors.js';
 import type { Database } from '../../store/database.js';
-import { withSession, withSessions, type Session, type SessionOptions } from '../../store/session.js';
+import { readStatement, withSession, withSessions, type Session, type SessionOptions } from '../../store/session.js';
 
 /**
  * What every report returns: plain data that the renderers turn into a table, CSV, Markdown or
@@ -150,6 +150,13 @@ export async function readReport<T>(
      * settings, query and commit then take one round trip instead of three.
      */
     single?: boolean;
+    /**
+     * With `single`, for a statement that reads maintained tables and index ranges only (it needs
+     * no larger work_mem): on a server, without --explain and a session setting of its own, it runs
+     * alone in autocommit as the prepared statement of this name (store/session.ts readStatement),
+     * its own snapshot being the report's.
+     */
+    prepared?: string;
   } = {},
 ): Promise<{ value: T; plans: QueryPlan[]; elapsedMs: number }> {
   const started = performance.now();
@@ -213,8 +220,28 @@ export async function readReport<T>(
     });
   };
 
+  const prepared =
+    settings.single === true &&
+    settings.prepared !== undefined &&
+    db.mode === 'server' &&
+    options.explain !== true &&
+    options.applicationName === undefined &&
+    settings.statementTimeoutMs === undefined &&
+    (settings.connections ?? 1) <= 1
+      ? settings.prepared
+      : undefined;
   try {
     if (signal?.aborted) throw new InterruptedError('report interrupted');
+    if (prepared !== undefined) {
+      let sent = false;
+      const raw: Session['raw'] = async <R>(sql: string, bindings: readonly Knex.RawBinding[] = []) => {
+        if (sent) throw new Error('a single-statement report ran a second statement');
+        sent = true;
+        return { rows: await readStatement<R>(db, signal, prepared, sql, bindings) };
+      };
+      const value = await work(reader(raw, []));
+      return { value, plans, elapsedMs: performance.now() - started };
+    }
     const value = await withSession(
       db,
       {
