@@ -216,22 +216,37 @@ const exceptions: HandWritten = async (client, { now }) => {
   return found.rowCount ?? 0;
 };
 
+// The statistics views (pg_stat_user_tables, pg_statio_user_indexes, …) cost more to plan than to
+// run: the functions they are made of are read directly, as the tool does.
 const db: HandWritten = async (client) => {
   let read = 0;
   for (const text of [
     `select d.*, pg_database_size(current_database()), (select age(datfrozenxid) from pg_database where datname = current_database()),
-            current_setting('shared_buffers'), (select array_agg(setting) from pg_settings
-                                                 where name in ('track_counts', 'autovacuum', 'shared_preload_libraries'))
+            current_setting('shared_buffers'), current_setting('track_counts'), current_setting('autovacuum'),
+            current_setting('pg_stat_statements.max', true),
+            (select setting from pg_settings where name = 'shared_preload_libraries'),
+            exists (select 1 from pg_available_extensions where name = 'pg_stat_statements')
        from pg_stat_database d where d.datname = current_database()`,
-    `select s.*, pg_table_size(s.relid), pg_indexes_size(s.relid), c.reltuples, c.relpages, c.reloptions, io.heap_blks_hit,
-            io.heap_blks_read,
+    `select c.oid, c.oid::regclass, pg_table_size(c.oid), pg_indexes_size(c.oid), c.reltuples, c.relpages, c.reloptions,
+            pg_stat_get_live_tuples(c.oid), pg_stat_get_dead_tuples(c.oid), pg_stat_get_numscans(c.oid),
+            (select sum(pg_stat_get_numscans(i.indexrelid)) from pg_index i where i.indrelid = c.oid),
+            pg_stat_get_last_vacuum_time(c.oid), pg_stat_get_last_autovacuum_time(c.oid), pg_stat_get_last_autoanalyze_time(c.oid),
+            pg_stat_get_blocks_hit(c.oid), pg_stat_get_blocks_fetched(c.oid),
             (select sum(st.avg_width * (1 - st.null_frac)) from pg_stats st
-              where st.schemaname = s.schemaname and st.tablename = s.relname and not st.inherited),
-            (select count(*) from pg_attribute a where a.attrelid = s.relid and a.attnum > 0 and not a.attisdropped)
-       from pg_stat_user_tables s join pg_class c on c.oid = s.relid left join pg_statio_user_tables io using (relid)`,
-    `select s.*, pg_relation_size(x.indexrelid), io.idx_blks_hit, io.idx_blks_read, x.*, pg_get_indexdef(x.indexrelid),
+              where st.schemaname = n.nspname and st.tablename = c.relname and not st.inherited),
+            (select count(*) from pg_attribute a where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped)
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where c.relkind in ('r', 't', 'm', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_toast'`,
+    // What duplicate-index detection needs: keys, operator classes, collations, options,
+    // expressions, predicate and method; and whether a build is in progress.
+    `select x.*, x.indexrelid::regclass, x.indrelid::regclass, pg_relation_size(x.indexrelid), pg_stat_get_numscans(x.indexrelid),
+            pg_stat_get_blocks_hit(x.indexrelid), pg_stat_get_blocks_fetched(x.indexrelid), pg_get_indexdef(x.indexrelid),
+            pg_get_expr(x.indexprs, x.indrelid), pg_get_expr(x.indpred, x.indrelid), i.relam,
+            x.indexrelid in (select index_relid from pg_stat_progress_create_index),
             (select array_agg(c.contype) from pg_constraint c where c.conindid = x.indexrelid)
-       from pg_stat_user_indexes s join pg_index x using (indexrelid) left join pg_statio_user_indexes io using (indexrelid)`,
+       from pg_index x join pg_class t on t.oid = x.indrelid join pg_namespace n on n.oid = t.relnamespace
+       join pg_class i on i.oid = x.indexrelid
+      where t.relkind in ('r', 't', 'm') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_toast'`,
     `select (select count(*) from shiptrack_migrations), name, applied_at, batch from shiptrack_migrations order by id desc limit 1`,
   ]) {
     read += (await client.query(text)).rowCount ?? 0;

@@ -326,9 +326,10 @@ async function readIndexes(reader: ReportReader): Promise<IndexRow[]> {
        join pg_class i on i.oid = x.indexrelid
        join pg_am am on am.oid = i.relam
        cross join lateral (select pg_get_indexdef(x.indexrelid) as def) d
-       left join lateral (
-         select c.contype::text as contype, c.conname::text as conname from pg_constraint c
-          where c.conindid = x.indexrelid and c.contype in ('p', 'u', 'x', 'f') order by c.contype = 'f', c.conname limit 1) con on true
+       -- One pass over pg_constraint (it has no index on conindid): the constraint an index enforces.
+       left join (
+         select distinct on (c.conindid) c.conindid, c.contype::text as contype, c.conname::text as conname from pg_constraint c
+          where c.contype in ('p', 'u', 'x', 'f') order by c.conindid, c.contype = 'f', c.conname) con on con.conindid = x.indexrelid
       where t.relkind in ('r', 't', 'm') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_toast'`,
   );
 }
