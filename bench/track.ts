@@ -13,6 +13,7 @@
  * Reports p50/p90/p99/max per run and the medians across runs, with min–max.
  */
 import { spawnSync } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Redis } from 'ioredis';
@@ -140,6 +141,46 @@ function redisBenchmarkGet(redisUrl: string, key: string, concurrency: number, r
   };
 }
 
+/**
+ * GET of one key over a bare socket, no client library: RESP written by hand, the reply's length
+ * read from its header. What any Node client pays at least for a round trip (the event loop, the
+ * socket read, a Buffer): the floor of a cache hit in Node, beside the C client's.
+ */
+async function openBareGet(redisUrl: string, key: string): Promise<{ get: () => Promise<number>; close: () => void }> {
+  const url = new URL(redisUrl);
+  const socket = net.connect({ host: url.hostname || '127.0.0.1', port: Number(url.port || 6379), noDelay: true });
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const command = (...parts: string[]): Buffer =>
+    Buffer.from(`*${parts.length}\r\n${parts.map((p) => `$${Buffer.byteLength(p)}\r\n${p}\r\n`).join('')}`);
+  let pending: ((bytes: number) => void) | undefined;
+  let buffered: Buffer = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => {
+    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+    const end = buffered.indexOf('\r\n');
+    if (end < 0) return;
+    const header = buffered.toString('latin1', 0, end);
+    const length = header.startsWith('$') ? Math.max(0, Number(header.slice(1))) + 2 : 0;
+    if (buffered.length < end + 2 + length) return;
+    buffered = Buffer.alloc(0);
+    const done = pending;
+    pending = undefined;
+    done?.(length);
+  });
+  const send = (payload: Buffer): Promise<number> =>
+    new Promise<number>((resolve) => {
+      pending = resolve;
+      socket.write(payload);
+    });
+  if (url.password !== '') {
+    const user = url.username === '' ? [] : [decodeURIComponent(url.username)];
+    await send(command('AUTH', ...user, decodeURIComponent(url.password)));
+  }
+  const db = url.pathname.replace('/', '');
+  if (db !== '') await send(command('SELECT', db));
+  const get = command('GET', key);
+  return { get: () => send(get), close: () => socket.destroy() };
+}
+
 /** The cached key whose answer has the median length among a sample. */
 async function medianKey(redis: Redis, prefix: string, numbers: readonly string[]): Promise<{ key: string; bytes: number }> {
   const keys = numbers.slice(0, 201).map((n) => `${prefix}${n}`);
@@ -201,6 +242,16 @@ async function main(): Promise<void> {
           );
         }
       }
+      // Node's own floor for the same GET at c=1: ioredis alone, then a bare socket.
+      const { key } = hitters[0] ?? { key: '' };
+      record('ioredis GET alone (Node floor)', await measure(args.lookups, numbers, () => redis.get(key)));
+      const bare = await openBareGet(args.redisUrl, key);
+      try {
+        record('bare socket GET (Node floor)', await measure(args.lookups, numbers, () => bare.get()));
+      } finally {
+        bare.close();
+      }
+      record('redis-benchmark GET (beside the floors)', redisBenchmarkGet(args.redisUrl, key, 1, args.lookups));
       process.stderr.write(`run ${run} done\n`);
     }
   } finally {

@@ -152,9 +152,10 @@ export async function readReport<T>(
     single?: boolean;
     /**
      * With `single`, for a statement that reads maintained tables and index ranges only (it needs
-     * no larger work_mem): on a server, without --explain and a session setting of its own, it runs
-     * alone in autocommit as the prepared statement of this name (store/session.ts readStatement),
-     * its own snapshot being the report's.
+     * no larger work_mem): on a server, without --explain and a statement timeout of its own, it
+     * runs alone in autocommit as the prepared statement of this name (store/session.ts
+     * readStatement), its own snapshot being the report's. It runs under the connection's
+     * application name (a setting would cost a round trip of its own, for a read under a ms).
      */
     prepared?: string;
   } = {},
@@ -225,7 +226,6 @@ export async function readReport<T>(
     settings.prepared !== undefined &&
     db.mode === 'server' &&
     options.explain !== true &&
-    options.applicationName === undefined &&
     settings.statementTimeoutMs === undefined &&
     (settings.connections ?? 1) <= 1
       ? settings.prepared
