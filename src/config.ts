@@ -11,6 +11,13 @@ export type SettingSource = 'flag' | 'environment' | '.env' | 'default';
 export interface Config {
   /** PostgreSQL server URL; undefined means the embedded PostgreSQL (PGlite) under `home`. */
   readonly databaseUrl: string | undefined;
+  /**
+   * Streaming replicas of the primary at `databaseUrl`: reads that tolerate a bounded lag go there
+   * (store/replicas.ts). Empty: every read goes to the primary.
+   */
+  readonly replicaUrls: readonly string[];
+  /** A replica further behind than this is skipped; when none qualifies, the primary serves. */
+  readonly maxReplicaLagMs: number;
   /** Redis URL; undefined means the cache and live channel are off. */
   readonly redisUrl: string | undefined;
   /** MongoDB URL; undefined means documents are kept in PostgreSQL (JSONB). */
@@ -35,6 +42,8 @@ export interface Config {
 
 export type SettingName =
   | 'databaseUrl'
+  | 'replicaUrls'
+  | 'maxReplicaLagMs'
   | 'redisUrl'
   | 'mongoUrl'
   | 'mongoDatabase'
@@ -54,6 +63,8 @@ export interface SettingFlag {
   /** `<url>` */
   readonly value: string;
   readonly description: string;
+  /** Given more than once, the values are joined with commas (a list setting). */
+  readonly repeatable?: boolean;
 }
 
 interface SettingSpec {
@@ -115,6 +126,29 @@ export const settings: Readonly<Record<SettingName, SettingSpec>> = {
     default: undefined,
     parse: urlParser(['postgres:', 'postgresql:'], 'a postgres:// URL'),
   },
+  replicaUrls: {
+    env: ['SHIPTRACK_REPLICA_URLS'],
+    flag: {
+      name: '--replica-url',
+      value: '<url>',
+      description: 'a streaming replica of the primary, for reads (repeatable; env SHIPTRACK_REPLICA_URLS, comma-separated)',
+      repeatable: true,
+    },
+    default: undefined,
+    parse: (value) => {
+      const urls = value
+        .split(',')
+        .map((u) => u.trim())
+        .filter((u) => u !== '');
+      if (urls.length > 16) return { ok: false, message: `at most 16 replicas, got ${urls.length}` };
+      for (const [i, url] of urls.entries()) {
+        const parsed = urlParser(['postgres:', 'postgresql:'], 'postgres:// URLs separated by commas')(url);
+        if (!parsed.ok) return { ok: false, message: `replica ${i + 1}: ${parsed.message}` };
+      }
+      return { ok: true, value: urls };
+    },
+  },
+  maxReplicaLagMs: { env: ['SHIPTRACK_MAX_REPLICA_LAG'], default: '5s', parse: durationParser(0, 86_400_000) },
   redisUrl: {
     env: ['SHIPTRACK_REDIS_URL', 'REDIS_URL'],
     flag: { name: '--redis-url', value: '<url>', description: 'Redis URL (env SHIPTRACK_REDIS_URL)' },
@@ -186,7 +220,7 @@ function readDotEnv(file: string): Record<string, string> {
 }
 
 function describeValue(name: SettingName, value: string): string {
-  return name.endsWith('Url') ? redactUrl(value) : value;
+  return name.endsWith('Url') ? redactUrl(value) : name === 'replicaUrls' ? value.split(',').map(redactUrl).join(',') : value;
 }
 
 /** Builds the one validated, frozen configuration: flags > environment > .env > defaults. */
@@ -239,6 +273,8 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
   const home = path.resolve(cwd, values.home as string);
   const config: Config = {
     databaseUrl: values.databaseUrl as string | undefined,
+    replicaUrls: Object.freeze((values.replicaUrls as string[] | undefined) ?? []),
+    maxReplicaLagMs: values.maxReplicaLagMs as number,
     redisUrl: values.redisUrl as string | undefined,
     mongoUrl: values.mongoUrl as string | undefined,
     mongoDatabase: values.mongoDatabase as string,
@@ -251,18 +287,34 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
     livenessTimeoutMs: values.livenessTimeoutMs as number,
     migrationsDir: values.migrationsDir === undefined ? undefined : path.resolve(cwd, values.migrationsDir as string),
     sources: Object.freeze(sources),
-    secrets: Object.freeze(secretsInUrls([values.databaseUrl as string, values.redisUrl as string, values.mongoUrl as string])),
+    secrets: Object.freeze(
+      secretsInUrls([
+        values.databaseUrl as string,
+        ...((values.replicaUrls as string[] | undefined) ?? []),
+        values.redisUrl as string,
+        values.mongoUrl as string,
+      ]),
+    ),
   };
   return Object.freeze(config);
 }
 
 /** The configuration as it may be shown: URLs redacted, secrets left out. */
-export function describeConfig(config: Config): Record<string, { value: string | number | null; source: SettingSource }> {
-  const out: Record<string, { value: string | number | null; source: SettingSource }> = {};
+export function describeConfig(
+  config: Config,
+): Record<string, { value: string | number | string[] | null; source: SettingSource }> {
+  const out: Record<string, { value: string | number | string[] | null; source: SettingSource }> = {};
   for (const name of Object.keys(settings) as SettingName[]) {
     const value = config[name];
     out[name] = {
-      value: value === undefined ? null : typeof value === 'string' && name.endsWith('Url') ? redactUrl(value) : value,
+      value:
+        value === undefined
+          ? null
+          : Array.isArray(value)
+            ? value.map((v: string) => redactUrl(v))
+            : typeof value === 'string' && name.endsWith('Url')
+              ? redactUrl(value)
+              : (value as string | number),
       source: config.sources[name],
     };
   }

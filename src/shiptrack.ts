@@ -48,12 +48,15 @@ export interface ShiptrackOptions {
   signal?: AbortSignal;
   /** One-time notices about the mode in force (e.g. the cache being off). */
   onNotice?: (line: string) => void;
+  /** What happened to a read on the way (a replica skipped, failed, or none qualifying), each time. */
+  onAlert?: (line: string) => void;
 }
 
 /** How the CLI opens its handle: a config it read already, and a process that ends with the command. */
 export interface HandleOptions {
   signal?: AbortSignal | undefined;
   onNotice?: ((line: string) => void) | undefined;
+  onAlert?: ((line: string) => void) | undefined;
   /** A process that runs one command: one-query reads take a plain connection, not a pool. */
   shortLived?: boolean | undefined;
   /** Told when the work waits for another process (the embedded database it has open). */
@@ -145,6 +148,7 @@ export function createShiptrack(config: Config, options: HandleOptions = {}): Sh
   const resources: Resources = openResources(config, {
     shortLived: options.shortLived,
     notice: options.onNotice,
+    alert: options.onAlert,
     onWait: options.onWait,
   });
   const signalOf = (call?: AbortSignal): AbortSignal | undefined => either(options.signal, call);
@@ -244,5 +248,7 @@ export async function openShiptrack(options: ShiptrackOptions = {}): Promise<Shi
     cwd: options.cwd,
     envFile: options.envFile,
   });
-  return Promise.resolve(createShiptrack(config, { signal: options.signal, onNotice: options.onNotice }));
+  return Promise.resolve(
+    createShiptrack(config, { signal: options.signal, onNotice: options.onNotice, onAlert: options.onAlert }),
+  );
 }

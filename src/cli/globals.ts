@@ -43,7 +43,10 @@ export function scanGlobalArgs(args: readonly string[]): GlobalArgs {
     const setting = settingByFlag.get(flag);
     if (setting !== undefined) {
       const value = equals === -1 ? args[(i += 1)] : arg.slice(equals + 1);
-      if (value !== undefined) given[setting] = value;
+      const earlier = given[setting];
+      if (value !== undefined) {
+        given[setting] = settings[setting].flag?.repeatable === true && earlier !== undefined ? `${earlier},${value}` : value;
+      }
     } else if (arg === '--json') json = true;
     else if (arg === '--verbose') verbose = true;
     else if (arg === '--no-color') color = false;
@@ -58,7 +61,11 @@ export function addGlobalOptions(program: Command): Command {
   for (const { flags, description } of outputFlags) program.option(flags, description);
   for (const name of Object.keys(settings) as SettingName[]) {
     const flag = settings[name].flag;
-    if (flag !== undefined) program.addOption(new Option(`${flag.name} ${flag.value}`, flag.description));
+    if (flag === undefined) continue;
+    const option = new Option(`${flag.name} ${flag.value}`, flag.description);
+    if (flag.repeatable === true)
+      option.argParser((v: string, earlier: string | undefined) => (earlier === undefined ? v : `${earlier},${v}`));
+    program.addOption(option);
   }
   return program;
 }

@@ -34,6 +34,7 @@ export async function withShiptrack<T>(context: CommandContext, work: (shiptrack
   await using shiptrack = createShiptrack(config, {
     signal: context.signal,
     onNotice: (line) => noticeOnce(context, config, line),
+    onAlert: (line) => context.output.info(line),
     onWait: (line) => context.output.info(line),
     shortLived: true,
   });

@@ -158,6 +158,7 @@ function colour(status: PackageStatus, text: string, style: Style): string {
 export interface TrackView {
   trackingNumber: string;
   source: TrackResult['source'];
+  replica: string | null;
   cacheAgeMs: number | null;
   package: TrackedPackage;
   delivery: ReturnType<typeof deliveryVerdict>;
@@ -171,6 +172,7 @@ export function trackView(result: TrackResult & { package: TrackedPackage }, now
   return {
     trackingNumber: result.trackingNumber,
     source: result.source,
+    replica: result.replica,
     cacheAgeMs: result.cacheAgeMs,
     package: result.package,
     delivery: deliveryVerdict(result.package, now),
@@ -309,7 +311,11 @@ export function renderTrack(view: TrackView, style: Style, options: TrackRenderO
     }
   });
   const source =
-    view.source === 'cache' ? `answered from the cache (${duration(view.cacheAgeMs ?? 0)} old)` : 'answered from the database';
+    view.source === 'cache'
+      ? `answered from the cache (${duration(view.cacheAgeMs ?? 0)} old)`
+      : view.replica === null
+        ? 'answered from the database'
+        : `answered from replica ${view.replica}`;
   const scans = `${view.timeline.length} scan${view.timeline.length === 1 ? '' : 's'}, ${options.oldestFirst === true ? 'oldest' : 'newest'} first`;
   out.push('', style.dim(fit(`${scans} · ${options.utc === true ? 'times in UTC' : 'local times'} · ${source}`, width)));
   return out.join('\n');
@@ -346,6 +352,8 @@ export interface TrackPackageJson {
   estimatedDelivery: string;
   actualDelivery: string | null;
   source: TrackResult['source'];
+  /** The replica that answered (host:port/database), or null: the cache or the primary. */
+  replica: string | null;
   cacheAgeMs: number | null;
   /** Newest first. */
   events: TrackEventJson[];
@@ -374,6 +382,7 @@ export function trackPackageJson(view: TrackView): TrackPackageJson {
     estimatedDelivery: p.estimatedDelivery.toISOString(),
     actualDelivery: p.actualDelivery === null ? null : p.actualDelivery.toISOString(),
     source: view.source,
+    replica: view.replica,
     cacheAgeMs: view.cacheAgeMs,
     events: [...view.timeline].reverse().map((e) => ({
       eventId: e.eventId,

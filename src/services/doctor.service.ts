@@ -2,13 +2,29 @@ import type { Config } from '../config.js';
 import { median } from '../domain/statistics.js';
 import { ShiptrackError, UnavailableError, mapPostgresError } from '../errors.js';
 import { redactUrl } from '../redact.js';
+import { openPgClient } from '../store/pg-client.js';
+import { clientState, parseLsn, replicaNodes, type ReplicaNode } from '../store/replicas.js';
 import type { Resources } from '../store/resources.js';
 import { getMigrationStatus, defaultMigratorOptions, type MigratorOptions } from './migrations.service.js';
 
-export type StoreMode = 'server' | 'embedded' | 'off' | 'postgres';
+export type StoreMode = 'server' | 'embedded' | 'off' | 'postgres' | 'replica';
+
+export interface ReplicaCheck {
+  /** Still a standby (false: promoted, so not a replica of this primary any more). */
+  standby: boolean;
+  replayedLsn: string | null;
+  /** WAL bytes the primary has written that the replica has not replayed; null without the primary. */
+  lagBytes: number | null;
+  /** 0 when it has replayed all it received; else since its last replayed commit. */
+  lagMs: number;
+  /** Its WAL receiver runs (false: it lost the primary). */
+  receiving: boolean;
+  /** Within SHIPTRACK_MAX_REPLICA_LAG and a standby: reads go to it. */
+  serving: boolean;
+}
 
 export interface StoreCheck {
-  store: 'PostgreSQL' | 'Redis' | 'MongoDB';
+  store: 'PostgreSQL' | 'PostgreSQL replica' | 'Redis' | 'MongoDB';
   /** What serves this role: a server, the embedded database, PostgreSQL tables, or nothing. */
   mode: StoreMode;
   configured: boolean;
@@ -20,6 +36,8 @@ export interface StoreCheck {
   /** Migration state for PostgreSQL; what the mode means for the others. */
   detail: string;
   error: { code: string; message: string } | null;
+  /** For a replica: where it stands against the primary. */
+  replica?: ReplicaCheck;
 }
 
 export interface DoctorReport {
@@ -93,6 +111,81 @@ async function checkPostgres(
     check.error = errorOf(error);
   }
   return check;
+}
+
+/** The primary's current WAL position, for how far each replica is behind; null when it cannot say. */
+async function primaryPosition(resources: Resources): Promise<string | null> {
+  if (resources.config.databaseUrl === undefined || resources.config.replicaUrls.length === 0) return null;
+  try {
+    const db = await resources.database();
+    const { rows } = await db.knex.raw<{ rows: { lsn: string | null }[] }>(
+      'select case when pg_is_in_recovery() then null else pg_current_wal_lsn()::text end as lsn',
+    );
+    return rows[0]?.lsn ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Each configured replica, on a connection of its own: reachable, a standby, how far behind. */
+async function checkReplica(node: ReplicaNode, primaryLsn: Promise<string | null>): Promise<StoreCheck> {
+  const check: StoreCheck = {
+    store: 'PostgreSQL replica',
+    mode: 'replica',
+    configured: true,
+    target: redactUrl(node.config.databaseUrl ?? ''),
+    reachable: null,
+    version: null,
+    latencyMs: null,
+    detail: '',
+    error: null,
+  };
+  let client: Awaited<ReturnType<typeof openPgClient>> | undefined;
+  try {
+    client = await openPgClient(node.config, 'shiptrack doctor');
+    const connected = client;
+    const version = await connected.query<{ version: string }>(`select current_setting('server_version') as version`);
+    check.version = version.rows[0]?.version ?? null;
+    check.latencyMs = await timeRoundTrips(() => connected.query('select 1'));
+    const state = await clientState(connected);
+    check.reachable = true;
+    const primary = await primaryLsn;
+    const lagBytes =
+      primary === null || state.replayedLsn === null
+        ? null
+        : Math.max(0, Number(parseLsn(primary) - parseLsn(state.replayedLsn)));
+    const serving = state.standby && state.lagMs <= node.config.maxReplicaLagMs;
+    check.replica = {
+      standby: state.standby,
+      replayedLsn: state.replayedLsn,
+      lagBytes,
+      lagMs: state.lagMs,
+      receiving: state.receiving,
+      serving,
+    };
+    check.detail = !state.standby
+      ? 'not a standby (promoted?): not used for reads; point SHIPTRACK_DATABASE_URL at it if it is the new primary'
+      : [
+          `replayed ${state.replayedLsn ?? '—'}`,
+          `${lagBytes === null ? '? B' : formatBytes(lagBytes)} and ${Math.round(state.lagMs)} ms behind`,
+          state.receiving ? null : 'not receiving WAL from the primary',
+          serving ? 'serving reads' : `skipped: more than ${node.config.maxReplicaLagMs} ms behind`,
+        ]
+          .filter((part) => part !== null)
+          .join('; ');
+  } catch (error) {
+    check.reachable = false;
+    check.error = errorOf(error);
+  } finally {
+    await client?.end().catch(() => undefined);
+  }
+  return check;
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} kB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
 async function checkRedis(resources: Resources): Promise<StoreCheck> {
@@ -187,8 +280,16 @@ export async function runDoctor(
       detail: '',
       error: null,
     });
+  const nodes = config.databaseUrl === undefined ? [] : replicaNodes(config);
+  const primaryLsn = nodes.length === 0 ? Promise.resolve(null) : primaryPosition(resources);
   const checks = await Promise.all([
     guard(checkPostgres(resources, migrator), base('PostgreSQL', config.databaseUrl === undefined ? 'embedded' : 'server')),
+    ...nodes.map((node) =>
+      guard(checkReplica(node, primaryLsn), () => ({
+        ...base('PostgreSQL replica', 'replica')(),
+        target: redactUrl(node.config.databaseUrl ?? ''),
+      })),
+    ),
     guard(checkRedis(resources), base('Redis', 'server')),
     guard(checkMongo(resources), base('MongoDB', 'server')),
   ]);

@@ -37,7 +37,7 @@ export async function afterScansCommitted(resources: Resources, outcomes: readon
       const redis = await resources.cacheWriter();
       if (redis !== undefined) {
         const { announceScans } = await import('../store/track-cache.js');
-        await announceScans(redis, resources.databaseTarget, recorded);
+        await announceScans(redis, resources.databaseTarget, recorded, await commitPosition(resources));
       }
     } catch (error) {
       warnings.push({ code: 'cache_not_refreshed', store: 'Redis', reason: reasonOf(error), ttlMs: trackCachePolicy.ttlMs });
@@ -56,6 +56,22 @@ export async function afterScansCommitted(resources: Resources, outcomes: readon
     }
   }
   return warnings;
+}
+
+/**
+ * A WAL position at or past the commit of the scans just recorded (read after it), which a
+ * replica must have replayed to show them; undefined on the embedded database (no replicas) or
+ * when the primary cannot say (then readers that need the scans go to the primary).
+ */
+async function commitPosition(resources: Resources): Promise<string | undefined> {
+  if (resources.config.databaseUrl === undefined) return undefined;
+  try {
+    const db = await resources.database();
+    const { rows } = await db.knex.raw<{ rows: { lsn: string }[] }>('select pg_current_wal_lsn()::text as lsn');
+    return rows[0]?.lsn;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The same warning once, however many batches ran into it. */

@@ -2,6 +2,7 @@ import type { TrackedPackage } from '../domain/timeline.js';
 import { parseTrackingNumbers, partnerCarrierOf } from '../domain/tracking-number.js';
 import type { Resources } from '../store/resources.js';
 import { createTrackCache, trackCachePrefix, type TrackCache } from '../store/track-cache.js';
+import type { ReadNeed } from '../store/replicas.js';
 import { findTrackedPackage, type TrackSource } from '../store/track-query.js';
 import { reasonOf, type ServiceWarning } from './warnings.js';
 
@@ -15,6 +16,8 @@ export interface TrackResult {
   trackingNumber: string;
   package: TrackedPackage | null;
   source: 'cache' | 'database';
+  /** The replica that answered (host:port/database), or null: the cache or the primary did. */
+  replica: string | null;
   /** How old the cached answer was, when it came from the cache. */
   cacheAgeMs: number | null;
   /** Why the cache was wanted but not used (it failed, now or a moment ago); null otherwise. */
@@ -30,6 +33,18 @@ export interface TrackerDeps {
   onCacheError?: (error: unknown) => void;
   /** Completes a package read from the database before it is cached (reasons kept elsewhere). */
   complete?: (pkg: TrackedPackage) => Promise<void>;
+  /**
+   * A replica to read from instead of `source`, for a read that must see what `need` says
+   * (store/replicas.ts); undefined: read `source` (the primary).
+   */
+  route?: (need: ReadNeed) => Promise<ReplicaRead | undefined>;
+}
+
+/** A replica chosen for one read, and what to do when the read fails there. */
+export interface ReplicaRead {
+  readonly source: TrackSource;
+  readonly target: string;
+  failed(error: unknown): void;
 }
 
 export interface Tracker {
@@ -75,19 +90,22 @@ export function createTracker(deps: TrackerDeps): Tracker {
       }
     }
     let version: string | undefined;
+    // Without the cache's record of the number's last scan, a replica within the lag bound serves.
+    let need: ReadNeed = { minLsn: null };
     if (lookupCache !== undefined) {
       try {
         const lookup = await lookupCache.lookup(trackingNumber);
         if (lookup.hit !== undefined) {
           const cacheAgeMs = Date.now() - lookup.hit.cachedAt;
-          return { trackingNumber, package: lookup.hit.value, source: 'cache', cacheAgeMs, cacheError: null };
+          return { trackingNumber, package: lookup.hit.value, source: 'cache', replica: null, cacheAgeMs, cacheError: null };
         }
         version = lookup.version;
+        need = lookup.need;
       } catch (error) {
         cacheError = cacheFailed(error);
       }
     }
-    const pkg = await findTrackedPackage(await sourceOf(), trackingNumber);
+    const { pkg, replica } = await readDatabase(trackingNumber, need);
     if (pkg !== null) await deps.complete?.(pkg);
     if (lookupCache !== undefined && version !== undefined && cacheError === null) {
       try {
@@ -96,7 +114,23 @@ export function createTracker(deps: TrackerDeps): Tracker {
         cacheError = cacheFailed(error);
       }
     }
-    return { trackingNumber, package: pkg, source: 'database', cacheAgeMs: null, cacheError };
+    return { trackingNumber, package: pkg, source: 'database', replica, cacheAgeMs: null, cacheError };
+  }
+
+  /** A replica that can serve `need` answers; one that fails mid-read hands over to the primary. */
+  async function readDatabase(
+    trackingNumber: string,
+    need: ReadNeed,
+  ): Promise<{ pkg: TrackedPackage | null; replica: string | null }> {
+    const chosen = await deps.route?.(need);
+    if (chosen !== undefined) {
+      try {
+        return { pkg: await findTrackedPackage(chosen.source, trackingNumber), replica: chosen.target };
+      } catch (error) {
+        chosen.failed(error);
+      }
+    }
+    return { pkg: await findTrackedPackage(await sourceOf(), trackingNumber), replica: null };
   }
 
   return {
@@ -159,10 +193,35 @@ function trackerOf(resources: Resources): Tracker {
       if (redis === undefined) return undefined;
       return createTrackCache(redis, { ...trackCachePolicy, prefix: trackCachePrefix(resources.databaseTarget) });
     };
+    // Replicas: plain connections for a short-lived process, pools for a long-lived one.
+    const route =
+      resources.config.replicaUrls.length === 0 || resources.config.databaseUrl === undefined
+        ? undefined
+        : async (need: ReadNeed): Promise<ReplicaRead | undefined> => {
+            if (resources.shortLived && !resources.hasDatabase()) {
+              const router = await resources.replicaClients();
+              const choice = await router?.choose(need);
+              if (router === undefined || choice === undefined) return undefined;
+              return {
+                source: { kind: 'client', client: choice.connection },
+                target: choice.node.target,
+                failed: (error) => router.failed(choice.node, error),
+              };
+            }
+            const router = await resources.replicaDatabases();
+            const choice = await router?.choose(need);
+            if (router === undefined || choice === undefined) return undefined;
+            return {
+              source: { kind: 'database', db: choice.connection },
+              target: choice.node.target,
+              failed: (error) => router.failed(choice.node, error),
+            };
+          };
     tracker = createTracker({
       source: openSource,
       cache: openCache,
       complete: resources.config.mongoUrl === undefined ? undefined : (pkg) => reasonsFromMongo(resources, pkg),
+      route,
     });
     trackers.set(resources, tracker);
   }

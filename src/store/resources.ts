@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import type { DocumentStore, DocumentsTarget } from './documents/document-store.js';
 import { databaseTarget, openDatabase, type Database } from './database.js';
 import type { EmbeddedClient } from './embedded.js';
+import type { ReplicaRouter } from './replicas.js';
 
 /**
  * The stores a use case needs, opened on first use and closed in reverse order, always. What
@@ -34,6 +35,18 @@ export interface Resources extends AsyncDisposable {
    * commands. It holds the embedded database like database() does: a process uses one of them.
    */
   embeddedClient(): Promise<EmbeddedClient | undefined>;
+  /**
+   * The streaming replicas for reads, through plain pg connections (one-query reads of a
+   * short-lived process), or undefined when none is configured.
+   */
+  replicaClients(): Promise<ReplicaRouter<PgClient> | undefined>;
+  /** The same replicas through a pool each (reports, and `track` in a long-lived process). */
+  replicaDatabases(): Promise<ReplicaRouter<Database> | undefined>;
+  /**
+   * The database a read that tolerates the replica lag bound runs on: a replica that qualifies,
+   * else the primary. `primary: true` forces the primary.
+   */
+  readDatabase(options?: { primary?: boolean }): Promise<Database>;
   /** Redis, or undefined when no Redis is configured (the cache is off). */
   redis(): Promise<Redis | undefined>;
   /**
@@ -58,6 +71,8 @@ export interface ResourceOptions {
   shortLived?: boolean;
   /** Receives one-time notices about the mode in force (e.g. the cache being off). */
   notice?: (line: string) => void;
+  /** Told, each time, what happened to a read on the way: a replica skipped or failed, none qualifying. */
+  alert?: ((line: string) => void) | undefined;
   /** Told when the work waits for another process (the embedded database it has open). */
   onWait?: ((line: string) => void) | undefined;
 }
@@ -68,6 +83,8 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
   let sqlClient: Promise<PgClient | undefined> | undefined;
   let embeddedClient: Promise<EmbeddedClient | undefined> | undefined;
   let redis: Promise<Redis | undefined> | undefined;
+  let replicaClients: Promise<ReplicaRouter<PgClient> | undefined> | undefined;
+  let replicaDatabases: Promise<ReplicaRouter<Database> | undefined> | undefined;
   let cacheWriter: Promise<Redis | undefined> | undefined;
   let documents: Promise<DocumentStore> | undefined;
   let longWork: Resources | undefined;
@@ -121,6 +138,59 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
         },
       );
       return embeddedClient;
+    },
+    replicaClients() {
+      replicaClients ??= once(
+        async () => {
+          if (config.replicaUrls.length === 0 || config.databaseUrl === undefined) return undefined;
+          const [{ createReplicaRouter, clientState }, { openPgClient }] = await Promise.all([
+            import('./replicas.js'),
+            import('./pg-client.js'),
+          ]);
+          return createReplicaRouter<PgClient>(
+            config,
+            {
+              open: (node) => openPgClient(node.config),
+              state: clientState,
+              close: (client) => client.end(),
+            },
+            { notice: options.alert },
+          );
+        },
+        async (router) => {
+          await router?.close();
+        },
+      );
+      return replicaClients;
+    },
+    replicaDatabases() {
+      replicaDatabases ??= once(
+        async () => {
+          if (config.replicaUrls.length === 0 || config.databaseUrl === undefined) return undefined;
+          const { createReplicaRouter, databaseState } = await import('./replicas.js');
+          return createReplicaRouter<Database>(
+            config,
+            {
+              open: (node) => openDatabase(node.config, {}),
+              state: databaseState,
+              close: (db) => db.close(),
+            },
+            { notice: options.alert },
+          );
+        },
+        async (router) => {
+          await router?.close();
+        },
+      );
+      return replicaDatabases;
+    },
+    async readDatabase(read = {}) {
+      if (read.primary === true || config.replicaUrls.length === 0) return resources.database();
+      const router = await resources.replicaDatabases();
+      const choice = await router?.choose({ minLsn: null });
+      if (choice !== undefined) return choice.connection;
+      options.alert?.('no replica qualifies: reading the primary');
+      return resources.database();
     },
     redis() {
       redis ??= once(

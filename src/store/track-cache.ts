@@ -3,6 +3,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { writeTogether } from './redis.js';
 import type { PackageStatus } from '../domain/status.js';
 import type { LocalTime, Place, TimelineEvent, TrackedPackage } from '../domain/timeline.js';
+import type { ReadNeed } from './replicas.js';
 
 /**
  * Cache-aside for `track` in Redis. Each number has a version counter; a reader notes the
@@ -21,13 +22,20 @@ export interface CacheLookup {
   hit: CachedAnswer | undefined;
   /** The number's version, read on a miss (before the database is), for `store`; '' on a hit. */
   version: string;
+  /**
+   * On a miss, what a replica must have replayed to answer: the commit position (WAL LSN) of the
+   * number's last scan; none when no scan is recorded (any replica within the lag bound will do);
+   * the primary only when a scan is recorded without its position.
+   */
+  need: ReadNeed;
 }
 
 export interface TrackCache {
   lookup(trackingNumber: string): Promise<CacheLookup>;
   /** Stores the answer if no write happened since `version` was read. True if stored. */
   store(trackingNumber: string, answer: TrackedPackage | null, version: string): Promise<boolean>;
-  invalidate(trackingNumber: string): Promise<void>;
+  /** After a write to the number committed at `lsn` (pg_current_wal_lsn() after the commit). */
+  invalidate(trackingNumber: string, lsn?: string): Promise<void>;
 }
 
 export interface TrackCacheOptions {
@@ -180,14 +188,25 @@ export function decodeCachedAnswer(text: string): CachedAnswer | undefined {
 
 const valueKeyOf = (prefix: string, n: string): string => `${prefix}${n}`;
 const versionKeyOf = (prefix: string, n: string): string => `${prefix}${n}:version`;
+const lsnKeyOf = (prefix: string, n: string): string => `${prefix}${n}:lsn`;
 
-/** Bumps the number's version, then drops its answer. The version outlives any reader by far,
- *  then goes: keys must not pile up per number. */
-function queueInvalidation(batch: ChainableCommander, prefix: string, trackingNumber: string): void {
-  batch
-    .incr(versionKeyOf(prefix, trackingNumber))
-    .pexpire(versionKeyOf(prefix, trackingNumber), versionTtlMs)
-    .del(valueKeyOf(prefix, trackingNumber));
+/**
+ * Bumps the number's version, records the commit position of the write (or forgets an older one:
+ * then only the primary is sure to have the write), then drops its answer. The version and the
+ * position outlive any reader and any replica within the lag bound by far, then go: keys must not
+ * pile up per number.
+ */
+function queueInvalidation(batch: ChainableCommander, prefix: string, trackingNumber: string, lsn: string | undefined): void {
+  batch.incr(versionKeyOf(prefix, trackingNumber)).pexpire(versionKeyOf(prefix, trackingNumber), versionTtlMs);
+  if (lsn === undefined) batch.del(lsnKeyOf(prefix, trackingNumber));
+  else batch.set(lsnKeyOf(prefix, trackingNumber), lsn, 'PX', versionTtlMs);
+  batch.del(valueKeyOf(prefix, trackingNumber));
+}
+
+/** What a read must see, from the version and position read together on a miss. */
+function needOf(version: string | null, lsn: string | null): ReadNeed {
+  if (version === null) return { minLsn: null };
+  return lsn === null ? { minLsn: null, primaryOnly: true } : { minLsn: lsn };
 }
 
 export function createTrackCache(redis: Redis, options: TrackCacheOptions): TrackCache {
@@ -202,9 +221,10 @@ export function createTrackCache(redis: Redis, options: TrackCacheOptions): Trac
       writeTogether(redis);
       const value = await redis.get(valueKey(trackingNumber));
       const hit = value == null ? undefined : decodeCachedAnswer(value);
-      if (hit !== undefined) return { hit, version: '' };
+      if (hit !== undefined) return { hit, version: '', need: { minLsn: null } };
       writeTogether(redis);
-      return { hit: undefined, version: (await redis.get(versionKey(trackingNumber))) ?? '0' };
+      const [version = null, lsn = null] = await redis.mget(versionKey(trackingNumber), lsnKeyOf(prefix, trackingNumber));
+      return { hit: undefined, version: version ?? '0', need: needOf(version, lsn) };
     },
     async store(trackingNumber, answer, version) {
       const payload = encodeCachedAnswer(answer, Date.now());
@@ -220,9 +240,9 @@ export function createTrackCache(redis: Redis, options: TrackCacheOptions): Trac
       );
       return stored === 1;
     },
-    async invalidate(trackingNumber) {
+    async invalidate(trackingNumber, lsn) {
       const batch = redis.multi();
-      queueInvalidation(batch, prefix, trackingNumber);
+      queueInvalidation(batch, prefix, trackingNumber, lsn);
       await batch.exec();
     },
   };
@@ -250,15 +270,21 @@ export interface RecordedScan {
 
 /**
  * After scans commit: each number's cached answer is dropped (its version bumped first, so no
- * reader still in flight can put the old one back) and each event is published for `--watch`.
- * One round trip for the whole batch.
+ * reader still in flight can put the old one back, and the commit position `lsn` recorded, so no
+ * reader fills the cache from a replica that has not replayed the scans) and each event is
+ * published for `--watch`. One round trip for the whole batch.
  */
-export async function announceScans(redis: Redis, databaseTarget: string, scans: readonly RecordedScan[]): Promise<void> {
+export async function announceScans(
+  redis: Redis,
+  databaseTarget: string,
+  scans: readonly RecordedScan[],
+  lsn?: string,
+): Promise<void> {
   if (scans.length === 0) return;
   const prefix = trackCachePrefix(databaseTarget);
   const channel = eventChannel(databaseTarget);
   const batch = redis.multi();
-  for (const number of new Set(scans.map((s) => s.trackingNumber))) queueInvalidation(batch, prefix, number);
+  for (const number of new Set(scans.map((s) => s.trackingNumber))) queueInvalidation(batch, prefix, number, lsn);
   for (const s of scans)
     batch.publish(channel, JSON.stringify({ trackingNumber: s.trackingNumber, eventId: s.eventId, status: s.status }));
   await batch.exec();

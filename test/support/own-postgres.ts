@@ -20,7 +20,8 @@ export interface OwnPostgres {
   stop(): Promise<void>;
 }
 
-function binDir(): string | undefined {
+/** Where the PostgreSQL binaries are (`pg_config --bindir`), or undefined when there is no pg_config. */
+export function binDir(): string | undefined {
   try {
     return execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim();
   } catch {
@@ -43,7 +44,7 @@ export function ownPostgresUnavailable(): string | undefined {
 }
 
 /** Every process of the cluster: the postmaster and its children (backends, workers). */
-function clusterPids(postmaster: number): number[] {
+export function clusterPids(postmaster: number): number[] {
   const pids = [postmaster];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -58,19 +59,44 @@ function clusterPids(postmaster: number): number[] {
   return pids;
 }
 
-export async function startOwnPostgres(): Promise<OwnPostgres> {
-  const bin = binDir() ?? '';
-  const root = tempDir('shiptrack-pg-');
-  const data = path.join(root, 'data');
-  const asRoot = process.getuid?.() === 0;
-  const as = (command: string, args: string[]): Promise<unknown> =>
-    asRoot ? run('runuser', ['-u', 'postgres', '--', command, ...args]) : run(command, args);
-  if (asRoot) {
+/** Sends `name` to every process of the cluster whose postmaster is `postmaster`, ignoring those gone. */
+export function signalCluster(postmaster: number, name: NodeJS.Signals): void {
+  for (const pid of clusterPids(postmaster)) {
+    try {
+      process.kill(pid, name);
+    } catch {
+      // exited
+    }
+  }
+}
+
+/** Runs a PostgreSQL program as `postgres` when this process is root (PostgreSQL refuses root), else as itself. */
+export function runAsPostgres(command: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return process.getuid?.() === 0 ? run('runuser', ['-u', 'postgres', '--', command, ...args]) : run(command, args);
+}
+
+/** A tempDir (removed after the test file) that `postgres` owns, mode 0700, when this process is root. */
+export function postgresTempDir(prefix = 'shiptrack-pg-'): string {
+  const root = tempDir(prefix);
+  if (process.getuid?.() === 0) {
     const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
     const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
     chownSync(root, uid, gid);
     chmodSync(root, 0o700);
   }
+  return root;
+}
+
+/** The postmaster's process id, from the postmaster.pid of a running cluster. */
+export function postmasterPid(data: string): number {
+  return Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+}
+
+export async function startOwnPostgres(): Promise<OwnPostgres> {
+  const bin = binDir() ?? '';
+  const root = postgresTempDir('shiptrack-pg-');
+  const data = path.join(root, 'data');
+  const as = runAsPostgres;
   await as(path.join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8']);
   const port = await freePort();
   writeFileSync(
@@ -78,16 +104,8 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
     [`port = ${port}`, `listen_addresses = '127.0.0.1'`, `unix_socket_directories = '${root}'`, 'fsync = off', ''].join('\n'),
   );
   await as(path.join(bin, 'pg_ctl'), ['-D', data, '-w', '-t', '30', '-l', path.join(root, 'log'), 'start']);
-  const postmaster = Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  const signal = (name: NodeJS.Signals): void => {
-    for (const pid of clusterPids(postmaster)) {
-      try {
-        process.kill(pid, name);
-      } catch {
-        // exited
-      }
-    }
-  };
+  const postmaster = postmasterPid(data);
+  const signal = (name: NodeJS.Signals): void => signalCluster(postmaster, name);
   return {
     port,
     url: (database = 'postgres', password) =>

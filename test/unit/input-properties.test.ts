@@ -147,6 +147,8 @@ describe('every input parser: exit 2 naming the input, or a value', () => {
   it('settings from the environment: a ConfigError naming the variable, or a configuration', () => {
     const names = [
       'SHIPTRACK_DATABASE_URL',
+      'SHIPTRACK_REPLICA_URLS',
+      'SHIPTRACK_MAX_REPLICA_LAG',
       'SHIPTRACK_REDIS_URL',
       'SHIPTRACK_MONGO_URL',
       'SHIPTRACK_MONGO_DB',

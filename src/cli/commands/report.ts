@@ -18,7 +18,8 @@ function addCommonOptions(command: Command): Command {
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'csv', 'markdown', 'json']).default('table'))
     .option('--table <name>', 'for csv: which of the report’s tables (default: its last, the detail)')
     .option('--explain', 'print each query’s plan (EXPLAIN ANALYZE, BUFFERS); runs each query twice')
-    .option('--as-of <time>', 'compute relative windows (30d, yesterday, overdue) as of this time (default: now)');
+    .option('--as-of <time>', 'compute relative windows (30d, yesterday, overdue) as of this time (default: now)')
+    .option('--primary', 'read the primary even when read replicas are configured (SHIPTRACK_REPLICA_URLS)');
 }
 
 /** A report's own arguments and options, defined from the registry. */
@@ -75,7 +76,9 @@ export function reportCommand(context: CommandContext): Command {
       `
 Every report prints tables by default, and speaks --json and --format csv|markdown|json.
 Reports only read, in one READ ONLY transaction: a role granted pg_read_all_data (and
-pg_read_all_stats for \`report db\`) can run them. Times are UTC.
+pg_read_all_stats for \`report db\`) can run them. Times are UTC. With read replicas
+configured, every report but db and consistency reads one within the lag bound (--primary:
+the primary).
 
 Examples:
   $ shiptrack report overdue --limit 50

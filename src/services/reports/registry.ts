@@ -33,11 +33,15 @@ export interface ReportRequest extends ReportValues {
   asOf?: string | Date | undefined;
   /** Capture EXPLAIN (ANALYZE, BUFFERS) of each query; runs each query twice. */
   explain?: boolean | undefined;
+  /** Read the primary even when read replicas are configured (a report reads a replica by default). */
+  primary?: boolean | undefined;
 }
 
 interface Common {
   now: Date;
   explain: boolean;
+  /** See ReportRequest.primary. */
+  primary: boolean;
   signal: AbortSignal | undefined;
   applicationName: string;
 }
@@ -92,7 +96,7 @@ export const reports: readonly ReportDefinition[] = [
     name: 'status',
     summary: 'packages by current status, with shares',
     options: [],
-    run: async (r, common) => (await packages()).runStatusReport(await r.database(), common),
+    run: async (r, common) => (await packages()).runStatusReport(await r.readDatabase({ primary: common.primary }), common),
     examples: ['shiptrack report status', 'shiptrack report status --format markdown'],
   },
   {
@@ -101,7 +105,7 @@ export const reports: readonly ReportDefinition[] = [
     options: [limitOption('packages to list', '50')],
     run: async (r, common, v) => {
       const params = { ...common, limit: limit(v, '50') };
-      return (await packages()).runOverdueReport(await r.database(), params);
+      return (await packages()).runOverdueReport(await r.readDatabase({ primary: common.primary }), params);
     },
     examples: ['shiptrack report overdue --limit 20', 'shiptrack report overdue --format csv > overdue.csv'],
   },
@@ -137,7 +141,7 @@ export const reports: readonly ReportDefinition[] = [
         minShipments: count(v, 'minShipments', '--min-shipments', '20', 1, 1_000_000),
         limit: limit(v, '20'),
       };
-      return (await network()).runLanesReport(await r.database(), { ...common, ...params });
+      return (await network()).runLanesReport(await r.readDatabase({ primary: common.primary }), { ...common, ...params });
     },
     examples: [
       'shiptrack report lanes --since 30d',
@@ -158,7 +162,7 @@ export const reports: readonly ReportDefinition[] = [
         sort: choice(v, 'sort', '--sort', ['scans', 'exceptions'] as const, 'scans'),
         limit: limit(v, '20'),
       };
-      return (await network()).runFacilitiesReport(await r.database(), { ...common, ...params });
+      return (await network()).runFacilitiesReport(await r.readDatabase({ primary: common.primary }), { ...common, ...params });
     },
     examples: ['shiptrack report facilities --day 2026-11-20', 'shiptrack report facilities --sort exceptions --limit 10'],
   },
@@ -171,7 +175,7 @@ export const reports: readonly ReportDefinition[] = [
     ],
     run: async (r, common, v) => {
       const params = { hours: count(v, 'hours', '--hours', '48', 1, 24 * 365), limit: limit(v, '50') };
-      return (await packages()).runStaleReport(await r.database(), { ...common, ...params });
+      return (await packages()).runStaleReport(await r.readDatabase({ primary: common.primary }), { ...common, ...params });
     },
     examples: ['shiptrack report stale --hours 48'],
   },
@@ -190,7 +194,7 @@ export const reports: readonly ReportDefinition[] = [
         limit: limit(v, '20'),
         reasons: reasonSource(r.documentsTarget, () => r.documents()),
       };
-      return runExceptionsReport(await r.database(), params);
+      return runExceptionsReport(await r.readDatabase({ primary: common.primary }), params);
     },
     examples: ['shiptrack report exceptions --since 7d'],
   },
@@ -209,7 +213,7 @@ export const reports: readonly ReportDefinition[] = [
         throw new UsageError(`customer: ${JSON.stringify(customer)} is neither a customer id nor an e-mail address`);
       }
       const params = { ...common, customer, limit: limit(v, '50') };
-      return (await packages()).runCustomerReport(await r.database(), params);
+      return (await packages()).runCustomerReport(await r.readDatabase({ primary: common.primary }), params);
     },
     examples: ['shiptrack report customer 42', 'shiptrack report customer ada@example.com --json'],
   },
@@ -230,7 +234,7 @@ export const reports: readonly ReportDefinition[] = [
       const terms = Array.isArray(where) ? where : typeof where === 'string' ? [where] : [];
       const filter = parseMetadataFilters(terms as string[]);
       const params = { ...common, filter, limit: limit(v, '20') };
-      return (await packages()).runMetadataReport(await r.database(), params);
+      return (await packages()).runMetadataReport(await r.readDatabase({ primary: common.primary }), params);
     },
     examples: [
       'shiptrack report metadata --where fragile=true',
@@ -368,6 +372,12 @@ export async function runReport(
 ): Promise<ReportResult> {
   const definition = findReport(name);
   const now = asOfOption(request.asOf);
-  const common = { now, explain: request.explain === true, signal, applicationName: `shiptrack report ${definition.name}` };
+  const common = {
+    now,
+    explain: request.explain === true,
+    primary: request.primary === true,
+    signal,
+    applicationName: `shiptrack report ${definition.name}`,
+  };
   return definition.run(resources, common, request);
 }

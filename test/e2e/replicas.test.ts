@@ -1,0 +1,182 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, startOwnRedis, type CliResult, type OwnServer } from '../support/cli.js';
+import { ownReplicationUnavailable, startOwnReplication, type OwnReplication } from '../support/own-replication.js';
+import { parseTrackJson } from '../support/track-json.js';
+
+/**
+ * Read replicas, real ones: a primary and two streaming standbys the test starts itself
+ * (initdb, pg_basebackup -R, pg_ctl), and a Redis of its own for the cache. Reads go to a
+ * replica; a scan already confirmed is never hidden by one that has not replayed it (the cache
+ * records the scan's commit position), nor cached from one; with the primary frozen, reads go on
+ * and writes exit 5 naming it.
+ */
+
+const unavailable = ownReplicationUnavailable();
+if (unavailable !== undefined) process.stderr.write(`⚠ read replicas: tests SKIPPED (${unavailable})\n`);
+
+const password = 'replica-pw-never-printed';
+
+interface DoctorJson {
+  checks: {
+    store: string;
+    target: string;
+    reachable: boolean | null;
+    replica?: { standby: boolean; lagBytes: number | null; serving: boolean };
+  }[];
+  healthy: boolean;
+}
+
+function ok(result: CliResult): CliResult {
+  expect(result.code, `${result.stderr}${result.stdout}`).toBe(0);
+  expect(result.stdout + result.stderr).not.toContain(password);
+  return result;
+}
+
+async function query<T>(url: string, sql: string): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
+describe.skipIf(unavailable !== undefined)(
+  `a primary and two streaming replicas of the test's own${unavailable === undefined ? '' : ` — SKIPPED: ${unavailable}`}`,
+  () => {
+    let cluster: OwnReplication;
+    let redis: OwnServer;
+    let env: Record<string, string>;
+    let numbers: string[];
+    let replicaTargets: string[];
+
+    beforeAll(async () => {
+      [cluster, redis] = await Promise.all([startOwnReplication({ standbys: 2 }), startOwnRedis()]);
+      const url = (port: number): string => `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
+      const primaryEnv = { SHIPTRACK_DATABASE_URL: url(cluster.primary.port), SHIPTRACK_CONNECT_TIMEOUT: '1s' };
+      ok(await runCli(['migrate', 'latest', '--json'], { env: primaryEnv }));
+      ok(await runCli(['seed', '--profile', 'tiny', '--yes', '--json'], { env: primaryEnv }));
+      // Packages in transit: a scan of an exception, or of another transit leg, is allowed for them.
+      numbers = (
+        await query<{ tracking_number: string }>(
+          cluster.primary.url(),
+          `select tracking_number from packages where current_status = 'in_transit' order by package_id limit 6`,
+        )
+      ).map((r) => r.tracking_number);
+      expect(numbers).toHaveLength(6);
+      await Promise.all([cluster.waitForReplay(0), cluster.waitForReplay(1)]);
+      replicaTargets = cluster.standbys.map((s) => `127.0.0.1:${s.port}/postgres`);
+      env = {
+        ...primaryEnv,
+        SHIPTRACK_REPLICA_URLS: cluster.standbys.map((s) => url(s.port)).join(','),
+        SHIPTRACK_REDIS_URL: `redis://127.0.0.1:${redis.port}`,
+      };
+    }, 120_000);
+
+    afterAll(async () => {
+      await cluster?.stop();
+      await redis?.stop();
+    });
+
+    it('doctor names the primary and each replica: a standby, reachable, how far behind, serving reads', async () => {
+      const result = ok(await runCli(['doctor', '--json'], { env }));
+      const report = JSON.parse(result.stdout) as DoctorJson;
+      const replicas = report.checks.filter((c) => c.store === 'PostgreSQL replica');
+      expect(replicas.map((r) => r.target).sort()).toEqual(replicaTargets.map((t) => `postgres://postgres:***@${t}`).sort());
+      for (const r of replicas) {
+        expect(r).toMatchObject({ reachable: true, replica: { standby: true, serving: true } });
+        expect(r.replica?.lagBytes).toBeGreaterThanOrEqual(0);
+      }
+      expect(report.healthy).toBe(true);
+    });
+
+    it('track reads a replica (the replicas take turns), and a report reads one too', async () => {
+      const served = new Set<string>();
+      for (const n of numbers.slice(0, 6)) {
+        const answer = parseTrackJson(ok(await runCli(['track', n, '--no-cache', '--json'], { env })).stdout);
+        const [found] = answer.packages;
+        expect(found?.source).toBe('database');
+        if (found?.replica != null) served.add(found.replica);
+      }
+      expect([...served].every((t) => replicaTargets.includes(t))).toBe(true);
+      expect(served.size).toBeGreaterThanOrEqual(1);
+      const onReplica = ok(await runCli(['report', 'status', '--json'], { env }));
+      const onPrimary = ok(await runCli(['report', 'status', '--primary', '--json'], { env }));
+      const tables = (r: CliResult): unknown => (JSON.parse(r.stdout) as { tables: unknown }).tables;
+      expect(tables(onReplica)).toEqual(tables(onPrimary));
+    });
+
+    it('with replay paused: a scan, then track from another process shows it, and the cache never holds the older answer', async () => {
+      const n = numbers[1] ?? '';
+      // A lag bound the paused replicas stay within: what keeps the scan visible is its position.
+      const relaxed = { ...env, SHIPTRACK_MAX_REPLICA_LAG: '1h' };
+      const before = parseTrackJson(ok(await runCli(['track', n, '--json'], { env: relaxed })).stdout).packages[0];
+      expect(before?.source).toBe('database');
+      // Cached now; the replicas stop replaying.
+      await Promise.all([cluster.pauseReplay(0), cluster.pauseReplay(1)]);
+      try {
+        const scan = await runCli(['scan', n, '--status', 'exception', '--location', '1', '--json'], { env: relaxed });
+        ok(scan);
+        const started = performance.now();
+        const after = parseTrackJson(ok(await runCli(['track', n, '--json'], { env: relaxed })).stdout).packages[0];
+        // The replicas have not replayed the scan: the primary answered, after a bounded wait.
+        expect(after).toMatchObject({ status: 'exception', source: 'database', replica: null });
+        expect(performance.now() - started).toBeLessThan(10_000);
+        // What was cached is the new answer, not a replica's older one.
+        const cached = parseTrackJson(ok(await runCli(['track', n, '--json'], { env: relaxed })).stdout).packages[0];
+        expect(cached).toMatchObject({ status: 'exception', source: 'cache' });
+        // A replica still shows the old state: the guarantee came from the recorded position.
+        const [onReplica] = await query<{ current_status: string }>(
+          `postgres://postgres@127.0.0.1:${cluster.standbys[0]?.port}/postgres`,
+          `select current_status from packages where tracking_number = '${n}'`,
+        );
+        expect(onReplica?.current_status).toBe(before?.status);
+      } finally {
+        await Promise.all([cluster.resumeReplay(0), cluster.resumeReplay(1)]);
+      }
+      await Promise.all([cluster.waitForReplay(0), cluster.waitForReplay(1)]);
+      const caughtUp = parseTrackJson(ok(await runCli(['track', n, '--no-cache', '--json'], { env: relaxed })).stdout)
+        .packages[0];
+      expect(caughtUp).toMatchObject({ status: 'exception' });
+      expect(replicaTargets).toContain(caughtUp?.replica);
+    });
+
+    it('a replica further behind than the bound is skipped, and the report says the primary answered', async () => {
+      await Promise.all([cluster.pauseReplay(0), cluster.pauseReplay(1)]);
+      try {
+        ok(await runCli(['scan', numbers[2] ?? '', '--status', 'exception', '--location', '2', '--json'], { env }));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const strict = { ...env, SHIPTRACK_MAX_REPLICA_LAG: '100ms' };
+        const result = ok(await runCli(['report', 'status', '--json'], { env: strict }));
+        expect(result.stderr).toMatch(/behind .*skipped|no replica qualifies: reading the primary/);
+        const onPrimary = ok(await runCli(['report', 'status', '--primary', '--json'], { env }));
+        expect((JSON.parse(result.stdout) as { tables: unknown }).tables).toEqual(
+          (JSON.parse(onPrimary.stdout) as { tables: unknown }).tables,
+        );
+      } finally {
+        await Promise.all([cluster.resumeReplay(0), cluster.resumeReplay(1)]);
+      }
+      await Promise.all([cluster.waitForReplay(0), cluster.waitForReplay(1)]);
+    });
+
+    it('primary frozen: track answers from a replica within the bound, scan exits 5 naming the primary', async () => {
+      cluster.primary.freeze();
+      try {
+        const started = performance.now();
+        const answer = parseTrackJson(ok(await runCli(['track', numbers[3] ?? '', '--json'], { env })).stdout).packages[0];
+        expect(replicaTargets).toContain(answer?.replica);
+        expect(performance.now() - started).toBeLessThan(8000);
+        const report = ok(await runCli(['report', 'overdue', '--json'], { env }));
+        expect(JSON.parse(report.stdout)).toHaveProperty('tables');
+        const scan = await runCli(['scan', numbers[3] ?? '', '--status', 'in_transit', '--location', '1'], { env });
+        expect(scan.code, scan.stderr).toBe(5);
+        expect(scan.stderr).toMatch(new RegExp(`PostgreSQL at 127\\.0\\.0\\.1:${cluster.primary.port}/postgres`));
+        expect(scan.stderr + scan.stdout).not.toContain(password);
+      } finally {
+        cluster.primary.thaw();
+      }
+    });
+  },
+);
