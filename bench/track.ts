@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/store/redis.js';
 import { loadConfig } from '../src/config.js';
 import * as trackService from '../src/services/track.service.js';
 import { openPgClient } from '../src/store/pg-client.js';
@@ -182,8 +182,12 @@ async function openBareGet(redisUrl: string, key: string): Promise<{ get: () => 
 }
 
 /** The cached key whose answer has the median length among a sample. */
-async function medianKey(redis: Redis, prefix: string, numbers: readonly string[]): Promise<{ key: string; bytes: number }> {
-  const keys = numbers.slice(0, 201).map((n) => `${prefix}${n}`);
+async function medianKey(
+  redis: RedisClient,
+  prefix: string,
+  numbers: readonly string[],
+): Promise<{ key: string; bytes: number }> {
+  const keys = numbers.slice(0, 201).map((n) => trackCache.trackCacheKey(prefix, n));
   const sized = await Promise.all(keys.map(async (key) => ({ key, bytes: await redis.strlen(key) })));
   sized.sort((a, b) => a.bytes - b.bytes);
   return sized[sized.length >> 1] ?? { key: keys[0] ?? '', bytes: 0 };

@@ -4,6 +4,7 @@ import { parseEnv } from 'node:util';
 import { ConfigError } from './errors.js';
 import { formatDuration, parseDuration } from './options.js';
 import { redactUrl, secretsInUrls } from './redact.js';
+import { parseRedisEndpoints } from './store/redis-url.js';
 
 /** Where a setting's value came from, for `doctor` and for error messages. */
 export type SettingSource = 'flag' | 'environment' | '.env' | 'default';
@@ -151,9 +152,17 @@ export const settings: Readonly<Record<SettingName, SettingSpec>> = {
   maxReplicaLagMs: { env: ['SHIPTRACK_MAX_REPLICA_LAG'], default: '5s', parse: durationParser(0, 86_400_000) },
   redisUrl: {
     env: ['SHIPTRACK_REDIS_URL', 'REDIS_URL'],
-    flag: { name: '--redis-url', value: '<url>', description: 'Redis URL (env SHIPTRACK_REDIS_URL)' },
+    flag: {
+      name: '--redis-url',
+      value: '<url>',
+      description: 'Redis URL; several host:port pairs separated by commas: a Redis Cluster (env SHIPTRACK_REDIS_URL)',
+    },
     default: undefined,
-    parse: urlParser(['redis:', 'rediss:'], 'a redis:// URL'),
+    // Several host:port pairs separated by commas: the seed nodes of a Redis Cluster.
+    parse: (value) => {
+      const parsed = parseRedisEndpoints(value);
+      return 'error' in parsed ? { ok: false, message: parsed.error } : { ok: true, value };
+    },
   },
   mongoUrl: {
     env: ['SHIPTRACK_MONGO_URL', 'MONGO_URL'],

@@ -1,3 +1,4 @@
+import type { Cluster } from 'ioredis';
 import type { Config } from '../config.js';
 import { median } from '../domain/statistics.js';
 import { ShiptrackError, UnavailableError, mapPostgresError } from '../errors.js';
@@ -7,7 +8,7 @@ import { clientState, parseLsn, replicaNodes, type ReplicaNode } from '../store/
 import type { Resources } from '../store/resources.js';
 import { getMigrationStatus, defaultMigratorOptions, type MigratorOptions } from './migrations.service.js';
 
-export type StoreMode = 'server' | 'embedded' | 'off' | 'postgres' | 'replica';
+export type StoreMode = 'server' | 'embedded' | 'off' | 'postgres' | 'replica' | 'cluster' | 'master';
 
 export interface ReplicaCheck {
   /** Still a standby (false: promoted, so not a replica of this primary any more). */
@@ -24,7 +25,7 @@ export interface ReplicaCheck {
 }
 
 export interface StoreCheck {
-  store: 'PostgreSQL' | 'PostgreSQL replica' | 'Redis' | 'MongoDB';
+  store: 'PostgreSQL' | 'PostgreSQL replica' | 'Redis' | 'Redis node' | 'MongoDB';
   /** What serves this role: a server, the embedded database, PostgreSQL tables, or nothing. */
   mode: StoreMode;
   configured: boolean;
@@ -188,7 +189,7 @@ function formatBytes(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-async function checkRedis(resources: Resources): Promise<StoreCheck> {
+async function checkRedis(resources: Resources): Promise<StoreCheck[]> {
   const config = resources.config;
   const check: StoreCheck = {
     store: 'Redis',
@@ -201,10 +202,12 @@ async function checkRedis(resources: Resources): Promise<StoreCheck> {
     detail: config.redisUrl === undefined ? 'cache and live channel off (set SHIPTRACK_REDIS_URL)' : 'cache and live channel',
     error: null,
   };
-  if (config.redisUrl === undefined) return check;
+  if (config.redisUrl === undefined) return [check];
   try {
     const redis = await resources.redis();
-    if (redis === undefined) return check;
+    if (redis === undefined) return [check];
+    const { isCluster } = await import('../store/redis.js');
+    if (isCluster(redis)) return await checkRedisCluster(redis, check);
     const info = await redis.info('server');
     check.version = /redis_version:([^\r\n]+)/.exec(info)?.[1] ?? null;
     check.latencyMs = await timeRoundTrips(() => redis.ping());
@@ -213,7 +216,52 @@ async function checkRedis(resources: Resources): Promise<StoreCheck> {
     check.reachable = false;
     check.error = errorOf(error);
   }
-  return check;
+  return [check];
+}
+
+const field = (text: string, name: string): string | undefined => new RegExp(`^${name}:(\\S+)`, 'm').exec(text)?.[1];
+
+/**
+ * A Redis Cluster: the cluster's own state and slot coverage (CLUSTER INFO), then one row per
+ * node it reports (CLUSTER NODES): role, address, and whether it is failing.
+ */
+async function checkRedisCluster(redis: Cluster, check: StoreCheck): Promise<StoreCheck[]> {
+  check.mode = 'cluster';
+  const info = await redis.cluster('INFO');
+  const nodes = (await redis.cluster('NODES')) as string;
+  const server = await redis.info('server');
+  check.version = field(server, 'redis_version') ?? null;
+  check.latencyMs = await timeRoundTrips(() => redis.ping());
+  check.reachable = true;
+  const state = field(info, 'cluster_state') ?? 'unknown';
+  const slotsOk = Number(field(info, 'cluster_slots_ok') ?? 0);
+  const rows = nodes
+    .trim()
+    .split('\n')
+    .map((line) => line.split(' '))
+    .map(([, address = '', flags = '', master = '-']) => ({
+      address: address.split('@')[0] ?? address,
+      master: flags.includes('master'),
+      failing: /fail/.test(flags),
+      of: master,
+    }));
+  const masters = rows.filter((r) => r.master && !r.failing).length;
+  check.detail = `cache and live channel on a cluster: ${state}, ${slotsOk} of 16384 slots served, ${masters} masters, ${rows.length - masters} other nodes`;
+  if (state !== 'ok' || slotsOk < 16_384) check.error = { code: 'cluster_degraded', message: check.detail };
+  return [
+    check,
+    ...rows.map((r): StoreCheck => ({
+      store: 'Redis node',
+      mode: r.master ? 'master' : 'replica',
+      configured: true,
+      target: r.address,
+      reachable: !r.failing,
+      version: null,
+      latencyMs: null,
+      detail: r.failing ? 'failing (the cluster has marked it down)' : r.master ? 'master' : 'replica',
+      error: r.failing ? { code: 'node_failing', message: `${r.address} is marked failing by the cluster` } : null,
+    })),
+  ];
 }
 
 async function checkMongo(resources: Resources): Promise<StoreCheck> {
@@ -267,6 +315,13 @@ export async function runDoctor(
       return { ...fallback(), reachable: false, error: errorOf(error) };
     }
   };
+  const guardMany = async (work: Promise<StoreCheck[]>, fallback: () => StoreCheck): Promise<StoreCheck[]> => {
+    try {
+      return await withDeadline(work, bound, fallback().store);
+    } catch (error) {
+      return [{ ...fallback(), reachable: false, error: errorOf(error) }];
+    }
+  };
   const base =
     (store: StoreCheck['store'], mode: StoreMode): (() => StoreCheck) =>
     () => ({
@@ -290,8 +345,9 @@ export async function runDoctor(
         target: redactUrl(node.config.databaseUrl ?? ''),
       })),
     ),
-    guard(checkRedis(resources), base('Redis', 'server')),
+    guardMany(checkRedis(resources), base('Redis', 'server')),
     guard(checkMongo(resources), base('MongoDB', 'server')),
   ]);
-  return { checks, healthy: checks.every((c) => c.reachable !== false) };
+  const all = checks.flat();
+  return { checks: all, healthy: all.every((c) => c.reachable !== false && c.error === null) };
 }

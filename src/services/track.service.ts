@@ -319,27 +319,42 @@ export async function watchPackages(resources: Resources, numbers: readonly stri
   const redis = await resources.redis().catch(() => undefined);
   let stop: () => void;
   if (redis !== undefined) {
-    const subscriber = redis.duplicate({
-      lazyConnect: true,
-      enableOfflineQueue: true,
-      commandTimeout: undefined,
-      maxRetriesPerRequest: null,
-      retryStrategy: (times: number) => Math.min(times * 200, 2000),
-    });
-    subscriber.on('error', () => undefined);
-    subscriber.on('ready', refreshAll);
-    subscriber.on('message', (_channel: string, message: string) => {
+    const { isCluster } = await import('../store/redis.js');
+    const onMessage = (_channel: string, message: string): void => {
       try {
         const event = JSON.parse(message) as { trackingNumber?: string };
         if (event.trackingNumber !== undefined && watched.has(event.trackingNumber)) refreshAll();
       } catch {
         // not ours
       }
-    });
-    await subscriber.connect();
-    await subscriber.subscribe(eventChannel(resources.databaseTarget));
+    };
+    // A subscriber that waits as long as the watch lasts and reconnects by itself: every
+    // (re)connection re-reads, so what was published while it was away is not missed.
+    const waiting = { lazyConnect: true, enableOfflineQueue: true, commandTimeout: undefined, maxRetriesPerRequest: null };
+    const channel = eventChannel(resources.databaseTarget);
+    if (isCluster(redis)) {
+      // On a Redis Cluster the channel is sharded (SSUBSCRIBE, Redis 7): it lives on its slot's node.
+      const subscriber = redis.duplicate([], {
+        ...waiting,
+        clusterRetryStrategy: (times: number) => Math.min(times * 200, 2000),
+        redisOptions: { ...redis.options.redisOptions, ...waiting },
+      });
+      subscriber.on('error', () => undefined);
+      subscriber.on('ready', refreshAll);
+      subscriber.on('smessage', onMessage);
+      await subscriber.connect();
+      await subscriber.ssubscribe(channel);
+      stop = () => subscriber.disconnect();
+    } else {
+      const subscriber = redis.duplicate({ ...waiting, retryStrategy: (times: number) => Math.min(times * 200, 2000) });
+      subscriber.on('error', () => undefined);
+      subscriber.on('ready', refreshAll);
+      subscriber.on('message', onMessage);
+      await subscriber.connect();
+      await subscriber.subscribe(channel);
+      stop = () => subscriber.disconnect();
+    }
     options.onStart?.('channel');
-    stop = () => subscriber.disconnect();
   } else {
     const poll = setInterval(refreshAll, 2000);
     options.onStart?.('polling');

@@ -1,30 +1,38 @@
 import type { Socket } from 'node:net';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { ExitCode, ShiptrackError, UnavailableError } from '../errors.js';
 import { createScrubber } from '../redact.js';
+import { parseRedisEndpoints } from './redis-url.js';
+
+/**
+ * One Redis server, or a Redis Cluster (several host:port pairs in the URL): the cache's commands
+ * are the same; what differs (one socket to cork, multi-key commands, pub/sub) asks isCluster.
+ */
+export type RedisClient = Redis | Cluster;
+
+export function isCluster(redis: RedisClient): redis is Cluster {
+  return redis.isCluster;
+}
 
 /**
  * Opens a Redis connection that never waits without bound: no offline queue (a command on a
  * dead connection fails at once), a command timeout, one connection attempt per command.
  */
-export async function openRedis(config: Config, options: { confirm?: boolean } = {}): Promise<Redis> {
+export async function openRedis(config: Config, options: { confirm?: boolean } = {}): Promise<RedisClient> {
   const url = config.redisUrl;
   if (url === undefined) throw new Error('no Redis is configured');
   // Through the default export (module.exports): the same object whether Node loads ioredis as
   // CommonJS or the CLI bundle inlines it; the bundle's namespace lacks the named export.
   const { default: ioredis } = await import('ioredis');
-  const RedisClient = ioredis.Redis;
   // The cache is optional: reaching it (connect, AUTH, the first PING) costs at most its timeout,
   // once, however the time is split between the steps.
   const budgetMs = Math.min(config.connectTimeoutMs, config.redisCommandTimeoutMs);
-  const redis = new RedisClient(url, {
-    lazyConnect: true,
+  const connection = {
     connectTimeout: budgetMs,
     commandTimeout: config.redisCommandTimeoutMs,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
     // The ready check (INFO) has no timeout of its own; a PING below, bounded by commandTimeout, does its job.
     enableReadyCheck: false,
     disconnectTimeout: 100,
@@ -32,7 +40,35 @@ export async function openRedis(config: Config, options: { confirm?: boolean } =
     // an unconfirmed connection sends none, so its first command leaves with the connection.
     ...(options.confirm === false ? {} : { connectionName: 'shiptrack' }),
     disableClientInfo: true,
-  });
+  };
+  const endpoints = parseRedisEndpoints(url);
+  let redis: RedisClient;
+  if (!('error' in endpoints) && endpoints.cluster) {
+    // A node that fails is dropped and the slots are read again from the others: a command for a
+    // slot whose master died fails within its timeout (the cache falls back to PostgreSQL), and
+    // once a replica is promoted the commands reach it, without a restart.
+    redis = new ioredis.Cluster(
+      endpoints.nodes.map(({ host, port }) => ({ host, port })),
+      {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        enableReadyCheck: false,
+        slotsRefreshTimeout: budgetMs,
+        slotsRefreshInterval: 5_000,
+        retryDelayOnFailover: 100,
+        retryDelayOnClusterDown: 100,
+        maxRedirections: 4,
+        redisOptions: {
+          ...connection,
+          username: endpoints.username,
+          password: endpoints.password,
+          ...(endpoints.tls ? { tls: {} } : {}),
+        },
+      },
+    );
+  } else {
+    redis = new ioredis.Redis(url, { lazyConnect: true, ...connection, retryStrategy: () => null });
+  }
   // Without a listener ioredis prints connection errors itself; they are reported by the caller.
   // connect() rejects with a generic "Connection is closed": the socket's own error says why.
   let socketError: unknown;
@@ -68,7 +104,9 @@ export async function openRedis(config: Config, options: { confirm?: boolean } =
  * a cache hit cost (ioredis's auto-pipelining batches too, but through a pipeline object per batch
  * and one batch in flight at a time, which cost more than it saved here).
  */
-export function writeTogether(redis: Redis): void {
+export function writeTogether(redis: RedisClient): void {
+  // One socket per node in a cluster: commands go to their slots' nodes, nothing to cork here.
+  if (isCluster(redis)) return;
   // Undefined until the first connection.
   const stream = redis.stream as Socket | undefined;
   if (stream === undefined || stream.writableCorked > 0) return;
@@ -77,13 +115,20 @@ export function writeTogether(redis: Redis): void {
 }
 
 /** Deletes every key that starts with `prefix` (SCAN, then UNLINK in batches: never KEYS). */
-export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
+export async function deleteKeysWithPrefix(redis: RedisClient, prefix: string): Promise<void> {
+  // A cluster's keys live on its masters: each is scanned, and each key unlinked by itself (keys
+  // of different slots cannot go in one command).
+  const servers: Redis[] = isCluster(redis) ? redis.nodes('master') : [redis];
+  for (const server of servers) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await server.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length === 0) continue;
+      if (isCluster(redis)) await Promise.all(keys.map((key) => redis.unlink(key)));
+      else await server.unlink(...keys);
+    } while (cursor !== '0');
+  }
 }
 
 /**
@@ -91,7 +136,7 @@ export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promis
  * case: every command was awaited), the socket is simply ended, which saves a command round trip
  * and 5–10 ms of a one-shot `track`. A hard disconnect is the fallback either way.
  */
-export async function closeRedis(redis: Redis): Promise<void> {
+export async function closeRedis(redis: RedisClient): Promise<void> {
   // A function, not a narrowed variable: the status changes while we await.
   const hasEnded = (): boolean => redis.status === 'end';
   if (hasEnded()) return;
@@ -99,7 +144,8 @@ export async function closeRedis(redis: Redis): Promise<void> {
     redis.once('end', () => resolve());
     setTimeout(resolve, 1000).unref();
   });
-  if (redis.status === 'ready' && redis.commandQueue.length > 0) {
+  const pending = isCluster(redis) ? redis.nodes().some((node) => node.commandQueue.length > 0) : redis.commandQueue.length > 0;
+  if (redis.status === 'ready' && pending) {
     try {
       await redis.quit();
     } catch {

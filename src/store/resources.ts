@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type { Client as PgClient } from 'pg';
 import type { Config } from '../config.js';
 import type { DocumentStore, DocumentsTarget } from './documents/document-store.js';
@@ -47,14 +47,14 @@ export interface Resources extends AsyncDisposable {
    * else the primary. `primary: true` forces the primary.
    */
   readDatabase(options?: { primary?: boolean }): Promise<Database>;
-  /** Redis, or undefined when no Redis is configured (the cache is off). */
-  redis(): Promise<Redis | undefined>;
+  /** RedisClient, or undefined when no Redis is configured (the cache is off). */
+  redis(): Promise<RedisClient | undefined>;
   /**
    * Redis for the invalidations after a write, or undefined when none is configured: connected
    * but not confirmed by a reply, so that a Redis that is frozen still receives them and applies
    * them, in order, before it answers anyone who connects later.
    */
-  cacheWriter(): Promise<Redis | undefined>;
+  cacheWriter(): Promise<RedisClient | undefined>;
   /** MongoDB when configured, otherwise the PostgreSQL JSONB store. */
   documents(): Promise<DocumentStore>;
   /**
@@ -82,10 +82,10 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
   let database: Promise<Database> | undefined;
   let sqlClient: Promise<PgClient | undefined> | undefined;
   let embeddedClient: Promise<EmbeddedClient | undefined> | undefined;
-  let redis: Promise<Redis | undefined> | undefined;
+  let redis: Promise<RedisClient | undefined> | undefined;
   let replicaClients: Promise<ReplicaRouter<PgClient> | undefined> | undefined;
   let replicaDatabases: Promise<ReplicaRouter<Database> | undefined> | undefined;
-  let cacheWriter: Promise<Redis | undefined> | undefined;
+  let cacheWriter: Promise<RedisClient | undefined> | undefined;
   let documents: Promise<DocumentStore> | undefined;
   let longWork: Resources | undefined;
   let closed = false;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { ChainableCommander, Redis } from 'ioredis';
-import { writeTogether } from './redis.js';
+import type { ChainableCommander } from 'ioredis';
+import { isCluster, writeTogether, type RedisClient } from './redis.js';
 import type { PackageStatus } from '../domain/status.js';
 import type { LocalTime, Place, TimelineEvent, TrackedPackage } from '../domain/timeline.js';
 import type { ReadNeed } from './replicas.js';
@@ -186,9 +186,16 @@ export function decodeCachedAnswer(text: string): CachedAnswer | undefined {
   return { value, cachedAt };
 }
 
-const valueKeyOf = (prefix: string, n: string): string => `${prefix}${n}`;
-const versionKeyOf = (prefix: string, n: string): string => `${prefix}${n}:version`;
-const lsnKeyOf = (prefix: string, n: string): string => `${prefix}${n}:lsn`;
+// The number in braces is the keys' hash tag: on a Redis Cluster a number's answer, version and
+// position live in one slot, so the store script and the invalidation can touch them together.
+const valueKeyOf = (prefix: string, n: string): string => `${prefix}{${n}}`;
+const versionKeyOf = (prefix: string, n: string): string => `${prefix}{${n}}:version`;
+const lsnKeyOf = (prefix: string, n: string): string => `${prefix}{${n}}:lsn`;
+
+/** The key a number's cached answer is kept under (for tools that inspect the cache). */
+export function trackCacheKey(prefix: string, trackingNumber: string): string {
+  return valueKeyOf(prefix, trackingNumber);
+}
 
 /**
  * Bumps the number's version, records the commit position of the write (or forgets an older one:
@@ -209,7 +216,7 @@ function needOf(version: string | null, lsn: string | null): ReadNeed {
   return lsn === null ? { minLsn: null, primaryOnly: true } : { minLsn: lsn };
 }
 
-export function createTrackCache(redis: Redis, options: TrackCacheOptions): TrackCache {
+export function createTrackCache(redis: RedisClient, options: TrackCacheOptions): TrackCache {
   const prefix = options.prefix ?? 'shiptrack:track:';
   const valueKey = (n: string): string => valueKeyOf(prefix, n);
   const versionKey = (n: string): string => versionKeyOf(prefix, n);
@@ -275,7 +282,7 @@ export interface RecordedScan {
  * published for `--watch`. One round trip for the whole batch.
  */
 export async function announceScans(
-  redis: Redis,
+  redis: RedisClient,
   databaseTarget: string,
   scans: readonly RecordedScan[],
   lsn?: string,
@@ -283,9 +290,23 @@ export async function announceScans(
   if (scans.length === 0) return;
   const prefix = trackCachePrefix(databaseTarget);
   const channel = eventChannel(databaseTarget);
-  const batch = redis.multi();
-  for (const number of new Set(scans.map((s) => s.trackingNumber))) queueInvalidation(batch, prefix, number, lsn);
-  for (const s of scans)
-    batch.publish(channel, JSON.stringify({ trackingNumber: s.trackingNumber, eventId: s.eventId, status: s.status }));
-  await batch.exec();
+  const numbers = [...new Set(scans.map((s) => s.trackingNumber))];
+  const messages = scans.map((s) => JSON.stringify({ trackingNumber: s.trackingNumber, eventId: s.eventId, status: s.status }));
+  if (!isCluster(redis)) {
+    const batch = redis.multi();
+    for (const number of numbers) queueInvalidation(batch, prefix, number, lsn);
+    for (const message of messages) batch.publish(channel, message);
+    await batch.exec();
+    return;
+  }
+  // A cluster runs a transaction within one slot: one per number (its keys share a slot), all at
+  // once; the events go on the sharded channel (SPUBLISH), whose slot is the channel's own.
+  await Promise.all(
+    numbers.map((number) => {
+      const batch = redis.multi();
+      queueInvalidation(batch, prefix, number, lsn);
+      return batch.exec();
+    }),
+  );
+  await Promise.all(messages.map((message) => redis.spublish(channel, message)));
 }

@@ -96,13 +96,13 @@ describe.skipIf(!services)('track: the read path and its cache', () => {
       expect((await tracker.track(sample.tracking_number, { useCache: false })).source).toBe('database');
 
       await cache.invalidate(sample.tracking_number);
-      expect(await redis.pttl(`${prefix}${sample.tracking_number}:version`)).toBeGreaterThan(0);
+      expect(await redis.pttl(`${prefix}{${sample.tracking_number}}:version`)).toBeGreaterThan(0);
       expect((await tracker.track(sample.tracking_number)).source).toBe('database');
 
       expect((await tracker.track('RB000000000US')).source).toBe('database');
       const negative = await tracker.track('RB000000000US');
       expect(negative).toMatchObject({ source: 'cache', package: null });
-      expect(await redis.pttl(`${prefix}RB000000000US`)).toBeLessThanOrEqual(10_000);
+      expect(await redis.pttl(`${prefix}{RB000000000US}`)).toBeLessThanOrEqual(10_000);
     } finally {
       await closeRedis(redis);
     }

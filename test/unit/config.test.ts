@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeConfig, loadConfig } from '../../src/config.js';
+import { parseRedisEndpoints } from '../../src/store/redis-url.js';
 import { durationOption, parseDuration } from '../../src/options.js';
 import { ConfigError } from '../../src/errors.js';
 import { tempDir } from '../support/temp.js';
@@ -152,5 +153,48 @@ describe('one duration grammar for flags, settings and the library', () => {
       '--duration: expected 100ms to 1h, got 5ms (a bare number is milliseconds: did you mean 5s?)',
     );
     expect(loadConfig({ env: { SHIPTRACK_LOCK_TIMEOUT: '750' }, envFile: null }).lockTimeoutMs).toBe(750);
+  });
+});
+
+describe('replicas and a Redis Cluster in the configuration', () => {
+  it('reads replica URLs (comma-separated, repeatable flag), checks each, and never shows their passwords', () => {
+    const config = loadConfig({
+      env: {
+        SHIPTRACK_DATABASE_URL: 'postgres://app:primary-pw@db1:5432/shiptrack',
+        SHIPTRACK_REPLICA_URLS: 'postgres://app:replica-pw@db2:5432/shiptrack, postgres://app:replica-pw@db3:5432/shiptrack',
+        SHIPTRACK_MAX_REPLICA_LAG: '2s',
+      },
+      envFile: null,
+    });
+    expect(config.replicaUrls).toHaveLength(2);
+    expect(config.maxReplicaLagMs).toBe(2000);
+    expect(config.secrets).toContain('replica-pw');
+    const shown = JSON.stringify(describeConfig(config));
+    expect(shown).not.toContain('replica-pw');
+    expect(shown).toContain('postgres://app:***@db3:5432/shiptrack');
+    expect(() => loadConfig({ env: { SHIPTRACK_REPLICA_URLS: 'postgres://ok@h/db,http://nope' }, envFile: null })).toThrow(
+      /SHIPTRACK_REPLICA_URLS: replica 2: expected postgres:\/\/ URLs/,
+    );
+  });
+
+  it('several host:port pairs in the Redis URL are a cluster: its nodes, credentials, database 0 only', () => {
+    expect(parseRedisEndpoints('redis://:s3cret@10.0.0.1:7000,10.0.0.2:7001,[::1]:7002')).toEqual({
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: '10.0.0.2', port: 7001 },
+        { host: '::1', port: 7002 },
+      ],
+      cluster: true,
+      tls: false,
+      username: undefined,
+      password: 's3cret',
+      db: 0,
+    });
+    expect(parseRedisEndpoints('redis://cache')).toMatchObject({ nodes: [{ host: 'cache', port: 6379 }], cluster: false });
+    expect(parseRedisEndpoints('redis://a:1,b:2/3')).toEqual({ error: expect.stringMatching(/database 0 only/) as string });
+    expect(parseRedisEndpoints('redis://a:1,b:99999')).toEqual({ error: expect.stringMatching(/out of range/) as string });
+    const config = loadConfig({ env: { SHIPTRACK_REDIS_URL: 'redis://user:cluster-pw@n1:7000,n2:7001' }, envFile: null });
+    expect(config.secrets).toContain('cluster-pw');
+    expect(JSON.stringify(describeConfig(config))).not.toContain('cluster-pw');
   });
 });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../store/redis.js';
 import type { Config } from '../../config.js';
 import type { DocumentStore } from '../../store/documents/document-store.js';
 import { parseDay, parseMetadataFilters } from '../../domain/report-filters.js';
@@ -20,7 +20,7 @@ export interface ScenarioContext {
   resources: Resources;
   db: Database;
   config: Config;
-  redis: Redis | undefined;
+  redis: RedisClient | undefined;
   documents: DocumentStore;
   /** Relative report windows are computed from here. */
   now: Date;
@@ -117,7 +117,7 @@ export const scenarios: readonly ScenarioDefinition[] = [
       for (const n of numbers) await tracker.track(n);
       return {
         operation: (_w, seq) => tracker.track(numbers[(seq * 7919) % numbers.length] ?? ''),
-        close: () => deleteKeysWithPrefix(ctx.redis as Redis, prefix),
+        close: () => deleteKeysWithPrefix(ctx.redis as RedisClient, prefix),
       };
     },
   },
@@ -145,7 +145,7 @@ export const scenarios: readonly ScenarioDefinition[] = [
           const index = seq * concurrency + worker;
           return trackerFor(Math.floor(index / numbers.length)).track(numbers[index % numbers.length] ?? '');
         },
-        close: () => deleteKeysWithPrefix(ctx.redis as Redis, base),
+        close: () => deleteKeysWithPrefix(ctx.redis as RedisClient, base),
       };
     },
   },

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ExitCode, ShiptrackError } from '../../../errors.js';
 import { deleteKeysWithPrefix } from '../../../store/redis.js';
-import { createTrackCache } from '../../../store/track-cache.js';
+import { createTrackCache, trackCacheKey } from '../../../store/track-cache.js';
 import { trackQuery } from '../../../store/track-query.js';
 import { createTracker, trackCachePolicy } from '../../track.service.js';
 import {
@@ -255,7 +255,7 @@ export const cache: Definition = {
       }
       const seen = splitHitsAndMisses(fromCache, latency, after.count + after.errors);
       const hitSeqs = fromCache.flatMap((hit, seq) => (hit ? [seq] : [])).slice(-20);
-      const lengths = await Promise.all(hitSeqs.map((seq) => redis.strlen(`${prefix}${pick(seq)}`)));
+      const lengths = await Promise.all(hitSeqs.map((seq) => redis.strlen(trackCacheKey(prefix, pick(seq)))));
       return {
         before: { label: 'cache off (database only)', summary: before, plan: planText(explained.rows) },
         after: { label: `cache on (TTL ${trackCachePolicy.ttlMs / 1000} s, started cold)`, summary: after },

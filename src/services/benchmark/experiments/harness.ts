@@ -1,5 +1,5 @@
 import { median } from '../../../domain/statistics.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../../store/redis.js';
 import type { Knex } from 'knex';
 import type { Client as PgClient } from 'pg';
 import { ExitCode, ShiptrackError } from '../../../errors.js';
@@ -18,7 +18,7 @@ import type { ExperimentArm, ExperimentResult, Figure, Finding, LatencySummary }
 
 export interface ExperimentDeps {
   db: Database;
-  redis?: Redis | undefined;
+  redis?: RedisClient | undefined;
   documents: DocumentStore;
   /** Relative report windows (overdue, stale, yesterday) are computed from here. */
   now: Date;
