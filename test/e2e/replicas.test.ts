@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startOwnRedis, type CliResult, type OwnServer } from '../support/cli.js';
 import { ownReplicationUnavailable, startOwnReplication, type OwnReplication } from '../support/own-replication.js';
+import { openShiptrack } from '../../src/index.js';
 import { parseTrackJson } from '../support/track-json.js';
 
 /**
@@ -141,6 +142,33 @@ describe.skipIf(unavailable !== undefined)(
         .packages[0];
       expect(caughtUp).toMatchObject({ status: 'exception' });
       expect(replicaTargets).toContain(caughtUp?.replica);
+    });
+
+    it('the library, long-lived: a scan then a track on the same handle reads the primary until the replicas replay it', async () => {
+      const alerts: string[] = [];
+      await using shiptrack = await openShiptrack({
+        env: { ...env, SHIPTRACK_MAX_REPLICA_LAG: '1h' },
+        envFile: null,
+        onAlert: (line) => alerts.push(line),
+      });
+      const n = numbers[4] ?? '';
+      const [first] = (await shiptrack.track(n)).results;
+      expect(replicaTargets).toContain(first?.replica);
+      await Promise.all([cluster.pauseReplay(0), cluster.pauseReplay(1)]);
+      try {
+        const { outcome } = await shiptrack.recordScan({ trackingNumber: n, status: 'exception', location: '3' });
+        expect(outcome.outcome).toBe('accepted');
+        const [after] = (await shiptrack.track(n)).results;
+        expect(after).toMatchObject({ source: 'database', replica: null, package: { currentStatus: 'exception' } });
+        const [cached] = (await shiptrack.track(n)).results;
+        expect(cached).toMatchObject({ source: 'cache', package: { currentStatus: 'exception' } });
+      } finally {
+        await Promise.all([cluster.resumeReplay(0), cluster.resumeReplay(1)]);
+      }
+      await Promise.all([cluster.waitForReplay(0), cluster.waitForReplay(1)]);
+      const [fresh] = (await shiptrack.track(n, { cache: false })).results;
+      expect(fresh).toMatchObject({ package: { currentStatus: 'exception' } });
+      expect(replicaTargets).toContain(fresh?.replica);
     });
 
     it('a replica further behind than the bound is skipped, and the report says the primary answered', async () => {
