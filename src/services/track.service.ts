@@ -336,6 +336,7 @@ export async function watchPackages(resources: Resources, numbers: readonly stri
       // On a Redis Cluster the channel is sharded (SSUBSCRIBE, Redis 7): it lives on its slot's node.
       const subscriber = redis.duplicate([], {
         ...waiting,
+        shardedSubscribers: true,
         clusterRetryStrategy: (times: number) => Math.min(times * 200, 2000),
         redisOptions: { ...redis.options.redisOptions, ...waiting },
       });
