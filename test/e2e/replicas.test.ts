@@ -206,5 +206,21 @@ describe.skipIf(unavailable !== undefined)(
         cluster.primary.thaw();
       }
     });
+    it('a promoted replica is not read as a replica, and serves writes once the configuration names it the primary', async () => {
+      await cluster.promote(1);
+      const promoted = replicaTargets[1] ?? '';
+      const report = JSON.parse(ok(await runCli(['doctor', '--json'], { env })).stdout) as DoctorJson;
+      const row = report.checks.find((c) => c.store === 'PostgreSQL replica' && c.target.endsWith(promoted));
+      expect(row?.replica).toMatchObject({ standby: false, serving: false });
+      for (const n of numbers.slice(0, 4)) {
+        const answer = parseTrackJson(ok(await runCli(['track', n, '--no-cache', '--json'], { env })).stdout).packages[0];
+        expect(answer?.replica).not.toBe(promoted);
+      }
+      const url = `postgres://postgres:${password}@${promoted}`;
+      const scan = await runCli(['scan', numbers[5] ?? '', '--status', 'in_transit', '--location', '4', '--json'], {
+        env: { ...env, SHIPTRACK_DATABASE_URL: url, SHIPTRACK_REPLICA_URLS: '' },
+      });
+      ok(scan);
+    });
   },
 );
