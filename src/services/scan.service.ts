@@ -31,13 +31,19 @@ export async function afterScansCommitted(resources: Resources, outcomes: readon
   if (recorded.length === 0) return [];
   const warnings: ServiceWarning[] = [];
   const { config } = resources;
+  // Where the scans' commit is in the WAL: what a read on a replica must have replayed.
+  const position = config.redisUrl !== undefined || config.replicaUrls.length > 0 ? await commitPosition(resources) : undefined;
+  if (position !== undefined && config.replicaUrls.length > 0) {
+    const { rememberWrite } = await import('../store/replicas.js');
+    rememberWrite(config, resources.databaseTarget, position);
+  }
   // Only with Redis configured: asking for it otherwise would announce "cache off" to a scan.
   if (config.redisUrl !== undefined) {
     try {
       const redis = await resources.cacheWriter();
       if (redis !== undefined) {
         const { announceScans } = await import('../store/track-cache.js');
-        await announceScans(redis, resources.databaseTarget, recorded, await commitPosition(resources));
+        await announceScans(redis, resources.databaseTarget, recorded, position);
       }
     } catch (error) {
       warnings.push({ code: 'cache_not_refreshed', store: 'Redis', reason: reasonOf(error), ttlMs: trackCachePolicy.ttlMs });

@@ -2,7 +2,7 @@ import type { TrackedPackage } from '../domain/timeline.js';
 import { parseTrackingNumbers, partnerCarrierOf } from '../domain/tracking-number.js';
 import type { Resources } from '../store/resources.js';
 import { createTrackCache, trackCachePrefix, type TrackCache } from '../store/track-cache.js';
-import type { ReadNeed } from '../store/replicas.js';
+import { rememberedWrite, type ReadNeed } from '../store/replicas.js';
 import { findTrackedPackage, type TrackSource } from '../store/track-query.js';
 import { reasonOf, type ServiceWarning } from './warnings.js';
 
@@ -38,6 +38,11 @@ export interface TrackerDeps {
    * (store/replicas.ts); undefined: read `source` (the primary).
    */
   route?: (need: ReadNeed) => Promise<ReplicaRead | undefined>;
+  /**
+   * What a read must see when the cache cannot say (no Redis, `--no-cache`, the cache failing):
+   * this user's own last write here (store/replicas.ts rememberedWrite).
+   */
+  ownWrite?: () => ReadNeed;
 }
 
 /** A replica chosen for one read, and what to do when the read fails there. */
@@ -90,8 +95,9 @@ export function createTracker(deps: TrackerDeps): Tracker {
       }
     }
     let version: string | undefined;
-    // Without the cache's record of the number's last scan, a replica within the lag bound serves.
-    let need: ReadNeed = { minLsn: null };
+    // Without the cache's record of the number's last scan: a replica within the lag bound that
+    // has the user's own last write.
+    let need: ReadNeed | undefined;
     if (lookupCache !== undefined) {
       try {
         const lookup = await lookupCache.lookup(trackingNumber);
@@ -105,7 +111,7 @@ export function createTracker(deps: TrackerDeps): Tracker {
         cacheError = cacheFailed(error);
       }
     }
-    const { pkg, replica } = await readDatabase(trackingNumber, need);
+    const { pkg, replica } = await readDatabase(trackingNumber, need ?? deps.ownWrite?.() ?? { minLsn: null });
     if (pkg !== null) await deps.complete?.(pkg);
     if (lookupCache !== undefined && version !== undefined && cacheError === null) {
       try {
@@ -222,6 +228,7 @@ function trackerOf(resources: Resources): Tracker {
       cache: openCache,
       complete: resources.config.mongoUrl === undefined ? undefined : (pkg) => reasonsFromMongo(resources, pkg),
       route,
+      ownWrite: route === undefined ? undefined : () => rememberedWrite(resources.config, resources.databaseTarget),
     });
     trackers.set(resources, tracker);
   }

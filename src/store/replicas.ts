@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Client } from 'pg';
 import type { Config } from '../config.js';
 import { describeServer, type Database } from './database.js';
@@ -249,4 +252,40 @@ export async function clientState(client: Client): Promise<ReplicaState> {
 /** A replica's state through a knex pool. */
 export async function databaseState(db: Database): Promise<ReplicaState> {
   return stateOf((await db.knex.raw<{ rows: StateRow[] }>(replicaStateSql)).rows[0]);
+}
+
+/**
+ * The last write this user made here (its commit position), kept in SHIPTRACK_HOME: without Redis,
+ * or for `track --no-cache`, a read that follows the user's own scan from another process still
+ * waits for a replica that has replayed it. Per database; forgotten after an hour, by then far
+ * inside any lag bound.
+ */
+const rememberedForMs = 3_600_000;
+
+function lastWriteFile(config: Config, databaseTarget: string): string {
+  const id = createHash('sha256').update(databaseTarget).digest('hex').slice(0, 12);
+  return path.join(config.home, `last-write-${id}.lsn`);
+}
+
+/** Remembers a write's commit position (best effort: a home that cannot be written is skipped). */
+export function rememberWrite(config: Config, databaseTarget: string, lsn: string): void {
+  try {
+    mkdirSync(config.home, { recursive: true });
+    writeFileSync(lastWriteFile(config, databaseTarget), `${lsn}\n`);
+  } catch {
+    // the guarantee then rests on Redis and the lag bound
+  }
+}
+
+/** What a read must see of this user's own last write here, if it was made within the hour. */
+export function rememberedWrite(config: Config, databaseTarget: string, now = Date.now()): ReadNeed {
+  const file = lastWriteFile(config, databaseTarget);
+  try {
+    if (now - statSync(file).mtimeMs > rememberedForMs) return { minLsn: null };
+    const lsn = readFileSync(file, 'utf8').trim();
+    parseLsn(lsn);
+    return { minLsn: lsn };
+  } catch {
+    return { minLsn: null };
+  }
 }

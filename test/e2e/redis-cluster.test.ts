@@ -65,7 +65,7 @@ describe.skipIf(unavailable !== undefined)(
       expect(report.checks.filter((c) => c.store === 'Redis node')).toHaveLength(6);
     });
 
-    it('miss, hit, invalidation by a scan, and the negative cache', async () => {
+    it('miss, hit, invalidation by a scan, the negative cache, single flight', async () => {
       const n = numbers[0] ?? '';
       expect((await track(n)).packages[0]?.source).toBe('database');
       expect((await track(n)).packages[0]?.source).toBe('cache');
@@ -78,6 +78,12 @@ describe.skipIf(unavailable !== undefined)(
       await using shiptrack = await openShiptrack({ env, envFile: null });
       expect((await shiptrack.track(unknown)).results[0]).toMatchObject({ source: 'database', package: null });
       expect((await shiptrack.track(unknown)).results[0]).toMatchObject({ source: 'cache', package: null });
+      // Single flight: two reads of a number missing from the cache at once share one database read.
+      const m = numbers[3] ?? '';
+      const [a, b] = await Promise.all([shiptrack.track(m), shiptrack.track(m)]);
+      expect(a.results[0]?.source).toBe('database');
+      expect(a.results[0]).toBe(b.results[0]);
+      expect((await shiptrack.track(m)).results[0]?.source).toBe('cache');
     });
 
     it('--watch hears a scan from another process over sharded pub/sub', async () => {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startOwnRedis, type CliResult, type OwnServer } from '../support/cli.js';
+import { runCli, startOwnRedis, tempDir, type CliResult, type OwnServer } from '../support/cli.js';
 import { ownReplicationUnavailable, startOwnReplication, type OwnReplication } from '../support/own-replication.js';
 import { openShiptrack } from '../../src/index.js';
 import { parseTrackJson } from '../support/track-json.js';
@@ -63,10 +63,10 @@ describe.skipIf(unavailable !== undefined)(
       numbers = (
         await query<{ tracking_number: string }>(
           cluster.primary.url(),
-          `select tracking_number from packages where current_status = 'in_transit' order by package_id limit 6`,
+          `select tracking_number from packages where current_status = 'in_transit' order by package_id limit 8`,
         )
       ).map((r) => r.tracking_number);
-      expect(numbers).toHaveLength(6);
+      expect(numbers).toHaveLength(8);
       await Promise.all([cluster.waitForReplay(0), cluster.waitForReplay(1)]);
       replicaTargets = cluster.standbys.map((s) => `127.0.0.1:${s.port}/postgres`);
       env = {
@@ -142,6 +142,40 @@ describe.skipIf(unavailable !== undefined)(
         .packages[0];
       expect(caughtUp).toMatchObject({ status: 'exception' });
       expect(replicaTargets).toContain(caughtUp?.replica);
+    });
+
+    it("without Redis: track after the user's own scan waits for it; reports on a paused replica catch up after resume", async () => {
+      const n = numbers[6] ?? '';
+      const home = tempDir('shiptrack-home-');
+      const withoutRedis = Object.fromEntries(Object.entries(env).filter(([key]) => key !== 'SHIPTRACK_REDIS_URL'));
+      const mine = { ...withoutRedis, SHIPTRACK_MAX_REPLICA_LAG: '1h', SHIPTRACK_HOME: home };
+      const someoneElse = { ...mine, SHIPTRACK_HOME: tempDir('shiptrack-home-') };
+      const before = parseTrackJson(ok(await runCli(['track', n, '--json'], { env: mine })).stdout).packages[0];
+      expect(replicaTargets).toContain(before?.replica);
+      const reportOn = async (extra: Record<string, string>, ...flags: string[]): Promise<unknown> =>
+        (
+          JSON.parse(ok(await runCli(['report', 'status', '--json', ...flags], { env: { ...mine, ...extra } })).stdout) as {
+            tables: unknown;
+          }
+        ).tables;
+      await Promise.all([cluster.pauseReplay(0), cluster.pauseReplay(1)]);
+      try {
+        ok(await runCli(['scan', n, '--status', 'exception', '--location', '5', '--json'], { env: mine }));
+        // This user's next read, in another process: it sees the scan (the primary answers).
+        const after = parseTrackJson(ok(await runCli(['track', n, '--json'], { env: mine })).stdout).packages[0];
+        expect(after).toMatchObject({ status: 'exception', replica: null });
+        // Another user (another home) without Redis has the lag bound only: a replica answers, behind.
+        const other = parseTrackJson(ok(await runCli(['track', n, '--json'], { env: someoneElse })).stdout).packages[0];
+        expect(other).toMatchObject({ status: before?.status });
+        expect(replicaTargets).toContain(other?.replica);
+        // A report on a paused replica is behind the primary's...
+        expect(await reportOn({})).not.toEqual(await reportOn({}, '--primary'));
+      } finally {
+        await Promise.all([cluster.resumeReplay(0), cluster.resumeReplay(1)]);
+      }
+      await Promise.all([cluster.waitForReplay(0), cluster.waitForReplay(1)]);
+      // ...and matches it once replay resumes.
+      expect(await reportOn({})).toEqual(await reportOn({}, '--primary'));
     });
 
     it('the library, long-lived: a scan then a track on the same handle reads the primary until the replicas replay it', async () => {
