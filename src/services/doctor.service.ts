@@ -239,12 +239,19 @@ async function checkRedisCluster(redis: Cluster, check: StoreCheck): Promise<Sto
     .trim()
     .split('\n')
     .map((line) => line.split(' '))
-    .map(([, address = '', flags = '', master = '-']) => ({
+    .map(([id = '', address = '', flags = '', master = '-']) => ({
+      id,
       address: address.split('@')[0] ?? address,
       master: flags.includes('master'),
       failing: /fail/.test(flags),
       of: master,
-    }));
+    }))
+    // Each master, then its replicas.
+    .sort((a, b) => {
+      const group = (r: { id: string; master: boolean; of: string }): string => (r.master ? r.id : r.of);
+      return group(a).localeCompare(group(b)) || Number(b.master) - Number(a.master) || a.address.localeCompare(b.address);
+    });
+  const addressOf = new Map(rows.map((r) => [r.id, r.address]));
   const masters = rows.filter((r) => r.master && !r.failing).length;
   check.detail = `cache and live channel on a cluster: ${state}, ${slotsOk} of 16384 slots served, ${masters} masters, ${rows.length - masters} other nodes`;
   if (state !== 'ok' || slotsOk < 16_384) check.error = { code: 'cluster_degraded', message: check.detail };
@@ -258,7 +265,11 @@ async function checkRedisCluster(redis: Cluster, check: StoreCheck): Promise<Sto
       reachable: !r.failing,
       version: null,
       latencyMs: null,
-      detail: r.failing ? 'failing (the cluster has marked it down)' : r.master ? 'master' : 'replica',
+      detail: r.failing
+        ? 'failing (the cluster has marked it down)'
+        : r.master
+          ? 'master'
+          : `replica of ${addressOf.get(r.of) ?? r.of}`,
       error: r.failing ? { code: 'node_failing', message: `${r.address} is marked failing by the cluster` } : null,
     })),
   ];
