@@ -5,6 +5,7 @@ import { ShiptrackError, UnavailableError, mapPostgresError } from '../errors.js
 import { redactUrl } from '../redact.js';
 import { openPgClient } from '../store/pg-client.js';
 import { clientState, parseLsn, replicaNodes, type ReplicaNode } from '../store/replicas.js';
+import type { CitusInfo } from '../store/citus.js';
 import type { Resources } from '../store/resources.js';
 import { getMigrationStatus, defaultMigratorOptions, type MigratorOptions } from './migrations.service.js';
 
@@ -39,6 +40,8 @@ export interface StoreCheck {
   error: { code: string; message: string } | null;
   /** For a replica: where it stands against the primary. */
   replica?: ReplicaCheck;
+  /** For a Citus coordinator: its workers and shards. */
+  citus?: CitusInfo;
 }
 
 export interface DoctorReport {
@@ -107,6 +110,22 @@ async function checkPostgres(
           ? `${status.pending} migration(s) pending`
           : `schema up to date (${applied} migrations)`;
     if (status.invalidIndexes.length > 0) check.detail += `; ${status.invalidIndexes.length} invalid index(es)`;
+    if (!embedded) {
+      // A Citus coordinator: its version, workers (each reached through it) and shards.
+      const { readCitusInfo, describeCitus } = await import('../store/citus.js');
+      const citus = await readCitusInfo(db.knex);
+      if (citus !== null) {
+        check.citus = citus;
+        check.detail += `; ${describeCitus(citus)}`;
+        const down = citus.workers.filter((w) => !w.reachable);
+        if (down.length > 0) {
+          check.error = {
+            code: 'citus_worker_unreachable',
+            message: `Citus workers unreachable: ${down.map((w) => w.node).join(', ')}`,
+          };
+        }
+      }
+    }
   } catch (error) {
     check.reachable = false;
     check.error = errorOf(error);

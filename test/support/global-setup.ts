@@ -1,7 +1,7 @@
 import 'vitest';
 import net from 'node:net';
 import type { TestProject } from 'vitest/node';
-import { servicesRequired, testMongoUrl, testPostgresAdminUrl, testRedisUrl } from './env.js';
+import { servicesRequired, testCitusUrl, testMongoUrl, testPostgresAdminUrl, testRedisUrl } from './env.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -40,6 +40,9 @@ export default async function setup(project: TestProject): Promise<void> {
     );
   } else if (!mongo) {
     lines.push('MongoDB NOT REACHABLE at SHIPTRACK_TEST_MONGO_URL: its tests are SKIPPED');
+  }
+  if (testCitusUrl === undefined) {
+    lines.push('Citus tests SKIPPED (doctor and migrations on a coordinator): SHIPTRACK_TEST_CITUS_URL is not set');
   }
   // Both server-backed projects run this setup; say it once.
   if (process.env.SHIPTRACK_TEST_BANNER_SHOWN !== '1') {

@@ -1,0 +1,45 @@
+import type { Knex } from 'knex';
+
+/**
+ * What a Citus coordinator says of its cluster, for `doctor`: the extension's version, its
+ * workers (each asked through the coordinator), and how many tables of each kind and shards it
+ * holds. Null on a server without Citus.
+ */
+export interface CitusInfo {
+  version: string;
+  /** Each active worker, and whether the coordinator could run a query on it. */
+  workers: { node: string; reachable: boolean }[];
+  /** Tables by Citus type (distributed, reference, local), with their shards. */
+  tables: { type: string; tables: number; shards: number }[];
+}
+
+export async function readCitusInfo(knex: Knex): Promise<CitusInfo | null> {
+  const installed = await knex.raw<{ rows: { version: string }[] }>(
+    `select extversion as version from pg_extension where extname = 'citus'`,
+  );
+  const version = installed.rows[0]?.version;
+  if (version === undefined) return null;
+  const [workers, tables] = await Promise.all([
+    knex.raw<{ rows: { node: string; reachable: boolean }[] }>(
+      `select nodename || ':' || nodeport as node, success as reachable from run_command_on_workers('select 1') order by 1`,
+    ),
+    knex.raw<{ rows: { type: string; tables: number; shards: number }[] }>(
+      `select citus_table_type as type, count(*)::int as tables, coalesce(sum(shard_count), 0)::int as shards
+         from citus_tables group by 1 order by 1`,
+    ),
+  ]);
+  return { version, workers: workers.rows, tables: tables.rows };
+}
+
+/** "Citus 13.2-1, 2 workers, 2 reference tables (2 shards), 3 distributed tables (96 shards)". */
+export function describeCitus(info: CitusInfo): string {
+  const down = info.workers.filter((w) => !w.reachable);
+  const parts = [
+    `Citus ${info.version}`,
+    `${info.workers.length} worker${info.workers.length === 1 ? '' : 's'}${down.length === 0 ? '' : ` (unreachable: ${down.map((w) => w.node).join(', ')})`}`,
+    ...info.tables.map(
+      (t) => `${t.tables} ${t.type} table${t.tables === 1 ? '' : 's'} (${t.shards} shard${t.shards === 1 ? '' : 's'})`,
+    ),
+  ];
+  return parts.join(', ');
+}
