@@ -215,6 +215,12 @@ const findingSentences: Record<string, Sentence> = {
     `(${count(f, 'reads')} reads of ${formatCell('integer', amount(f, 'hits') + amount(f, 'reads'))} ${statsSince(f)}): ` +
     `the working set may not fit shared_buffers (${bytes(f, 'shared_buffers_bytes')}), or bulk loads and sequential scans read cold data`,
   pg_stat_statements_missing: (_s, f) => statementsAdvice(f),
+  citus_node_imbalance: (s, f) =>
+    `Citus node ${s} holds ${bytes(f, 'bytes')} against ${bytes(f, 'lightest_bytes')} on the lightest of ${count(f, 'nodes')} nodes — ` +
+    'move shards with select citus_rebalance_start(); (see citus_rebalance_status())',
+  citus_shard_skew: (s, f) =>
+    `distributed table ${s}: its largest shard is ${bytes(f, 'largest_shard_bytes')}, ${amount(f, 'skew').toFixed(1)}× the mean of its ` +
+    `${count(f, 'shards')} shards — a hot distribution key: look for a value with far more rows than the others`,
   statements_hidden: (_s, f) =>
     `${count(f, 'hidden')} of the slowest statements belong to other roles and hide their text: ` +
     'grant pg_read_all_stats to this role to see them',

@@ -29,4 +29,15 @@ describe.skipIf(skipped !== undefined)(`on a Citus coordinator${skipped === unde
     expect(postgres?.citus?.workers.every((w) => w.reachable)).toBe(true);
     expect(postgres?.detail).toMatch(/Citus \d+\.\d+\S*, \d+ workers?/);
   });
+
+  it('report db shows where the shards are: bytes and shards by node, and each table with its largest shard', async () => {
+    const report = JSON.parse(ok(await runCli(['report', 'db', '--json'], { env })).stdout) as {
+      tables: { name: string; rows: Record<string, unknown>[] }[];
+    };
+    const nodes = report.tables.find((t) => t.name === 'citus_nodes')?.rows ?? [];
+    const tables = report.tables.find((t) => t.name === 'citus_tables')?.rows ?? [];
+    expect(nodes.length).toBeGreaterThan(0);
+    expect(nodes.every((n) => typeof n.bytes === 'number' && typeof n.shards === 'number')).toBe(true);
+    expect(tables.map((t) => t.table)).toEqual(expect.arrayContaining(['packages', 'tracking_events']));
+  });
 });

@@ -21,6 +21,12 @@ export interface DbThresholds {
   cacheHitPoor: number;
   /** Fewer buffer accesses than this say nothing about a cache. */
   cacheMinAccesses: number;
+  /** A Citus node with more than this many times the bytes of the lightest is out of balance. */
+  citusImbalance: number;
+  /** A distributed table whose largest shard is more than this many times its mean is skewed. */
+  citusSkew: number;
+  /** Below this size, balance and skew are noise. */
+  citusMinBytes: number;
   /** Transaction ids; autovacuum forces a freeze at 200 million, the server stops near 2,100 million. */
   xidAgeWarn: number;
   xidAgeProblem: number;
@@ -38,6 +44,9 @@ export const dbThresholds: DbThresholds = {
   cacheMinAccesses: 10_000,
   xidAgeWarn: 1_000_000_000,
   xidAgeProblem: 1_500_000_000,
+  citusImbalance: 1.5,
+  citusSkew: 2,
+  citusMinBytes: 100 * 1024 * 1024,
 };
 
 export type DbRule = (snapshot: DbSnapshot, thresholds: DbThresholds) => Finding[];
@@ -252,6 +261,50 @@ export const migrationState: DbRule = ({ migrations }) => {
   }
 };
 
+/**
+ * A Citus cluster out of balance: a node holding more than `citusImbalance` times the bytes of the
+ * lightest (rebalance), or a distributed table whose largest shard is more than `citusSkew` times
+ * its mean (a hot distribution key). Only past a size floor: small tables are noise.
+ */
+export const citusBalance: DbRule = ({ citus }, t) => {
+  if (citus === null) return [];
+  const findings: Finding[] = [];
+  const bytes = citus.nodes.map((n) => n.bytes);
+  const heaviest = citus.nodes.find((n) => n.bytes === Math.max(...bytes));
+  const lightest = Math.min(...bytes);
+  if (
+    heaviest !== undefined &&
+    citus.nodes.length > 1 &&
+    heaviest.bytes > t.citusMinBytes &&
+    heaviest.bytes > lightest * t.citusImbalance
+  ) {
+    findings.push({
+      level: 'warn',
+      code: 'citus_node_imbalance',
+      subject: heaviest.node,
+      figures: { bytes: heaviest.bytes, lightest_bytes: lightest, nodes: citus.nodes.length, ratio: t.citusImbalance },
+    });
+  }
+  for (const table of citus.tables) {
+    if (table.type !== 'distributed' || table.bytes < t.citusMinBytes || table.meanShardBytes === 0) continue;
+    const skew = table.largestShardBytes / table.meanShardBytes;
+    if (skew > t.citusSkew) {
+      findings.push({
+        level: 'warn',
+        code: 'citus_shard_skew',
+        subject: table.table,
+        figures: {
+          largest_shard_bytes: table.largestShardBytes,
+          mean_shard_bytes: table.meanShardBytes,
+          skew,
+          shards: table.shards,
+        },
+      });
+    }
+  }
+  return findings;
+};
+
 export const dbRules: readonly DbRule[] = [
   serverSettings,
   xidAge,
@@ -263,6 +316,7 @@ export const dbRules: readonly DbRule[] = [
   cacheHitRatios,
   statementTimings,
   migrationState,
+  citusBalance,
 ];
 
 const levelOrder: Record<FindingLevel, number> = { problem: 0, warn: 1, info: 2, ok: 3 };

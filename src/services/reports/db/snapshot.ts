@@ -127,6 +127,14 @@ export interface DbSnapshot {
   /** The slowest statements, or null when pg_stat_statements cannot be read. */
   statements: Statements | null;
   migrations: MigrationState;
+  /** On a Citus coordinator: where the shards are; null elsewhere. */
+  citus: CitusLayout | null;
+}
+
+/** A Citus cluster's shards: by node (balance) and by table (skew between a table's shards). */
+export interface CitusLayout {
+  nodes: { node: string; shards: number; bytes: number }[];
+  tables: { table: string; type: string; shards: number; bytes: number; largestShardBytes: number; meanShardBytes: number }[];
 }
 
 interface ServerRow {
@@ -147,6 +155,7 @@ interface ServerRow {
   pss_readable: boolean | null;
   migrations_exists: boolean;
   migrations_readable: boolean | null;
+  citus: boolean;
 }
 
 interface TableRow {
@@ -251,7 +260,8 @@ async function readServer(reader: ReportReader): Promise<ServerRow> {
             x.extversion as pss_version, quote_ident(n.nspname) as pss_schema,
             has_table_privilege(to_regclass(quote_ident(n.nspname) || '.pg_stat_statements'), 'select') as pss_readable,
             to_regclass(?) is not null as migrations_exists,
-            has_table_privilege(to_regclass(?), 'select') as migrations_readable
+            has_table_privilege(to_regclass(?), 'select') as migrations_readable,
+            exists (select 1 from pg_extension where extname = 'citus') as citus
        from (select 1) as one
        left join pg_stat_database d on d.datname = current_database()
        left join pg_extension x on x.extname = 'pg_stat_statements'
@@ -520,6 +530,38 @@ function cacheScopes(server: ServerInfo, tables: readonly TableRow[], indexes: r
   ].map((c) => ({ ...c, hitRatio: hitRatio(c.hits, c.reads) }));
 }
 
+/**
+ * Where a Citus cluster keeps its shards (citus_shards: each shard's size, asked of its worker):
+ * bytes and shards per node, and per table with its largest shard against the mean.
+ */
+async function readCitus(reader: ReportReader): Promise<CitusLayout> {
+  const rows = await reader.rows<{ node: string; table: string; type: string; shards: number; bytes: unknown; largest: unknown }>(
+    'citus shards',
+    `select nodename || ':' || nodeport as node, table_name::text as "table", citus_table_type as type,
+            count(*)::int as shards, coalesce(sum(shard_size), 0)::bigint as bytes, coalesce(max(shard_size), 0)::bigint as largest
+       from citus_shards group by 1, 2, 3`,
+  );
+  const nodes = new Map<string, { node: string; shards: number; bytes: number }>();
+  const tables = new Map<string, { table: string; type: string; shards: number; bytes: number; largestShardBytes: number }>();
+  for (const r of rows) {
+    const node = nodes.get(r.node) ?? { node: r.node, shards: 0, bytes: 0 };
+    node.shards += r.shards;
+    node.bytes += toNumber(r.bytes);
+    nodes.set(r.node, node);
+    const table = tables.get(r.table) ?? { table: r.table, type: r.type, shards: 0, bytes: 0, largestShardBytes: 0 };
+    table.shards += r.shards;
+    table.bytes += toNumber(r.bytes);
+    table.largestShardBytes = Math.max(table.largestShardBytes, toNumber(r.largest));
+    tables.set(r.table, table);
+  }
+  return {
+    nodes: [...nodes.values()].sort((a, b) => a.node.localeCompare(b.node)),
+    tables: [...tables.values()]
+      .map((t) => ({ ...t, meanShardBytes: t.shards === 0 ? 0 : t.bytes / t.shards }))
+      .sort((a, b) => b.bytes - a.bytes || a.table.localeCompare(b.table)),
+  };
+}
+
 /** Reads everything `report db` looks at, in the reader's snapshot; `limit` statements at most. */
 export async function readDbSnapshot(reader: ReportReader, limit: number): Promise<DbSnapshot> {
   const serverRow = await readServer(reader);
@@ -527,6 +569,7 @@ export async function readDbSnapshot(reader: ReportReader, limit: number): Promi
   const indexes = await readIndexes(reader);
   const statements = await readStatements(reader, serverRow, limit);
   const migrations = await readMigrations(reader, serverRow);
+  const citus = serverRow.citus ? await readCitus(reader) : null;
   const server = serverInfo(serverRow);
   return {
     embedded: reader.mode === 'embedded',
@@ -536,5 +579,6 @@ export async function readDbSnapshot(reader: ReportReader, limit: number): Promi
     caches: cacheScopes(server, tables, indexes),
     statements,
     migrations,
+    citus,
   };
 }

@@ -169,10 +169,56 @@ export function migrationsTable({ migrations }: DbSnapshot): ReportTable {
 }
 
 /** Sizes, indexes, caches, statements and migrations, `limit` rows of the first two. */
+/** On a Citus coordinator: bytes and shards per node, and per table with the skew of its shards. */
+function citusTables({ citus }: DbSnapshot): ReportTable[] {
+  if (citus === null) return [];
+  const total = citus.nodes.reduce((sum, n) => sum + n.bytes, 0);
+  return [
+    {
+      name: 'citus_nodes',
+      title: 'Citus: shards by node',
+      columns: [
+        { key: 'node', header: 'node', kind: 'text' },
+        { key: 'shards', header: 'shards', kind: 'integer' },
+        { key: 'bytes', header: 'size', kind: 'bytes' },
+        { key: 'share', header: 'share', kind: 'percent' },
+        { key: 'share_bar', header: '', kind: 'bar', of: 'share', priority: 3 },
+      ],
+      rows: citus.nodes.map((n) => ({
+        node: n.node,
+        shards: n.shards,
+        bytes: n.bytes,
+        share: total === 0 ? 0 : n.bytes / total,
+      })),
+    },
+    {
+      name: 'citus_tables',
+      title: 'Citus: tables and their shards',
+      columns: [
+        { key: 'table', header: 'table', kind: 'text' },
+        { key: 'type', header: 'type', kind: 'text' },
+        { key: 'shards', header: 'shards', kind: 'integer' },
+        { key: 'bytes', header: 'size', kind: 'bytes' },
+        { key: 'largest_shard_bytes', header: 'largest shard', kind: 'bytes', priority: 2 },
+        { key: 'skew', header: 'largest / mean', kind: 'decimal', priority: 2 },
+      ],
+      rows: citus.tables.map((t) => ({
+        table: t.table,
+        type: t.type,
+        shards: t.shards,
+        bytes: t.bytes,
+        largest_shard_bytes: t.largestShardBytes,
+        skew: t.meanShardBytes === 0 ? null : t.largestShardBytes / t.meanShardBytes,
+      })),
+    },
+  ];
+}
+
 export function dbTables(snapshot: DbSnapshot, limit: number): ReportTable[] {
   return [
     tablesTable(snapshot, limit),
     indexesTable(snapshot, limit),
+    ...citusTables(snapshot),
     cacheTable(snapshot),
     statementsTable(snapshot),
     migrationsTable(snapshot),
