@@ -5,13 +5,41 @@
 
 const mask = '***';
 
+/**
+ * What `new URL` cannot parse (a Redis Cluster's `redis://:pw@h1:7000,h2:7001`), taken apart by
+ * hand: the authority ends at the path, query or fragment, the credentials at its last "@" (a
+ * password may contain "@"), the password after the first ":" of them.
+ */
+function splitUnparsable(raw: string): { before: string; user: string; password: string | undefined; after: string } | undefined {
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(raw);
+  if (scheme === null) return undefined;
+  const rest = raw.slice(scheme[0].length);
+  const end = rest.search(/[/?#]/);
+  const authority = end === -1 ? rest : rest.slice(0, end);
+  const at = authority.lastIndexOf('@');
+  if (at === -1) return undefined;
+  const userinfo = authority.slice(0, at);
+  const colon = userinfo.indexOf(':');
+  return {
+    before: scheme[0],
+    user: colon === -1 ? userinfo : userinfo.slice(0, colon),
+    password: colon === -1 ? undefined : userinfo.slice(colon + 1),
+    after: rest.slice(at),
+  };
+}
+
+const secretParameter = /([?&][^=&#]*(?:pass|secret|token|key)[^=&#]*=)([^&#]*)/gi;
+
 /** Returns the URL with any password (and a token-looking username without password) masked. */
 export function redactUrl(raw: string): string {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    return raw.replace(/\/\/([^:/@\s]*):([^@\s]*)@/g, `//$1:${mask}@`);
+    const parts = splitUnparsable(raw);
+    const masked =
+      parts === undefined || parts.password === undefined ? raw : `${parts.before}${parts.user}:${mask}${parts.after}`;
+    return masked.replace(secretParameter, `$1${mask}`);
   }
   if (url.password !== '') url.password = mask;
   for (const key of [...url.searchParams.keys()]) {
@@ -35,8 +63,16 @@ export function secretsInUrls(urls: readonly (string | undefined)[]): string[] {
         if (/pass|secret|token|key/i.test(key) && value !== '') secrets.add(value);
       }
     } catch {
-      const match = /\/\/[^:/@\s]*:([^@\s]+)@/.exec(raw);
-      if (match?.[1] !== undefined) secrets.add(match[1]);
+      const password = splitUnparsable(raw)?.password;
+      if (password !== undefined && password !== '') {
+        secrets.add(password);
+        try {
+          secrets.add(decodeURIComponent(password));
+        } catch {
+          // not percent-encoded
+        }
+      }
+      for (const match of raw.matchAll(secretParameter)) if (match[2] !== undefined && match[2] !== '') secrets.add(match[2]);
     }
   }
   // Very short secrets would mangle ordinary text; they are still masked inside URLs.

@@ -10,6 +10,7 @@ import type {
   ReportTable,
 } from '../services/reports/report.js';
 import { formatBytes } from '../domain/units.js';
+import { formatDuration } from '../options.js';
 import type { Style } from './style.js';
 import { fitProse, renderTable, type Column } from './table.js';
 
@@ -103,6 +104,8 @@ function amount(figures: Figures, key: string): number {
 const count = (figures: Figures, key: string): string => formatCell('integer', amount(figures, key));
 const percent = (figures: Figures, key: string): string => formatCell('percent', amount(figures, key));
 const bytes = (figures: Figures, key: string): string => formatBytes(amount(figures, key));
+const took = (figures: Figures, key: string): string => formatDuration(Math.round(amount(figures, key)));
+const pidOf = (subject: string): string => subject.replace(/^pid /, '');
 
 function shorten(text: string, length: number): string {
   const flat = text.replace(/\s+/g, ' ').trim();
@@ -215,6 +218,45 @@ const findingSentences: Record<string, Sentence> = {
     `(${count(f, 'reads')} reads of ${formatCell('integer', amount(f, 'hits') + amount(f, 'reads'))} ${statsSince(f)}): ` +
     `the working set may not fit shared_buffers (${bytes(f, 'shared_buffers_bytes')}), or bulk loads and sequential scans read cold data`,
   pg_stat_statements_missing: (_s, f) => statementsAdvice(f),
+  blocked_session: (s, f) =>
+    `${s} has waited ${took(f, 'waiting_ms')} for a lock (${figure(f, 'wait_event')}) held by pid ${figure(f, 'blocked_by')} ` +
+    `(${figure(f, 'blocker_state') || '?'}, in a transaction for ${took(f, 'blocker_xact_ms')}: ${shorten(figure(f, 'blocker_query'), 120)}); ` +
+    `it waits to run: ${shorten(figure(f, 'query'), 120)} — end the holder with select pg_cancel_backend(${String(f.blocked_by).split(',')[0] ?? ''}) ` +
+    '(or pg_terminate_backend) if it should not hold the lock',
+  long_running_query: (s, f) =>
+    `${s} (${figure(f, 'application') || '?'}) has run one query for ${took(f, 'query_ms')}: ${shorten(figure(f, 'query'), 120)} — ` +
+    `cancel it with select pg_cancel_backend(${pidOf(s)}), or give such work a statement_timeout`,
+  idle_in_transaction: (s, f) =>
+    `${s} (${figure(f, 'application') || '?'}) has been idle in an open transaction for ${took(f, 'idle_ms')} ` +
+    `(its last query: ${shorten(figure(f, 'query'), 100)}): it holds its locks and holds vacuum back — ` +
+    `end it with select pg_terminate_backend(${pidOf(s)}); set idle_in_transaction_session_timeout to stop it recurring`,
+  connections_near_limit: (_s, f) =>
+    `${count(f, 'sessions')} sessions of max_connections ${count(f, 'max_connections')} (${figure(f, 'by_state')}): ` +
+    'new connections will be refused — pool them (PgBouncer), or close idle ones',
+  xmin_horizon: (s, f) =>
+    `the oldest snapshot is held by ${s}, ${count(f, 'age')} transactions old: vacuum cannot remove rows deleted since — ` +
+    (figure(f, 'kind') === 'replication slot'
+      ? `drop the slot if nothing consumes it: select pg_drop_replication_slot('${s.replace(/^replication slot /, '')}')`
+      : figure(f, 'kind') === 'prepared transaction'
+        ? `commit or roll it back: ROLLBACK PREPARED '${s.replace(/^prepared transaction /, '')}'`
+        : 'end that session or its transaction'),
+  multixact_age: (_s, f) =>
+    `the database's multixact age is ${count(f, 'age')} (the server stops near 2,100 million): run VACUUM (FREEZE) on its largest tables`,
+  sequence_exhaustion: (s, f) =>
+    `sequence ${s} has used ${percent(f, 'share')} of its range (${count(f, 'last_value')} of ${count(f, 'limit')}` +
+    `${figure(f, 'column') === '' ? '' : `, feeding ${figure(f, 'column')} ${figure(f, 'column_type')}`})` +
+    `${typeof f.days_left === 'number' ? `, about ${Math.round(f.days_left).toLocaleString('en-US')} days left at the rate since statistics began` : ''} — ` +
+    `alter the column to bigint${figure(f, 'column') === '' ? '' : ` (alter table … alter column … type bigint rewrites the table: plan it)`}`,
+  foreign_key_without_index: (s, f) =>
+    `foreign key ${s} on ${figure(f, 'table')} (${figure(f, 'columns')}) → ${figure(f, 'referenced')} has no index on its columns: ` +
+    `every delete or key update on ${figure(f, 'referenced')} scans ${figure(f, 'table')} (${bytes(f, 'bytes')}) — ` +
+    `create index concurrently on ${figure(f, 'table')} (${figure(f, 'columns')})`,
+  replica_lag: (s, f) =>
+    `replica ${s} (${figure(f, 'state') || '?'}) is ${bytes(f, 'lag_bytes')} and ${took(f, 'replay_lag_ms')} behind: ` +
+    'reads there are stale and the primary keeps the WAL it still needs — check its disk, network and replay (pg_stat_wal_receiver on it)',
+  inactive_slot: (s, f) =>
+    `replication slot ${s} is inactive and retains ${bytes(f, 'retained_bytes')} of WAL on the primary's disk — ` +
+    `drop it if nothing will read it again: select pg_drop_replication_slot('${s}')`,
   citus_node_imbalance: (s, f) =>
     `Citus node ${s} holds ${bytes(f, 'bytes')} against ${bytes(f, 'lightest_bytes')} on the lightest of ${count(f, 'nodes')} nodes — ` +
     'move shards with select citus_rebalance_start(); (see citus_rebalance_status())',

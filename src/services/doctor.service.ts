@@ -113,7 +113,12 @@ async function checkPostgres(
     if (!embedded) {
       // A Citus coordinator: its version, workers (each reached through it) and shards.
       const { readCitusInfo, describeCitus } = await import('../store/citus.js');
-      const citus = await readCitusInfo(db.knex);
+      // What Citus says of its workers is extra: a worker that does not answer, or a role that
+      // may not ask, is reported as such, not as the coordinator being down.
+      const citus = await readCitusInfo(db.knex).catch((error: unknown) => {
+        check.detail += `; Citus: could not read the cluster (${errorOf(error).message})`;
+        return null;
+      });
       if (citus !== null) {
         check.citus = citus;
         check.detail += `; ${describeCitus(citus)}`;
@@ -169,7 +174,12 @@ async function checkReplica(node: ReplicaNode, primaryLsn: Promise<string | null
     check.latencyMs = await timeRoundTrips(() => connected.query('select 1'));
     const state = await clientState(connected);
     check.reachable = true;
-    const primary = await primaryLsn;
+    // A frozen primary must not make a healthy replica look unreachable: its position is waited
+    // for a moment only, and the bytes behind are then unknown.
+    const primary = await Promise.race([
+      primaryLsn,
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), 1000).unref()),
+    ]);
     const lagBytes =
       primary === null || state.replayedLsn === null
         ? null

@@ -73,7 +73,9 @@ async function commitPosition(resources: Resources): Promise<string | undefined>
   if (resources.config.databaseUrl === undefined) return undefined;
   try {
     const db = await resources.database();
-    const { rows } = await db.knex.raw<{ rows: { lsn: string }[] }>('select pg_current_wal_lsn()::text as lsn');
+    // The insert position: at or past the commit record even under synchronous_commit = off,
+    // where the write position may still be behind it.
+    const { rows } = await db.knex.raw<{ rows: { lsn: string }[] }>('select pg_current_wal_insert_lsn()::text as lsn');
     return rows[0]?.lsn;
   } catch {
     return undefined;

@@ -2,7 +2,7 @@ import type { TrackedPackage } from '../domain/timeline.js';
 import { parseTrackingNumbers, partnerCarrierOf } from '../domain/tracking-number.js';
 import type { Resources } from '../store/resources.js';
 import { createTrackCache, trackCachePrefix, type TrackCache } from '../store/track-cache.js';
-import { rememberedWrite, type ReadNeed } from '../store/replicas.js';
+import { parseLsn, rememberedWrite, type ReadNeed } from '../store/replicas.js';
 import { findTrackedPackage, type TrackSource } from '../store/track-query.js';
 import { reasonOf, type ServiceWarning } from './warnings.js';
 
@@ -53,7 +53,18 @@ export interface ReplicaRead {
 }
 
 export interface Tracker {
-  track(trackingNumber: string, options?: { useCache?: boolean }): Promise<TrackResult>;
+  /** `primary`: read the primary whatever the replicas have replayed (a re-read on an event). */
+  track(trackingNumber: string, options?: { useCache?: boolean; primary?: boolean }): Promise<TrackResult>;
+}
+
+/** Both needs at once: the later position, or the primary when either asks for it. */
+function strictest(a: ReadNeed | undefined, b: ReadNeed | undefined): ReadNeed {
+  if (a === undefined) return b ?? { minLsn: null };
+  if (b === undefined) return a;
+  if (a.primaryOnly === true || b.primaryOnly === true) return { minLsn: null, primaryOnly: true };
+  if (a.minLsn === null) return b;
+  if (b.minLsn === null) return a;
+  return parseLsn(a.minLsn) >= parseLsn(b.minLsn) ? a : b;
 }
 
 /**
@@ -81,7 +92,11 @@ export function createTracker(deps: TrackerDeps): Tracker {
     return failure.reason;
   };
 
-  async function readThrough(trackingNumber: string, useCache: boolean): Promise<TrackResult> {
+  async function readThrough(
+    trackingNumber: string,
+    useCache: boolean,
+    options: { primary?: boolean } = {},
+  ): Promise<TrackResult> {
     let cacheError: string | null = null;
     let lookupCache: TrackCache | undefined;
     if (useCache && deps.cache !== undefined) {
@@ -111,7 +126,10 @@ export function createTracker(deps: TrackerDeps): Tracker {
         cacheError = cacheFailed(error);
       }
     }
-    const { pkg, replica } = await readDatabase(trackingNumber, need ?? deps.ownWrite?.() ?? { minLsn: null });
+    const { pkg, replica } = await readDatabase(
+      trackingNumber,
+      options.primary === true ? { minLsn: null, primaryOnly: true } : strictest(need, deps.ownWrite?.()),
+    );
     if (pkg !== null) await deps.complete?.(pkg);
     if (lookupCache !== undefined && version !== undefined && cacheError === null) {
       try {
@@ -142,10 +160,10 @@ export function createTracker(deps: TrackerDeps): Tracker {
   return {
     track(trackingNumber, options = {}) {
       const useCache = options.useCache ?? true;
-      const key = `${useCache ? 'c' : 'd'}:${trackingNumber}`;
+      const key = `${useCache ? 'c' : 'd'}${options.primary === true ? 'p' : ''}:${trackingNumber}`;
       const pending = inFlight.get(key);
       if (pending !== undefined) return pending;
-      const promise = readThrough(trackingNumber, useCache).finally(() => inFlight.delete(key));
+      const promise = readThrough(trackingNumber, useCache, { primary: options.primary }).finally(() => inFlight.delete(key));
       inFlight.set(key, promise);
       return promise;
     },
@@ -291,8 +309,10 @@ export async function watchPackages(resources: Resources, numbers: readonly stri
   const tracker = trackerOf(resources);
   const watched = new Set(numbers);
   const lastSeen = new Map<string, number>();
+  // A re-read on an event reads the primary: the scan it was woken for may not be on a replica
+  // yet, and nothing in the event says how far a replica must have replayed.
   const show = async (n: string): Promise<void> => {
-    const result = await tracker.track(n, { useCache: false });
+    const result = await tracker.track(n, { useCache: false, primary: true });
     if (result.package === null) return;
     const last = result.package.events.at(-1)?.eventId ?? 0;
     if (lastSeen.get(n) === last) return;

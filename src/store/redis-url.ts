@@ -13,30 +13,44 @@ export interface RedisEndpoints {
   readonly db: number;
 }
 
-const pattern = /^(rediss?):\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#]+)(?:\/(\d*))?(?:\?[^#]*)?$/;
-
-/** The endpoints of a Redis URL, or a message saying what is wrong with it. */
+/** The endpoints of a Redis URL, or a message saying what is wrong with it (never quoting the URL: it may hold a password). */
 export function parseRedisEndpoints(url: string): RedisEndpoints | { error: string } {
-  const match = pattern.exec(url.trim());
-  if (match === null) {
-    return {
-      error:
-        'not a valid URL (expected redis://[user:password@]host:port[/db], or several host:port pairs separated by commas for a Redis Cluster)',
-    };
-  }
-  const [, scheme, user, password, hosts = '', db] = match;
+  const scheme = /^(rediss?):\/\//.exec(url.trim());
+  const expected =
+    'not a valid URL (expected redis://[user:password@]host:port[/db], or several host:port pairs separated by commas for a Redis Cluster)';
+  if (scheme === null) return { error: expected };
+  const rest = url.trim().slice(scheme[0].length);
+  // The authority ends at the path, query or fragment; the credentials end at its last "@" (a
+  // password may contain "@", as WHATWG URLs allow).
+  const end = rest.search(/[/?#]/);
+  const authority = end === -1 ? rest : rest.slice(0, end);
+  const tail = end === -1 ? '' : rest.slice(end);
+  const at = authority.lastIndexOf('@');
+  const userinfo = at === -1 ? '' : authority.slice(0, at);
+  const hosts = at === -1 ? authority : authority.slice(at + 1);
+  const colon = userinfo.indexOf(':');
+  const user = colon === -1 ? userinfo : userinfo.slice(0, colon);
+  const password = colon === -1 ? undefined : userinfo.slice(colon + 1);
+  const db = /^\/(\d*)(?:[?#].*)?$/.exec(tail)?.[1] ?? (tail === '' || /^[?#]/.test(tail) ? '' : undefined);
+  if (db === undefined) return { error: `${expected}: the path must be a database number` };
   const nodes: { host: string; port: number }[] = [];
-  for (const pair of hosts.split(',')) {
+  for (const [i, pair] of hosts.split(',').entries()) {
     const hostPort = /^(\[[0-9a-f:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?$/i.exec(pair.trim());
-    if (hostPort === null) return { error: `"${pair.trim().slice(0, 80)}" is not a host:port pair` };
+    if (hostPort === null) return { error: `${expected}: node ${i + 1} is not a host:port pair` };
     const port = hostPort[2] === undefined ? 6379 : Number(hostPort[2]);
-    if (port < 1 || port > 65_535) return { error: `port ${port} is out of range` };
+    if (port < 1 || port > 65_535) return { error: `node ${i + 1}: port ${port} is out of range` };
     nodes.push({ host: (hostPort[1] ?? '').replace(/^\[|\]$/g, ''), port });
   }
   const cluster = nodes.length > 1;
   const database = db === undefined || db === '' ? 0 : Number(db);
   if (cluster && database !== 0) return { error: `a Redis Cluster has database 0 only, got /${database}` };
-  const decode = (text: string | undefined): string | undefined =>
-    text === undefined || text === '' ? undefined : decodeURIComponent(text);
-  return { nodes, cluster, tls: scheme === 'rediss', username: decode(user), password: decode(password), db: database };
+  const decode = (text: string | undefined): string | undefined => {
+    if (text === undefined || text === '') return undefined;
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      return text;
+    }
+  };
+  return { nodes, cluster, tls: scheme[1] === 'rediss', username: decode(user), password: decode(password), db: database };
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from 'pg';
 import type { Config } from '../config.js';
@@ -155,8 +155,10 @@ export function createReplicaRouter<C>(
     options.notice?.(line);
   };
   let next = Math.floor(Math.random() * Math.max(1, nodes.length));
+  let closed = false;
 
   const connectionOf = (node: ReplicaNode): Promise<C> => {
+    if (closed) return Promise.reject(new Error('the replicas are closed'));
     let connection = connections.get(node.index);
     if (connection === undefined) {
       connection = access.open(node);
@@ -220,12 +222,16 @@ export function createReplicaRouter<C>(
     nodes,
     failed,
     async close() {
+      closed = true;
       const all = opened.splice(0);
       connections.clear();
-      await Promise.all(all.map((c) => c.then((connection) => access.close(connection)).catch(() => undefined)));
+      // A replica that froze never answers a goodbye: each close gets a second at most.
+      const bounded = (work: Promise<unknown>): Promise<unknown> =>
+        Promise.race([work, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+      await Promise.all(all.map((c) => bounded(c.then((connection) => access.close(connection))).catch(() => undefined)));
     },
     async choose(need) {
-      if (nodes.length === 0 || need.primaryOnly === true) return undefined;
+      if (closed || nodes.length === 0 || need.primaryOnly === true) return undefined;
       for (let tried = 0; tried < nodes.length; tried += 1) {
         const node = nodes[(next + tried) % nodes.length] as ReplicaNode;
         if (Date.now() < node.downUntil) continue;
@@ -269,9 +275,16 @@ function lastWriteFile(config: Config, databaseTarget: string): string {
 
 /** Remembers a write's commit position (best effort: a home that cannot be written is skipped). */
 export function rememberWrite(config: Config, databaseTarget: string, lsn: string): void {
+  const file = lastWriteFile(config, databaseTarget);
   try {
     mkdirSync(config.home, { recursive: true });
-    writeFileSync(lastWriteFile(config, databaseTarget), `${lsn}\n`);
+    // Never backwards (another process may have written a later position), and never a half-written
+    // file for a reader: a temporary file renamed over the old one.
+    const known = rememberedWrite(config, databaseTarget).minLsn;
+    if (known !== null && parseLsn(known) >= parseLsn(lsn)) return;
+    const temporary = `${file}.${process.pid}.tmp`;
+    writeFileSync(temporary, `${lsn}\n`);
+    renameSync(temporary, file);
   } catch {
     // the guarantee then rests on Redis and the lag bound
   }

@@ -198,3 +198,27 @@ describe('replicas and a Redis Cluster in the configuration', () => {
     expect(JSON.stringify(describeConfig(config))).not.toContain('cluster-pw');
   });
 });
+
+describe('a Redis Cluster URL with awkward credentials', () => {
+  it('takes a password containing "@", scrubs it raw and decoded, and never quotes the URL in an error', () => {
+    expect(parseRedisEndpoints('redis://:p@ssw0rd@cache:6379')).toMatchObject({
+      password: 'p@ssw0rd',
+      nodes: [{ host: 'cache' }],
+    });
+    const config = loadConfig({
+      env: { SHIPTRACK_REDIS_URL: 'redis://app:pa%40ss-w0rd@n1:7000,n2:7001?token=tok-secret-1' },
+      envFile: null,
+    });
+    expect(config.secrets).toEqual(expect.arrayContaining(['pa%40ss-w0rd', 'pa@ss-w0rd', 'tok-secret-1']));
+    const shown = JSON.stringify(describeConfig(config));
+    for (const secret of ['pa%40ss-w0rd', 'ss-w0rd', 'tok-secret-1']) expect(shown).not.toContain(secret);
+    let message = '';
+    try {
+      loadConfig({ env: { SHIPTRACK_REDIS_URL: 'redis://:hunter2@zz@bad host:1,n2:2' }, envFile: null });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/SHIPTRACK_REDIS_URL: .*node 1 is not a host:port pair/);
+    for (const fragment of ['hunter2', 'zz@']) expect(message).not.toContain(fragment);
+  });
+});

@@ -75,7 +75,7 @@ export function reportCommand(context: CommandContext): Command {
       'after',
       `
 Every report prints tables by default, and speaks --json and --format csv|markdown|json.
-Reports only read, in one READ ONLY transaction: a role granted pg_read_all_data (and
+Reports only read (one READ ONLY transaction, or one statement alone): a role granted pg_read_all_data (and
 pg_read_all_stats for \`report db\`) can run them. Times are UTC. With read replicas
 configured, every report but db and consistency reads one within the lag bound (--primary:
 the primary).

@@ -1,3 +1,4 @@
+import { checkHealth, healthThresholds, type HealthThresholds } from './health.js';
 import { migrationTable } from '../../migrations.service.js';
 import type { Finding, FindingLevel } from '../report.js';
 import type { DbSnapshot, IndexStats } from './snapshot.js';
@@ -27,6 +28,8 @@ export interface DbThresholds {
   citusSkew: number;
   /** Below this size, balance and skew are noise. */
   citusMinBytes: number;
+  /** The live state's thresholds (db/health.ts). */
+  health: HealthThresholds;
   /** Transaction ids; autovacuum forces a freeze at 200 million, the server stops near 2,100 million. */
   xidAgeWarn: number;
   xidAgeProblem: number;
@@ -47,6 +50,7 @@ export const dbThresholds: DbThresholds = {
   citusImbalance: 1.5,
   citusSkew: 2,
   citusMinBytes: 100 * 1024 * 1024,
+  health: healthThresholds,
 };
 
 export type DbRule = (snapshot: DbSnapshot, thresholds: DbThresholds) => Finding[];
@@ -317,6 +321,7 @@ export const dbRules: readonly DbRule[] = [
   statementTimings,
   migrationState,
   citusBalance,
+  ({ health }, t) => checkHealth(health, t.health),
 ];
 
 const levelOrder: Record<FindingLevel, number> = { problem: 0, warn: 1, info: 2, ok: 3 };

@@ -1,3 +1,4 @@
+import { readHealth, type HealthSnapshot } from './health.js';
 import { migrationTable } from '../../migrations.service.js';
 import { toIso, toNullableNumber, toNumber, type ReportReader } from '../report.js';
 import { findDuplicateIndexes, type Coverage, type IndexShape } from './indexes.js';
@@ -129,6 +130,8 @@ export interface DbSnapshot {
   migrations: MigrationState;
   /** On a Citus coordinator: where the shards are; null elsewhere. */
   citus: CitusLayout | null;
+  /** The server's live state (sessions, vacuum horizon, sequences, replication); null when embedded. */
+  health: HealthSnapshot | null;
 }
 
 /** A Citus cluster's shards: by node (balance) and by table (skew between a table's shards). */
@@ -570,6 +573,7 @@ export async function readDbSnapshot(reader: ReportReader, limit: number): Promi
   const statements = await readStatements(reader, serverRow, limit);
   const migrations = await readMigrations(reader, serverRow);
   const citus = serverRow.citus ? await readCitus(reader) : null;
+  const health = reader.mode === 'server' ? await readHealth(reader) : null;
   const server = serverInfo(serverRow);
   return {
     embedded: reader.mode === 'embedded',
@@ -580,5 +584,6 @@ export async function readDbSnapshot(reader: ReportReader, limit: number): Promi
     statements,
     migrations,
     citus,
+    health,
   };
 }

@@ -214,10 +214,33 @@ function citusTables({ citus }: DbSnapshot): ReportTable[] {
   ];
 }
 
+/** Sessions by state against max_connections, on a server. */
+function connectionsTable({ health }: DbSnapshot): ReportTable[] {
+  if (health === null) return [];
+  const total = health.connections.reduce((sum, c) => sum + c.count, 0);
+  return [
+    {
+      name: 'connections',
+      title: `Connections: ${count(total)} of max_connections ${count(health.maxConnections)}`,
+      columns: [
+        { key: 'state', header: 'state', kind: 'text' },
+        { key: 'sessions', header: 'sessions', kind: 'integer' },
+        { key: 'share', header: 'of max', kind: 'percent' },
+      ],
+      rows: health.connections.map((c) => ({
+        state: c.state,
+        sessions: c.count,
+        share: health.maxConnections === 0 ? null : c.count / health.maxConnections,
+      })),
+    },
+  ];
+}
+
 export function dbTables(snapshot: DbSnapshot, limit: number): ReportTable[] {
   return [
     tablesTable(snapshot, limit),
     indexesTable(snapshot, limit),
+    ...connectionsTable(snapshot),
     ...citusTables(snapshot),
     cacheTable(snapshot),
     statementsTable(snapshot),
