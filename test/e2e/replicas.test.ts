@@ -3,6 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startOwnRedis, tempDir, type CliResult, type OwnServer } from '../support/cli.js';
 import { ownReplicationUnavailable, startOwnReplication, type OwnReplication } from '../support/own-replication.js';
 import { openShiptrack } from '../../src/index.js';
+import { findingSentence } from '../../src/render/report.render.js';
+import { healthThresholds } from '../../src/services/reports/db/health.js';
+import { checkDb, dbThresholds } from '../../src/services/reports/db/rules.js';
+import { readDbSnapshot } from '../../src/services/reports/db/snapshot.js';
+import { readReport, type Finding } from '../../src/services/reports/report.js';
+import { openDatabase } from '../../src/store/database.js';
+import { serverConfig } from '../support/stores.js';
 import { parseTrackJson } from '../support/track-json.js';
 
 /**
@@ -176,6 +183,36 @@ describe.skipIf(unavailable !== undefined)(
       await Promise.all([cluster.waitForReplay(0), cluster.waitForReplay(1)]);
       // ...and matches it once replay resumes.
       expect(await reportOn({})).toEqual(await reportOn({}, '--primary'));
+    });
+
+    it('report db on the primary names a lagging replica and an inactive slot that retains WAL', async () => {
+      const primaryUrl = cluster.primary.url();
+      await query(primaryUrl, `select pg_create_physical_replication_slot('forgotten_slot', true)`);
+      await Promise.all([cluster.pauseReplay(0), cluster.pauseReplay(1)]);
+      const db = await openDatabase(serverConfig(primaryUrl), { statementTimeoutMs: 0 });
+      try {
+        await query(primaryUrl, `create table lag_filler as select g, repeat('x', 200) as pad from generate_series(1, 20000) g`);
+        await query(primaryUrl, `select pg_switch_wal()`);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const read = await readReport(db, { now: new Date() }, (reader) => readDbSnapshot(reader, 20));
+        const found = checkDb(read.value, {
+          ...dbThresholds,
+          health: { ...healthThresholds, replicaLagBytes: 1024, slotRetainedBytes: 1 },
+        });
+        const lagging = found.filter((f) => f.code === 'replica_lag');
+        expect(lagging.length).toBe(2);
+        expect(Number(lagging[0]?.figures.lag_bytes)).toBeGreaterThan(1024);
+        expect(found.find((f) => f.code === 'inactive_slot')).toMatchObject({ subject: 'forgotten_slot' });
+        expect(findingSentence(found.find((f) => f.code === 'inactive_slot') as Finding)).toMatch(
+          /pg_drop_replication_slot\('forgotten_slot'\)/,
+        );
+      } finally {
+        await db.close();
+        await Promise.all([cluster.resumeReplay(0), cluster.resumeReplay(1)]);
+        await query(primaryUrl, `select pg_drop_replication_slot('forgotten_slot')`);
+        await query(primaryUrl, `drop table lag_filler`);
+      }
+      await Promise.all([cluster.waitForReplay(0), cluster.waitForReplay(1)]);
     });
 
     it('the library, long-lived: a scan then a track on the same handle reads the primary until the replicas replay it', async () => {
