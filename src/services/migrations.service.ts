@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -99,7 +100,52 @@ export interface MigratorOptions {
   signal?: AbortSignal;
   /** Progress lines ("applying x"), for stderr. */
   log?: (line: string) => void;
+  /**
+   * Attempts at a transactional migration whose lock was not granted within lock_timeout
+   * (55P03) or that lost a deadlock (40P01): it rolled back whole, so it is run again after an
+   * exponential backoff with jitter (default 5; 1: no retry). Each retry is reported with `log`.
+   */
+  lockAttempts?: number;
+  /** The first backoff (default 500 ms; doubled each time, ±50 % jitter, at most 10 s). */
+  lockBackoffMs?: number;
 }
+
+/** The sessions holding locks on this schema's tables now, longest-held first: who a DDL waited for. */
+async function lockHolders(knex: Knex, conn: unknown): Promise<string[]> {
+  try {
+    const { rows } = await knex
+      .raw<{
+        rows: {
+          pid: number;
+          application: string;
+          state: string;
+          held_s: number;
+          relation: string;
+          mode: string;
+          query: string;
+        }[];
+      }>(
+        `select l.pid, coalesce(nullif(a.application_name, ''), a.usename::text) as application, a.state,
+                round(extract(epoch from clock_timestamp() - a.xact_start))::int as held_s,
+                l.relation::regclass::text as relation, l.mode
+           from pg_locks l join pg_stat_activity a on a.pid = l.pid
+          where l.granted and l.locktype = 'relation' and l.pid <> pg_backend_pid() and a.datname = current_database()
+            and l.relation in (select c.oid from pg_class c where c.relnamespace = current_schema()::regnamespace and c.relkind in ('r', 'p'))
+          order by a.xact_start nulls last
+          limit 3`,
+      )
+      .connection(conn);
+    return rows.map(
+      (r) => `pid ${r.pid} (${r.application}, ${r.state}, in a transaction for ${r.held_s} s) holds ${r.mode} on ${r.relation}`,
+    );
+  } catch {
+    return [];
+  }
+}
+
+const lockRetryCodes = new Set(['55P03', '40P01']);
+
+const isAborted = (signal: AbortSignal | undefined): boolean => signal?.aborted === true;
 
 const namePattern = /^(\d{14})_([a-z0-9_]+)\.(ts|js|mjs)$/;
 
@@ -368,7 +414,9 @@ function describeFailure(
   // A store that went away, a lock not granted in time, a privilege the role lacks: their own
   // exit codes (5, 4, 6), named with the migration.
   if (mapped instanceof ShiptrackError && ownExits.has(mapped.code)) {
-    return new ShiptrackError(mapped.code, mapped.exitCode, `migration ${details.file}: ${mapped.message}`, {
+    const holders = (error as { holders?: string[] }).holders ?? [];
+    const held = holders.length > 0 ? `; held by ${holders.join('; ')}` : '';
+    return new ShiptrackError(mapped.code, mapped.exitCode, `migration ${details.file}: ${mapped.message}${held}`, {
       cause: error,
       details: { ...details, ...mapped.details },
       hint: mapped.hint ?? hint,
@@ -427,14 +475,39 @@ async function applyOne(
   };
   try {
     if (transactional) {
-      await knex.transaction(
-        async (trx) => {
-          await mod[direction](trx);
-          if (options.signal?.aborted) throw new InterruptedError();
-          await record(trx, performance.now() - started);
-        },
-        { connection: conn } as Knex.TransactionConfig,
-      );
+      const attempts = Math.max(1, options.lockAttempts ?? 5);
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          await knex.transaction(
+            async (trx) => {
+              await mod[direction](trx);
+              if (options.signal?.aborted) throw new InterruptedError();
+              await record(trx, performance.now() - started);
+            },
+            { connection: conn } as Knex.TransactionConfig,
+          );
+          break;
+        } catch (error) {
+          const code = (error as { code?: unknown }).code;
+          if (typeof code !== 'string' || !lockRetryCodes.has(code) || options.signal?.aborted === true) throw error;
+          const holders = await lockHolders(knex, conn);
+          if (attempt >= attempts) {
+            // Named with who holds the lock now, for the exit-4 error.
+            (error as { holders?: string[] }).holders = holders;
+            throw error;
+          }
+          const base = (options.lockBackoffMs ?? 500) * 2 ** (attempt - 1);
+          const waitMs = Math.round(Math.min(10_000, base * (0.5 + Math.random())));
+          const what = code === '40P01' ? 'lost a deadlock' : 'did not get its lock in time';
+          options.log?.(
+            `${file.name} ${what} (attempt ${attempt} of ${attempts}); retrying in ${(waitMs / 1000).toFixed(1)} s` +
+              (holders.length > 0 ? `; ${holders[0]}` : ''),
+          );
+          await sleep(waitMs, undefined, { signal: options.signal }).catch(() => undefined);
+          // A function, not the narrowed property: Ctrl-C may have come during the wait.
+          if (isAborted(options.signal)) throw new InterruptedError();
+        }
+      }
     } else {
       // Statements run one by one in autocommit, bounded by lock_timeout on this session.
       await mod[direction](bindToConnection(knex, conn));
@@ -711,6 +784,11 @@ export interface MigrateRequest {
   lockWait?: OptionValue | undefined;
   /** Bound on each statement (default 0: none; index builds on big tables take long). */
   statementTimeout?: OptionValue | undefined;
+  /**
+   * Attempts at a migration whose lock was not granted within lock_timeout, or that lost a
+   * deadlock (1–20, default 5): each retry after an exponential backoff with jitter.
+   */
+  lockAttempts?: OptionValue | undefined;
   signal?: AbortSignal | undefined;
   /** Progress lines ("applying x"). */
   log?: ((line: string) => void) | undefined;
@@ -739,6 +817,7 @@ export function migratorFor(request: MigrateRequest, config?: Pick<Config, 'migr
     teamDirectory: directory === undefined && config !== undefined ? teamMigrationsDirectory(config) : undefined,
     lockWaitMs: durationOption(request.lockWait ?? '60s', '--lock-wait', { min: 0, max: 86_400_000 }),
     statementTimeoutMs: durationOption(request.statementTimeout ?? 0, '--statement-timeout', { min: 0, max: 86_400_000 }),
+    lockAttempts: countOption(request.lockAttempts ?? 5, '--lock-attempts', 1, 20),
     signal: request.signal,
     log: request.log,
   };

@@ -378,7 +378,7 @@ export async function down(knex) { await knex.raw('alter table busy drop column 
     await holder.query('begin');
     await holder.query('lock table busy in access share mode');
     try {
-      const result = await runCli(['migrate', 'latest', '--dir', dir, '--json'], {
+      const result = await runCli(['migrate', 'latest', '--dir', dir, '--json', '--lock-attempts', '2'], {
         env: { SHIPTRACK_DATABASE_URL: db.url, SHIPTRACK_LOCK_TIMEOUT: '300ms' },
       });
       expect(result.code, result.stdout).toBe(4);
@@ -387,7 +387,61 @@ export async function down(knex) { await knex.raw('alter table busy drop column 
       };
       expect(error.code).toBe('lock_timeout');
       expect(error.message).toMatch(/^migration 20990101000000_add_column\.mjs: PostgreSQL: could not get a lock in time/);
+      // Who holds it, for the DBA to act on.
+      const holderPid = (holder as unknown as { processID: number }).processID;
+      expect(error.message).toMatch(
+        new RegExp(`held by pid ${holderPid} \\(.*idle in transaction.*\\) holds AccessShareLock on busy`),
+      );
       expect(error.details).toMatchObject({ sqlstate: '55P03', file: '20990101000000_add_column.mjs' });
+      // The one retry was announced, with the backoff before it.
+      expect(result.stderr).toMatch(
+        /20990101000000_add_column did not get its lock in time \(attempt 1 of 2\); retrying in \d+\.\d s/,
+      );
+    } finally {
+      await holder.end();
+      await db.drop();
+    }
+  });
+
+  it('a lock wait retried: the migration succeeds on the third attempt, once the holder lets go', async () => {
+    const dir = tempDir();
+    writeFileSync(
+      path.join(dir, '20990101000000_add_column.mjs'),
+      `export const config = { transaction: true };
+export async function up(knex) { await knex.raw('alter table busy add column note text'); }
+export async function down(knex) { await knex.raw('alter table busy drop column note'); }
+`,
+    );
+    const db = await createTestDatabase('st_lock_retry');
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    await holder.query('create table busy (id int)');
+    await holder.query('begin');
+    await holder.query('lock table busy in access share mode');
+    // The holder lets go once the second attempt has failed: the third one succeeds.
+    let released = false;
+    try {
+      const result = await runCli(['migrate', 'latest', '--dir', dir, '--json', '--lock-attempts', '6'], {
+        env: { SHIPTRACK_DATABASE_URL: db.url, SHIPTRACK_LOCK_TIMEOUT: '300ms' },
+        onSpawn: (child) => {
+          let err = '';
+          child.stderr?.on('data', (chunk: Buffer) => {
+            err += chunk.toString();
+            if (!released && err.includes('(attempt 2 of 6)')) {
+              released = true;
+              void holder.query('commit');
+            }
+          });
+        },
+      });
+      expect(result.code, `${result.stderr}${result.stdout}`).toBe(0);
+      expect(result.stderr).toMatch(/did not get its lock in time \(attempt 1 of 6\)/);
+      expect(result.stderr).toMatch(/did not get its lock in time \(attempt 2 of 6\)/);
+      expect(result.stderr).not.toMatch(/attempt 3 of 6/);
+      const columns = await holder.query<{ n: number }>(
+        `select count(*)::int as n from information_schema.columns where table_name = 'busy' and column_name = 'note'`,
+      );
+      expect(columns.rows[0]?.n).toBe(1);
     } finally {
       await holder.end();
       await db.drop();

@@ -5,6 +5,7 @@ import { withShiptrack, type CommandContext } from '../program.js';
 
 interface RunOptions {
   lockWait?: string;
+  lockAttempts?: string;
   statementTimeout?: string;
   dir?: string;
 }
@@ -41,6 +42,7 @@ function requestOf(options: RunOptions, context: CommandContext): MigrateRequest
   return {
     directory: options.dir,
     lockWait: options.lockWait,
+    lockAttempts: options.lockAttempts,
     statementTimeout: options.statementTimeout,
     log: (line) => context.output.info(line),
   };
@@ -49,6 +51,12 @@ function requestOf(options: RunOptions, context: CommandContext): MigrateRequest
 function runOptions(command: Command): Command {
   return command
     .addOption(new Option('--lock-wait <duration>', 'how long to wait for another migration run').default('60s'))
+    .addOption(
+      new Option(
+        '--lock-attempts <n>',
+        'runs of a migration whose table lock is not granted within SHIPTRACK_LOCK_TIMEOUT (or that loses a deadlock), with a growing wait between them (1–20)',
+      ).default('5'),
+    )
     .addOption(
       new Option(
         '--statement-timeout <duration>',
