@@ -8,6 +8,7 @@ import type {
   DryRunResult,
   LatestResult,
   LockHolder,
+  HistoryChange,
   MigrateRequest,
   MigrationReport,
   MigrationRunResult,
@@ -91,6 +92,16 @@ export interface MigrationsApi {
    * or ./migrations); `built` says whether it needs `npm run build` (shiptrack's own, TypeScript).
    */
   make(name: string, directory?: string): Promise<{ file: string; built: boolean }>;
+  /**
+   * After a reviewed, deliberate edit of applied migrations: records their files' checksums as
+   * applied (all changed ones, or `names`), with `reason`, in shiptrack_migration_repairs.
+   */
+  repair(request: MigrateRequest & { names?: readonly string[]; reason: string }): Promise<{ repaired: HistoryChange[] }>;
+  /**
+   * For a schema made by hand: records the migrations through `through` (default all) as applied
+   * without running them, with `reason`; refused when any migration is recorded already.
+   */
+  baseline(request: MigrateRequest & { through?: string; reason: string }): Promise<{ baselined: HistoryChange[] }>;
 }
 
 export interface OutboxApi {
@@ -217,6 +228,8 @@ export function createShiptrack(config: Config, options: HandleOptions = {}): Sh
       status: async (request) => (await migrate()).readMigrationStatus(resources, withSignal(request)),
       unlock: async (force) => (await migrate()).releaseMigrationLock(resources, force),
       make: async (name, directory) => (await migrate()).createMigration(config, name, directory),
+      repair: async (request) => (await migrate()).repairHistory(resources, withSignal(request)),
+      baseline: async (request) => (await migrate()).baselineHistory(resources, withSignal(request)),
     },
     outbox: {
       drain: async (drainOptions = {}) =>

@@ -3,12 +3,14 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { ConflictError, MigrationError, InterruptedError } from '../../src/errors.js';
 import {
+  baselineMigrations,
   defaultMigratorOptions,
   dryRunLatest,
   getMigrationStatus,
   migrateDown,
   migrateLatest,
   migrateUp,
+  repairMigrations,
   unlockMigrations,
   writeBuildChecksums,
   type MigratorOptions,
@@ -300,6 +302,69 @@ describe.skipIf(!inject('postgresAvailable'))('migration runner guarantees', () 
       ['20260201000001_two', 'pending'],
     ]);
     await expect(migrateLatest(db, folderOptions(dir))).rejects.toThrow(/applied, but its file is gone/);
+  });
+
+  it('repair re-records a deliberately changed file with its reason; a vanished file it refuses', async () => {
+    const dir = migrationFolder({
+      '20260201000000_one.mjs': sqlMigration(['create table guarded (id int)'], ['drop table guarded']),
+      '20260201000001_two.mjs': sqlMigration(['create table two (id int)'], ['drop table two']),
+    });
+    await migrateLatest(db, folderOptions(dir));
+    const before = await getMigrationStatus(db, folderOptions(dir));
+    // A reviewed edit that changes nothing in the schema: a comment.
+    writeFileSync(
+      path.join(dir, '20260201000000_one.mjs'),
+      `// why: the table guards the lanes\n${sqlMigration(['create table guarded (id int)'], ['drop table guarded'])}`,
+    );
+    await expect(repairMigrations(db, folderOptions(dir), { reason: '  ' })).rejects.toThrow(/--reason: say why/);
+    await expect(migrateLatest(db, folderOptions(dir))).rejects.toThrow(/file changed after it was applied/);
+    const { repaired } = await repairMigrations(db, folderOptions(dir), { reason: 'comment added, reviewed in PR 231' });
+    const after = await getMigrationStatus(db, folderOptions(dir));
+    expect(repaired).toEqual([
+      { name: '20260201000000_one', from: before.migrations[0]?.checksum, to: after.migrations[0]?.checksum },
+    ]);
+    expect(after.migrations.map((m) => m.state)).toEqual(['applied', 'applied']);
+    const log = await db.knex.raw<{ rows: { kind: string; name: string; reason: string; done_by: string }[] }>(
+      'select kind, name, reason, done_by from shiptrack_migration_repairs',
+    );
+    expect(log.rows).toEqual([
+      { kind: 'repair', name: '20260201000000_one', reason: 'comment added, reviewed in PR 231', done_by: 'postgres' },
+    ]);
+    expect((await migrateLatest(db, folderOptions(dir))).migrations).toEqual([]);
+    unlinkSync(path.join(dir, '20260201000001_two.mjs'));
+    await expect(repairMigrations(db, folderOptions(dir), { names: ['20260201000001_two'], reason: 'gone' })).rejects.toThrow(
+      /file is gone: restore the file/,
+    );
+  });
+
+  it('baseline records a hand-made schema as migrated through a given migration; latest applies the rest', async () => {
+    const dir = migrationFolder({
+      '20260301000000_a.mjs': sqlMigration(['create table made_a (id int)'], ['drop table made_a']),
+      '20260301000001_b.mjs': sqlMigration(['create table made_b (id int)'], ['drop table made_b']),
+      '20260301000002_c.mjs': sqlMigration(['create table made_c (id int)'], ['drop table made_c']),
+    });
+    // The first two were made by hand.
+    await db.knex.raw('create table made_a (id int)');
+    await db.knex.raw('create table made_b (id int)');
+    await expect(baselineMigrations(db, folderOptions(dir), { through: '20260301000009_nope', reason: 'x' })).rejects.toThrow(
+      /--through: no migration/,
+    );
+    const { baselined } = await baselineMigrations(db, folderOptions(dir), {
+      through: '20260301000001_b',
+      reason: 'restored from the November dump',
+    });
+    expect(baselined.map((b) => b.name)).toEqual(['20260301000000_a', '20260301000001_b']);
+    const status = await getMigrationStatus(db, folderOptions(dir));
+    expect(status.migrations.map((m) => [m.name, m.state, m.batch])).toEqual([
+      ['20260301000000_a', 'applied', 0],
+      ['20260301000001_b', 'applied', 0],
+      ['20260301000002_c', 'pending', null],
+    ]);
+    const result = await migrateLatest(db, folderOptions(dir));
+    expect(result.migrations.map((m) => m.name)).toEqual(['20260301000002_c']);
+    await expect(baselineMigrations(db, folderOptions(dir), { reason: 'again' })).rejects.toThrow(
+      /has migrations recorded already/,
+    );
   });
 
   it('two concurrent runs apply each migration once', async () => {

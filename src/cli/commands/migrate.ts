@@ -186,6 +186,69 @@ Examples:
   );
 
   migrate.addCommand(
+    new Command('repair')
+      .description('after a reviewed edit of applied migrations: record their files’ checksums, with a reason')
+      .argument('[name...]', 'the changed migrations to repair (default: every changed one)')
+      .requiredOption('--reason <text>', 'why the applied file was changed (recorded in shiptrack_migration_repairs)')
+      .addOption(new Option('--dir <folder>').hideHelp())
+      .addHelpText(
+        'after',
+        `
+A migration whose file changed after it was applied blocks 'latest'. When the change was
+deliberate and reviewed (a comment, a formatting fix, an equivalent rewrite), repair records the
+new checksum; the old one, the reason and who did it stay in shiptrack_migration_repairs. It
+never runs a migration. To change the schema, add a migration instead.
+
+Example:
+  $ shiptrack migrate repair 20261124000500_report_indexes --reason "comment typo, PR #231"`,
+      )
+      .action(async (names: string[], options: RunOptions & { reason: string }) => {
+        await withShiptrack(context, async (shiptrack) => {
+          const result = await shiptrack.migrations.repair({ ...requestOf(options, context), names, reason: options.reason });
+          context.output.result(result, (style) =>
+            result.repaired.length === 0
+              ? 'nothing to repair: every applied migration matches its file'
+              : result.repaired
+                  .map((r) => `repaired ${style.bold(r.name)}: ${r.from?.slice(0, 12) ?? '—'} → ${r.to.slice(0, 12)}`)
+                  .join('\n'),
+          );
+        });
+      }),
+  );
+
+  migrate.addCommand(
+    new Command('baseline')
+      .description('for a schema made by hand: record migrations as applied without running them, with a reason')
+      .option('--through <name>', 'the last migration the schema already has (default: all of them)')
+      .requiredOption('--reason <text>', 'why (recorded in shiptrack_migration_repairs)')
+      .addOption(new Option('--dir <folder>').hideHelp())
+      .addHelpText(
+        'after',
+        `
+For a database whose tables were created by hand, restored from a dump without the history, or
+made by another tool: the migrations up to --through are recorded as applied (batch 0) without
+running, and 'latest' applies the ones after. Refused when any migration is recorded already.
+
+Example:
+  $ shiptrack migrate baseline --through 20261124000700_consistency_changes --reason "restored from the 2026-11 dump"`,
+      )
+      .action(async (options: RunOptions & { through?: string; reason: string }) => {
+        await withShiptrack(context, async (shiptrack) => {
+          const result = await shiptrack.migrations.baseline({
+            ...requestOf(options, context),
+            through: options.through,
+            reason: options.reason,
+          });
+          context.output.result(
+            result,
+            (style) =>
+              `recorded ${style.bold(String(result.baselined.length))} migration(s) as applied, through ${result.baselined.at(-1)?.name ?? '—'}`,
+          );
+        });
+      }),
+  );
+
+  migrate.addCommand(
     new Command('unlock')
       .description('show which session holds the migration lock; --force ends that session')
       .option('--force', 'terminate the session holding the lock (its running migration rolls back)')
