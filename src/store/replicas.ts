@@ -94,7 +94,8 @@ export type ReadChoice<C> = { readonly node: ReplicaNode; readonly connection: C
 /** How a replica's connection is opened and asked for its state: a plain client or a pool. */
 export interface ReplicaAccess<C> {
   open(node: ReplicaNode): Promise<C>;
-  state(connection: C): Promise<ReplicaState>;
+  /** Its state, within `timeoutMs`: a frozen replica costs that much, once, then is left alone. */
+  state(connection: C, timeoutMs: number): Promise<ReplicaState>;
   close(connection: C): Promise<void>;
 }
 
@@ -182,7 +183,7 @@ export function createReplicaRouter<C>(
   };
 
   const refresh = async (node: ReplicaNode, connection: C): Promise<ReplicaState> => {
-    const state = await access.state(connection);
+    const state = await access.state(connection, config.connectTimeoutMs);
     node.state = state;
     node.checkedAt = Date.now();
     return state;
@@ -251,13 +252,15 @@ export function createReplicaRouter<C>(
 }
 
 /** A replica's state through a plain pg client. */
-export async function clientState(client: Client): Promise<ReplicaState> {
-  return stateOf((await client.query<StateRow>(replicaStateSql)).rows[0]);
+export async function clientState(client: Client, timeoutMs?: number): Promise<ReplicaState> {
+  const query = timeoutMs === undefined ? { text: replicaStateSql } : { text: replicaStateSql, query_timeout: timeoutMs };
+  return stateOf((await client.query<StateRow>(query)).rows[0]);
 }
 
 /** A replica's state through a knex pool. */
-export async function databaseState(db: Database): Promise<ReplicaState> {
-  return stateOf((await db.knex.raw<{ rows: StateRow[] }>(replicaStateSql)).rows[0]);
+export async function databaseState(db: Database, timeoutMs?: number): Promise<ReplicaState> {
+  const query = db.knex.raw<{ rows: StateRow[] }>(replicaStateSql);
+  return stateOf((await (timeoutMs === undefined ? query : query.timeout(timeoutMs))).rows[0]);
 }
 
 /**

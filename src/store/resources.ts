@@ -47,6 +47,12 @@ export interface Resources extends AsyncDisposable {
    * else the primary. `primary: true` forces the primary.
    */
   readDatabase(options?: { primary?: boolean }): Promise<Database>;
+  /**
+   * Runs a read on readDatabase()'s choice; when a replica fails under it (the server gone, or a
+   * query cancelled by a conflict with recovery), the replica is left alone for a while and the
+   * read runs again on the primary.
+   */
+  readWith<T>(options: { primary?: boolean }, work: (db: Database) => Promise<T>): Promise<T>;
   /** RedisClient, or undefined when no Redis is configured (the cache is off). */
   redis(): Promise<RedisClient | undefined>;
   /**
@@ -191,6 +197,26 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
       if (choice !== undefined) return choice.connection;
       options.alert?.('no replica qualifies: reading the primary');
       return resources.database();
+    },
+    async readWith(read, work) {
+      if (read.primary === true || config.replicaUrls.length === 0) return work(await resources.database());
+      const router = await resources.replicaDatabases();
+      const choice = await router?.choose({ minLsn: null });
+      if (router === undefined || choice === undefined) {
+        options.alert?.('no replica qualifies: reading the primary');
+        return work(await resources.database());
+      }
+      try {
+        return await work(choice.connection);
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        const replicaFailed =
+          code === 'store_unavailable' || /conflict with recovery/i.test(String((error as { message?: unknown }).message));
+        if (!replicaFailed) throw error;
+        router.failed(choice.node, error);
+        options.alert?.(`replica ${choice.node.target} failed during the read: reading the primary`);
+        return work(await resources.database());
+      }
     },
     redis() {
       redis ??= once(

@@ -260,6 +260,26 @@ describe.skipIf(unavailable !== undefined)(
       await Promise.all([cluster.waitForReplay(0), cluster.waitForReplay(1)]);
     });
 
+    it('a frozen replica costs its connect timeout once, is left alone, and the reads go on elsewhere', async () => {
+      const frozen = cluster.standbys[0];
+      frozen?.freeze();
+      try {
+        const quick = { ...env, SHIPTRACK_CONNECT_TIMEOUT: '1s' };
+        for (const n of numbers.slice(0, 2)) {
+          const started = performance.now();
+          const result = ok(await runCli(['track', n, '--no-cache', '--json'], { env: quick }));
+          expect(performance.now() - started).toBeLessThan(6000);
+          expect(parseTrackJson(result.stdout).packages[0]?.replica).not.toBe(replicaTargets[0]);
+        }
+        const started = performance.now();
+        const report = ok(await runCli(['report', 'status', '--json'], { env: quick }));
+        expect(performance.now() - started).toBeLessThan(6000);
+        expect(JSON.parse(report.stdout)).toHaveProperty('tables');
+      } finally {
+        frozen?.thaw();
+      }
+    });
+
     it('primary frozen: track answers from a replica within the bound, scan exits 5 naming the primary', async () => {
       cluster.primary.freeze();
       try {

@@ -96,7 +96,8 @@ export const reports: readonly ReportDefinition[] = [
     name: 'status',
     summary: 'packages by current status, with shares',
     options: [],
-    run: async (r, common) => (await packages()).runStatusReport(await r.readDatabase({ primary: common.primary }), common),
+    run: async (r, common) =>
+      r.readWith({ primary: common.primary }, async (db) => (await packages()).runStatusReport(db, common)),
     examples: ['shiptrack report status', 'shiptrack report status --format markdown'],
   },
   {
@@ -105,7 +106,7 @@ export const reports: readonly ReportDefinition[] = [
     options: [limitOption('packages to list', '50')],
     run: async (r, common, v) => {
       const params = { ...common, limit: limit(v, '50') };
-      return (await packages()).runOverdueReport(await r.readDatabase({ primary: common.primary }), params);
+      return r.readWith({ primary: common.primary }, async (db) => (await packages()).runOverdueReport(db, params));
     },
     examples: ['shiptrack report overdue --limit 20', 'shiptrack report overdue --format csv > overdue.csv'],
   },
@@ -141,7 +142,9 @@ export const reports: readonly ReportDefinition[] = [
         minShipments: count(v, 'minShipments', '--min-shipments', '20', 1, 1_000_000),
         limit: limit(v, '20'),
       };
-      return (await network()).runLanesReport(await r.readDatabase({ primary: common.primary }), { ...common, ...params });
+      return r.readWith({ primary: common.primary }, async (db) =>
+        (await network()).runLanesReport(db, { ...common, ...params }),
+      );
     },
     examples: [
       'shiptrack report lanes --since 30d',
@@ -162,7 +165,9 @@ export const reports: readonly ReportDefinition[] = [
         sort: choice(v, 'sort', '--sort', ['scans', 'exceptions'] as const, 'scans'),
         limit: limit(v, '20'),
       };
-      return (await network()).runFacilitiesReport(await r.readDatabase({ primary: common.primary }), { ...common, ...params });
+      return r.readWith({ primary: common.primary }, async (db) =>
+        (await network()).runFacilitiesReport(db, { ...common, ...params }),
+      );
     },
     examples: ['shiptrack report facilities --day 2026-11-20', 'shiptrack report facilities --sort exceptions --limit 10'],
   },
@@ -175,7 +180,9 @@ export const reports: readonly ReportDefinition[] = [
     ],
     run: async (r, common, v) => {
       const params = { hours: count(v, 'hours', '--hours', '48', 1, 24 * 365), limit: limit(v, '50') };
-      return (await packages()).runStaleReport(await r.readDatabase({ primary: common.primary }), { ...common, ...params });
+      return r.readWith({ primary: common.primary }, async (db) =>
+        (await packages()).runStaleReport(db, { ...common, ...params }),
+      );
     },
     examples: ['shiptrack report stale --hours 48'],
   },
@@ -194,7 +201,7 @@ export const reports: readonly ReportDefinition[] = [
         limit: limit(v, '20'),
         reasons: reasonSource(r.documentsTarget, () => r.documents()),
       };
-      return runExceptionsReport(await r.readDatabase({ primary: common.primary }), params);
+      return r.readWith({ primary: common.primary }, (db) => runExceptionsReport(db, params));
     },
     examples: ['shiptrack report exceptions --since 7d'],
   },
@@ -213,7 +220,7 @@ export const reports: readonly ReportDefinition[] = [
         throw new UsageError(`customer: ${JSON.stringify(customer)} is neither a customer id nor an e-mail address`);
       }
       const params = { ...common, customer, limit: limit(v, '50') };
-      return (await packages()).runCustomerReport(await r.readDatabase({ primary: common.primary }), params);
+      return r.readWith({ primary: common.primary }, async (db) => (await packages()).runCustomerReport(db, params));
     },
     examples: ['shiptrack report customer 42', 'shiptrack report customer ada@example.com --json'],
   },
@@ -234,7 +241,7 @@ export const reports: readonly ReportDefinition[] = [
       const terms = Array.isArray(where) ? where : typeof where === 'string' ? [where] : [];
       const filter = parseMetadataFilters(terms as string[]);
       const params = { ...common, filter, limit: limit(v, '20') };
-      return (await packages()).runMetadataReport(await r.readDatabase({ primary: common.primary }), params);
+      return r.readWith({ primary: common.primary }, async (db) => (await packages()).runMetadataReport(db, params));
     },
     examples: [
       'shiptrack report metadata --where fragile=true',
