@@ -15,6 +15,7 @@ import type {
   RevertPlan,
 } from './services/migrations.service.js';
 import type { DrainResult, OutboxStatus } from './services/outbox.service.js';
+import type { LintResult } from './services/migration-lint.js';
 import type { ReportResult } from './services/reports/report.js';
 import type { ReportRequest } from './services/reports/registry.js';
 import type {
@@ -102,6 +103,12 @@ export interface MigrationsApi {
    * without running them, with `reason`; refused when any migration is recorded already.
    */
   baseline(request: MigrateRequest & { through?: string; reason: string }): Promise<{ baselined: HistoryChange[] }>;
+  /**
+   * Lints the pending migrations (or `names`, or `all`): each statement parsed with PostgreSQL's
+   * grammar and checked for what would lock or rewrite a busy table. `ok` is false when a finding
+   * would stop `latest`.
+   */
+  lint(request?: MigrateRequest & { names?: readonly string[]; all?: boolean }): Promise<LintResult>;
 }
 
 export interface OutboxApi {
@@ -229,6 +236,7 @@ export function createShiptrack(config: Config, options: HandleOptions = {}): Sh
       unlock: async (force) => (await migrate()).releaseMigrationLock(resources, force),
       make: async (name, directory) => (await migrate()).createMigration(config, name, directory),
       repair: async (request) => (await migrate()).repairHistory(resources, withSignal(request)),
+      lint: async (request = {}) => (await migrate()).lintHistory(resources, withSignal(request)),
       baseline: async (request) => (await migrate()).baselineHistory(resources, withSignal(request)),
     },
     outbox: {

@@ -16,6 +16,7 @@ import {
 import { findPackageRoot } from '../package-root.js';
 import type { Config } from '../config.js';
 import { countOption, durationOption, type OptionValue } from '../options.js';
+import type { LintInput, LintResult } from './migration-lint.js';
 import { quoteIdent } from '../store/copy.js';
 import type { Database } from '../store/database.js';
 import type { Resources } from '../store/resources.js';
@@ -37,6 +38,13 @@ export interface MigrationModule {
   down(knex: Knex): Promise<void>;
   /** knex's convention: `export const config = { transaction: false }` for CREATE INDEX CONCURRENTLY. */
   config?: { transaction?: boolean };
+  /** `export const lint = { accept: { 'index-not-concurrent': 'the table is empty at this point' } }`. */
+  lint?: MigrationLintConfig;
+}
+
+/** Lint rules a migration accepts knowingly, each with the reason (`migrate lint`); recorded when applied. */
+export interface MigrationLintConfig {
+  accept?: Readonly<Record<string, string>>;
 }
 
 export interface MigrationFile {
@@ -264,6 +272,8 @@ async function ensureHistoryTable(q: Knex | Knex.Transaction, conn: unknown): Pr
       )`,
     )
     .connection(conn);
+  // The lint rules a migration accepted, with its reasons (added to histories made before).
+  await q.raw(`alter table ${migrationTable} add column if not exists lint_accepted jsonb`).connection(conn);
 }
 
 async function readHistory(knex: Knex, conn?: unknown): Promise<HistoryRow[]> {
@@ -462,11 +472,12 @@ async function applyOne(
   const record = async (q: Knex | Knex.Transaction, durationMs: number): Promise<void> => {
     if (direction === 'up') {
       await q
-        .raw(`insert into ${migrationTable} (name, batch, checksum, duration_ms) values (?, ?, ?, ?)`, [
+        .raw(`insert into ${migrationTable} (name, batch, checksum, duration_ms, lint_accepted) values (?, ?, ?, ?, ?)`, [
           file.name,
           batch,
           file.checksum,
           Math.round(durationMs),
+          mod.lint?.accept === undefined ? null : JSON.stringify(mod.lint.accept),
         ])
         .connection(conn);
     } else {
@@ -691,6 +702,59 @@ async function createRecordingKnex(statements: string[]): Promise<Knex> {
   return knexFactory({ client: RecordingClient as unknown as typeof Knex.Client, version: '15' });
 }
 
+/**
+ * The statements a migration's `up` sends, recorded without a database (queries it makes to
+ * decide what to do get no rows): what `migrate lint` reads.
+ */
+export async function recordMigrationStatements(file: MigrationFile): Promise<LintInput> {
+  const mod = await loadMigration(file);
+  const statements: string[] = [];
+  const recorder = await createRecordingKnex(statements);
+  try {
+    await mod.up(recorder);
+  } finally {
+    await recorder.destroy();
+  }
+  return {
+    name: file.name,
+    sourcePath: file.sourcePath,
+    transactional: mod.config?.transaction !== false,
+    statements,
+    accept: mod.lint?.accept ?? {},
+  };
+}
+
+/** Lints `files` against the database's tables as they are now. */
+export async function lintFiles(db: Database, files: readonly MigrationFile[]): Promise<LintResult> {
+  const { catalogTables, lintMigrations } = await import('./migration-lint.js');
+  const inputs: LintInput[] = [];
+  for (const file of files) inputs.push(await recordMigrationStatements(file));
+  return lintMigrations(inputs, await catalogTables(db.knex));
+}
+
+/** The pending migrations, linted: what `latest` checks before it applies anything. */
+export async function lintPending(db: Database, options: MigratorOptions): Promise<LintResult> {
+  const files = listMigrationFiles(options);
+  const applied = new Set((await readHistory(db.knex)).map((h) => h.name));
+  return lintFiles(
+    db,
+    files.filter((f) => !applied.has(f.name)),
+  );
+}
+
+function lintRefusal(result: LintResult): ConflictError {
+  const blocking = result.findings.filter((f) => f.blocking);
+  const lines = blocking.map((f) => `${f.migration}${f.line === null ? '' : `:${f.line}`} ${f.rule}: ${f.message} — ${f.fix}`);
+  return new ConflictError(
+    'migration_lint',
+    `nothing applied: ${blocking.length} statement(s) would lock a busy table:\n  ${lines.join('\n  ')}`,
+    {
+      hint: "rewrite them the safe way, or accept a rule in the migration with a reason: export const lint = { accept: { '<rule>': '<why>' } }",
+      details: { findings: blocking },
+    },
+  );
+}
+
 export interface LockHolder {
   pid: number;
   applicationName: string;
@@ -831,7 +895,11 @@ export interface LatestResult extends MigrationRunResult {
 /** `migrate latest`: every pending migration, then the document store's collections. */
 export async function migrateToLatest(resources: Resources, request: MigrateRequest = {}): Promise<LatestResult> {
   const migrator = migratorFor(request, resources.config);
-  const result = await migrateLatest(await resources.database(), migrator);
+  const db = await resources.database();
+  // Nothing is applied while a pending statement would lock a busy table (migrate lint).
+  const linted = await lintPending(db, migrator);
+  if (!linted.ok) throw lintRefusal(linted);
+  const result = await migrateLatest(db, migrator);
   if (resources.config.mongoUrl === undefined) return result;
   const store = await resources.documents();
   await store.ensureSchema();
@@ -1073,6 +1141,22 @@ export async function baselineHistory(
 ): Promise<{ baselined: HistoryChange[] }> {
   const migrator = migratorFor(request, resources.config);
   return baselineMigrations(await resources.database(), migrator, request);
+}
+
+/** `migrate lint`: the pending migrations (or those named, or all of them), linted. */
+export async function lintHistory(
+  resources: Resources,
+  request: MigrateRequest & { names?: readonly string[]; all?: boolean },
+): Promise<LintResult> {
+  const migrator = migratorFor(request, resources.config);
+  const db = await resources.database();
+  if (request.all !== true && (request.names === undefined || request.names.length === 0)) return lintPending(db, migrator);
+  const files = listMigrationFiles(migrator);
+  const wanted = request.names === undefined || request.names.length === 0 ? undefined : new Set(request.names);
+  for (const name of wanted ?? []) {
+    if (!files.some((f) => f.name === name)) throw new UsageError(`no migration ${name} (shiptrack migrate status lists them)`);
+  }
+  return lintFiles(db, wanted === undefined ? files : files.filter((f) => wanted.has(f.name)));
 }
 
 /** `migrate unlock`: who holds the migration lock; with `force`, ends that session. */

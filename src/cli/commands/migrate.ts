@@ -186,6 +186,53 @@ Examples:
   );
 
   migrate.addCommand(
+    new Command('lint')
+      .description('check migrations for statements that lock or rewrite a busy table (PostgreSQL’s own parser)')
+      .argument('[name...]', 'the migrations to lint (default: the pending ones)')
+      .option('--all', 'lint every migration, applied or not')
+      .addOption(new Option('--dir <folder>').hideHelp())
+      .addHelpText(
+        'after',
+        `
+Rules: index-not-concurrent, concurrently-in-transaction, constraint-not-valid, set-not-null,
+column-type-change, volatile-default, lock-timeout-off (errors); rename-or-drop, int-keys
+(warnings). A table created earlier in the same run is new, not busy. An error on a table of
+1 MB or more that the migration does not accept stops 'migrate latest' (exit 4), which lints
+the pending migrations before it applies anything. To accept a rule knowingly:
+  export const lint = { accept: { 'index-not-concurrent': 'written once, read by ops only' } };
+The acceptance and its reason are recorded with the migration when it is applied.
+
+Examples:
+  $ shiptrack migrate lint                 the pending migrations
+  $ shiptrack migrate lint --all --json    every migration, as JSON (exit 4 on a blocking finding)`,
+      )
+      .action(async (names: string[], options: RunOptions & { all?: boolean }) => {
+        await withShiptrack(context, async (shiptrack) => {
+          const result = await shiptrack.migrations.lint({ ...requestOf(options, context), names, all: options.all === true });
+          const { formatBytes } = await import('../../domain/units.js');
+          context.output.result(result, (style) => {
+            if (result.findings.length === 0) return `${result.migrations.length} migration(s) linted: nothing to report`;
+            const lines = result.findings.map((f) => {
+              const where = `${f.file}${f.line === null ? '' : `:${f.line}`}`;
+              const size = f.tableBytes === null ? 'new or unknown table' : `table ${formatBytes(f.tableBytes)}`;
+              const level =
+                f.accepted !== null ? style.dim('accepted') : f.level === 'error' ? style.bad('error') : style.warn('warn');
+              return [
+                `${level} ${style.bold(f.rule)} ${where} (${size})`,
+                `  ${f.message}`,
+                `  locks: ${f.lock}`,
+                f.accepted === null ? `  instead: ${f.fix}` : `  accepted: ${f.accepted}`,
+              ].join('\n');
+            });
+            const blocking = result.findings.filter((f) => f.blocking).length;
+            return `${lines.join('\n')}\n${result.migrations.length} migration(s) linted; ${blocking} finding(s) would stop \`migrate latest\``;
+          });
+          if (!result.ok) context.exitCode = ExitCode.conflict;
+        });
+      }),
+  );
+
+  migrate.addCommand(
     new Command('repair')
       .description('after a reviewed edit of applied migrations: record their files’ checksums, with a reason')
       .argument('[name...]', 'the changed migrations to repair (default: every changed one)')
