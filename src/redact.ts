@@ -5,26 +5,40 @@
 
 const mask = '***';
 
+/** A URL taken apart by hand, for what `new URL` cannot parse (see splitUrl). */
+export interface UrlParts {
+  /** `redis://` */
+  scheme: string;
+  /** Before the first ":" of the credentials; '' without credentials. */
+  user: string;
+  /** After it, undefined without one. */
+  password: string | undefined;
+  /** What follows the credentials: the hosts. */
+  hosts: string;
+  /** The path, query and fragment, from the first "/", "?" or "#". */
+  tail: string;
+}
+
 /**
  * What `new URL` cannot parse (a Redis Cluster's `redis://:pw@h1:7000,h2:7001`), taken apart by
  * hand: the authority ends at the path, query or fragment, the credentials at its last "@" (a
  * password may contain "@"), the password after the first ":" of them.
  */
-function splitUnparsable(raw: string): { before: string; user: string; password: string | undefined; after: string } | undefined {
+export function splitUrl(raw: string): UrlParts | undefined {
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(raw);
   if (scheme === null) return undefined;
   const rest = raw.slice(scheme[0].length);
   const end = rest.search(/[/?#]/);
   const authority = end === -1 ? rest : rest.slice(0, end);
   const at = authority.lastIndexOf('@');
-  if (at === -1) return undefined;
-  const userinfo = authority.slice(0, at);
+  const userinfo = at === -1 ? '' : authority.slice(0, at);
   const colon = userinfo.indexOf(':');
   return {
-    before: scheme[0],
+    scheme: scheme[0],
     user: colon === -1 ? userinfo : userinfo.slice(0, colon),
     password: colon === -1 ? undefined : userinfo.slice(colon + 1),
-    after: rest.slice(at),
+    hosts: at === -1 ? authority : authority.slice(at + 1),
+    tail: end === -1 ? '' : rest.slice(end),
   };
 }
 
@@ -36,9 +50,11 @@ export function redactUrl(raw: string): string {
   try {
     url = new URL(raw);
   } catch {
-    const parts = splitUnparsable(raw);
+    const parts = splitUrl(raw);
     const masked =
-      parts === undefined || parts.password === undefined ? raw : `${parts.before}${parts.user}:${mask}${parts.after}`;
+      parts === undefined || parts.password === undefined
+        ? raw
+        : `${parts.scheme}${parts.user}:${mask}@${parts.hosts}${parts.tail}`;
     return masked.replace(secretParameter, `$1${mask}`);
   }
   if (url.password !== '') url.password = mask;
@@ -63,7 +79,7 @@ export function secretsInUrls(urls: readonly (string | undefined)[]): string[] {
         if (/pass|secret|token|key/i.test(key) && value !== '') secrets.add(value);
       }
     } catch {
-      const password = splitUnparsable(raw)?.password;
+      const password = splitUrl(raw)?.password;
       if (password !== undefined && password !== '') {
         secrets.add(password);
         try {

@@ -1,6 +1,7 @@
 import type { Cluster } from 'ioredis';
 import type { Config } from '../config.js';
 import { median } from '../domain/statistics.js';
+import { formatBytes } from '../domain/units.js';
 import { ShiptrackError, UnavailableError, mapPostgresError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 import { openPgClient } from '../store/pg-client.js';
@@ -210,12 +211,6 @@ async function checkReplica(node: ReplicaNode, primaryLsn: Promise<string | null
     await client?.end().catch(() => undefined);
   }
   return check;
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} kB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
 async function checkRedis(resources: Resources): Promise<StoreCheck[]> {

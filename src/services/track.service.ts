@@ -2,7 +2,7 @@ import type { TrackedPackage } from '../domain/timeline.js';
 import { parseTrackingNumbers, partnerCarrierOf } from '../domain/tracking-number.js';
 import type { Resources } from '../store/resources.js';
 import { createTrackCache, trackCachePrefix, type TrackCache } from '../store/track-cache.js';
-import { parseLsn, rememberedWrite, type ReadNeed } from '../store/replicas.js';
+import { parseLsn, rememberedWrite, type ReadNeed, type ReplicaRouter } from '../store/replicas.js';
 import { findTrackedPackage, type TrackSource } from '../store/track-query.js';
 import { reasonOf, type ServiceWarning } from './warnings.js';
 
@@ -193,6 +193,22 @@ async function reasonsFromMongo(resources: Resources, pkg: TrackedPackage): Prom
 
 const trackers = new WeakMap<Resources, Tracker>();
 
+/** A replica that can serve `need`, as a source to read, or undefined: read the primary. */
+async function replicaRead<C>(
+  opening: Promise<ReplicaRouter<C> | undefined>,
+  need: ReadNeed,
+  sourceOf: (connection: C) => TrackSource,
+): Promise<ReplicaRead | undefined> {
+  const router = await opening;
+  const choice = await router?.choose(need);
+  if (router === undefined || choice === undefined) return undefined;
+  return {
+    source: sourceOf(choice.connection),
+    target: choice.node.target,
+    failed: (error) => router.failed(choice.node, error),
+  };
+}
+
 /**
  * The tracker of a handle: the cache (when Redis is configured) over the database. A short-lived
  * process reads with one plain connection unless the pool is already open; a long-lived one
@@ -221,26 +237,10 @@ function trackerOf(resources: Resources): Tracker {
     const route =
       resources.config.replicaUrls.length === 0 || resources.config.databaseUrl === undefined
         ? undefined
-        : async (need: ReadNeed): Promise<ReplicaRead | undefined> => {
-            if (resources.shortLived && !resources.hasDatabase()) {
-              const router = await resources.replicaClients();
-              const choice = await router?.choose(need);
-              if (router === undefined || choice === undefined) return undefined;
-              return {
-                source: { kind: 'client', client: choice.connection },
-                target: choice.node.target,
-                failed: (error) => router.failed(choice.node, error),
-              };
-            }
-            const router = await resources.replicaDatabases();
-            const choice = await router?.choose(need);
-            if (router === undefined || choice === undefined) return undefined;
-            return {
-              source: { kind: 'database', db: choice.connection },
-              target: choice.node.target,
-              failed: (error) => router.failed(choice.node, error),
-            };
-          };
+        : (need: ReadNeed): Promise<ReplicaRead | undefined> =>
+            resources.shortLived && !resources.hasDatabase()
+              ? replicaRead(resources.replicaClients(), need, (client) => ({ kind: 'client', client }))
+              : replicaRead(resources.replicaDatabases(), need, (db) => ({ kind: 'database', db }));
     tracker = createTracker({
       source: openSource,
       cache: openCache,

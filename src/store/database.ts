@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import type { Config } from '../config.js';
@@ -50,6 +51,11 @@ export const silentKnexLog = {
  */
 export function databaseTarget(config: Config): string {
   return config.databaseUrl === undefined ? embeddedDataDir(config) : redactUrl(config.databaseUrl);
+}
+
+/** A short id of a database target (databaseTarget()): what keys and files are named by per database. */
+export function databaseId(databaseTarget: string): string {
+  return createHash('sha256').update(databaseTarget).digest('hex').slice(0, 12);
 }
 
 export function embeddedDataDir(config: Config): string {

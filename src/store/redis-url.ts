@@ -1,3 +1,4 @@
+import { splitUrl } from '../redact.js';
 /**
  * A Redis URL names one server (`redis://[user:password@]host:port[/db]`) or, with several
  * `host:port` pairs separated by commas, the seed nodes of a Redis Cluster
@@ -15,22 +16,11 @@ export interface RedisEndpoints {
 
 /** The endpoints of a Redis URL, or a message saying what is wrong with it (never quoting the URL: it may hold a password). */
 export function parseRedisEndpoints(url: string): RedisEndpoints | { error: string } {
-  const scheme = /^(rediss?):\/\//.exec(url.trim());
+  const parts = splitUrl(url.trim());
   const expected =
     'not a valid URL (expected redis://[user:password@]host:port[/db], or several host:port pairs separated by commas for a Redis Cluster)';
-  if (scheme === null) return { error: expected };
-  const rest = url.trim().slice(scheme[0].length);
-  // The authority ends at the path, query or fragment; the credentials end at its last "@" (a
-  // password may contain "@", as WHATWG URLs allow).
-  const end = rest.search(/[/?#]/);
-  const authority = end === -1 ? rest : rest.slice(0, end);
-  const tail = end === -1 ? '' : rest.slice(end);
-  const at = authority.lastIndexOf('@');
-  const userinfo = at === -1 ? '' : authority.slice(0, at);
-  const hosts = at === -1 ? authority : authority.slice(at + 1);
-  const colon = userinfo.indexOf(':');
-  const user = colon === -1 ? userinfo : userinfo.slice(0, colon);
-  const password = colon === -1 ? undefined : userinfo.slice(colon + 1);
+  if (parts === undefined || !/^rediss?:\/\/$/.test(parts.scheme)) return { error: expected };
+  const { user, password, hosts, tail } = parts;
   const db = /^\/(\d*)(?:[?#].*)?$/.exec(tail)?.[1] ?? (tail === '' || /^[?#]/.test(tail) ? '' : undefined);
   if (db === undefined) return { error: `${expected}: the path must be a database number` };
   const nodes: { host: string; port: number }[] = [];
@@ -52,5 +42,5 @@ export function parseRedisEndpoints(url: string): RedisEndpoints | { error: stri
       return text;
     }
   };
-  return { nodes, cluster, tls: scheme[1] === 'rediss', username: decode(user), password: decode(password), db: database };
+  return { nodes, cluster, tls: parts.scheme === 'rediss://', username: decode(user), password: decode(password), db: database };
 }

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from 'pg';
 import type { Config } from '../config.js';
-import { describeServer, type Database } from './database.js';
+import { databaseId, describeServer, type Database } from './database.js';
 
 /**
  * Streaming replicas of the primary, for reads that tolerate a bounded lag (`track`, the
@@ -272,8 +271,7 @@ export async function databaseState(db: Database, timeoutMs?: number): Promise<R
 const rememberedForMs = 3_600_000;
 
 function lastWriteFile(config: Config, databaseTarget: string): string {
-  const id = createHash('sha256').update(databaseTarget).digest('hex').slice(0, 12);
-  return path.join(config.home, `last-write-${id}.lsn`);
+  return path.join(config.home, `last-write-${databaseId(databaseTarget)}.lsn`);
 }
 
 /** Remembers a write's commit position (best effort: a home that cannot be written is skipped). */
@@ -297,11 +295,21 @@ export function rememberWrite(config: Config, databaseTarget: string, lsn: strin
 export function rememberedWrite(config: Config, databaseTarget: string, now = Date.now()): ReadNeed {
   const file = lastWriteFile(config, databaseTarget);
   try {
-    if (now - statSync(file).mtimeMs > rememberedForMs) return { minLsn: null };
+    // A stat per read; the file is read again only when it changed (a long-lived process tracks
+    // far more often than the user scans).
+    // Each write renames a new file over the old one: a new inode.
+    const { mtimeMs, ino } = statSync(file);
+    if (now - mtimeMs > rememberedForMs) return { minLsn: null };
+    const version = `${ino}:${mtimeMs}`;
+    const known = remembered.get(file);
+    if (known?.version === version) return { minLsn: known.lsn };
     const lsn = readFileSync(file, 'utf8').trim();
     parseLsn(lsn);
+    remembered.set(file, { version, lsn });
     return { minLsn: lsn };
   } catch {
     return { minLsn: null };
   }
 }
+
+const remembered = new Map<string, { version: string; lsn: string }>();

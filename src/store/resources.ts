@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import type { DocumentStore, DocumentsTarget } from './documents/document-store.js';
 import { databaseTarget, openDatabase, type Database } from './database.js';
 import type { EmbeddedClient } from './embedded.js';
-import type { ReplicaRouter } from './replicas.js';
+import type { ReplicaAccess, ReplicaRouter } from './replicas.js';
 
 /**
  * The stores a use case needs, opened on first use and closed in reverse order, always. What
@@ -43,12 +43,8 @@ export interface Resources extends AsyncDisposable {
   /** The same replicas through a pool each (reports, and `track` in a long-lived process). */
   replicaDatabases(): Promise<ReplicaRouter<Database> | undefined>;
   /**
-   * The database a read that tolerates the replica lag bound runs on: a replica that qualifies,
-   * else the primary. `primary: true` forces the primary.
-   */
-  readDatabase(options?: { primary?: boolean }): Promise<Database>;
-  /**
-   * Runs a read on readDatabase()'s choice; when a replica fails under it (the server gone, or a
+   * Runs a read that tolerates the replica lag bound on a replica that qualifies, else on the
+   * primary (`primary: true` forces it); when a replica fails under it (the server gone, or a
    * query cancelled by a conflict with recovery), the replica is left alone for a while and the
    * read runs again on the primary.
    */
@@ -95,6 +91,20 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
   let documents: Promise<DocumentStore> | undefined;
   let longWork: Resources | undefined;
   let closed = false;
+
+  /** The replicas' router over connections that `access` opens, or undefined without replicas. */
+  function replicaRouter<C>(access: () => Promise<ReplicaAccess<C>>): Promise<ReplicaRouter<C> | undefined> {
+    return once(
+      async () => {
+        if (config.replicaUrls.length === 0 || config.databaseUrl === undefined) return undefined;
+        const { createReplicaRouter } = await import('./replicas.js');
+        return createReplicaRouter<C>(config, await access(), { notice: options.alert });
+      },
+      async (router) => {
+        await router?.close();
+      },
+    );
+  }
 
   function once<T>(open: () => Promise<T>, close: (value: T) => Promise<void>): Promise<T> {
     if (closed) return Promise.reject(new Error('resources are closed'));
@@ -146,57 +156,18 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
       return embeddedClient;
     },
     replicaClients() {
-      replicaClients ??= once(
-        async () => {
-          if (config.replicaUrls.length === 0 || config.databaseUrl === undefined) return undefined;
-          const [{ createReplicaRouter, clientState }, { openPgClient }] = await Promise.all([
-            import('./replicas.js'),
-            import('./pg-client.js'),
-          ]);
-          return createReplicaRouter<PgClient>(
-            config,
-            {
-              open: (node) => openPgClient(node.config),
-              state: clientState,
-              close: (client) => client.end(),
-            },
-            { notice: options.alert },
-          );
-        },
-        async (router) => {
-          await router?.close();
-        },
-      );
+      replicaClients ??= replicaRouter(async () => {
+        const [{ clientState }, { openPgClient }] = await Promise.all([import('./replicas.js'), import('./pg-client.js')]);
+        return { open: (node) => openPgClient(node.config), state: clientState, close: (client) => client.end() };
+      });
       return replicaClients;
     },
     replicaDatabases() {
-      replicaDatabases ??= once(
-        async () => {
-          if (config.replicaUrls.length === 0 || config.databaseUrl === undefined) return undefined;
-          const { createReplicaRouter, databaseState } = await import('./replicas.js');
-          return createReplicaRouter<Database>(
-            config,
-            {
-              open: (node) => openDatabase(node.config, {}),
-              state: databaseState,
-              close: (db) => db.close(),
-            },
-            { notice: options.alert },
-          );
-        },
-        async (router) => {
-          await router?.close();
-        },
-      );
+      replicaDatabases ??= replicaRouter(async () => {
+        const { databaseState } = await import('./replicas.js');
+        return { open: (node) => openDatabase(node.config, {}), state: databaseState, close: (db) => db.close() };
+      });
       return replicaDatabases;
-    },
-    async readDatabase(read = {}) {
-      if (read.primary === true || config.replicaUrls.length === 0) return resources.database();
-      const router = await resources.replicaDatabases();
-      const choice = await router?.choose({ minLsn: null });
-      if (choice !== undefined) return choice.connection;
-      options.alert?.('no replica qualifies: reading the primary');
-      return resources.database();
     },
     async readWith(read, work) {
       if (read.primary === true || config.replicaUrls.length === 0) return work(await resources.database());

@@ -65,21 +65,71 @@ const requireCommonJs = createRequire(import.meta.url);
 let prepareValue: PrepareValue | undefined;
 
 /**
- * `sql` with its knex bindings written in as literals: each as the text pg would send for it as a
- * parameter (pg's own prepareValue: dates, arrays, JSON alike), quoted, so of unknown type like a
- * parameter; null as NULL. Only for SQL we write: a `$n` inside its string literals would be taken
- * for a placeholder.
+ * `sql` in pg's `$n` form, with its knex bindings as the text pg would send for each as a parameter
+ * (pg's own prepareValue: dates, arrays, JSON alike), or null.
  */
-function inlineBindings(db: Database, client: SimpleQueryClient, sql: string, bindings: readonly Knex.RawBinding[]): string {
+function nativeForm(
+  db: Database,
+  sql: string,
+  bindings: readonly Knex.RawBinding[],
+): { sql: string; values: (string | Buffer | null)[] } {
   prepareValue ??= (requireCommonJs('pg/lib/utils.js') as { prepareValue: PrepareValue }).prepareValue;
   const native = db.knex.raw(sql, bindings).toSQL().toNative();
-  const values = native.bindings as readonly unknown[];
+  return { sql: native.sql, values: (native.bindings as readonly unknown[]).map((value) => prepareValue?.(value) ?? null) };
+}
+
+/**
+ * `sql` with its knex bindings written in as literals: each as the text pg would send for it as a
+ * parameter, quoted, so of unknown type like a parameter; null as NULL. Only for SQL we write: a
+ * `$n` inside its string literals would be taken for a placeholder.
+ */
+function inlineBindings(db: Database, client: SimpleQueryClient, sql: string, bindings: readonly Knex.RawBinding[]): string {
+  const native = nativeForm(db, sql, bindings);
   return native.sql.replace(/\$(\d+)/g, (_, n: string) => {
-    const value = prepareValue?.(values[Number(n) - 1]) ?? null;
+    const value = native.values[Number(n) - 1] ?? null;
     if (value === null) return 'NULL';
     if (Buffer.isBuffer(value)) return `'\\x${value.toString('hex')}'`;
     return client.escapeLiteral(value);
   });
+}
+
+/**
+ * What a pooled connection in use needs around it, on a server: the server's reason when it ended
+ * the session (it arrives as the client's 'error' event; the next statement only hears that the
+ * client is not queryable), and a cancel on abort, sent from another pooled connection, that must
+ * land before the connection goes back to the pool.
+ */
+interface ConnectionWatch {
+  readonly reasonFor: (error: unknown) => unknown;
+  /** Cancels what the backend `pid` runs (nothing on the embedded database, or without a pid). */
+  readonly cancel: (pid: number | undefined) => void;
+  /** Resolves once a cancel sent has been answered. */
+  readonly settled: () => Promise<void>;
+  readonly stop: () => void;
+}
+
+function watchConnection(db: Database, connection: unknown): ConnectionWatch {
+  let lost: unknown;
+  let cancelling: Promise<unknown> | undefined;
+  const onError = (error: unknown): void => {
+    lost ??= error;
+  };
+  if (db.mode === 'server') (connection as EventEmitter).on('error', onError);
+  return {
+    reasonFor: (error) =>
+      lost !== undefined && /is not queryable/.test(String((error as { message?: unknown } | null)?.message)) ? lost : error,
+    cancel: (pid) => {
+      if (db.mode === 'server' && pid !== undefined) {
+        cancelling = db.knex.raw('select pg_cancel_backend(?)', [pid]).catch(() => undefined);
+      }
+    },
+    settled: async () => {
+      await cancelling;
+    },
+    stop: () => {
+      if (db.mode === 'server') (connection as EventEmitter).removeListener('error', onError);
+    },
+  };
 }
 
 export interface Session {
@@ -160,30 +210,14 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
   const connection: unknown = await pool.acquireConnection().catch((error: unknown) => {
     throw mapPostgresError(error);
   });
-  // When the server ends the session between statements (a restart, pg_terminate_backend), its
-  // reason arrives as the client's 'error' event, and the next statement only hears that the
-  // client is not queryable.
-  let lost: unknown;
-  const onError = (error: unknown): void => {
-    lost ??= error;
-  };
-  if (db.mode === 'server') (connection as EventEmitter).on('error', onError);
-  const reasonFor = (error: unknown): unknown =>
-    lost !== undefined && /is not queryable/.test(String((error as { message?: unknown } | null)?.message)) ? lost : error;
-  // Ctrl-C cancels whatever the backend runs, from another pooled connection; its transaction
-  // then rolls back. The embedded database runs one statement at a time: nothing to cancel.
+  const watch = watchConnection(db, connection);
+  const { reasonFor, settled } = watch;
+  // Ctrl-C cancels whatever the backend runs; its transaction then rolls back. The embedded
+  // database runs one statement at a time: nothing to cancel.
   let pid: number | undefined;
-  let cancelling: Promise<unknown> | undefined;
-  const onAbort = (): void => {
-    if (db.mode === 'server' && pid !== undefined) {
-      cancelling = db.knex.raw('select pg_cancel_backend(?)', [pid]).catch(() => undefined);
-    }
-  };
-  const settled = async (): Promise<void> => {
-    await cancelling;
-  };
+  const onAbort = (): void => watch.cancel(pid);
   const raw = async <R>(sql: string, bindings: readonly Knex.RawBinding[] = []): Promise<{ rows: R[] }> => {
-    if (cancelling !== undefined) await cancelling;
+    await settled();
     return db.knex.raw<{ rows: R[] }>(sql, bindings).connection(connection);
   };
 
@@ -197,7 +231,7 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
     return async <R>(sql: string, bindings: readonly Knex.RawBinding[] = []): Promise<{ rows: R[] }> => {
       if (sent) throw new Error('a single-statement session was asked to run a second statement');
       sent = true;
-      if (cancelling !== undefined) await cancelling;
+      await settled();
       const configured = localSettings(client, settings);
       const statements = [`begin ${mode}`, ...(configured.length > 0 ? [`select ${configured.join(', ')}`] : [])];
       // Until the commit has run, a failure leaves the transaction open: the finally rolls it back.
@@ -288,7 +322,7 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
       ]).catch(() => undefined);
     }
     if (readTimeout !== undefined) readTimeout.query_timeout = savedReadTimeout;
-    if (db.mode === 'server') (connection as EventEmitter).removeListener('error', onError);
+    watch.stop();
     // knex discards a connection that errored instead of handing it out again.
     await pool.releaseConnection(connection);
   }
@@ -310,40 +344,24 @@ export async function readStatement<R>(
   bindings: readonly Knex.RawBinding[] = [],
 ): Promise<R[]> {
   if (db.mode !== 'server') throw new Error('readStatement needs a server');
-  prepareValue ??= (requireCommonJs('pg/lib/utils.js') as { prepareValue: PrepareValue }).prepareValue;
-  const native = db.knex.raw(sql, bindings).toSQL().toNative();
-  const values = (native.bindings as readonly unknown[]).map((value): PreparedValue => {
-    const prepared = prepareValue?.(value) ?? null;
-    return Buffer.isBuffer(prepared) ? `\\x${prepared.toString('hex')}` : prepared;
-  });
+  const native = nativeForm(db, sql, bindings);
+  const values = native.values.map((value): PreparedValue => (Buffer.isBuffer(value) ? `\\x${value.toString('hex')}` : value));
   const pool = sessionPool(db.knex);
   const connection = (await pool.acquireConnection().catch((error: unknown) => {
     throw mapPostgresError(error);
-  })) as Parameters<typeof queryPrepared>[0] & EventEmitter;
-  let lost: unknown;
-  const onError = (error: unknown): void => {
-    lost ??= error;
-  };
-  connection.on('error', onError);
-  let cancelling: Promise<unknown> | undefined;
-  const onAbort = (): void => {
-    cancelling = db.knex
-      .raw('select pg_cancel_backend(?)', [(connection as SimpleQueryClient).processID ?? 0])
-      .catch(() => undefined);
-  };
+  })) as Parameters<typeof queryPrepared>[0];
+  const watch = watchConnection(db, connection);
+  const onAbort = (): void => watch.cancel((connection as SimpleQueryClient).processID ?? undefined);
   try {
     if (signal?.aborted === true) throw new InterruptedError('interrupted');
     signal?.addEventListener('abort', onAbort, { once: true });
     return await queryPrepared<R>(connection, { name, text: native.sql }, values);
   } catch (error) {
-    const reason =
-      lost !== undefined && /is not queryable/.test(String((error as { message?: unknown } | null)?.message)) ? lost : error;
-    throw db.failure() ?? mapPostgresError(reason);
+    throw db.failure() ?? mapPostgresError(watch.reasonFor(error));
   } finally {
     signal?.removeEventListener('abort', onAbort);
-    // The cancel must land before the connection goes back to the pool, not on its next user.
-    await cancelling;
-    connection.removeListener('error', onError);
+    await watch.settled();
+    watch.stop();
     await pool.releaseConnection(connection);
   }
 }

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { ChainableCommander } from 'ioredis';
+import { databaseId } from './database.js';
 import { isCluster, writeTogether, type RedisClient } from './redis.js';
 import type { PackageStatus } from '../domain/status.js';
 import type { LocalTime, Place, TimelineEvent, TrackedPackage } from '../domain/timeline.js';
@@ -253,10 +253,6 @@ export function createTrackCache(redis: RedisClient, options: TrackCacheOptions)
       await batch.exec();
     },
   };
-}
-
-function databaseId(databaseTarget: string): string {
-  return createHash('sha256').update(databaseTarget).digest('hex').slice(0, 12);
 }
 
 /** Cache keys are per database: two databases behind one Redis must not answer for each other. */
