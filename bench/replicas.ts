@@ -22,7 +22,7 @@ import { openPgClient } from '../src/store/pg-client.js';
 import { closeRedis, deleteKeysWithPrefix, openRedis } from '../src/store/redis.js';
 import { clientState, createReplicaRouter, type ReplicaRouter } from '../src/store/replicas.js';
 import { createTrackCache, trackCacheKey, type TrackCache } from '../src/store/track-cache.js';
-import { median, medianAndSpread, percentile, sampleNumbers } from './support.js';
+import { measure, median, medianAndSpread, sampleNumbers, type Stats } from './support.js';
 
 interface Args {
   databaseUrl: string;
@@ -47,38 +47,7 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-interface Phase {
-  p50: number;
-  p99: number;
-  /** Operations a second, all readers. */
-  rate: number;
-}
-
-async function measure(
-  lookups: number,
-  numbers: readonly string[],
-  concurrency: number,
-  work: (n: string) => Promise<unknown>,
-): Promise<Phase> {
-  for (let i = 0; i < Math.min(500, lookups); i += 1) await work(numbers[(i * 7919) % numbers.length] ?? '');
-  const samples: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < lookups) {
-        const n = numbers[(next * 104_729 + 13) % numbers.length] ?? '';
-        next += 1;
-        const t0 = performance.now();
-        await work(n);
-        samples.push(performance.now() - t0);
-      }
-    }),
-  );
-  const elapsed = performance.now() - started;
-  samples.sort((a, b) => a - b);
-  return { p50: percentile(samples, 50), p99: percentile(samples, 99), rate: (lookups / elapsed) * 1000 };
-}
+type Phase = Pick<Stats, 'p50' | 'p99' | 'rate'>;
 
 /** A router over plain connections, as a short-lived process has it. */
 function routerOf(config: Config, stateTtlMs: number): ReplicaRouter<pg.Client> {
@@ -165,16 +134,16 @@ async function main(): Promise<void> {
     };
     for (let round = 1; round <= args.rounds; round += 1) {
       const phases: [string, () => Promise<Phase>][] = [
-        ['track read, primary, c=1', () => measure(args.lookups, numbers, 1, (n) => onPrimary.track(n, { useCache: false }))],
-        ['track read, replica, c=1', () => measure(args.lookups, numbers, 1, (n) => onReplica.track(n, { useCache: false }))],
-        ['track read, primary, c=4', () => measure(args.lookups * 2, numbers, readers, pick(spreadPrimary))],
+        ['track read, primary, c=1', () => measure(args.lookups, numbers, (n) => onPrimary.track(n, { useCache: false }))],
+        ['track read, replica, c=1', () => measure(args.lookups, numbers, (n) => onReplica.track(n, { useCache: false }))],
+        ['track read, primary, c=4', () => measure(args.lookups * 2, numbers, pick(spreadPrimary), readers)],
         [
           `track read, ${args.replicaUrls.length} replica(s) in turn, c=4`,
-          () => measure(args.lookups * 2, numbers, readers, pick(spreadReplicas)),
+          () => measure(args.lookups * 2, numbers, pick(spreadReplicas), readers),
         ],
-        ['cache fill on a replica, no position check', () => measure(args.lookups, numbers, 1, missAlways(fillDirect))],
-        ['cache fill, position known replayed', () => measure(args.lookups, numbers, 1, missAlways(fillKnown))],
-        ['cache fill, replica asked each time', () => measure(args.lookups, numbers, 1, missAlways(fillAsk))],
+        ['cache fill on a replica, no position check', () => measure(args.lookups, numbers, missAlways(fillDirect), 1)],
+        ['cache fill, position known replayed', () => measure(args.lookups, numbers, missAlways(fillKnown), 1)],
+        ['cache fill, replica asked each time', () => measure(args.lookups, numbers, missAlways(fillAsk), 1)],
       ];
       // Alternating: every other round runs the phases in reverse order.
       for (const [name, run] of round % 2 === 1 ? phases : [...phases].reverse()) record(name, await run());

@@ -69,3 +69,51 @@ export async function sampleNumbers(client: pg.Client, count: number): Promise<s
   if (result.rows.length === 0) throw new Error('the database has no packages: seed it first');
   return result.rows.map((r) => r.tracking_number);
 }
+
+export interface Stats {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  /** Operations a second (all workers). */
+  rate: number;
+  /** This process's CPU time per operation, µs (user + system). */
+  cpuUs: number;
+}
+
+/** `concurrency` loops over the numbers, each awaiting its lookup before the next. */
+export async function measure(
+  lookups: number,
+  numbers: readonly string[],
+  work: (n: string) => Promise<unknown>,
+  concurrency = 1,
+): Promise<Stats> {
+  for (let i = 0; i < Math.min(2000, lookups); i += 1) await work(numbers[(i * 7919) % numbers.length] ?? ''); // warm-up
+  const samples: number[] = [];
+  let next = 0;
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < lookups) {
+        const i = next;
+        next += 1;
+        const n = numbers[(i * 104_729 + 13) % numbers.length] ?? '';
+        const t0 = performance.now();
+        await work(n);
+        samples.push(performance.now() - t0);
+      }
+    }),
+  );
+  const elapsed = performance.now() - started;
+  const used = process.cpuUsage(cpu);
+  samples.sort((a, b) => a - b);
+  return {
+    p50: percentile(samples, 50),
+    p90: percentile(samples, 90),
+    p99: percentile(samples, 99),
+    max: samples.at(-1) ?? Number.NaN,
+    rate: (lookups / elapsed) * 1000,
+    cpuUs: (used.user + used.system) / lookups,
+  };
+}

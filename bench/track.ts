@@ -22,7 +22,7 @@ import * as trackService from '../src/services/track.service.js';
 import { openPgClient } from '../src/store/pg-client.js';
 import { closeRedis, deleteKeysWithPrefix, openRedis } from '../src/store/redis.js';
 import * as trackCache from '../src/store/track-cache.js';
-import { median, medianAndSpread, percentile, sampleNumbers, seedScratchDatabase } from './support.js';
+import { measure, median, medianAndSpread, sampleNumbers, seedScratchDatabase, type Stats } from './support.js';
 
 interface Args {
   profile: string;
@@ -69,54 +69,6 @@ async function loadBuild(dir: string): Promise<Build> {
   const service = (await load('services/track.service.js')) as typeof trackService;
   const cache = (await load('store/track-cache.js')) as typeof trackCache;
   return { name: 'baseline', createTracker: service.createTracker, createTrackCache: cache.createTrackCache };
-}
-
-interface Stats {
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-  /** Operations a second (all workers). */
-  rate: number;
-  /** This process's CPU time per operation, µs (user + system). */
-  cpuUs: number;
-}
-
-/** `concurrency` loops over the numbers, each awaiting its lookup before the next. */
-async function measure(
-  lookups: number,
-  numbers: readonly string[],
-  work: (n: string) => Promise<unknown>,
-  concurrency = 1,
-): Promise<Stats> {
-  for (let i = 0; i < Math.min(2000, lookups); i += 1) await work(numbers[(i * 7919) % numbers.length] ?? ''); // warm-up
-  const samples: number[] = [];
-  let next = 0;
-  const cpu = process.cpuUsage();
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < lookups) {
-        const i = next;
-        next += 1;
-        const n = numbers[(i * 104_729 + 13) % numbers.length] ?? '';
-        const t0 = performance.now();
-        await work(n);
-        samples.push(performance.now() - t0);
-      }
-    }),
-  );
-  const elapsed = performance.now() - started;
-  const used = process.cpuUsage(cpu);
-  samples.sort((a, b) => a - b);
-  return {
-    p50: percentile(samples, 50),
-    p90: percentile(samples, 90),
-    p99: percentile(samples, 99),
-    max: samples.at(-1) ?? Number.NaN,
-    rate: (lookups / elapsed) * 1000,
-    cpuUs: (used.user + used.system) / lookups,
-  };
 }
 
 /** `redis-benchmark` GETting one key, `concurrency` clients: the C client's floor for the same reply. */
