@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { runCli, startFrozenListener, startOwnRedis, tempDir, type CliResult } from '../support/cli.js';
+import { runCli, startFrozenListener, startOwnRedis, tempDir, whenStderrSays, type CliResult } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { ownPostgresUnavailable, startOwnPostgres, type OwnPostgres } from '../support/own-postgres.js';
 import { parseTrackJson } from '../support/track-json.js';
@@ -362,7 +362,11 @@ describe.skipIf(!inject('postgresAvailable'))('what the role may not do, and loc
     expect(migrate.stderr).toMatch(/permission denied for schema public/);
   });
 
-  it('a migration that cannot get its lock in time exits 4, naming the migration and the SQLSTATE', async () => {
+  /**
+   * A database whose table `busy` another session holds a lock on (in an open transaction), and a
+   * migration that must alter it.
+   */
+  async function busyTableHeld(prefix: string): Promise<{ dir: string; db: TestDatabase; holder: pg.Client }> {
     const dir = tempDir();
     writeFileSync(
       path.join(dir, '20990101000000_add_column.mjs'),
@@ -371,12 +375,17 @@ export async function up(knex) { await knex.raw('alter table busy add column not
 export async function down(knex) { await knex.raw('alter table busy drop column note'); }
 `,
     );
-    const db = await createTestDatabase('st_lock_wait');
+    const db = await createTestDatabase(prefix);
     const holder = new pg.Client({ connectionString: db.url });
     await holder.connect();
     await holder.query('create table busy (id int)');
     await holder.query('begin');
     await holder.query('lock table busy in access share mode');
+    return { dir, db, holder };
+  }
+
+  it('a migration that cannot get its lock in time exits 4, naming the migration and the SQLSTATE', async () => {
+    const { dir, db, holder } = await busyTableHeld('st_lock_wait');
     try {
       const result = await runCli(['migrate', 'latest', '--dir', dir, '--json', '--lock-attempts', '2'], {
         env: { SHIPTRACK_DATABASE_URL: db.url, SHIPTRACK_LOCK_TIMEOUT: '300ms' },
@@ -404,35 +413,12 @@ export async function down(knex) { await knex.raw('alter table busy drop column 
   });
 
   it('a lock wait retried: the migration succeeds on the third attempt, once the holder lets go', async () => {
-    const dir = tempDir();
-    writeFileSync(
-      path.join(dir, '20990101000000_add_column.mjs'),
-      `export const config = { transaction: true };
-export async function up(knex) { await knex.raw('alter table busy add column note text'); }
-export async function down(knex) { await knex.raw('alter table busy drop column note'); }
-`,
-    );
-    const db = await createTestDatabase('st_lock_retry');
-    const holder = new pg.Client({ connectionString: db.url });
-    await holder.connect();
-    await holder.query('create table busy (id int)');
-    await holder.query('begin');
-    await holder.query('lock table busy in access share mode');
+    const { dir, db, holder } = await busyTableHeld('st_lock_retry');
     // The holder lets go once the second attempt has failed: the third one succeeds.
-    let released = false;
     try {
       const result = await runCli(['migrate', 'latest', '--dir', dir, '--json', '--lock-attempts', '6'], {
         env: { SHIPTRACK_DATABASE_URL: db.url, SHIPTRACK_LOCK_TIMEOUT: '300ms' },
-        onSpawn: (child) => {
-          let err = '';
-          child.stderr?.on('data', (chunk: Buffer) => {
-            err += chunk.toString();
-            if (!released && err.includes('(attempt 2 of 6)')) {
-              released = true;
-              void holder.query('commit');
-            }
-          });
-        },
+        onSpawn: (child) => whenStderrSays(child, '(attempt 2 of 6)', () => void holder.query('commit')),
       });
       expect(result.code, `${result.stderr}${result.stdout}`).toBe(0);
       expect(result.stderr).toMatch(/did not get its lock in time \(attempt 1 of 6\)/);

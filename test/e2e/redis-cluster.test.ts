@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openShiptrack } from '../../src/index.js';
-import { runCli, type CliResult } from '../support/cli.js';
+import { expectSuccess, runCli, whenStderrSays, type CliResult } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { ownRedisClusterUnavailable, startOwnRedisCluster, type OwnRedisCluster } from '../support/own-redis-cluster.js';
 import { parseTrackJson } from '../support/track-json.js';
@@ -15,10 +15,7 @@ import { parseTrackJson } from '../support/track-json.js';
 const unavailable = ownRedisClusterUnavailable() ?? (inject('postgresAvailable') ? undefined : 'no PostgreSQL server');
 if (unavailable !== undefined) process.stderr.write(`⚠ Redis Cluster: tests SKIPPED (${unavailable})\n`);
 
-function ok(result: CliResult): CliResult {
-  expect(result.code, `${result.stderr}${result.stdout}`).toBe(0);
-  return result;
-}
+const ok = (result: CliResult): CliResult => expectSuccess(result);
 
 describe.skipIf(unavailable !== undefined)(
   `the cache on a Redis Cluster of the test's own${unavailable === undefined ? '' : ` — SKIPPED: ${unavailable}`}`,
@@ -88,19 +85,13 @@ describe.skipIf(unavailable !== undefined)(
 
     it('--watch hears a scan from another process over sharded pub/sub', async () => {
       const n = numbers[1] ?? '';
-      let scanned = false;
       let heardAt = 0;
       const watch = await runCli(['track', n, '--watch', '--json'], {
         env,
         timeoutMs: 30_000,
         onSpawn: (child) => {
-          let err = '';
-          child.stderr?.on('data', (chunk: Buffer) => {
-            err += chunk.toString();
-            if (!scanned && err.includes('watching')) {
-              scanned = true;
-              void runCli(['scan', n, '--status', 'exception', '--location', '2'], { env });
-            }
+          whenStderrSays(child, 'watching', () => {
+            void runCli(['scan', n, '--status', 'exception', '--location', '2'], { env });
           });
           let out = 0;
           child.stdout?.on('data', () => {

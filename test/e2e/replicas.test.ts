@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startOwnRedis, tempDir, type CliResult, type OwnServer } from '../support/cli.js';
+import { expectSuccess, runCli, startOwnRedis, tempDir, type CliResult, type OwnServer } from '../support/cli.js';
 import { ownReplicationUnavailable, startOwnReplication, type OwnReplication } from '../support/own-replication.js';
 import { openShiptrack } from '../../src/index.js';
 import { findingSentence } from '../../src/render/report.render.js';
@@ -35,11 +35,7 @@ interface DoctorJson {
   healthy: boolean;
 }
 
-function ok(result: CliResult): CliResult {
-  expect(result.code, `${result.stderr}${result.stdout}`).toBe(0);
-  expect(result.stdout + result.stderr).not.toContain(password);
-  return result;
-}
+const ok = (result: CliResult): CliResult => expectSuccess(result, password);
 
 async function query<T>(url: string, sql: string): Promise<T[]> {
   const client = new pg.Client({ connectionString: url });

@@ -1,7 +1,7 @@
 import { describe, expect, inject, it } from 'vitest';
 import { parseTrackJson } from '../support/track-json.js';
 import { createTestDatabase } from '../support/databases.js';
-import { cleanEnv, cliPath, recordImports, runCli, startOwnRedis, tempDir } from '../support/cli.js';
+import { cleanEnv, cliPath, recordImports, runCli, startOwnRedis, tempDir, whenStderrSays } from '../support/cli.js';
 import { testRedisUrl } from '../support/env.js';
 
 interface SeedJson {
@@ -135,22 +135,15 @@ describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))('trac
       expect((await runCli(['migrate', 'latest'], { env })).code).toBe(0);
       const seeded = await runCli(['seed', '--json', '--as-of', '2026-11-01'], { env });
       const number = (JSON.parse(seeded.stdout) as SeedJson).sampleTrackingNumbers[0] ?? '';
-      let scanned = false;
       const watch = await runCli(['track', number, '--watch', '--json'], {
         env,
         timeoutMs: 30_000,
-        onSpawn: (child) => {
-          let out = '';
-          child.stderr?.on('data', (chunk: Buffer) => {
-            out += chunk.toString();
-            if (!scanned && out.includes('watching')) {
-              scanned = true;
-              void runCli(['scan', number, '--status', 'exception', '--location', '1', '--at', '2026-11-20T10:00:00Z'], {
-                env,
-              }).then(() => setTimeout(() => child.kill('SIGINT'), 1500));
-            }
-          });
-        },
+        onSpawn: (child) =>
+          whenStderrSays(child, 'watching', () => {
+            void runCli(['scan', number, '--status', 'exception', '--location', '1', '--at', '2026-11-20T10:00:00Z'], {
+              env,
+            }).then(() => setTimeout(() => child.kill('SIGINT'), 1500));
+          }),
       });
       expect(watch.code).toBe(130);
       const lines = watch.stdout.trim().split('\n');

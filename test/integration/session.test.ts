@@ -6,6 +6,16 @@ import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 
 const postgres = inject('postgresAvailable');
 
+/** A database of its own with a table `things` of two rows: dates, arrays, JSON, a quote, a null. */
+async function thingsDatabase(prefix: string, poolMax: number): Promise<{ testDb: TestDatabase; db: Database }> {
+  const testDb = await createTestDatabase(prefix);
+  const db = await openDatabase(loadConfig({ env: { SHIPTRACK_DATABASE_URL: testDb.url }, envFile: null }), { poolMax });
+  await db.knex.raw(`create table things (id int primary key, at timestamptz, tags text[], doc jsonb, note text)`);
+  await db.knex.raw(`insert into things values (1, '2026-11-24 12:00+00', '{a,b}', '{"fragile": true}', 'it''s'),
+                                               (2, '2026-11-25 12:00+00', '{"c d",e}', '{"n": 2}', null)`);
+  return { testDb, db };
+}
+
 /**
  * A single-statement session sends its transaction, settings, statement and commit in one simple
  * query, with the bindings written in as literals: the answers must be those of the same
@@ -21,11 +31,7 @@ describe.skipIf(!postgres)('withSession: one statement in one round trip', () =>
   };
 
   beforeAll(async () => {
-    testDb = await createTestDatabase('st_session');
-    db = await openDatabase(loadConfig({ env: { SHIPTRACK_DATABASE_URL: testDb.url }, envFile: null }), { poolMax: 1 });
-    await db.knex.raw(`create table things (id int primary key, at timestamptz, tags text[], doc jsonb, note text)`);
-    await db.knex.raw(`insert into things values (1, '2026-11-24 12:00+00', '{a,b}', '{"fragile": true}', 'it''s'),
-                                                 (2, '2026-11-25 12:00+00', '{"c d",e}', '{"n": 2}', null)`);
+    ({ testDb, db } = await thingsDatabase('st_session', 1));
   });
   afterAll(async () => {
     await db?.close();
@@ -107,11 +113,7 @@ describe.skipIf(!postgres)('readStatement: one read as a prepared statement in a
   let db: Database;
 
   beforeAll(async () => {
-    testDb = await createTestDatabase('st_statement');
-    db = await openDatabase(loadConfig({ env: { SHIPTRACK_DATABASE_URL: testDb.url }, envFile: null }), { poolMax: 2 });
-    await db.knex.raw(`create table things (id int primary key, at timestamptz, tags text[], doc jsonb, note text)`);
-    await db.knex.raw(`insert into things values (1, '2026-11-24 12:00+00', '{a,b}', '{"fragile": true}', 'it''s'),
-                                                 (2, '2026-11-25 12:00+00', '{"c d",e}', '{"n": 2}', null)`);
+    ({ testDb, db } = await thingsDatabase('st_statement', 2));
   });
   afterAll(async () => {
     await db?.close();

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { expect } from 'vitest';
 import { tempDir } from './temp.js';
 
 export { tempDir };
@@ -37,6 +38,26 @@ export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
     env[key] = value;
   }
   return { ...env, ...extra };
+}
+
+/** The command succeeded (otherwise its output is the assertion's message) and printed none of `secrets`. */
+export function expectSuccess(result: CliResult, ...secrets: string[]): CliResult {
+  expect(result.code, `${result.stderr}${result.stdout}`).toBe(0);
+  for (const secret of secrets) expect(result.stdout + result.stderr).not.toContain(secret);
+  return result;
+}
+
+/** Calls `act` once, the first time the child's stderr (all of it so far) includes `text`. */
+export function whenStderrSays(child: ChildProcess, text: string, act: () => void): void {
+  let said = '';
+  let done = false;
+  child.stderr?.on('data', (chunk: Buffer) => {
+    said += chunk.toString();
+    if (!done && said.includes(text)) {
+      done = true;
+      act();
+    }
+  });
 }
 
 /** Spawns the built CLI as a user would, and collects stdout, stderr, exit code and wall time. */
