@@ -89,6 +89,28 @@ function track(child: ChildProcess): void {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `probe` every 50 ms until it is true; throws `message()` after timeoutMs. */
+/**
+ * Until `check` finds nothing wrong (returns undefined); what it found last, or the error it threw,
+ * goes into `explain`'s message when the time is up.
+ */
+async function untilSettled(
+  check: () => Promise<string | undefined>,
+  timeoutMs: number,
+  explain: (problem: string) => string,
+): Promise<void> {
+  let problem = 'not checked yet';
+  await until(
+    async () => {
+      const found = await check().catch((error: unknown) => String(error));
+      if (found === undefined) return true;
+      problem = found;
+      return false;
+    },
+    timeoutMs,
+    () => explain(problem),
+  );
+}
+
 async function until(probe: () => Promise<boolean>, timeoutMs: number, message: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -334,41 +356,32 @@ export async function startOwnRedisCluster(): Promise<OwnRedisCluster> {
 
     // Formed: every node says ok, knows all six, and sees three masters serving all slots and
     // three replicas, each connected to its master and synchronised (ROLE says so).
-    let problem = 'not checked yet';
     let lines: NodeLine[] = [];
-    await until(
+    await untilSettled(
       async () => {
-        try {
-          for (const m of members) {
-            const info = String(await ask(m.node.port, ['CLUSTER', 'INFO']));
-            if (!/cluster_state:ok/.test(info) || !/cluster_known_nodes:6\b/.test(info)) {
-              problem = `port ${m.node.port} says ${/cluster_state:\w+/.exec(info)?.[0]}, ${/cluster_known_nodes:\d+/.exec(info)?.[0]}`;
-              return false;
-            }
-            lines = await view(m);
-            const masters = lines.filter((line) => line.flags.has('master') && !failing(line));
-            const served = masters.reduce((sum, line) => sum + line.slots.reduce((n, [from, to]) => n + to - from + 1, 0), 0);
-            const replicas = lines.filter((line) => line.flags.has('slave') && !failing(line) && line.masterId !== undefined);
-            if (masters.length !== 3 || served !== slotCount || replicas.length !== 3) {
-              problem = `port ${m.node.port} sees ${masters.length} masters serving ${served} slots and ${replicas.length} replicas`;
-              return false;
-            }
+        for (const m of members) {
+          const info = String(await ask(m.node.port, ['CLUSTER', 'INFO']));
+          if (!/cluster_state:ok/.test(info) || !/cluster_known_nodes:6\b/.test(info)) {
+            return `port ${m.node.port} says ${/cluster_state:\w+/.exec(info)?.[0]}, ${/cluster_known_nodes:\d+/.exec(info)?.[0]}`;
           }
-          for (const line of lines.filter((l) => l.flags.has('slave'))) {
-            const role = (await ask(line.port, ['ROLE'])) as unknown[];
-            if (role[0] !== 'slave' || role[3] !== 'connected') {
-              problem = `replica on port ${line.port} is ${String(role[0])}, link ${String(role[3])}`;
-              return false;
-            }
+          lines = await view(m);
+          const masters = lines.filter((line) => line.flags.has('master') && !failing(line));
+          const served = masters.reduce((sum, line) => sum + line.slots.reduce((n, [from, to]) => n + to - from + 1, 0), 0);
+          const replicas = lines.filter((line) => line.flags.has('slave') && !failing(line) && line.masterId !== undefined);
+          if (masters.length !== 3 || served !== slotCount || replicas.length !== 3) {
+            return `port ${m.node.port} sees ${masters.length} masters serving ${served} slots and ${replicas.length} replicas`;
           }
-          return true;
-        } catch (error) {
-          problem = String(error);
-          return false;
         }
+        for (const line of lines.filter((l) => l.flags.has('slave'))) {
+          const role = (await ask(line.port, ['ROLE'])) as unknown[];
+          if (role[0] !== 'slave' || role[3] !== 'connected') {
+            return `replica on port ${line.port} is ${String(role[0])}, link ${String(role[3])}`;
+          }
+        }
+        return undefined;
       },
       settleMs,
-      () => `the cluster did not form within ${settleMs} ms: ${problem}\nredis-cli said:\n${created}`,
+      (problem) => `the cluster did not form within ${settleMs} ms: ${problem}\nredis-cli said:\n${created}`,
     );
 
     // Masters first, by their first slot; then each master's replica, in the same order.
@@ -395,33 +408,25 @@ export async function startOwnRedisCluster(): Promise<OwnRedisCluster> {
       await master.node.stop();
 
       let promoted: Member | undefined;
-      let problem = 'not checked yet';
-      await until(
+      await untilSettled(
         async () => {
-          try {
-            const claiming = (await claimants(slot)).filter((m) => replicas.includes(m));
-            promoted = claiming[0];
-            if (promoted === undefined) {
-              problem = `no replica of port ${master.node.port} serves slot ${slot} yet`;
-              return false;
-            }
-            // Every survivor is ok and names the promoted node as the slot's master.
-            for (const m of live()) {
-              const said = await state(m);
-              const holder = (await view(m)).find((line) => line.flags.has('master') && owns(line, slot));
-              if (said !== 'ok' || holder?.id !== promoted.id) {
-                problem = `port ${m.node.port} says cluster_state:${said}, slot ${slot} on port ${holder?.port ?? 'none'}`;
-                return false;
-              }
-            }
-            return true;
-          } catch (error) {
-            problem = String(error);
-            return false;
+          const claiming = (await claimants(slot)).filter((m) => replicas.includes(m));
+          promoted = claiming[0];
+          if (promoted === undefined) {
+            return `no replica of port ${master.node.port} serves slot ${slot} yet`;
           }
+          // Every survivor is ok and names the promoted node as the slot's master.
+          for (const m of live()) {
+            const said = await state(m);
+            const holder = (await view(m)).find((line) => line.flags.has('master') && owns(line, slot));
+            if (said !== 'ok' || holder?.id !== promoted.id) {
+              return `port ${m.node.port} says cluster_state:${said}, slot ${slot} on port ${holder?.port ?? 'none'}`;
+            }
+          }
+          return undefined;
         },
         settleMs,
-        () => `no failover of port ${master.node.port} within ${settleMs} ms: ${problem}\n${logTail(replicas[0]!.dir)}`,
+        (problem) => `no failover of port ${master.node.port} within ${settleMs} ms: ${problem}\n${logTail(replicas[0]!.dir)}`,
       );
       return { killed: master.node, promoted: promoted!.node };
     };
