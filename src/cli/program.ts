@@ -34,11 +34,16 @@ export async function withShiptrack<T>(context: CommandContext, work: (shiptrack
   await using shiptrack = createShiptrack(config, {
     signal: context.signal,
     onNotice: (line) => noticeOnce(context, config, line),
-    onAlert: (line) => context.output.info(line),
+    onAlert: (line) => infoFitted(context, line),
     onWait: (line) => context.output.info(line),
     shortLived: true,
   });
   return await work(shiptrack);
+}
+
+/** A line for stderr, wrapped to the terminal's width (continuation lines indented). */
+export function infoFitted(context: CommandContext, line: string): void {
+  for (const part of fitProse(line, context.output.stderrStyle, '  ')) context.output.info(part);
 }
 
 /**

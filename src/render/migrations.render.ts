@@ -5,6 +5,8 @@ import type {
   MigrationRunResult,
   MigrationStatus,
 } from '../services/migrations.service.js';
+import { formatBytes } from '../domain/units.js';
+import type { LintResult } from '../services/migration-lint.js';
 import type { Style } from './style.js';
 import { fitProse, formatMs, formatTimestamp, renderTable } from './table.js';
 
@@ -133,4 +135,26 @@ export function renderUnlock(result: { holder: LockHolder | null; terminated: bo
   return [...prose(`the migration lock is held by ${who}`, style), style.dim('run with --force to terminate that session')].join(
     '\n',
   );
+}
+
+/** `migrate lint`: each finding as a few lines fitted to the terminal, then a count. */
+export function renderLint(result: LintResult, style: Style): string {
+  if (result.findings.length === 0) return `${result.migrations.length} migration(s) linted: nothing to report`;
+  const lines: string[] = [];
+  for (const f of result.findings) {
+    const where = `${f.file}${f.line === null ? '' : `:${f.line}`}`;
+    const size = f.tableBytes === null ? 'new or unknown table' : `table ${formatBytes(f.tableBytes)}`;
+    const level = f.accepted !== null ? style.dim('accepted') : f.level === 'error' ? style.bad('error') : style.warn('warn');
+    lines.push(...fitProse(`${level} ${style.bold(f.rule)} ${where} (${size})`, style, '  '));
+    // The details under the heading, indented by two, continuation lines by two more.
+    const narrower = { ...style, width: style.width === undefined ? undefined : style.width - 2 };
+    for (const part of [f.message, `locks: ${f.lock}`, f.accepted === null ? `instead: ${f.fix}` : `accepted: ${f.accepted}`]) {
+      lines.push(...fitProse(part, narrower, '  ').map((line) => `  ${line}`));
+    }
+  }
+  const blocking = result.findings.filter((f) => f.blocking).length;
+  lines.push(
+    ...fitProse(`${result.migrations.length} migration(s) linted; ${blocking} finding(s) would stop \`migrate latest\``, style),
+  );
+  return lines.join('\n');
 }

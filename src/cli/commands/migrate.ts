@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { ExitCode, UsageError } from '../../errors.js';
 import type { MigrateRequest, RevertPlan } from '../../services/migrations.service.js';
-import { withShiptrack, type CommandContext } from '../program.js';
+import { infoFitted, withShiptrack, type CommandContext } from '../program.js';
 
 interface RunOptions {
   lockWait?: string;
@@ -44,7 +44,8 @@ function requestOf(options: RunOptions, context: CommandContext): MigrateRequest
     lockWait: options.lockWait,
     lockAttempts: options.lockAttempts,
     statementTimeout: options.statementTimeout,
-    log: (line) => context.output.info(line),
+    // Progress at a terminal is fitted to it; piped to a file, each line stays whole for grep.
+    log: (line) => (context.output.stderrIsTTY() ? infoFitted(context, line) : context.output.info(line)),
   };
 }
 
@@ -209,24 +210,8 @@ Examples:
       .action(async (names: string[], options: RunOptions & { all?: boolean }) => {
         await withShiptrack(context, async (shiptrack) => {
           const result = await shiptrack.migrations.lint({ ...requestOf(options, context), names, all: options.all === true });
-          const { formatBytes } = await import('../../domain/units.js');
-          context.output.result(result, (style) => {
-            if (result.findings.length === 0) return `${result.migrations.length} migration(s) linted: nothing to report`;
-            const lines = result.findings.map((f) => {
-              const where = `${f.file}${f.line === null ? '' : `:${f.line}`}`;
-              const size = f.tableBytes === null ? 'new or unknown table' : `table ${formatBytes(f.tableBytes)}`;
-              const level =
-                f.accepted !== null ? style.dim('accepted') : f.level === 'error' ? style.bad('error') : style.warn('warn');
-              return [
-                `${level} ${style.bold(f.rule)} ${where} (${size})`,
-                `  ${f.message}`,
-                `  locks: ${f.lock}`,
-                f.accepted === null ? `  instead: ${f.fix}` : `  accepted: ${f.accepted}`,
-              ].join('\n');
-            });
-            const blocking = result.findings.filter((f) => f.blocking).length;
-            return `${lines.join('\n')}\n${result.migrations.length} migration(s) linted; ${blocking} finding(s) would stop \`migrate latest\``;
-          });
+          const m = await render();
+          context.output.result(result, (style) => m.renderLint(result, style));
           if (!result.ok) context.exitCode = ExitCode.conflict;
         });
       }),
@@ -286,10 +271,10 @@ Example:
             through: options.through,
             reason: options.reason,
           });
+          const last = result.baselined.at(-1)?.name ?? '—';
           context.output.result(
             result,
-            (style) =>
-              `recorded ${style.bold(String(result.baselined.length))} migration(s) as applied, through ${result.baselined.at(-1)?.name ?? '—'}`,
+            (style) => `recorded ${style.bold(String(result.baselined.length))} migration(s) as applied,\nthrough ${last}`,
           );
         });
       }),
