@@ -105,6 +105,8 @@ const count = (figures: Figures, key: string): string => formatCell('integer', a
 const percent = (figures: Figures, key: string): string => formatCell('percent', amount(figures, key));
 const bytes = (figures: Figures, key: string): string => formatBytes(amount(figures, key));
 const took = (figures: Figures, key: string): string => formatDuration(Math.round(amount(figures, key)));
+/** A statement's time, to the precision of a fast query: 0.42 ms. */
+const ms = (figures: Figures, key: string): string => formatCell('ms', amount(figures, key));
 const pidOf = (subject: string): string => subject.replace(/^pid /, '');
 
 function shorten(text: string, length: number): string {
@@ -266,6 +268,30 @@ const findingSentences: Record<string, Sentence> = {
   statements_hidden: (_s, f) =>
     `${count(f, 'hidden')} of the slowest statements belong to other roles and hide their text: ` +
     'grant pg_read_all_stats to this role to see them',
+  statement_slower: (s, f) =>
+    `since ${figure(f, 'since')} this statement takes ${ms(f, 'mean_ms')} a call, against ${ms(f, 'mean_before_ms')} before ` +
+    `(${count(f, 'calls')} calls, ${ms(f, 'added_ms')} more in all): ${shorten(s, 160)} — read its plan (EXPLAIN (ANALYZE, BUFFERS)) ` +
+    'for a changed plan, a grown table or stale statistics (ANALYZE)',
+  statement_history_empty: (_s, f) =>
+    `no snapshot of the statements was kept at or before ${figure(f, 'asked')} nor since: this run keeps the first — ` +
+    'compare later with --since',
+  statement_history_reset: (_s, f) =>
+    `pg_stat_statements was reset at ${figure(f, 'reset') || '?'}, after the snapshot of ${figure(f, 'since')}: ` +
+    'the counters cannot be compared across a reset',
+  statement_snapshot_not_stored: (_s, f) =>
+    `the statements' snapshot was not kept (${figure(f, 'reason')}): \`--since\` needs a role that may write the document store, on the primary`,
+  index_advice: (s, f) =>
+    `${s}; — the planner's cost of ${shorten(figure(f, 'query'), 160)} falls from ${figure(f, 'cost_before')} to ` +
+    `${figure(f, 'cost_after')} (${(amount(f, 'cost_before') / Math.max(amount(f, 'cost_after'), 1e-9)).toFixed(1)}×, ` +
+    `at least ${figure(f, 'factor')}× asked) with it as a hypothetical index; ${count(f, 'calls')} calls of ${ms(f, 'mean_ms')}`,
+  index_advice_unavailable: (_s, f) =>
+    figure(f, 'reason') === 'embedded'
+      ? 'index advice needs a PostgreSQL server: the embedded database has neither pg_stat_statements nor hypopg'
+      : figure(f, 'reason') === 'no_statements'
+        ? 'index advice needs pg_stat_statements (see its finding) to find the slow statements'
+        : f.hypopg_available === true
+          ? 'index advice needs the hypopg extension in this database: run `create extension hypopg;`'
+          : "index advice needs hypopg: install the server's package (postgresql-NN-hypopg), then `create extension hypopg;`",
   migrations_missing: (s, f) =>
     f.table_exists === false
       ? `there is no ${s} table: shiptrack has not migrated this database — run \`shiptrack migrate latest\``

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Knex } from 'knex';
+import { list, loadParser, node, type Node } from '../domain/sql-parser.js';
 
 /**
  * `migrate lint`: every statement a migration would send (recorded without running it) is parsed
@@ -62,25 +62,6 @@ export const lintRules: Readonly<Record<string, { level: LintLevel; summary: str
   'int-keys': { level: 'warn', summary: 'an integer primary key' },
 };
 
-type Node = Record<string, unknown>;
-
-interface Parser {
-  loadModule?: () => Promise<void>;
-  parse: (sql: string) => Promise<{ stmts: { stmt: Node }[] }>;
-}
-
-let parser: Promise<Parser> | undefined;
-const requireCommonJs = createRequire(import.meta.url);
-
-function loadParser(): Promise<Parser> {
-  parser ??= (async () => {
-    const loaded = requireCommonJs('libpg-query') as Parser;
-    await loaded.loadModule?.();
-    return loaded;
-  })();
-  return parser;
-}
-
 const volatileFunctions = new Set([
   'random',
   'gen_random_uuid',
@@ -93,9 +74,6 @@ const volatileFunctions = new Set([
   'setseed',
 ]);
 
-const node = (value: unknown, kind: string): Node | undefined =>
-  typeof value === 'object' && value !== null ? ((value as Node)[kind] as Node | undefined) : undefined;
-const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
 const relationOf = (stmt: Node | undefined): string | null => {
   const relation = stmt?.relation as Node | undefined;
   return typeof relation?.relname === 'string' ? relation.relname : null;

@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BenchmarkRunDocument, DocumentStore, RawScanDocument } from '../../src/store/documents/document-store.js';
+import type {
+  BenchmarkRunDocument,
+  DocumentStore,
+  RawScanDocument,
+  StatementSnapshotDocument,
+} from '../../src/store/documents/document-store.js';
 import { ExitCode, ShiptrackError } from '../../src/errors.js';
 
 export interface DocumentStoreFixture {
@@ -41,6 +46,25 @@ function makeScan(overrides: Partial<RawScanDocument> = {}): RawScanDocument {
     source: 'scanner',
     payload: { device: 'HS-204', operator: 'op-17' },
     ...overrides,
+  };
+}
+
+function makeSnapshot(server: string, takenAt: Date): StatementSnapshotDocument {
+  return {
+    id: randomUUID(),
+    server,
+    takenAt,
+    statsReset: new Date('2026-01-01T00:00:00Z'),
+    statements: [
+      {
+        queryId: '-8813718829171170061',
+        query: 'select * from packages where package_id = $1',
+        calls: 12,
+        totalMs: 3.5,
+        rows: 12,
+      },
+    ],
+    truncated: false,
   };
 }
 
@@ -322,6 +346,28 @@ export function describeDocumentStoreContract(name: string, factory: () => Promi
       expect(error).toBeInstanceOf(ShiptrackError);
       expect((error as ShiptrackError).exitCode).toBe(ExitCode.usage);
       expect(await store().findBenchmarkRun(run.id)).toBeNull();
+    });
+
+    it('keeps statement snapshots per server: the newest at or before a time, else the oldest after it', async () => {
+      const server = `db@${randomUUID()}`;
+      const hour = 3_600_000;
+      const t0 = new Date(Date.UTC(2026, 11, 1, 12));
+      const [a, b, c] = [0, 2, 4].map((h) => makeSnapshot(server, new Date(t0.getTime() + h * hour)));
+      for (const snapshot of [c, a, b]) await store().insertStatementSnapshot(snapshot as StatementSnapshotDocument);
+      await store().insertStatementSnapshot(makeSnapshot(`db@${randomUUID()}`, new Date(t0.getTime() + 3 * hour)));
+      expect(await store().findStatementSnapshot(server, new Date(t0.getTime() + 3 * hour))).toEqual(b);
+      expect(await store().findStatementSnapshot(server, new Date(t0.getTime() + 2 * hour))).toEqual(b);
+      expect(await store().findStatementSnapshot(server, new Date(t0.getTime() - hour))).toEqual(a);
+      expect(await store().findStatementSnapshot(`db@${randomUUID()}`, t0)).toBeNull();
+      expect(await store().deleteStatementSnapshots(server, new Date(t0.getTime() + 3 * hour))).toBe(2);
+      expect(await store().findStatementSnapshot(server, new Date(t0.getTime() + 3 * hour))).toEqual(c);
+    });
+
+    it('rejects a statement snapshot without a server, and stores nothing', async () => {
+      const snapshot = { ...makeSnapshot('', new Date()) };
+      const error = await rejectionOf(store().insertStatementSnapshot(snapshot));
+      expect(error).toBeInstanceOf(ShiptrackError);
+      expect((error as ShiptrackError).exitCode).toBe(ExitCode.usage);
     });
   });
 }

@@ -1,5 +1,8 @@
 import 'vitest';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { servicesRequired, testCitusUrl, testMongoUrl, testPostgresAdminUrl, testRedisUrl } from './env.js';
 
@@ -8,6 +11,8 @@ declare module 'vitest' {
     postgresAvailable: boolean;
     redisAvailable: boolean;
     mongoAvailable: boolean;
+    /** The PostgreSQL binaries tests start servers from have hypopg (index advice). */
+    hypopgAvailable: boolean;
   }
 }
 
@@ -23,6 +28,16 @@ function probe(rawUrl: string, defaultPort: number): Promise<boolean> {
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));
   });
+}
+
+/** hypopg's control file beside the server binaries' other extensions (`pg_config --sharedir`). */
+function hypopgInstalled(): boolean {
+  try {
+    const share = execFileSync('pg_config', ['--sharedir'], { encoding: 'utf8' }).trim();
+    return existsSync(path.join(share, 'extension', 'hypopg.control'));
+  } catch {
+    return false;
+  }
 }
 
 export default async function setup(project: TestProject): Promise<void> {
@@ -44,6 +59,10 @@ export default async function setup(project: TestProject): Promise<void> {
   if (testCitusUrl === undefined) {
     lines.push('Citus tests SKIPPED (doctor and migrations on a coordinator): SHIPTRACK_TEST_CITUS_URL is not set');
   }
+  const hypopg = hypopgInstalled();
+  if (!hypopg) {
+    lines.push('index-advice tests SKIPPED (report db --advise): hypopg is not installed (Debian: postgresql-NN-hypopg)');
+  }
   // Both server-backed projects run this setup; say it once.
   if (process.env.SHIPTRACK_TEST_BANNER_SHOWN !== '1') {
     for (const line of lines) process.stderr.write(`\n  ⚠ ${line}\n`);
@@ -55,4 +74,5 @@ export default async function setup(project: TestProject): Promise<void> {
   project.provide('postgresAvailable', postgres);
   project.provide('redisAvailable', redis);
   project.provide('mongoAvailable', mongo);
+  project.provide('hypopgAvailable', hypopg);
 }

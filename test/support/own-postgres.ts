@@ -92,7 +92,8 @@ export function postmasterPid(data: string): number {
   return Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
 }
 
-export async function startOwnPostgres(): Promise<OwnPostgres> {
+/** Starts a cluster of the test's own on a free loopback port; `settings` are more postgresql.conf lines. */
+export async function startOwnPostgres(settings: readonly string[] = []): Promise<OwnPostgres> {
   const bin = binDir() ?? '';
   const root = postgresTempDir('shiptrack-pg-');
   const data = path.join(root, 'data');
@@ -101,7 +102,14 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
   const port = await freePort();
   writeFileSync(
     path.join(data, 'postgresql.auto.conf'),
-    [`port = ${port}`, `listen_addresses = '127.0.0.1'`, `unix_socket_directories = '${root}'`, 'fsync = off', ''].join('\n'),
+    [
+      `port = ${port}`,
+      `listen_addresses = '127.0.0.1'`,
+      `unix_socket_directories = '${root}'`,
+      'fsync = off',
+      ...settings,
+      '',
+    ].join('\n'),
   );
   await as(path.join(bin, 'pg_ctl'), ['-D', data, '-w', '-t', '30', '-l', path.join(root, 'log'), 'start']);
   const postmaster = postmasterPid(data);

@@ -1,4 +1,7 @@
 import type { Database } from '../../store/database.js';
+import type { DocumentStore } from '../../store/documents/document-store.js';
+import { adviceFindings, adviceTable, adviseIndexes, type AdviceResult } from './db/advice.js';
+import { historyFindings, historyTables, keepStatementHistory, readStatementCounters } from './db/history.js';
 import { checkDb, dbThresholds } from './db/rules.js';
 import { readDbSnapshot, type DbSnapshot } from './db/snapshot.js';
 import { dbTables } from './db/tables.js';
@@ -27,18 +30,57 @@ function dbNotes(snapshot: DbSnapshot, findings: readonly Finding[]): Note[] {
   return notes;
 }
 
-/** `report db`: sizes, index health, vacuum and bloat, caches, statements and migrations, with actions. */
-export async function runDbReport(db: Database, options: ReportOptions & { limit?: number }): Promise<ReportResult> {
+export interface DbReportOptions extends ReportOptions {
+  limit?: number;
+  /** Compare pg_stat_statements with the snapshot kept at or before this moment. */
+  since?: Date | undefined;
+  /** Try hypothetical indexes for the slowest statements (hypopg). */
+  advise?: boolean;
+}
+
+/**
+ * `report db`: sizes, index health, vacuum and bloat, caches, statements and migrations, with
+ * actions. On a server with pg_stat_statements it keeps a snapshot of the statements' counters in
+ * `documents` (when given) for `--since`.
+ */
+export async function runDbReport(
+  db: Database,
+  options: DbReportOptions,
+  documents?: () => Promise<DocumentStore>,
+): Promise<ReportResult> {
   const limit = options.limit ?? 20;
-  const read = await readReport(db, options, (reader) => readDbSnapshot(reader, limit));
-  const snapshot = read.value;
-  const findings = checkDb(snapshot, dbThresholds);
+  const read = await readReport(db, options, async (reader) => {
+    const snapshot = await readDbSnapshot(reader, limit);
+    const counters = documents === undefined ? null : await readStatementCounters(reader, snapshot);
+    return { snapshot, counters };
+  });
+  const { snapshot, counters } = read.value;
+  const kept =
+    counters === null || documents === undefined
+      ? { history: null, notStored: null }
+      : await keepStatementHistory(
+          await documents(),
+          counters,
+          options.now,
+          options.since === undefined ? undefined : options.now.getTime() - options.since.getTime(),
+          limit,
+        );
+  const advice: AdviceResult | null = options.advise === true ? await adviseIndexes(db, options) : null;
+  const findings = [
+    ...checkDb(snapshot, dbThresholds),
+    ...historyFindings(options.since === undefined ? null : kept.history, kept.notStored),
+    ...adviceFindings(advice),
+  ];
   return reportResult(
     {
       report: 'db',
       title: `Database ${snapshot.server.database}`,
-      parameters: { limit },
-      tables: dbTables(snapshot, limit),
+      parameters: {
+        limit,
+        ...(options.since === undefined ? {} : { since: options.since.toISOString() }),
+        ...(options.advise === true ? { advise: true } : {}),
+      },
+      tables: [...dbTables(snapshot, limit), ...historyTables(kept.history), ...adviceTable(advice)],
       findings,
       notes: dbNotes(snapshot, findings),
     },

@@ -251,12 +251,38 @@ export const reports: readonly ReportDefinition[] = [
   {
     name: 'db',
     summary: 'DBA: sizes, unused and duplicate indexes, cache hit ratio, dead tuples, slowest statements',
-    options: [limitOption('rows per table', '20', 1000)],
+    options: [
+      limitOption('rows per table', '20', 1000),
+      {
+        key: 'since',
+        flags: '--since <when>',
+        description: 'what got slower, started or stopped since: a duration (24h, 7d) or a date',
+      },
+      {
+        key: 'advise',
+        flags: '--advise',
+        description: 'try hypothetical indexes (hypopg) for the slowest statements; slower',
+        boolean: true,
+      },
+    ],
+    help: [
+      "On a server with pg_stat_statements, each run keeps a snapshot of the statements' counters in",
+      'the document store (30 days); --since compares the counters now with the snapshot taken at',
+      "or just before that moment. --advise costs each slow statement's generic plan with candidate",
+      'indexes that hypopg makes hypothetical (nothing is built) and recommends one only where the',
+      "planner's cost falls 2× or more; it needs `create extension hypopg` (postgresql-NN-hypopg).",
+    ],
     run: async (r, common, v) => {
-      const params = { ...common, limit: limit(v, '20', 1000) };
-      return (await import('./db.report.js')).runDbReport(await r.database(), params);
+      const since = typeof v.since === 'string' ? parseSince(v.since, common.now) : undefined;
+      const params = { ...common, limit: limit(v, '20', 1000), since, advise: v.advise === true };
+      return (await import('./db.report.js')).runDbReport(await r.database(), params, () => r.documents());
     },
-    examples: ['shiptrack report db', 'shiptrack report db --format markdown > db-health.md'],
+    examples: [
+      'shiptrack report db',
+      'shiptrack report db --since 24h',
+      'shiptrack report db --advise',
+      'shiptrack report db --format markdown > db-health.md',
+    ],
   },
   {
     name: 'benchmarks',

@@ -28,6 +28,30 @@ export interface BenchmarkRunDocument {
   results: Record<string, unknown>;
 }
 
+/** One statement's counters in pg_stat_statements, as a snapshot keeps them. */
+export interface StatementCounters {
+  /** pg_stat_statements' queryid, as text (a 64-bit integer). */
+  queryId: string;
+  /** Its text with literals replaced by `?`, cut to 200 characters. */
+  query: string;
+  calls: number;
+  totalMs: number;
+  rows: number;
+}
+
+/** pg_stat_statements of one database at one moment: what `report db --since` compares with. */
+export interface StatementSnapshotDocument {
+  id: string;
+  /** Whose statistics: `database@address:port` as the server names itself. */
+  server: string;
+  takenAt: Date;
+  /** When pg_stat_statements was last reset, or null when the server does not say. */
+  statsReset: Date | null;
+  /** The busiest statements by total time; `truncated` when the server tracked more. */
+  statements: StatementCounters[];
+  truncated: boolean;
+}
+
 /**
  * Where a write's raw scans go: PostgreSQL's document table (no MongoDB configured), or the
  * transactional outbox, from which they are delivered to MongoDB after the commit.
@@ -62,10 +86,19 @@ export interface DocumentStore {
   /** Newest first. */
   listBenchmarkRuns(options?: { limit?: number; suite?: string }): Promise<BenchmarkRunDocument[]>;
   findBenchmarkRun(id: string): Promise<BenchmarkRunDocument | null>;
+  insertStatementSnapshot(snapshot: StatementSnapshotDocument): Promise<void>;
+  /**
+   * The newest snapshot of `server` taken at or before `at`; when there is none, the oldest taken
+   * after it; null when `server` has none.
+   */
+  findStatementSnapshot(server: string, at: Date): Promise<StatementSnapshotDocument | null>;
+  /** Removes the snapshots of `server` taken before `before`. Returns how many. */
+  deleteStatementSnapshots(server: string, before: Date): Promise<number>;
 }
 
 /** Collection (MongoDB) and table (PostgreSQL) names. */
 export const documentCollections = {
   rawScans: 'raw_scans',
   benchmarkRuns: 'benchmark_runs',
+  statementSnapshots: 'statement_snapshots',
 } as const;

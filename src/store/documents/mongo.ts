@@ -11,8 +11,16 @@ import {
   type DocumentStore,
   type DocumentStoreInfo,
   type RawScanDocument,
+  type StatementCounters,
+  type StatementSnapshotDocument,
 } from './document-store.js';
-import { assertBenchmarkRunDocument, assertRawScanDocument, checkLimit, uniqueById } from './validation.js';
+import {
+  assertBenchmarkRunDocument,
+  assertRawScanDocument,
+  assertStatementSnapshotDocument,
+  checkLimit,
+  uniqueById,
+} from './validation.js';
 
 type MongoDriver = typeof mongodb;
 
@@ -39,6 +47,15 @@ interface BenchmarkRunRecord {
   environment: Document;
   parameters: Document;
   results: Document;
+}
+
+interface StatementSnapshotRecord {
+  _id: string;
+  server: string;
+  taken_at: Date;
+  stats_reset: Date | null;
+  statements: StatementCounters[];
+  truncated: boolean;
 }
 
 const duplicateKey = 11000;
@@ -76,6 +93,21 @@ const benchmarkRunsValidator: Document = {
   },
 };
 
+const statementSnapshotsValidator: Document = {
+  $jsonSchema: {
+    bsonType: 'object',
+    required: ['_id', 'server', 'taken_at', 'statements', 'truncated'],
+    properties: {
+      _id: { bsonType: 'string' },
+      server: { bsonType: 'string', minLength: 1 },
+      taken_at: { bsonType: 'date' },
+      stats_reset: { bsonType: ['date', 'null'] },
+      statements: { bsonType: 'array' },
+      truncated: { bsonType: 'bool' },
+    },
+  },
+};
+
 const collectionSpecs: readonly { name: string; validator: Document; indexes: IndexDescription[] }[] = [
   {
     name: documentCollections.rawScans,
@@ -91,6 +123,11 @@ const collectionSpecs: readonly { name: string; validator: Document; indexes: In
     name: documentCollections.benchmarkRuns,
     validator: benchmarkRunsValidator,
     indexes: [{ key: { started_at: -1 } }, { key: { suite: 1, started_at: -1 } }],
+  },
+  {
+    name: documentCollections.statementSnapshots,
+    validator: statementSnapshotsValidator,
+    indexes: [{ key: { server: 1, taken_at: 1 } }],
   },
 ];
 
@@ -195,6 +232,17 @@ function toBenchmarkRun(record: BenchmarkRunRecord): BenchmarkRunDocument {
   };
 }
 
+function toStatementSnapshot(record: StatementSnapshotRecord): StatementSnapshotDocument {
+  return {
+    id: record._id,
+    server: record.server,
+    takenAt: record.taken_at,
+    statsReset: record.stats_reset,
+    statements: record.statements,
+    truncated: record.truncated,
+  };
+}
+
 async function connect(driver: MongoDriver, config: Config, url: string, scrub: Scrubber): Promise<MongoClient> {
   let client: MongoClient;
   try {
@@ -242,6 +290,7 @@ export async function openMongoDocumentStore(config: Config): Promise<MongoDocum
   const db = client.db(config.mongoDatabase);
   const rawScans = db.collection<RawScanRecord>(documentCollections.rawScans);
   const benchmarkRuns = db.collection<BenchmarkRunRecord>(documentCollections.benchmarkRuns);
+  const statementSnapshots = db.collection<StatementSnapshotRecord>(documentCollections.statementSnapshots);
 
   async function run<T>(work: () => Promise<T>): Promise<T> {
     try {
@@ -410,6 +459,30 @@ export async function openMongoDocumentStore(config: Config): Promise<MongoDocum
         const record = await benchmarkRuns.findOne({ _id: id });
         return record === null ? null : toBenchmarkRun(record);
       }),
+
+    insertStatementSnapshot: (snapshot) =>
+      run(async () => {
+        assertStatementSnapshotDocument(snapshot);
+        await statementSnapshots.insertOne({
+          _id: snapshot.id,
+          server: snapshot.server,
+          taken_at: snapshot.takenAt,
+          stats_reset: snapshot.statsReset,
+          statements: snapshot.statements,
+          truncated: snapshot.truncated,
+        });
+      }),
+
+    findStatementSnapshot: (server, at) =>
+      run(async () => {
+        const record =
+          (await statementSnapshots.findOne({ server, taken_at: { $lte: at } }, { sort: { taken_at: -1 } })) ??
+          (await statementSnapshots.findOne({ server, taken_at: { $gt: at } }, { sort: { taken_at: 1 } }));
+        return record === null ? null : toStatementSnapshot(record);
+      }),
+
+    deleteStatementSnapshots: (server, before) =>
+      run(async () => (await statementSnapshots.deleteMany({ server, taken_at: { $lt: before } })).deletedCount),
 
     close: () => client.close(),
   };

@@ -3,19 +3,29 @@ import type { Knex } from 'knex';
 import { ExitCode, SchemaMissingError, ShiptrackError } from '../../errors.js';
 import { withPgErrors } from '../database.js';
 import { sampleRows } from '../sampling.js';
-import { assertBenchmarkRunDocument, assertRawScanDocument, checkLimit, invalidDocument, uniqueById } from './validation.js';
+import {
+  assertBenchmarkRunDocument,
+  assertRawScanDocument,
+  assertStatementSnapshotDocument,
+  checkLimit,
+  invalidDocument,
+  uniqueById,
+} from './validation.js';
 import {
   documentCollections,
   type BenchmarkRunDocument,
   type DocumentStore,
   type DocumentStoreInfo,
   type RawScanDocument,
+  type StatementCounters,
+  type StatementSnapshotDocument,
 } from './document-store.js';
 
-/** The JSONB tables behind the collections (migration 20261124000200_documents). */
+/** The JSONB tables behind the collections (migrations 20261124000200_documents, 20261204000100_statement_snapshots). */
 const tables = {
   rawScans: `doc_${documentCollections.rawScans}`,
   benchmarkRuns: `doc_${documentCollections.benchmarkRuns}`,
+  statementSnapshots: `doc_${documentCollections.statementSnapshots}`,
 } as const;
 
 /** Rows per INSERT: 1000 × 6 bind parameters stays far below PostgreSQL's 65 535. */
@@ -39,8 +49,18 @@ interface BenchmarkRunRow {
   results: Record<string, unknown>;
 }
 
+interface StatementSnapshotRow {
+  id: string;
+  server: string;
+  taken_at: Date | string;
+  stats_reset: Date | string | null;
+  statements: StatementCounters[];
+  truncated: boolean;
+}
+
 const rawScanColumns = ['id', 'tracking_number', 'event_id', 'scanned_at', 'source', 'payload'] as const;
 const benchmarkRunColumns = ['id', 'started_at', 'suite', 'environment', 'parameters', 'results'] as const;
+const statementSnapshotColumns = ['id', 'server', 'taken_at', 'stats_reset', 'statements', 'truncated'] as const;
 
 function toJson(collection: string, id: string, value: Record<string, unknown>): string {
   try {
@@ -73,6 +93,17 @@ function toBenchmarkRun(row: BenchmarkRunRow): BenchmarkRunDocument {
     environment: row.environment,
     parameters: row.parameters,
     results: row.results,
+  };
+}
+
+function toStatementSnapshot(row: StatementSnapshotRow): StatementSnapshotDocument {
+  return {
+    id: row.id,
+    server: row.server,
+    takenAt: toDate(row.taken_at),
+    statsReset: row.stats_reset === null ? null : toDate(row.stats_reset),
+    statements: row.statements,
+    truncated: row.truncated,
   };
 }
 
@@ -132,15 +163,13 @@ export function createPgDocumentStore(knex: Knex): DocumentStore {
 
     ensureSchema: () =>
       withPgErrors(async () => {
-        const result = await knex.raw<{ rows: { raw_scans: boolean; benchmark_runs: boolean }[] }>(
-          'select to_regclass(?) is not null as raw_scans, to_regclass(?) is not null as benchmark_runs',
-          [tables.rawScans, tables.benchmarkRuns],
+        const names = Object.values(tables);
+        const result = await knex.raw<{ rows: { present: boolean[] }[] }>(
+          'select array(select to_regclass(t) is not null from unnest(?::text[]) with ordinality u(t, i) order by i) as present',
+          [names],
         );
-        const row = result.rows[0];
-        const missing = [
-          ...(row?.raw_scans === true ? [] : [tables.rawScans]),
-          ...(row?.benchmark_runs === true ? [] : [tables.benchmarkRuns]),
-        ];
+        const present = result.rows[0]?.present ?? [];
+        const missing = names.filter((_, i) => present[i] !== true);
         if (missing.length > 0) {
           throw new SchemaMissingError('documents tables are missing', { details: { missing } });
         }
@@ -263,6 +292,46 @@ export function createPgDocumentStore(knex: Knex): DocumentStore {
           .where('id', id)
           .first<BenchmarkRunRow | undefined>(...benchmarkRunColumns);
         return row === undefined ? null : toBenchmarkRun(row);
+      }),
+
+    insertStatementSnapshot: (snapshot) =>
+      withDocumentErrors(async () => {
+        assertStatementSnapshotDocument(snapshot);
+        await knex(tables.statementSnapshots).insert({
+          id: snapshot.id,
+          server: snapshot.server,
+          taken_at: snapshot.takenAt,
+          stats_reset: snapshot.statsReset,
+          statements: JSON.stringify(snapshot.statements),
+          truncated: snapshot.truncated,
+        });
+      }),
+
+    findStatementSnapshot: (server, at) =>
+      withPgErrors(async () => {
+        const before = await knex(tables.statementSnapshots)
+          .where('server', server)
+          .andWhere('taken_at', '<=', at)
+          .orderBy('taken_at', 'desc')
+          .first<StatementSnapshotRow | undefined>(...statementSnapshotColumns);
+        const row =
+          before ??
+          (await knex(tables.statementSnapshots)
+            .where('server', server)
+            .andWhere('taken_at', '>', at)
+            .orderBy('taken_at', 'asc')
+            .first<StatementSnapshotRow | undefined>(...statementSnapshotColumns));
+        return row === undefined ? null : toStatementSnapshot(row);
+      }),
+
+    deleteStatementSnapshots: (server, before) =>
+      withPgErrors(async () => {
+        const result = await knex.raw<{ rows: { n: number }[] }>(
+          `with deleted as (delete from ${tables.statementSnapshots} where server = ? and taken_at < ? returning 1)
+           select count(*)::int as n from deleted`,
+          [server, before],
+        );
+        return result.rows[0]?.n ?? 0;
       }),
   };
 }

@@ -1,5 +1,10 @@
 import { ExitCode, ShiptrackError, UsageError } from '../../errors.js';
-import { documentCollections, type BenchmarkRunDocument, type RawScanDocument } from './document-store.js';
+import {
+  documentCollections,
+  type BenchmarkRunDocument,
+  type RawScanDocument,
+  type StatementSnapshotDocument,
+} from './document-store.js';
 
 /** Checks shared by both document stores, so both accept and refuse the same documents. */
 
@@ -49,6 +54,30 @@ export function assertBenchmarkRunDocument(run: BenchmarkRunDocument): void {
   }
   for (const field of ['environment', 'parameters', 'results'] as const) {
     if (!isPlainObject(run[field])) throw invalidDocument(c, run.id, `run ${run.id}: ${field} must be an object`);
+  }
+}
+
+/** See {@link assertRawScanDocument}. */
+export function assertStatementSnapshotDocument(snapshot: StatementSnapshotDocument): void {
+  const c = documentCollections.statementSnapshots;
+  const id = snapshot.id;
+  if (typeof id !== 'string' || id === '') throw invalidDocument(c, undefined, 'id must be a non-empty string');
+  if (typeof snapshot.server !== 'string' || snapshot.server === '') {
+    throw invalidDocument(c, id, `snapshot ${id}: server must be a non-empty string`);
+  }
+  for (const field of ['takenAt', 'statsReset'] as const) {
+    const value = snapshot[field];
+    if (field === 'statsReset' && value === null) continue;
+    if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
+      throw invalidDocument(c, id, `snapshot ${id}: ${field} must be a valid Date`);
+    }
+  }
+  if (!Array.isArray(snapshot.statements)) throw invalidDocument(c, id, `snapshot ${id}: statements must be an array`);
+  for (const s of snapshot.statements) {
+    const counters = [s.calls, s.totalMs, s.rows];
+    if (typeof s.queryId !== 'string' || typeof s.query !== 'string' || !counters.every((n) => Number.isFinite(n))) {
+      throw invalidDocument(c, id, `snapshot ${id}: each statement needs queryId, query, calls, totalMs and rows`);
+    }
   }
 }
 

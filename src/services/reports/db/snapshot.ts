@@ -1,4 +1,4 @@
-import { readHealth, type HealthSnapshot } from './health.js';
+import { readHealth, redactQuery, type HealthSnapshot } from './health.js';
 import { migrationTable } from '../../migrations.service.js';
 import { toIso, toNullableNumber, toNumber, type ReportReader } from '../report.js';
 import { findDuplicateIndexes, type Coverage, type IndexShape } from './indexes.js';
@@ -383,7 +383,8 @@ async function readStatements(reader: ReportReader, server: ServerRow, limit: nu
   const slowest = rows.map((s): Statement => {
     const allMs = toNumber(s.all_ms);
     return {
-      query: s.query,
+      // Utility statements keep their literals in pg_stat_statements (a password in ALTER ROLE).
+      query: s.query === null ? null : redactQuery(s.query),
       role: s.role,
       calls: toNumber(s.calls),
       totalMs: toNumber(s.total_ms),
