@@ -205,6 +205,9 @@ const findingSentences: Record<string, Sentence> = {
   table_bloat: (s, f) =>
     `table ${s} is an estimated ${bytes(f, 'bloat_bytes')} (${percent(f, 'bloat_share')}) larger than its rows need — ` +
     'VACUUM makes the space reusable; VACUUM FULL (locks the table) or pg_repack gives it back',
+  index_bloat: (s, f) =>
+    `index ${s} on ${figure(f, 'table')} is an estimated ${bytes(f, 'bloat_bytes')} (${percent(f, 'bloat_share')}) larger than ` +
+    `its entries need — rebuild it without blocking writes: reindex index concurrently ${s}`,
   index_building: (s, f) => `index ${s} on ${figure(f, 'table')} is being built (CREATE INDEX CONCURRENTLY in progress)`,
   invalid_index: (s, f) =>
     `index ${s} on ${figure(f, 'table')} is INVALID (a failed CREATE INDEX CONCURRENTLY or REINDEX): queries do not use it ` +
@@ -379,7 +382,8 @@ const noteSentences: Record<string, (figures: Figures) => string> = {
     (f.unused_found === true ? ' before dropping any' : ''),
   bloat_estimated: () =>
     'bloat is estimated: pg_class.relpages against the pages reltuples rows of pg_stats average width would fill (tuple header, ' +
-    'alignment, line pointer and fillfactor included), both as of the last ANALYZE; tables never analyzed have no estimate',
+    'alignment, line pointer and fillfactor included), both as of the last ANALYZE; tables never analyzed have no estimate; ' +
+    "for a B-tree on columns, its entries at the key columns' average width against its pages",
   cache_shared_buffers: () =>
     'cache hit ratios count PostgreSQL shared buffers only; a "read" may still come from the operating system page cache',
   pending_migrations: () =>

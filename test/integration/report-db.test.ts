@@ -4,6 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { defaultMigratorOptions, migrateLatest } from '../../src/services/migrations.service.js';
 import { runDbReport } from '../../src/services/reports/db.report.js';
+import { checkDb, dbThresholds } from '../../src/services/reports/db/rules.js';
+import { readDbSnapshot } from '../../src/services/reports/db/snapshot.js';
+import { readReport } from '../../src/services/reports/report.js';
 import { findingSentence, noteSentence } from '../../src/render/report.render.js';
 import type { Finding, ReportResult, ReportRow } from '../../src/services/reports/report.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
@@ -163,6 +166,21 @@ describe.skipIf(!inject('postgresAvailable'))('report db', () => {
     for (const t of ['packages', 'tracking_events', 'shipments']) {
       expect(row(table(report, 'tables'), 'table', t).bloat_share).toBeLessThan(0.2);
     }
+  });
+
+  it('estimates the bloat of a B-tree the deletes emptied, and names it only above the size floor', async () => {
+    // 150,000 keys were written, 50,000 remain: two thirds of the primary key's pages are spare.
+    const bloat = Number(row(table(report, 'indexes'), 'index', `${scratch}_pkey`).bloat_bytes);
+    const bytes = Number(row(table(report, 'indexes'), 'index', `${scratch}_pkey`).bytes);
+    expect(bloat / bytes).toBeGreaterThan(0.55);
+    expect(bloat / bytes).toBeLessThan(0.75);
+    // About 2 MB: under the 10 MB floor, so no finding…
+    expect(withCode(report, 'index_bloat')).toEqual([]);
+    // …until the floor is lowered; the indexes built after their rows were loaded stay quiet.
+    const read = await readReport(db, { now }, (reader) => readDbSnapshot(reader, 1000));
+    const findings = checkDb(read.value, { ...dbThresholds, bloatBytes: 512 * 1024 }).filter((f) => f.code === 'index_bloat');
+    expect(findings.map((f) => f.subject)).toEqual([`${scratch}_pkey`]);
+    expect(findingSentence(findings[0] as Finding)).toContain(`reindex index concurrently ${scratch}_pkey`);
   });
 
   it('names the unused index, and not the constraint-backed or small ones', () => {

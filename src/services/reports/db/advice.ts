@@ -25,7 +25,7 @@ export interface AdviceThresholds {
 
 export const adviceThresholds: AdviceThresholds = { statements: 10, factor: 2, candidates: 12 };
 
-export type Verdict = 'recommended' | 'no_gain' | 'no_candidate' | 'skipped';
+export type Verdict = 'recommended' | 'no_gain' | 'skipped';
 
 export interface IndexAdvice {
   /** The statement, literals replaced by `?`. */
@@ -261,6 +261,9 @@ export async function adviseIndexes(
         const shape = shapeOf(stmt);
         // Statements on catalogs only (monitoring, this report) have nothing to index.
         if (![...shape.relations.values()].some((r) => tables.has(r.name))) continue;
+        const candidates = candidatesOf(shape, tables, t.candidates);
+        // Nothing filtered, joined or sorted on (a setval, a count of everything): nothing to try.
+        if (candidates.length === 0) continue;
         const entry: IndexAdvice = {
           query: redactQuery(row.query),
           calls: Number(row.calls),
@@ -268,18 +271,19 @@ export async function adviseIndexes(
           costBefore: null,
           costAfter: null,
           index: null,
-          verdict: 'no_candidate',
+          verdict: 'no_gain',
           reason: null,
         };
         advice.push(entry);
         try {
           entry.costBefore = await planCost(client, statement, row.query, shape.params);
         } catch (error) {
+          // e.g. extract(epoch from …) normalised to extract($3 from …), which does not parse.
           entry.verdict = 'skipped';
-          entry.reason = error instanceof Error ? error.message : String(error);
+          entry.reason = `its normalised text cannot be prepared (${error instanceof Error ? error.message : String(error)})`;
           continue;
         }
-        for (const candidate of candidatesOf(shape, tables, t.candidates)) {
+        for (const candidate of candidates) {
           const ddl = `create index on ${candidate.table} (${candidate.columns.map(quoteIdent).join(', ')})`;
           const { rows: created } = await client.query<{ indexrelid: number }>(
             `select indexrelid from ${hypopg}.hypopg_create_index($1)`,
@@ -346,8 +350,6 @@ function verdictText(a: IndexAdvice): string {
       return `build it${gain}`;
     case 'no_gain':
       return `no gain${gain}`;
-    case 'no_candidate':
-      return 'nothing to index';
     default:
       return `skipped: ${a.reason ?? ''}`;
   }
@@ -376,7 +378,9 @@ export function adviceTable(result: AdviceResult | null): ReportTable[] {
         // Only an index that earned its place is shown as one to build.
         index: a.verdict === 'recommended' ? a.index : null,
       })),
-      caption: `the statements with the most total time; recommended where the planner's cost falls ${result.factor}× or more`,
+      caption:
+        `the statements with the most total time that filter, join or sort on a column; ` +
+        `recommended where the planner's cost falls ${result.factor}× or more`,
     },
   ];
 }

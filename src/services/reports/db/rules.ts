@@ -116,6 +116,26 @@ export const tableBloat: DbRule = ({ tables }, t) =>
     ];
   });
 
+export const indexBloat: DbRule = ({ indexes }, t) =>
+  indexes.flatMap((index): Finding[] => {
+    const bloat = index.bloat;
+    if (bloat === null || !index.valid || bloat.share < t.bloatShare || bloat.bytes < t.bloatBytes) return [];
+    return [
+      {
+        level: bloat.share >= t.bloatShareWarn ? 'warn' : 'info',
+        code: 'index_bloat',
+        subject: index.index,
+        figures: {
+          table: index.table,
+          bloat_bytes: bloat.bytes,
+          bloat_share: bloat.share,
+          min_bloat_share: t.bloatShare,
+          min_bloat_bytes: t.bloatBytes,
+        },
+      },
+    ];
+  });
+
 /** An index a failed CREATE INDEX CONCURRENTLY or REINDEX left behind (or one being built now). */
 export const invalidIndexes: DbRule = ({ indexes }) =>
   indexes
@@ -314,6 +334,7 @@ export const dbRules: readonly DbRule[] = [
   xidAge,
   deadTuples,
   tableBloat,
+  indexBloat,
   invalidIndexes,
   duplicateIndexes,
   unusedIndexes,

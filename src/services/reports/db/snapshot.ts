@@ -84,6 +84,8 @@ export interface IndexStats {
   enforces: string | null;
   /** The index that makes this one redundant, and how. */
   coveredBy: { index: string; kind: Coverage } | null;
+  /** Pages beyond those its entries need (a B-tree on columns, as of the last ANALYZE), or null. */
+  bloat: { bytes: number; share: number } | null;
 }
 
 export interface Statement {
@@ -213,6 +215,12 @@ interface IndexRow {
   predicate: string | null;
   method: string;
   definition: string;
+  relpages: unknown;
+  reltuples: unknown;
+  entry_bytes: unknown;
+  fillfactor: unknown;
+  block_size: unknown;
+  bloat_estimable: boolean;
 }
 
 interface StatementRow {
@@ -332,13 +340,27 @@ async function readIndexes(reader: ReportReader): Promise<IndexRow[]> {
             x.indnkeyatts as key_count, x.indkey::text as keys, x.indclass::text as opclasses,
             x.indcollation::text as collations, x.indoption::text as options,
             pg_get_expr(x.indexprs, x.indrelid) as expressions, pg_get_expr(x.indpred, x.indrelid) as predicate,
-            am.amname as method, substr(d.def, strpos(d.def, ' USING ') + 7) as definition
+            am.amname as method, substr(d.def, strpos(d.def, ' USING ') + 7) as definition,
+            i.relpages, i.reltuples, current_setting('block_size')::int as block_size,
+            -- A B-tree entry: its 8-byte header and the key columns' average width, aligned to 8,
+            -- and a 4-byte line pointer; leaf pages filled to the fillfactor (default 90).
+            8 + ceil(coalesce(k.data_width, 0) / 8.0) * 8 + 4 as entry_bytes,
+            coalesce((select o.option_value::int from pg_options_to_table(i.reloptions) o where o.option_name = 'fillfactor'), 90)
+              as fillfactor,
+            am.amname = 'btree' and x.indexprs is null and k.with_stats = x.indnatts and i.reltuples > 0 and i.relpages > 1
+              as bloat_estimable
        from pg_index x
        join pg_class t on t.oid = x.indrelid
        join pg_namespace n on n.oid = t.relnamespace
        join pg_class i on i.oid = x.indexrelid
        join pg_am am on am.oid = i.relam
        cross join lateral (select pg_get_indexdef(x.indexrelid) as def) d
+       cross join lateral (
+         select count(st.avg_width) as with_stats, sum(st.avg_width * (1 - st.null_frac)) as data_width
+           from unnest(x.indkey) as key(attnum)
+           join pg_attribute a on a.attrelid = x.indrelid and a.attnum = key.attnum
+           left join pg_stats st
+             on st.schemaname = n.nspname and st.tablename = t.relname and st.attname = a.attname and not st.inherited) k
        -- One pass over pg_constraint (it has no index on conindid): the constraint an index enforces.
        left join (
          select distinct on (c.conindid) c.conindid, c.contype::text as contype, c.conname::text as conname from pg_constraint c
@@ -444,6 +466,16 @@ function bloatEstimate(b: BloatRow): { bytes: number; share: number } {
   return { bytes: extra * toNumber(b.block_size), share: extra / pages };
 }
 
+function indexBloatEstimate(i: IndexRow): { bytes: number; share: number } {
+  const blockSize = toNumber(i.block_size);
+  // The page header (24 bytes) and the B-tree's special space (16); one metapage.
+  const perPage = ((blockSize - 24 - 16) * toNumber(i.fillfactor)) / 100;
+  const expected = Math.ceil((toNumber(i.reltuples) * toNumber(i.entry_bytes)) / perPage) + 1;
+  const pages = toNumber(i.relpages);
+  const extra = Math.max(0, pages - expected);
+  return { bytes: extra * blockSize, share: extra / pages };
+}
+
 function tableStats(rows: readonly TableRow[], bloat: readonly BloatRow[]): TableStats[] {
   const bloatByTable = new Map(bloat.map((b) => [b.relid, bloatEstimate(b)]));
   return rows
@@ -520,6 +552,7 @@ function indexStats(rows: readonly IndexRow[]): IndexStats[] {
         constraint: i.constraint_type === null ? null : { type: i.constraint_type, name: i.constraint_name ?? '' },
         enforces: enforcedBy(i),
         coveredBy: duplicate === undefined || coveredBy === undefined ? null : { index: coveredBy, kind: duplicate.kind },
+        bloat: i.bloat_estimable ? indexBloatEstimate(i) : null,
       };
     })
     .sort((a, b) => b.bytes - a.bytes || a.index.localeCompare(b.index));

@@ -82,6 +82,7 @@ export function indexesTable({ indexes, server }: DbSnapshot, limit: number): Re
     enforces: i.enforces,
     valid: i.valid,
     cache_hit: i.cacheHit,
+    bloat_bytes: i.bloat?.bytes ?? null,
   }));
   return {
     name: 'indexes',
@@ -98,9 +99,10 @@ export function indexesTable({ indexes, server }: DbSnapshot, limit: number): Re
       { key: 'enforces', header: 'enforces', kind: 'text', priority: 4 },
       { key: 'valid', header: 'valid', kind: 'text', priority: 2 },
       { key: 'cache_hit', header: 'cache hit', kind: 'percent', priority: 4 },
+      { key: 'bloat_bytes', header: 'bloat', kind: 'bytes', priority: 4 },
     ],
     rows,
-    caption: `showing ${count(rows.length)} of ${count(indexes.length)} indexes; scans ${statsSince(server)}`,
+    caption: `showing ${count(rows.length)} of ${count(indexes.length)} indexes; scans ${statsSince(server)}; bloat estimated for B-trees on columns`,
   };
 }
 
