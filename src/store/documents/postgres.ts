@@ -21,7 +21,7 @@ import {
   type StatementSnapshotDocument,
 } from './document-store.js';
 
-/** The JSONB tables behind the collections (migrations 20261124000200_documents, 20261204000100_statement_snapshots). */
+/** The JSONB tables behind the collections (migrations 20261124000200_documents, 20261204000200_statement_snapshots). */
 const tables = {
   rawScans: `doc_${documentCollections.rawScans}`,
   benchmarkRuns: `doc_${documentCollections.benchmarkRuns}`,
