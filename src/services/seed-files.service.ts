@@ -151,10 +151,16 @@ export interface SeedModule {
 
 /** A seed file that breaks a rule: refused, by its file and line, and nothing applied. */
 export class SeedFileError extends ShiptrackError {
-  constructor(file: string, line: number | undefined, message: string, details: Record<string, unknown> = {}) {
+  constructor(
+    file: string,
+    line: number | undefined,
+    message: string,
+    details: Record<string, unknown> = {},
+    hint = 'fix the seed file and run it again: nothing of this run was applied',
+  ) {
     super('seed_refused', ExitCode.usage, `${line === undefined ? file : `${file}:${line}`}: ${message}`, {
       details: { file, line: line ?? null, ...details },
-      hint: 'fix the seed file and run it again: nothing of this run was applied',
+      hint,
     });
   }
 }
@@ -234,14 +240,15 @@ function displayPath(file: string): string {
 
 async function loadSeedModule(file: SeedFile): Promise<SeedModule> {
   const shown = displayPath(file.sourcePath);
+  const build = 'run `npm run build` (nothing was applied)';
   if (!existsSync(file.modulePath)) {
-    throw new SeedFileError(shown, undefined, `not built (${path.basename(file.modulePath)} is missing): run \`npm run build\``);
+    throw new SeedFileError(shown, undefined, `not built (${path.basename(file.modulePath)} is missing)`, {}, build);
   }
   if (file.modulePath !== file.sourcePath) {
     const manifest = path.join(path.dirname(file.modulePath), manifestName);
     const built = existsSync(manifest) ? (JSON.parse(readFileSync(manifest, 'utf8')) as Record<string, string>) : {};
     if (built[file.name] !== file.checksum) {
-      throw new SeedFileError(shown, undefined, 'changed since it was built: run `npm run build`');
+      throw new SeedFileError(shown, undefined, 'changed since it was built', {}, build);
     }
   }
   let mod: Partial<SeedModule>;
