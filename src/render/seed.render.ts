@@ -73,7 +73,7 @@ function describeChanges(changes: SeedChanges): string {
     ] as const
   )
     .filter(([, count]) => count > 0)
-    .map(([what, count]) => `${n(count)} ${what}`);
+    .map(([what, count]) => `${n(count)} ${count === 1 ? what.slice(0, -1) : what}`);
   return parts.length === 0 ? 'nothing new' : parts.join(', ');
 }
 
@@ -88,8 +88,12 @@ export function renderSeedRun(report: SeedRunReport, style: Style): string {
   if (report.files.length === 0) return 'no seed files to run';
   const table = renderTable<SeedFileRun>(
     [
-      { header: 'seed file', value: (f) => f.name },
-      { header: 'result', value: (f) => (f.result === 'rerun' ? resultWords[f.result] : style.ok(resultWords[f.result])) },
+      { header: 'seed file', value: (f) => f.name, cut: false },
+      {
+        header: 'result',
+        value: (f) => (f.result === 'rerun' ? resultWords[f.result] : style.ok(resultWords[f.result])),
+        cut: false,
+      },
       { header: 'wrote', value: (f) => describeChanges(f.changes), below: true },
       { header: 'seconds', value: (f) => f.seconds.toFixed(2), align: 'right', priority: 2 },
     ],
