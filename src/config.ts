@@ -36,6 +36,8 @@ export interface Config {
   readonly livenessTimeoutMs: number;
   /** A team's own migrations folder; undefined: `./migrations` when it exists and is not shiptrack's own. */
   readonly migrationsDir: string | undefined;
+  /** A team's own seed files (SHIPTRACK_SEEDS_DIR), run after shiptrack's. */
+  readonly seedsDir: string | undefined;
   readonly sources: Readonly<Record<SettingName, SettingSource>>;
   /** Passwords found in the configured URLs, for the output scrubber. */
   readonly secrets: readonly string[];
@@ -55,7 +57,8 @@ export type SettingName =
   | 'redisCommandTimeoutMs'
   | 'poolSize'
   | 'livenessTimeoutMs'
-  | 'migrationsDir';
+  | 'migrationsDir'
+  | 'seedsDir';
 
 /** A global command-line flag that sets a setting. */
 export interface SettingFlag {
@@ -200,6 +203,11 @@ export const settings: Readonly<Record<SettingName, SettingSpec>> = {
     default: undefined,
     parse: (value) => (value.trim() === '' ? { ok: false, message: 'must not be empty' } : { ok: true, value }),
   },
+  seedsDir: {
+    env: ['SHIPTRACK_SEEDS_DIR'],
+    default: undefined,
+    parse: (value) => (value.trim() === '' ? { ok: false, message: 'must not be empty' } : { ok: true, value }),
+  },
 };
 
 /** The setting a global flag sets, by the flag's name. */
@@ -295,6 +303,7 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
     poolSize: values.poolSize as number,
     livenessTimeoutMs: values.livenessTimeoutMs as number,
     migrationsDir: values.migrationsDir === undefined ? undefined : path.resolve(cwd, values.migrationsDir as string),
+    seedsDir: values.seedsDir === undefined ? undefined : path.resolve(cwd, values.seedsDir as string),
     sources: Object.freeze(sources),
     secrets: Object.freeze(
       secretsInUrls([

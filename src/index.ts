@@ -4,7 +4,7 @@
  */
 
 export { openShiptrack, createShiptrack } from './shiptrack.js';
-export type { Shiptrack, ShiptrackOptions, MigrationsApi, OutboxApi, Signalled } from './shiptrack.js';
+export type { Shiptrack, ShiptrackOptions, MigrationsApi, OutboxApi, SeedsApi, Signalled } from './shiptrack.js';
 
 export { loadConfig, describeConfig } from './config.js';
 export type { Config, SettingName } from './config.js';
@@ -35,6 +35,20 @@ export type { TrackAnswer, TrackResult, TrackOptions, WatchOptions } from './ser
 export type { ScanOutcome } from './services/scan-write.js';
 export type { RecordedOutcome, RecordedScans, ScanStreamOptions, ScanStreamSummary } from './services/scan.service.js';
 export type { SeedRequest, SeedReport, SeedProgress, SeedTable } from './services/seed.service.js';
+export { SeedFileError } from './services/seed-files.service.js';
+export type {
+  SeedServices,
+  SeedModule,
+  SeedCustomer,
+  SeedLocation,
+  SeedPackage,
+  SeedScan,
+  SeedRunReport,
+  SeedFileRun,
+  SeedChanges,
+  SeedListing,
+  SeedFileState,
+} from './services/seed-files.service.js';
 export type { CheckReport, CheckResult, RollupRepair } from './services/check.service.js';
 export type { ReportResult, ReportTable, Finding } from './services/reports/report.js';
 export { reportNames } from './services/reports/registry.js';

@@ -25,6 +25,7 @@ import type {
   ScanStreamOptions,
   ScanStreamSummary,
 } from './services/scan.service.js';
+import type { SeedListing, SeedRunReport } from './services/seed-files.service.js';
 import type { SeedReport, SeedRequest } from './services/seed.service.js';
 import type { TrackAnswer, TrackOptions, WatchOptions } from './services/track.service.js';
 import type { ServiceWarning } from './services/warnings.js';
@@ -117,6 +118,17 @@ export interface OutboxApi {
   status(): Promise<Omit<OutboxStatus, 'failing'>>;
 }
 
+export interface SeedsApi {
+  /**
+   * Runs the seed files (all, or those named) in name order, shiptrack's then the team's
+   * (SHIPTRACK_SEEDS_DIR), in one transaction: idempotent, each proven by the consistency checks
+   * and recorded. A file that breaks a rule throws SeedFileError (exit 2) and nothing is applied.
+   */
+  run(request?: { names?: readonly string[] } & Signalled): Promise<SeedRunReport>;
+  /** The seed files, and whether and when each was applied to this database. */
+  list(): Promise<SeedListing>;
+}
+
 export interface Shiptrack extends AsyncDisposable {
   readonly config: Config;
   /** Where are these packages: summary and timeline, through the cache when Redis is configured. */
@@ -136,6 +148,8 @@ export interface Shiptrack extends AsyncDisposable {
   /** Records a stream of NDJSON lines (a scans file) in batches. */
   recordScanLines(lines: AsyncIterable<string>, options?: ScanStreamOptions): Promise<ScanStreamSummary>;
   seed(request?: SeedRequest): Promise<SeedReport>;
+  /** The seed files of `seeds/` and SHIPTRACK_SEEDS_DIR: `seed run`, `seed list`. */
+  readonly seeds: SeedsApi;
   /** Proves every package's consistency; `ok` false names the violations. */
   check(options?: { jobs?: OptionValue; repairRollups?: boolean } & Signalled): Promise<CheckReport & { repair?: RollupRepair }>;
   /**
@@ -198,6 +212,14 @@ export function createShiptrack(config: Config, options: HandleOptions = {}): Sh
     },
     async seed(request = {}) {
       return (await import('./services/seed.service.js')).seed(resources, { ...request, signal: signalOf(request.signal) });
+    },
+    seeds: {
+      run: async (request = {}) =>
+        (await import('./services/seed-files.service.js')).runSeedFiles(resources, {
+          names: request.names,
+          signal: signalOf(request.signal),
+        }),
+      list: async () => (await import('./services/seed-files.service.js')).listSeeds(resources),
     },
     async check(checkOptions = {}) {
       const { checkConsistency } = await import('./services/check.service.js');

@@ -68,6 +68,10 @@ describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))(
         'dist/src/index.js',
         'dist/src/index.d.ts',
         'dist/migrations/checksums.json',
+        'seeds/02_demo_world.ts',
+        'dist/seeds/02_demo_world.js',
+        'dist/seeds/reference/places.js',
+        'dist/seeds/checksums.json',
       ]) {
         expect(() => readFileSync(path.join(installed, file)), file).not.toThrow();
       }
@@ -107,6 +111,22 @@ describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))(
 
       const after = await runCli(['track', inFlight, '--json'], { script: cli, cwd: app, env });
       expect(parseTrackJson(after.stdout).packages[0]?.status).toBe('exception');
+    });
+
+    it('runs the shipped seed files from the installed copy on a fresh embedded database, then check is clean', async () => {
+      const cli = path.join(installed, 'bin', 'shiptrack.js');
+      const cwd = tempDir('shiptrack-app-embedded-');
+      expect((await runCli(['migrate', 'latest'], { script: cli, cwd })).code).toBe(0);
+      const seeded = await runCli(['seed', 'run', '--json'], { script: cli, cwd });
+      expect(seeded.code, seeded.stderr).toBe(0);
+      const files = (JSON.parse(seeded.stdout) as { files: { name: string; result: string }[] }).files;
+      expect(files.map((f) => [f.name, f.result])).toEqual([
+        ['01_locations', 'applied'],
+        ['02_demo_world', 'applied'],
+      ]);
+      expect((await runCli(['check'], { script: cli, cwd })).code).toBe(0);
+      const customs = await runCli(['track', 'DM900005055US', '--json'], { script: cli, cwd });
+      expect(parseTrackJson(customs.stdout).packages[0]?.status).toBe('exception');
     });
 
     it("keeps the team's own migrations in ./migrations of the project, run after shiptrack's own", async () => {

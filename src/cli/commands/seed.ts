@@ -33,9 +33,67 @@ function confirmEraseAt(context: CommandContext) {
   };
 }
 
+/** `seed run [name…]`: the seed files, in name order, in one transaction. */
+function seedRunCommand(context: CommandContext): Command {
+  return new Command('run')
+    .description("run the seed files: shiptrack's seeds/, then yours (SHIPTRACK_SEEDS_DIR), in name order")
+    .argument('[name...]', 'only these seed files (default: all of them)')
+    .addHelpText(
+      'after',
+      `
+Each file is a module exporting seed(knex, shiptrack). Running them again changes nothing:
+rows are upserted on their natural keys (e-mail, location name, tracking number), scans go
+through the write path (idempotent, judged by the state machine), and a file's times count
+from when it was first applied here. The run is one transaction, proven by the consistency
+checks: a file that breaks a rule is named with its line, and nothing is applied (exit 2).
+
+shiptrack's own: 01_locations (real facilities), 02_demo_world (a dozen packages, each
+with a story: on time, late, out for delivery, customs, returned, stale…).
+
+Examples:
+  $ shiptrack seed run                          every seed file, then try the numbers it prints
+  $ shiptrack seed run 01_locations             only the reference facilities
+  $ SHIPTRACK_SEEDS_DIR=./my-seeds shiptrack seed run   yours too, after shiptrack's
+  $ shiptrack seed run --json                   what each file wrote, as JSON`,
+    )
+    .action(async (names: string[]) => {
+      await withShiptrack(context, async (shiptrack) => {
+        const render = await import('../../render/seed.render.js');
+        const report = await shiptrack.seeds.run({ names });
+        await printWarnings(context, report.warnings);
+        context.output.result(report, (style) => render.renderSeedRun(report, style));
+      });
+    });
+}
+
+/** `seed list`: the seed files and whether each was applied to this database. */
+function seedListCommand(context: CommandContext): Command {
+  return new Command('list')
+    .description('the seed files, and whether and when each was applied to this database')
+    .addHelpText(
+      'after',
+      `
+States: "not applied"; "applied" (the file as it is now); "changed since applied" (the
+next \`seed run\` applies it again, idempotently).
+
+Examples:
+  $ shiptrack seed list
+  $ SHIPTRACK_SEEDS_DIR=./my-seeds shiptrack seed list --json`,
+    )
+    .action(async () => {
+      await withShiptrack(context, async (shiptrack) => {
+        const render = await import('../../render/seed.render.js');
+        const listing = await shiptrack.seeds.list();
+        context.output.result(listing, (style) => render.renderSeedList(listing, style));
+      });
+    });
+}
+
 export function seedCommand(context: CommandContext): Command {
   return new Command('seed')
-    .description('load realistic, reproducible data: customers, locations, packages, shipments and their journeys')
+    .description('load realistic, reproducible data at volume (--profile), or run the seed files (seed run, seed list)')
+    .addCommand(seedRunCommand(context))
+    .addCommand(seedListCommand(context))
     .addOption(new Option('--profile <name>', 'data size (DOMAIN §5)').choices(profileNames).default('tiny'))
     .option('--packages <n>', 'packages (overrides the profile)')
     .option('--customers <n>', 'customers (overrides the profile)')
@@ -55,6 +113,8 @@ Profiles: tiny 1,000 packages · small 100,000 · medium 1,000,000 · large 10,0
 The load is one transaction streamed with COPY: Ctrl-C or a failure leaves the tables as they
 were. Into empty tables, keys, foreign keys and indexes are built after the load, then ANALYZE.
 A second seed on the same database while one runs is refused (exit 4).
+
+Seed files (small, readable, a known state): \`shiptrack seed run --help\`.
 
 Examples:
   $ shiptrack seed --profile small --seed 42

@@ -10,6 +10,7 @@
  */
 import { type LocationType, type PackageStatus, locationTypes } from '../status.js';
 import { type Place, placeDistanceKm, places } from './places.js';
+import { locationTypeLabels } from '../../../seeds/reference/places.js';
 import { eventsPerPackageFor } from './profiles.js';
 import { Rng, type StreamKey, cumulativeWeights, hash32, streamIds, streamKey } from './random.js';
 import {
@@ -200,15 +201,6 @@ const typeWeightsByPlace: Float64Array[] = places.map((p) => {
   };
   return cumulativeWeights(locationTypes.map((t) => weights[t]));
 });
-
-const typeLabels: Readonly<Record<LocationType, string>> = {
-  warehouse: 'Warehouse',
-  hub: 'Hub',
-  sorting_center: 'Sorting Center',
-  delivery_station: 'Delivery Station',
-  pickup_point: 'Pickup Point',
-  customs: 'Customs Facility',
-};
 
 /** Location-row count of the backbone: the first rows of every batch are hubs and sorting centers
  *  in big cities, so even a small network has somewhere to route through. */
@@ -522,7 +514,7 @@ export function generateLocation(params: SeedParams, index: number): LocationRow
   const id = ctx.locationOffset + index + 1;
   return {
     location_id: id,
-    location_name: `${place.city} ${typeLabels[type]} ${id}`,
+    location_name: `${place.city} ${locationTypeLabels[type]} ${id}`,
     city: place.city,
     state: place.state,
     location_type: type,
