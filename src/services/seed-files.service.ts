@@ -157,8 +157,10 @@ export class SeedFileError extends ShiptrackError {
     message: string,
     details: Record<string, unknown> = {},
     hint = 'fix the seed file and run it again: nothing of this run was applied',
+    /** 2 for a file that cannot run; 4 (as for a refused scan) for data the rules refuse. */
+    exitCode: ExitCode = ExitCode.usage,
   ) {
-    super('seed_refused', ExitCode.usage, `${line === undefined ? file : `${file}:${line}`}: ${message}`, {
+    super('seed_refused', exitCode, `${line === undefined ? file : `${file}:${line}`}: ${message}`, {
       details: { file, line: line ?? null, ...details },
       hint,
     });
@@ -341,7 +343,7 @@ async function count(trx: Knex.Transaction, sql: string, bindings: readonly unkn
 /** The services a file gets, over the run's transaction. */
 function seedServices(trx: Knex.Transaction, db: Database, resources: Resources, now: Date, run: FileRunState): SeedServices {
   const refuse = (line: number | undefined, message: string, details?: Record<string, unknown>): SeedFileError =>
-    new SeedFileError(run.shown, line, message, details);
+    new SeedFileError(run.shown, line, message, details, undefined, ExitCode.conflict);
   const inTransaction: Database = {
     knex: trx,
     mode: db.mode,
@@ -517,6 +519,8 @@ async function proveTouched(trx: Knex.Transaction, mode: Database['mode'], run: 
     undefined,
     `what it wrote fails the consistency checks: ${failed.map((c) => `${c.check} (${c.samples.join(', ')})`).join('; ')}`,
     { checks: failed },
+    undefined,
+    ExitCode.conflict,
   );
 }
 

@@ -146,7 +146,7 @@ describe.skipIf(!inject('postgresAvailable'))('seed files on a PostgreSQL server
   it('a file that breaks the state machine is refused by file and line, and nothing of the run is applied', async () => {
     const before = await snapshot();
     const refused = await runCli(['seed', 'run'], { env: { ...env, SHIPTRACK_SEEDS_DIR: badSeedFolder() } });
-    expect(refused.code).toBe(2);
+    expect(refused.code).toBe(4);
     expect(refused.stderr).toMatch(
       /error: .*my-seeds\/10_skips_ahead\.mjs:3: DM900013131US: pending → delivered is not an allowed transition/,
     );
