@@ -5,6 +5,7 @@ import { isTransitionAllowed, judgeAtPlace, terminalStatuses, type PackageStatus
 import { mapPostgresError } from '../errors.js';
 import type { ScanInput } from '../domain/scan-input.js';
 import type { Database } from '../store/database.js';
+import * as citus from './scan-write-citus.js';
 import type { DocumentsTarget } from '../store/documents/document-store.js';
 
 /**
@@ -207,12 +208,15 @@ async function recordBatch(deps: ScanDeps, batch: PreparedBatch): Promise<ScanOu
     return await deps.db.knex.transaction(async (trx) => {
       // Locked in id order, so two processes recording scans of the same packages queue up
       // rather than deadlock. A row locked after a wait is the version the other process left.
-      const locked = await rows<{ package_id: number; tracking_number: string; current_status: PackageStatus }>(
-        trx,
-        `select package_id, tracking_number, current_status from packages where tracking_number = any (?::text[])
-          order by package_id for update`,
-        [batch.numbers],
-      );
+      const distributed = deps.db.distributed === true;
+      const locked = distributed
+        ? await citus.lockPackagesByNumber(trx, batch.numbers)
+        : await rows<{ package_id: number; tracking_number: string; current_status: PackageStatus }>(
+            trx,
+            `select package_id, tracking_number, current_status from packages where tracking_number = any (?::text[])
+              order by package_id for update`,
+            [batch.numbers],
+          );
       const packageOf = new Map(locked.map((p) => [p.tracking_number, p.package_id]));
 
       const keyOwners: number[] = [];
@@ -229,9 +233,11 @@ async function recordBatch(deps: ScanDeps, batch: PreparedBatch): Promise<ScanOu
       // waited. The latest event time is one backward index probe per package, the known keys one
       // probe each on both columns of the key's index (LIMIT keeps the planner from turning it into
       // a walk over all the package's keyed events, which grows with its history).
-      const events = await rows<{ package_id: number; latest_at: Date | null; known: [string, string, number][] | null }>(
-        trx,
-        `select k.package_id,
+      const events = distributed
+        ? await citus.readKnownEvents(trx, keyOwners, keys)
+        : await rows<{ package_id: number; latest_at: Date | null; known: [string, string, number][] | null }>(
+            trx,
+            `select k.package_id,
                 (select e.event_timestamp from tracking_events e where e.package_id = k.package_id
                   order by e.event_timestamp desc, e.event_id desc limit 1) as latest_at,
                 (select json_agg(json_build_array(x.key, f.scan_hash, f.event_id))
@@ -240,8 +246,8 @@ async function recordBatch(deps: ScanDeps, batch: PreparedBatch): Promise<ScanOu
                                         where e.package_id = k.package_id and e.idempotency_key = x.key limit 1) f) as known
            from (select v.package_id, array_agg(v.key) as keys from unnest(?::bigint[], ?::text[]) as v(package_id, key)
                   group by v.package_id) k`,
-        [keyOwners, textArray(keys)],
-      );
+            [keyOwners, textArray(keys)],
+          );
       const statusOf = new Map(locked.map((p) => [p.package_id, p.current_status]));
       const state = new Map<number, PackageState>();
       const seen = new Map<string, { hash: string; eventId: number | undefined; index: number }>();
@@ -378,9 +384,20 @@ async function recordBatch(deps: ScanDeps, batch: PreparedBatch): Promise<ScanOu
         // with the scan's status, location and key; to the table or the outbox), the packages'
         // status and the delivery times. Each event id comes back with the position of its scan,
         // matched by the (package, key) the batch has once.
-        const inserted = await rows<{ event_id: number; ord: number }>(
-          trx,
-          `with v as (
+        const inserted = distributed
+          ? await citus.writeBatch(trx, {
+              columns: batch.columns,
+              payloads: batch.payloads,
+              ords: pending.map((p) => p.index + 1),
+              packageIds: pending.map((p) => p.packageId),
+              reasons: pending.map((p) => p.forcedReason),
+              changed: changed.map((c) => ({ packageId: c.packageId, status: c.status })),
+              delivered,
+              documentsTarget: deps.documentsTarget,
+            })
+          : await rows<{ event_id: number; ord: number }>(
+              trx,
+              `with v as (
              select * from unnest(?::text[], ?::int[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[])
                     with ordinality as v(status, location_id, at, key, hash, tracking_number, source, ord)
            ), w as (
@@ -403,18 +420,18 @@ async function recordBatch(deps: ScanDeps, batch: PreparedBatch): Promise<ScanOu
               where s.package_id = c.id
            )
            select e.event_id, w.ord from e join w on w.package_id = e.package_id and w.key = e.idempotency_key`,
-          [
-            ...batch.columns,
-            pending.map((p) => p.index + 1),
-            pending.map((p) => p.packageId),
-            pending.map((p) => p.forcedReason),
-            batch.payloads,
-            changed.map((s) => s.packageId),
-            changed.map((s) => s.status),
-            [...delivered.keys()],
-            [...delivered.values()],
-          ],
-        );
+              [
+                ...batch.columns,
+                pending.map((p) => p.index + 1),
+                pending.map((p) => p.packageId),
+                pending.map((p) => p.forcedReason),
+                batch.payloads,
+                changed.map((s) => s.packageId),
+                changed.map((s) => s.status),
+                [...delivered.keys()],
+                [...delivered.values()],
+              ],
+            );
         for (const { event_id, ord } of inserted) {
           const outcome = outcomes[ord - 1];
           if (outcome !== undefined && 'eventId' in outcome) outcome.eventId = event_id;

@@ -349,6 +349,7 @@ function seedServices(trx: Knex.Transaction, db: Database, resources: Resources,
     mode: db.mode,
     target: db.target,
     failure: () => db.failure(),
+    distributed: db.distributed,
     close: () => Promise.resolve(),
   };
   /** Runs a write, turning a database error into a refusal at the seed file's line. */

@@ -151,14 +151,20 @@ async function maxId(session: Session, table: string, column: string): Promise<n
 }
 
 /**
- * The triggers with a transition table: those of migration 700 that list changed packages, and
- * those of migration 20261203000100 that keep the rollups (rebuilt after a load instead).
+ * The triggers a load switches off: those of migration 700 that list changed packages, and those
+ * that keep the rollups (rebuilt after a load instead) — per statement on one server (migration
+ * 20261203000100), per row on Citus (migration 20261204000300). Truncate triggers stay on.
  */
-const loadTriggers = (['packages', 'shipments', 'tracking_events'] as const).flatMap((table) =>
-  (['consistency', 'rollups'] as const).flatMap((purpose) =>
-    (['insert', 'update', 'delete'] as const).map((event) => [table, `${table}_${purpose}_${event}`] as const),
-  ),
-);
+async function loadTriggers(session: Session): Promise<[string, string][]> {
+  const found = await session.raw<{ table: string; trigger: string }>(
+    `select c.relname as table, t.tgname as trigger
+       from pg_trigger t join pg_class c on c.oid = t.tgrelid
+      where not t.tgisinternal and c.relname in ('packages', 'shipments', 'tracking_events') and pg_table_is_visible(c.oid)
+        and t.tgname ~ '_(consistency|rollups)_(insert|update|delete|row)$'
+      order by 1, 2`,
+  );
+  return found.rows.map((r) => [r.table, r.trigger]);
+}
 
 /** Seeds the database; see the module comment for the guarantees. */
 export async function seedDatabase(db: Database, options: SeedOptions): Promise<SeedSummary> {
@@ -198,9 +204,20 @@ async function seedInSession(session: Session, options: SeedOptions): Promise<Se
     // transaction, whichever way it ends.
     await session.raw(`select set_config('shiptrack.track_changes', 'off', true)`);
     await session.raw('update consistency_state set epoch = epoch + 1, epoch_xact = pg_current_xact_id()');
+    // On Citus: foreign keys to reference tables are added back over one connection per node
+    // (Citus refuses them after parallel work in the same transaction), and the row triggers of
+    // distributed tables may be switched off and on. ANALYZE follows the commit there: Citus
+    // refuses it in a transaction that read a reference table's placement on this node.
+    const distributed = session.db.distributed === true;
+    if (distributed) {
+      await session.raw(`set local citus.multi_shard_modify_mode to 'sequential'`);
+      await session.raw(`set local citus.enable_unsafe_triggers to on`);
+    }
+    const lookupTables = distributed ? ', package_numbers' : '';
+    const triggers = await loadTriggers(session);
 
     if (options.mode === 'truncate') {
-      await session.raw(`truncate ${seedTables.map(quoteIdent).join(', ')}, doc_raw_scans restart identity`);
+      await session.raw(`truncate ${seedTables.map(quoteIdent).join(', ')}${lookupTables}, doc_raw_scans restart identity`);
       await session.raw(`delete from document_outbox where collection = 'raw_scans'`);
     }
     const nonEmpty: string[] = [];
@@ -230,12 +247,12 @@ async function seedInSession(session: Session, options: SeedOptions): Promise<Se
       await dropDefinitions(session, saved);
       // Truncating the (empty) tables in this transaction allows COPY … FREEZE: rows are written
       // already frozen, which saves the load its visibility bookkeeping and later vacuums.
-      await session.raw(`truncate ${seedTables.map(quoteIdent).join(', ')}`);
+      await session.raw(`truncate ${seedTables.map(quoteIdent).join(', ')}${lookupTables}`);
       // Off as well as told to list nothing: a trigger with a transition table makes PostgreSQL
       // keep a copy of every row a statement writes, whether the trigger lists it or not (at
       // medium the seed took 37.5–38.6 s with the copies, 36.9–37.8 s without). The truncate holds
       // the tables already; the triggers are on again before the commit.
-      for (const [table, trigger] of loadTriggers) {
+      for (const [table, trigger] of triggers) {
         await session.raw(`alter table ${quoteIdent(table)} disable trigger ${quoteIdent(trigger)}`);
       }
     }
@@ -319,6 +336,15 @@ async function seedInSession(session: Session, options: SeedOptions): Promise<Se
       });
     }
 
+    // Citus: the loaded packages' numbers into the lookup that keeps them unique across shards.
+    if (distributed) {
+      await session.raw(
+        `insert into package_numbers (tracking_number, package_id)
+         select tracking_number, package_id from packages where package_id > ?`,
+        [offsets.package],
+      );
+    }
+
     // Identity columns must continue after the keys the loader chose.
     for (const [table, column] of [
       ['customers', 'customer_id'],
@@ -334,7 +360,7 @@ async function seedInSession(session: Session, options: SeedOptions): Promise<Se
     }
 
     if (rebuild) {
-      for (const [table, trigger] of loadTriggers) {
+      for (const [table, trigger] of triggers) {
         await session.raw(`alter table ${quoteIdent(table)} enable trigger ${quoteIdent(trigger)}`);
       }
       // Appended rows were counted by the triggers as they came; a load with them off is counted here.
@@ -345,15 +371,18 @@ async function seedInSession(session: Session, options: SeedOptions): Promise<Se
       });
     }
 
-    await timed('analyze', async () => {
-      options.onProgress?.({ phase: 'analyze', done: 0, total: 1, rows: 0 });
-      await session.raw(`analyze ${[...seedTables, 'doc_raw_scans'].map(quoteIdent).join(', ')}`);
-      options.onProgress?.({ phase: 'analyze', done: 1, total: 1, rows: 0 });
-    });
+    const analyze = (): Promise<void> =>
+      timed('analyze', async () => {
+        options.onProgress?.({ phase: 'analyze', done: 0, total: 1, rows: 0 });
+        await session.raw(`analyze ${[...seedTables, 'doc_raw_scans'].map(quoteIdent).join(', ')}${lookupTables}`);
+        options.onProgress?.({ phase: 'analyze', done: 1, total: 1, rows: 0 });
+      });
+    if (!distributed) await analyze();
 
     checkAbort();
     await session.raw('commit');
     inTransaction = false;
+    if (distributed) await analyze();
 
     const seconds = (performance.now() - started) / 1000;
     const total = Object.values(rows).reduce((a, b) => a + b, 0);

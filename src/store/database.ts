@@ -15,6 +15,11 @@ export interface Database {
   readonly target: string;
   /** Set once the server stopped answering (store/liveness.ts): why the work in flight failed. */
   failure(): Error | undefined;
+  /**
+   * A Citus coordinator with shiptrack's distributed layout (migration 20261204000300: the
+   * package_numbers lookup exists), as of the pool's newest connection; absent or false elsewhere.
+   */
+  readonly distributed?: boolean;
   close(): Promise<void>;
 }
 
@@ -118,7 +123,7 @@ function pooledClients(knex: Knex): PgSocketOwner[] {
 }
 
 interface PgQueryable {
-  query(sql: string, callback: (error: Error | null) => void): void;
+  query(sql: string, callback: (error: Error | null, result?: { rows: { distributed?: boolean }[] }) => void): void;
 }
 
 interface PgSocketOwner {
@@ -130,6 +135,7 @@ async function openServerDatabase(config: Config, options: OpenDatabaseOptions):
   const store = `PostgreSQL at ${describeServer(url)}`;
   const [{ default: knexFactory }, pg] = await Promise.all([import('knex'), import('pg')]);
   const connection = pgConnectionConfig(config, pg.default.types, options);
+  let distributed = false;
   const knex = knexFactory({
     client: 'pg',
     version: '15',
@@ -143,11 +149,17 @@ async function openServerDatabase(config: Config, options: OpenDatabaseOptions):
       // us (PostgreSQL 14 and later; older servers have no such setting and skip it). No statement
       // of ours gains from JIT compilation: short reads and writes, and reports that used to turn
       // it off each time (compiling costs tens of ms when a large table makes a plan look costly).
+      // The same round trip says whether this is a Citus coordinator with the distributed layout.
       afterCreate: (conn: PgQueryable, done: (error: Error | null, conn: PgQueryable) => void) => {
         conn.query(
-          `select set_config(name, case name when 'jit' then 'off' else '2000' end, false) from pg_settings
+          `select set_config(name, case name when 'jit' then 'off' else '2000' end, false),
+                  to_regclass('package_numbers') is not null as distributed
+             from pg_settings
             where name in ('client_connection_check_interval', 'jit')`,
-          (error) => done(error, conn),
+          (error, result) => {
+            if (error === null && result?.rows[0] !== undefined) distributed = result.rows[0].distributed === true;
+            done(error, conn);
+          },
         );
       },
     },
@@ -194,6 +206,9 @@ async function openServerDatabase(config: Config, options: OpenDatabaseOptions):
     mode: 'server',
     target: databaseTarget(config),
     failure: () => failure,
+    get distributed() {
+      return distributed;
+    },
     close: async () => {
       await watchdog.stop();
       // A frozen server never answers the goodbye: its sockets are closed instead.

@@ -5,17 +5,17 @@ import { sessionPool, type Database } from './database.js';
 import type { EmbeddedClient } from './embedded.js';
 import { queryPrepared, type PreparedStatement } from './prepared-read.js';
 
-/**
- * The read behind `track`: summary and timeline in one round trip, as a named prepared
- * statement on a server (planned once per connection). Locations are looked up per event with
- * LATERAL … LIMIT 1: planning a six-table join was most of the cost of the unprepared query.
- * Local times come from PostgreSQL's time zone database (the zones are checked on write), so
- * printing a timeline needs no ICU time zone data in Node, whose first use costs ~10 ms.
- * Exported for the benchmark, which compares its harness with pgbench on this very SQL.
- */
-export const trackQuery: PreparedStatement = {
-  name: 'shiptrack_track_v3',
-  text: `
+/** The track read's SQL: by tracking number (one server), or by package id (Citus, below). */
+function trackSql(by: 'number' | 'id'): string {
+  const reason =
+    by === 'number'
+      ? `(select coalesce(d.payload->>'reason', d.payload->>'carrier_status_code') from doc_raw_scans d
+                                where d.event_id = e.event_id)`
+      : 'null';
+  // On Citus the events' subquery names the package id too: then the whole read is one router query.
+  const eventsFilter = by === 'number' ? '' : ' and e.package_id = $1';
+  const where = by === 'number' ? 'p.tracking_number = $1' : 'p.package_id = $1';
+  return `
 select p.package_id, p.tracking_number, p.current_status, p.weight::text as weight, p.metadata,
        sender.name as sender, recipient.name as recipient,
        s.estimated_delivery, s.actual_delivery,
@@ -34,20 +34,51 @@ select p.package_id, p.tracking_number, p.current_status, p.weight::text as weig
                   'offset', (extract(epoch from (e.event_timestamp at time zone l.time_zone) - (e.event_timestamp at time zone 'UTC')) / 60)::int,
                   'location', json_build_object('name', l.location_name, 'city', l.city, 'state', l.state, 'timeZone', l.time_zone),
                   'reason', case when e.status in ('exception', 'attempt_fail') then
-                              (select coalesce(d.payload->>'reason', d.payload->>'carrier_status_code') from doc_raw_scans d
-                                where d.event_id = e.event_id) end)
+                              ${reason} end)
                 order by e.event_timestamp, e.event_id)
            from tracking_events e
            cross join lateral (select location_name, city, state, time_zone from locations where location_id = e.location_id limit 1) l
-          where e.package_id = p.package_id), '[]'::json) as events
+          where e.package_id = p.package_id${eventsFilter}), '[]'::json) as events
   from packages p
   join shipments s on s.package_id = p.package_id
   join customers sender on sender.customer_id = p.sender_id
   join customers recipient on recipient.customer_id = p.recipient_id
   join locations o on o.location_id = s.origin_location_id
   join locations d on d.location_id = s.destination_location_id
- where p.tracking_number = $1`,
+ where ${where}`;
+}
+
+/**
+ * The read behind `track`: summary and timeline in one round trip, as a named prepared
+ * statement on a server (planned once per connection). Locations are looked up per event with
+ * LATERAL … LIMIT 1: planning a six-table join was most of the cost of the unprepared query.
+ * Local times come from PostgreSQL's time zone database (the zones are checked on write), so
+ * printing a timeline needs no ICU time zone data in Node, whose first use costs ~10 ms.
+ * Exported for the benchmark, which compares its harness with pgbench on this very SQL.
+ */
+export const trackQuery: PreparedStatement = {
+  name: 'shiptrack_track_v3',
+  text: trackSql('number'),
 };
+
+/**
+ * On a Citus coordinator with the distributed layout (migration 20261204000300): the number's
+ * package from package_numbers (a router query on the number's shard), then the package by id
+ * (a router query on its shard group). The reasons of exceptions come from doc_raw_scans, which
+ * stays on the coordinator, in a third query when there are exceptions.
+ */
+export const packageIdQuery: PreparedStatement = {
+  name: 'shiptrack_package_id_v1',
+  text: 'select package_id from package_numbers where tracking_number = $1',
+};
+
+export const trackByIdQuery: PreparedStatement = {
+  name: 'shiptrack_track_by_id_v1',
+  text: trackSql('id'),
+};
+
+const reasonsSql = `select event_id, coalesce(payload->>'reason', payload->>'carrier_status_code') as reason
+  from doc_raw_scans where event_id = any($1::bigint[])`;
 
 interface TrackRow {
   package_id: number;
@@ -118,7 +149,42 @@ export type TrackSource =
   | { kind: 'embedded'; client: EmbeddedClient }
   | { kind: 'database'; db: Database };
 
-async function readTrackRow(client: Client, trackingNumber: string, prepare = true): Promise<TrackRow | undefined> {
+/** Whether a plain client's server has the distributed layout: asked once per client. */
+const layouts = new WeakMap<Client, Promise<boolean>>();
+
+function isDistributed(client: Client): Promise<boolean> {
+  let known = layouts.get(client);
+  if (known === undefined) {
+    known = client
+      .query<{ distributed: boolean }>(`select to_regclass('package_numbers') is not null as distributed`)
+      .then((r) => r.rows[0]?.distributed === true);
+    layouts.set(client, known);
+  }
+  return known;
+}
+
+async function readDistributedRow(client: Client, trackingNumber: string): Promise<TrackRow | undefined> {
+  const [found] = await queryPrepared<{ package_id: number }>(client, packageIdQuery, [trackingNumber]);
+  if (found === undefined) return undefined;
+  const [row] = await queryPrepared<TrackRow>(client, trackByIdQuery, [found.package_id]);
+  const problems = (row?.events ?? []).filter((e) => e.status === 'exception' || e.status === 'attempt_fail');
+  if (problems.length > 0) {
+    const { rows } = await client.query<{ event_id: number; reason: string | null }>(reasonsSql, [
+      problems.map((e) => e.eventId),
+    ]);
+    const reasons = new Map(rows.map((r) => [Number(r.event_id), r.reason]));
+    for (const e of problems) e.reason = reasons.get(e.eventId) ?? null;
+  }
+  return row;
+}
+
+async function readTrackRow(
+  client: Client,
+  trackingNumber: string,
+  prepare = true,
+  distributed?: boolean,
+): Promise<TrackRow | undefined> {
+  if (distributed ?? (await isDistributed(client))) return readDistributedRow(client, trackingNumber);
   if (prepare) return (await queryPrepared<TrackRow>(client, trackQuery, [trackingNumber]))[0];
   return (await client.query<TrackRow>(trackQuery.text, [trackingNumber])).rows[0];
 }
@@ -160,7 +226,7 @@ export async function findTrackedPackage(source: TrackSource, trackingNumber: st
     connection = await pool.acquireConnection();
     const row =
       source.db.mode === 'server'
-        ? await readTrackRow(connection as Client, trackingNumber)
+        ? await readTrackRow(connection as Client, trackingNumber, true, source.db.distributed === true)
         : (await (connection as PgliteClient).query(trackQuery.text, [trackingNumber])).rows[0];
     return row === undefined ? null : toTrackedPackage(row);
   } catch (error) {
