@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { allowedTransitions, packageStatuses } from '../domain/status.js';
 import { parseJobs, type OptionValue } from '../options.js';
-import type { Database } from '../store/database.js';
+import { refuseOnCitus, type Database } from '../store/database.js';
 import type { Resources } from '../store/resources.js';
 import { inFlightDifferencesSql, rebuildRollups, statusCountsDifferencesSql } from '../store/rollups.js';
 import { withSession } from '../store/session.js';
@@ -493,6 +493,7 @@ export async function runConsistencyChecks(
   db: Database,
   options: { connections?: number; signal?: AbortSignal | undefined } = {},
 ): Promise<CheckReport> {
+  refuseOnCitus(db, '`check`');
   const proveAll = (reader: ReportReader): Promise<Proof> => proveConsistency(reader, { full: true });
   const report = { now: new Date(), signal: options.signal, applicationName: 'shiptrack check' };
   const read = await readReport(db, report, proveAll, {
@@ -543,6 +544,7 @@ export async function repairRollups(
   options: { signal?: AbortSignal | undefined } = {},
 ): Promise<RollupRepair> {
   const started = performance.now();
+  refuseOnCitus(await resources.database(), '`check --repair-rollups`');
   const db = await resources.forLongWork().database();
   return withSession(
     db,

@@ -8,7 +8,7 @@ import { checkScan, type ScanRecord } from '../domain/scan-input.js';
 import { isValidTrackingNumber } from '../domain/tracking-number.js';
 import { ConflictError, ExitCode, NotFoundError, ShiptrackError, UsageError, mapPostgresError } from '../errors.js';
 import { findPackageRoot } from '../package-root.js';
-import type { Database } from '../store/database.js';
+import { refuseOnCitus, type Database } from '../store/database.js';
 import type { Resources } from '../store/resources.js';
 import { withSession } from '../store/session.js';
 import { collectConsistencyChecks } from './check.service.js';
@@ -539,6 +539,7 @@ export async function runSeedFiles(
   const modules = new Map<string, SeedModule>();
   for (const file of files) modules.set(file.name, await loadSeedModule(file));
   const db = await resources.forLongWork().database();
+  refuseOnCitus(db, '`seed run`');
   // Whole seconds: the "now" is recorded, and reads back exactly the same.
   const runNow = new Date(Math.floor(Date.now() / 1000) * 1000);
   const runs: FileRunState[] = [];

@@ -1,11 +1,17 @@
-import { describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packageIdQuery, trackByIdQuery } from '../../src/store/track-query.js';
 import { runCli, type CliResult } from '../support/cli.js';
+import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { testCitusUrl } from '../support/env.js';
 
 /**
  * Against a Citus coordinator with workers (SHIPTRACK_TEST_CITUS_URL, its database given to the
- * tests): shiptrack migrates it and `doctor` names Citus, each worker and the shards. Skipped,
- * visibly, without it. The distributed layout itself is issue 19's next step.
+ * tests): shiptrack lays the schema out for Citus (reference and co-located distributed tables,
+ * the package_numbers lookup), seeds it, tracks with router queries only, records concurrent
+ * scans, keeps tracking numbers unique across shards, and answers the reports as one server does
+ * on the same seed. What does not run there yet is refused with a clear message, and tested so.
+ * Skipped, visibly, without a coordinator.
  */
 
 const skipped = testCitusUrl === undefined ? 'SHIPTRACK_TEST_CITUS_URL is not set' : undefined;
@@ -17,9 +23,62 @@ function ok(result: CliResult): CliResult {
 
 describe.skipIf(skipped !== undefined)(`on a Citus coordinator${skipped === undefined ? '' : ` — SKIPPED: ${skipped}`}`, () => {
   const env = { SHIPTRACK_DATABASE_URL: testCitusUrl ?? '' };
+  let client: pg.Client;
+  const one = async <T>(sql: string, values: unknown[] = []): Promise<T> => (await client.query(sql, values)).rows[0] as T;
+  const layout = async (): Promise<Record<string, string>> =>
+    Object.fromEntries(
+      (
+        await client.query<{ t: string; kind: string }>(
+          `select logicalrelid::text as t,
+                  case when partmethod = 'n' then 'reference' else 'distributed ' || colocationid end as kind
+             from pg_dist_partition where logicalrelid::text in
+               ('customers', 'locations', 'packages', 'shipments', 'tracking_events', 'in_flight_packages', 'package_numbers')`,
+        )
+      ).rows.map((r) => [r.t, r.kind]),
+    );
 
-  it('migrates, and doctor names Citus, its workers (all reachable) and its tables', async () => {
-    ok(await runCli(['migrate', 'latest'], { env }));
+  beforeAll(async () => {
+    client = new pg.Client({ connectionString: testCitusUrl });
+    await client.connect();
+    // From wherever an earlier run left it: down to before the layout, then up again below.
+    const applied = await client.query(`select to_regclass('shiptrack_migrations') is not null as m`);
+    if ((applied.rows[0] as { m: boolean }).m) {
+      const found = await one<{ n: number }>(
+        `select count(*)::int as n from shiptrack_migrations where name like '20261204000300_citus_layout%'`,
+      );
+      if (found.n > 0) ok(await runCli(['migrate', 'down', '--yes'], { env, timeoutMs: 120_000 }));
+    }
+  }, 180_000);
+
+  afterAll(async () => {
+    await client?.end();
+  });
+
+  it('migrates to the layout: reference tables, one co-location group on package_id, the lookup on the number; down and up again', async () => {
+    ok(await runCli(['migrate', 'latest'], { env, timeoutMs: 120_000 }));
+    const up = await layout();
+    expect(up.customers).toBe('reference');
+    expect(up.locations).toBe('reference');
+    const group = up.packages;
+    expect(group).toMatch(/^distributed \d+$/);
+    for (const t of ['shipments', 'tracking_events', 'in_flight_packages']) expect(up[t]).toBe(group);
+    expect(up.package_numbers).toMatch(/^distributed \d+$/);
+    expect(up.package_numbers).not.toBe(group);
+
+    ok(await runCli(['migrate', 'down', '--yes'], { env, timeoutMs: 120_000 }));
+    expect(await layout()).toEqual({});
+    const restored = await one<{ unique_number: boolean; statement_triggers: number; identity: string }>(
+      `select exists (select 1 from pg_constraint where conname = 'packages_tracking_number_key') as unique_number,
+              (select count(*)::int from pg_trigger where tgrelid = 'packages'::regclass and not tgisinternal) as statement_triggers,
+              (select attidentity::text from pg_attribute where attrelid = 'packages'::regclass and attname = 'package_id') as identity`,
+    );
+    expect(restored).toEqual({ unique_number: true, statement_triggers: 8, identity: 'd' });
+
+    ok(await runCli(['migrate', 'latest'], { env, timeoutMs: 120_000 }));
+    expect((await layout()).packages).toMatch(/^distributed \d+$/);
+  });
+
+  it('doctor names Citus, its workers (all reachable) and its tables', async () => {
     const report = JSON.parse(ok(await runCli(['doctor', '--json'], { env })).stdout) as {
       checks: { store: string; detail: string; citus?: { version: string; workers: { node: string; reachable: boolean }[] } }[];
     };
@@ -28,6 +87,160 @@ describe.skipIf(skipped !== undefined)(`on a Citus coordinator${skipped === unde
     expect(postgres?.citus?.workers.length).toBeGreaterThan(0);
     expect(postgres?.citus?.workers.every((w) => w.reachable)).toBe(true);
     expect(postgres?.detail).toMatch(/Citus \d+\.\d+\S*, \d+ workers?/);
+  });
+
+  it('seeds: every package has its number in the lookup, and the in-flight rollup is exact', async () => {
+    // Checking the lookup against packages joins two distributions: the test allows it, shiptrack never needs it.
+    await client.query('set citus.enable_repartition_joins to on');
+    ok(await runCli(['seed', '--profile', 'tiny', '--truncate', '--yes'], { env, timeoutMs: 180_000 }));
+    const counts = await one<{ packages: number; numbers: number; joined: number; in_flight: number; open: number }>(
+      `select (select count(*)::int from packages) as packages, (select count(*)::int from package_numbers) as numbers,
+              (select count(*)::int from package_numbers n join packages p using (package_id)
+                where p.tracking_number = n.tracking_number) as joined,
+              (select count(*)::int from in_flight_packages) as in_flight,
+              (select count(*)::int from packages where current_status not in ('delivered', 'returned', 'cancelled')) as open`,
+    );
+    expect(counts.packages).toBe(1000);
+    expect(counts.numbers).toBe(1000);
+    expect(counts.joined).toBe(1000);
+    expect(counts.in_flight).toBe(counts.open);
+  });
+
+  it('track answers with router queries only: the number on its shard, then the package on its shard group', async () => {
+    const { tracking_number: number, package_id: id } = await one<{ tracking_number: string; package_id: number }>(
+      `select tracking_number, package_id from packages where current_status = 'delivered' order by package_id limit 1`,
+    );
+    const tracked = JSON.parse(ok(await runCli(['track', number, '--json'], { env })).stdout) as {
+      packages: { trackingNumber: string; status: string; events: unknown[] }[];
+    };
+    expect(tracked.packages[0]).toMatchObject({ trackingNumber: number, status: 'delivered' });
+    expect(tracked.packages[0]?.events.length).toBeGreaterThan(0);
+    // Past the first five executions PostgreSQL may switch to a generic plan: each must still be one task.
+    for (const [statement, argument] of [
+      [packageIdQuery, number],
+      [trackByIdQuery, id],
+    ] as const) {
+      await client.query(`prepare t_${statement.name} as ${statement.text}`);
+      for (let i = 0; i < 7; i += 1) {
+        const literal = typeof argument === 'string' ? client.escapeLiteral(argument) : String(argument);
+        const explained = await client.query<{ 'QUERY PLAN': string }>(
+          `explain (costs off) execute t_${statement.name}(${literal})`,
+        );
+        const plan = explained.rows.map((r) => r['QUERY PLAN']).join('\n');
+        expect(plan, plan).toMatch(/Task Count: 1\b/);
+      }
+      await client.query(`deallocate t_${statement.name}`);
+    }
+  });
+
+  it('scans from concurrent processes: each scan one event, the same scan twice one event, statuses and rollup right', async () => {
+    const rows = (
+      await client.query<{ tracking_number: string; location: string }>(
+        `select p.tracking_number, l.location_name as location
+           from packages p join shipments s using (package_id) join locations l on l.location_id = s.destination_location_id
+          where p.current_status = 'in_transit' order by p.package_id limit 4`,
+      )
+    ).rows;
+    expect(rows).toHaveLength(4);
+    const at = new Date(Date.now() - 60_000).toISOString();
+    const scan = (n: { tracking_number: string; location: string }, key: string): Promise<CliResult> =>
+      runCli(['scan', n.tracking_number, '--status', 'out_for_delivery', '--location', n.location, '--at', at, '--key', key], {
+        env,
+      });
+    const first = rows[0] as { tracking_number: string; location: string };
+    const results = await Promise.all([
+      ...rows.map((n) => scan(n, `citus-${n.tracking_number}`)),
+      scan(first, `citus-${first.tracking_number}`),
+    ]);
+    for (const r of results) ok(r);
+    const state = (
+      await client.query<{ tracking_number: string; events: number; status: string; in_flight: string | null }>(
+        `select p.tracking_number, (select count(*)::int from tracking_events e
+                  where e.package_id = p.package_id and e.idempotency_key = 'citus-' || p.tracking_number) as events,
+                p.current_status as status, f.current_status as in_flight
+           from packages p left join in_flight_packages f using (package_id)
+          where p.package_id in (select package_id from package_numbers where tracking_number = any ($1))
+          order by 1`,
+        [rows.map((r) => r.tracking_number)],
+      )
+    ).rows;
+    expect(state).toEqual(
+      rows
+        .map((r) => ({
+          tracking_number: r.tracking_number,
+          events: 1,
+          status: 'out_for_delivery',
+          in_flight: 'out_for_delivery',
+        }))
+        .sort((a, b) => a.tracking_number.localeCompare(b.tracking_number)),
+    );
+  });
+
+  it('keeps tracking numbers unique across shards: of two writers claiming one number, one wins', async () => {
+    const writers = [new pg.Client({ connectionString: testCitusUrl }), new pg.Client({ connectionString: testCitusUrl })];
+    await Promise.all(writers.map((w) => w.connect()));
+    try {
+      const number = `ZZ${Date.now()}US`;
+      await Promise.all(writers.map((w) => w.query('begin')));
+      const claims = writers.map((w, i) =>
+        w.query('insert into package_numbers (tracking_number, package_id) values ($1, $2)', [number, 900_000_000 + i]),
+      );
+      const first = await Promise.race(claims.map((c, i) => c.then(() => i)));
+      await writers[first]?.query('commit');
+      const outcomes = await Promise.allSettled(claims);
+      const refused = outcomes.filter((o) => o.status === 'rejected') as PromiseRejectedResult[];
+      expect(refused).toHaveLength(1);
+      expect((refused[0]?.reason as { code?: string }).code).toBe('23505');
+      await Promise.all(writers.map((w) => w.query('rollback').catch(() => undefined)));
+      expect(
+        await one<{ n: number }>('select count(*)::int as n from package_numbers where tracking_number = $1', [number]),
+      ).toEqual({ n: 1 });
+      await client.query('delete from package_numbers where tracking_number = $1', [number]);
+    } finally {
+      await Promise.all(writers.map((w) => w.end()));
+    }
+  });
+
+  describe('reports agree with one server on the same seed', () => {
+    let single: TestDatabase;
+    const singleEnv = (): Record<string, string> => ({ SHIPTRACK_DATABASE_URL: single.url });
+    // What depends on the moment it runs, not on the data.
+    const volatile = new Set(['silent_hours', 'longest_silence_hours', 'overdue_hours', 'elapsedMs', 'asOf']);
+    const comparable = (stdout: string): unknown =>
+      JSON.parse(stdout, (key, value: unknown) => (volatile.has(key) ? undefined : value)) as unknown;
+
+    beforeAll(async () => {
+      single = await createTestDatabase('st_citus_single');
+      ok(await runCli(['migrate', 'latest'], { env: singleEnv(), timeoutMs: 120_000 }));
+      // A fixed "as of", so the windows below hold data whatever the day.
+      const seed = ['seed', '--profile', 'tiny', '--as-of', '2026-11-30', '--truncate', '--yes'];
+      ok(await runCli(seed, { env: singleEnv(), timeoutMs: 180_000 }));
+      ok(await runCli(seed, { env, timeoutMs: 180_000 }));
+    }, 400_000);
+
+    afterAll(async () => {
+      await single?.drop();
+    });
+
+    it.each([
+      ['status'],
+      ['overdue'],
+      ['stale', '--hours', '24'],
+      ['lanes', '--since', '2026-09-01'],
+      ['lanes', '--by', 'city', '--since', '2026-09-01', '--min-shipments', '1'],
+      ['facilities', '--day', '2026-11-20'],
+      ['exceptions', '--since', '2026-11-01'],
+      ['customer', '42'],
+      ['metadata', '--where', 'fragile=true'],
+    ])('report %s', async (...args) => {
+      const [citus, one] = await Promise.all([
+        runCli(['report', ...args, '--json'], { env }),
+        runCli(['report', ...args, '--json'], { env: singleEnv() }),
+      ]);
+      const answer = comparable(ok(citus).stdout) as { tables: { rows: unknown[] }[] };
+      expect(answer.tables.some((t) => t.rows.length > 0)).toBe(true);
+      expect(answer).toEqual(comparable(ok(one).stdout));
+    });
   });
 
   it('report db shows where the shards are: bytes and shards by node, and each table with its largest shard', async () => {
@@ -39,5 +252,15 @@ describe.skipIf(skipped !== undefined)(`on a Citus coordinator${skipped === unde
     expect(nodes.length).toBeGreaterThan(0);
     expect(nodes.every((n) => typeof n.bytes === 'number' && typeof n.shards === 'number')).toBe(true);
     expect(tables.map((t) => t.table)).toEqual(expect.arrayContaining(['packages', 'tracking_events']));
+  });
+
+  it.each([
+    [['check'], '`check`'],
+    [['report', 'consistency'], '`report consistency`'],
+    [['seed', 'run'], '`seed run`'],
+  ])('%s is refused, saying it does not run on the distributed layout yet (exit 2)', async (args, what) => {
+    const result = await runCli(args, { env });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`${what} does not run on the Citus distributed layout yet`);
   });
 });

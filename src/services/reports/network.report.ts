@@ -605,13 +605,19 @@ export async function runExceptionsReport(
   },
 ): Promise<ReportResult> {
   const window = [options.since, options.now];
+  // On Citus the raw scans stay on the coordinator while the events are spread over the workers:
+  // one query cannot join them, so the reasons are looked up by event id afterwards.
+  const reasons =
+    options.reasons === 'database' && db.distributed === true
+      ? reasonsFromDocuments(async () => (await import('../../store/documents/postgres.js')).createPgDocumentStore(db.knex))
+      : options.reasons;
   const problems = `from tracking_events e
           where e.status in ('exception', 'attempt_fail') and e.event_timestamp >= ? and e.event_timestamp < ?`;
   const read = await readReport(
     db,
     options,
     async (reader): Promise<ExceptionCounts | { events: ExceptionEvent[] }> => {
-      if (options.reasons === 'database') {
+      if (reasons === 'database') {
         const rows = await reader.rows<ExceptionCountRow>(
           'exceptions by facility and reason',
           countsInDatabase(problems),
@@ -634,9 +640,9 @@ export async function runExceptionsReport(
       ? read.value
       : countEvents(
           read.value.events,
-          options.reasons === undefined || options.reasons === 'database'
+          reasons === undefined || reasons === 'database'
             ? new Map<number, string>()
-            : await options.reasons(read.value.events.map((e) => e.event_id)),
+            : await reasons(read.value.events.map((e) => e.event_id)),
         );
   const facilityRows: ReportRow[] = counts.facilities
     .map((f) => ({

@@ -9,6 +9,7 @@ import {
   toIso,
   toNumber,
   type ReportOptions,
+  type ReportReader,
   type ReportResult,
   type ReportRow,
 } from './report.js';
@@ -89,6 +90,105 @@ interface OverdueRow {
   last_location: string | null;
 }
 
+interface PackageDetails {
+  tracking_number: string;
+  origin: string;
+  destination: string;
+  last_location: string | null;
+}
+
+/**
+ * On Citus: the number, places and last scan's location of the packages listed. One server joins
+ * them in the report's one statement; on Citus the listed few come from in_flight_packages first
+ * (each worker sorts and limits its shards), and this query then reads only their shard groups.
+ */
+async function packageDetails(reader: ReportReader, ids: readonly number[]): Promise<Map<number, PackageDetails>> {
+  if (ids.length === 0) return new Map();
+  const found = await reader.rows<PackageDetails & { package_id: number }>(
+    'listed packages',
+    `select p.package_id, p.tracking_number, o.location_name as origin, d.location_name as destination,
+            (select ll.location_name from tracking_events e join locations ll on ll.location_id = e.location_id
+              where e.package_id = p.package_id order by e.event_timestamp desc, e.event_id desc limit 1) as last_location
+       from packages p
+       join shipments s on s.package_id = p.package_id
+       join locations o on o.location_id = s.origin_location_id
+       join locations d on d.location_id = s.destination_location_id
+      where p.package_id = any (?::bigint[])`,
+    [[...ids]],
+  );
+  return new Map(found.map((r) => [r.package_id, r]));
+}
+
+async function readOverdueDistributed(
+  reader: ReportReader,
+  now: Date,
+  limit: number,
+): Promise<{ counts: OverdueCountRow | undefined; rows: (OverdueCountRow & OverdueRow)[] }> {
+  const [counts] = await reader.rows<OverdueCountRow>(
+    'overdue counts',
+    `select count(*)::bigint as overdue,
+            count(*) filter (where due >= ?::timestamptz - interval '1 day')::bigint as under_1d,
+            count(*) filter (where due < ?::timestamptz - interval '1 day' and due >= ?::timestamptz - interval '3 days')::bigint as d1_3,
+            count(*) filter (where due < ?::timestamptz - interval '3 days' and due >= ?::timestamptz - interval '7 days')::bigint as d3_7,
+            count(*) filter (where due < ?::timestamptz - interval '7 days')::bigint as over_7d
+       from in_flight_packages where due < ?::timestamptz`,
+    [now, now, now, now, now, now, now],
+  );
+  const listed = await reader.rows<{ package_id: number; current_status: string; due: Date; last_scan_at: Date | null }>(
+    'overdue listed',
+    `select package_id, current_status, due, last_scan_at from in_flight_packages where due < ?::timestamptz
+      order by due, package_id limit ?`,
+    [now, limit],
+  );
+  const details = await packageDetails(
+    reader,
+    listed.map((l) => l.package_id),
+  );
+  const rows = listed.flatMap((l) => {
+    const d = details.get(l.package_id);
+    if (d === undefined || counts === undefined) return [];
+    return [{ ...counts, ...d, status: l.current_status, estimated_delivery: l.due, last_scan_at: l.last_scan_at }];
+  });
+  return { counts, rows };
+}
+
+async function readStaleDistributed(
+  reader: ReportReader,
+  cutoff: Date,
+  limit: number,
+): Promise<{ statuses: StaleStatusRow[]; packages: StaleRow[] }> {
+  const statuses = await reader.rows<StaleStatusRow>(
+    'stale by status',
+    `select current_status as status, count(*)::bigint as packages, min(quiet_since) as oldest
+       from in_flight_packages where quiet_since < ? group by current_status`,
+    [cutoff],
+  );
+  const listed = await reader.rows<{ package_id: number; current_status: string; quiet_since: Date; last_scan_at: Date | null }>(
+    'stale listed',
+    `select package_id, current_status, quiet_since, last_scan_at from in_flight_packages where quiet_since < ?
+      order by quiet_since, package_id limit ?`,
+    [cutoff, limit],
+  );
+  const details = await packageDetails(
+    reader,
+    listed.map((l) => l.package_id),
+  );
+  const packages = listed.flatMap((l) => {
+    const d = details.get(l.package_id);
+    if (d === undefined) return [];
+    return [
+      {
+        tracking_number: d.tracking_number,
+        status: l.current_status,
+        last_scan_at: l.last_scan_at,
+        quiet_since: l.quiet_since,
+        last_location: d.last_location,
+      },
+    ];
+  });
+  return { statuses, packages };
+}
+
 /**
  * Packages past their estimated delivery and not delivered (nor returned or cancelled), oldest
  * first. They are the packages in flight whose promise is due (in_flight_packages.due, indexed):
@@ -101,6 +201,7 @@ export async function runOverdueReport(db: Database, options: ReportOptions & { 
     db,
     options,
     async (reader) => {
+      if (db.distributed === true) return readOverdueDistributed(reader, now, options.limit);
       const found = await reader.rows<OverdueCountRow & { [K in keyof OverdueRow]: OverdueRow[K] | null }>(
         'overdue packages',
         `with late as materialized (
@@ -132,7 +233,7 @@ export async function runOverdueReport(db: Database, options: ReportOptions & { 
       const rows = found.filter((r): r is OverdueCountRow & OverdueRow => r.tracking_number !== null);
       return { counts, rows };
     },
-    { single: true, prepared: 'shiptrack_report_overdue' },
+    db.distributed === true ? {} : { single: true, prepared: 'shiptrack_report_overdue' },
   );
   const counts = read.value.counts;
   const total = counts?.overdue ?? 0;
@@ -221,6 +322,7 @@ export async function runStaleReport(
     db,
     options,
     async (reader) => {
+      if (db.distributed === true) return readStaleDistributed(reader, cutoff, options.limit);
       const found = await reader.rows<({ kind: 'status' } & StaleStatusRow) | ({ kind: 'package' } & StaleRow)>(
         'stale packages',
         `with quiet as materialized (
@@ -246,7 +348,7 @@ export async function runStaleReport(
         .sort((a, b) => a.ord - b.ord);
       return { statuses, packages };
     },
-    { single: true, prepared: 'shiptrack_report_stale' },
+    db.distributed === true ? {} : { single: true, prepared: 'shiptrack_report_stale' },
   );
   const { statuses, packages } = read.value;
   const total = statuses.reduce((sum, r) => sum + r.packages, 0);
