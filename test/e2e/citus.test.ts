@@ -188,7 +188,7 @@ describe.skipIf(skipped !== undefined)(`on a Citus coordinator${skipped === unde
       const first = await Promise.race(claims.map((c, i) => c.then(() => i)));
       await writers[first]?.query('commit');
       const outcomes = await Promise.allSettled(claims);
-      const refused = outcomes.filter((o) => o.status === 'rejected') as PromiseRejectedResult[];
+      const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
       expect(refused).toHaveLength(1);
       expect((refused[0]?.reason as { code?: string }).code).toBe('23505');
       await Promise.all(writers.map((w) => w.query('rollback').catch(() => undefined)));
