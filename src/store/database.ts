@@ -253,4 +253,3 @@ export function refuseOnCitus(db: Database, what: string): void {
     hint: 'see docs/SCALING.md, "Part 2: Citus": what runs there today and what does not',
   });
 }
-
