@@ -327,6 +327,8 @@ const skipSentences: Record<string, (f: Figures) => string> = {
     `doc_raw_scans holds none of ${f.count('sampled')} tracking numbers sampled from MongoDB (the raw scans live in MongoDB only): there is nothing like-for-like to compare`,
   scratch_schema_busy: (f) => `another run's partitioning experiment is using ${f.text('schema')}`,
   no_tracking_events: () => 'no tracking events to copy: seed the database first',
+  citus_layout: () =>
+    'not tried on the Citus distributed layout: the experiment changes indexes and tables as one server has them (docs/SCALING.md)',
   lock_timeout: (f) =>
     `could not take the table lock within ${f.seconds('lockTimeoutMs')} (another session is using the table); nothing was changed`,
 };
