@@ -341,6 +341,8 @@ function fullProofReason(figures: Figures): string {
       return '--full';
     case 'first':
       return 'no earlier proof to build on';
+    case 'distributed':
+      return 'the Citus layout keeps no list of changed packages';
     case 'bulk_load':
       return 'a bulk load or TRUNCATE since the last full proof';
     case 'new_checks':
@@ -374,7 +376,9 @@ const noteSentences: Record<string, (figures: Figures) => string> = {
   proof_full: (f) =>
     `the PostgreSQL checks read every package and event (${fullProofReason(f)})` +
     `${amount(f, 'connections') > 1 ? ` on ${figure(f, 'connections')} connections sharing one snapshot` : ''}: ` +
-    'expect seconds on large databases; a clean proof is recorded, and the next run reads only the packages changed since',
+    (figure(f, 'reason') === 'distributed'
+      ? 'expect seconds on large databases, spread over the workers; every run proves every package'
+      : 'expect seconds on large databases; a clean proof is recorded, and the next run reads only the packages changed since'),
   proof_not_recorded: (f) => `the proof was not recorded (${figure(f, 'reason')}): the next run proves the same again`,
   scan_counters: (f) =>
     `scan and cache counters count this server ${statsSince(f)}: scans on replicas are not seen here, and a freshly seeded ` +

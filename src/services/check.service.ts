@@ -115,9 +115,67 @@ function scopePredicate(scope: Scope, column: string): string {
   }
 }
 
-/** The checks over the packages in `scope`, grouped into the queries that prove them. */
-function consistencyPasses(scope: Scope): CheckPass[] {
+/**
+ * On Citus, what one server proves in one pass over the event history, in two: Citus cannot push
+ * a LATERAL union down to the shards, while a package joined with its own history (both on
+ * package_id) runs on each shard group.
+ */
+function distributedHistoryPasses(scope: Scope): CheckPass[] {
   const inScope = (column: string): string => scopePredicate(scope, column);
+  const history = `select package_id,
+         bool_or(previous is not null and forced_reason is null and not after_forced_insert and not after_final
+                 and (previous || '>' || status) <> all (?::text[])) as illegal_transition,
+         max(status) filter (where not after_final and (is_last or status in ${finalStatuses})) as last_status
+    from (${annotatedEvents(scope.kind === 'all' ? '' : `where ${inScope('package_id')}`)}) e
+   group by package_id`;
+  return [
+    {
+      name: 'event history: latest status',
+      checks: [{ check: 'status_matches_last_event', description: 'current_status is the status of the latest accepted event' }],
+      sql: `select 'status_matches_last_event' as check_name, p.tracking_number as sample
+              from packages p left join (${history}) h on h.package_id = p.package_id
+             where h.last_status is distinct from p.current_status
+               and not (h.last_status is null and p.current_status = 'pending') and ${inScope('p.package_id')}`,
+      bindings: [allowedPairs],
+    },
+    {
+      name: 'event history: transitions',
+      checks: [{ check: 'legal_transitions', description: 'every consecutive pair of events follows the state machine' }],
+      sql: `select 'legal_transitions' as check_name, p.tracking_number as sample
+              from packages p join (${history}) h on h.package_id = p.package_id
+             where h.illegal_transition and ${inScope('p.package_id')}`,
+      bindings: [allowedPairs],
+    },
+  ];
+}
+
+/**
+ * The checks over the packages in `scope`, grouped into the queries that prove them. On the Citus
+ * layout (`distributed`): the event history in two passes, the in-flight rollup's differences
+ * named through a join rather than a lookup per row, and no per-status rollup (Citus keeps none).
+ */
+function consistencyPasses(scope: Scope, distributed = false): CheckPass[] {
+  const inScope = (column: string): string => scopePredicate(scope, column);
+  const passes = onePassPerQuery(scope, inScope);
+  if (!distributed) return passes;
+  return [
+    ...distributedHistoryPasses(scope),
+    ...passes.flatMap((pass): CheckPass[] => {
+      if (pass.name === 'event history' || pass.name === 'status_counts_rollup') return [];
+      if (pass.name !== 'in_flight_rollup') return [pass];
+      return [
+        {
+          ...pass,
+          sql: `select 'in_flight_rollup' as check_name, coalesce(p.tracking_number, 'package ' || d.package_id) as sample
+                  from (${inFlightDifferencesSql(inScope('p.package_id'), inScope('package_id'))}) d
+                  left join packages p on p.package_id = d.package_id`,
+        },
+      ];
+    }),
+  ];
+}
+
+function onePassPerQuery(scope: Scope, inScope: (column: string) => string): CheckPass[] {
   return [
     {
       name: 'event history',
@@ -209,9 +267,9 @@ interface CheckUnit {
 }
 
 /** The passes over `scope` as queries returning, per check that has violations, their count and up to five samples. */
-function checkUnits(scope: Scope, name?: (pass: CheckPass) => string): CheckUnit[] {
+function checkUnits(scope: Scope, distributed: boolean, name?: (pass: CheckPass) => string): CheckUnit[] {
   const cte = scopeCte(scope);
-  return consistencyPasses(scope).map((pass) => ({
+  return consistencyPasses(scope, distributed).map((pass) => ({
     name: name?.(pass) ?? pass.name,
     sql: `with ${cte.sql}v as (${pass.sql})
          select v.check_name, count(*)::bigint as violations, (array_agg(sample order by sample collate "C"))[1:5] as samples
@@ -228,9 +286,11 @@ const sharesPerConnection = 4;
  * (most of the time: every event is read and windowed) is proven in id ranges, one query each,
  * and the other passes stay whole; the slowest come first, so the connections finish together.
  */
-async function planUnits(first: NamedQuery, connections: number, scope: Scope): Promise<CheckUnit[]> {
-  if (scope.kind !== 'all') return checkUnits(scope);
-  const whole = checkUnits({ kind: 'all' });
+async function planUnits(first: NamedQuery, connections: number, scope: Scope, distributed: boolean): Promise<CheckUnit[]> {
+  if (scope.kind !== 'all') return checkUnits(scope, distributed);
+  const whole = checkUnits({ kind: 'all' }, distributed);
+  // On Citus the shards already split the work across the workers: one query per pass.
+  if (distributed) return whole;
   if (connections <= 1) return whole;
   const [bounds] = await first<{ first: number | null; last: number | null }>(
     'package id range',
@@ -245,7 +305,11 @@ async function planUnits(first: NamedQuery, connections: number, scope: Scope): 
   const width = Math.ceil((high - low + 1) / shares);
   for (let from = low; from <= high; from += width) {
     const to = Math.min(from + width - 1, high);
-    const [share] = checkUnits({ kind: 'range', first: from, last: to }, (pass) => `${pass.name} (packages ${from}–${to})`);
+    const [share] = checkUnits(
+      { kind: 'range', first: from, last: to },
+      false,
+      (pass) => `${pass.name} (packages ${from}–${to})`,
+    );
     ranged.push(share as CheckUnit);
   }
   // Whole passes that read every package first (the tracking numbers' check digits, the rollups),
@@ -292,10 +356,11 @@ export async function collectConsistencyChecks(
 ): Promise<CheckReport> {
   const queries = [reader.rows, ...reader.siblings.map((sibling) => sibling.rows)];
   const scope: Scope = typeof packages === 'string' ? { kind: packages } : { kind: 'ids', ids: packages };
-  const units = await planUnits(reader.rows, queries.length, scope);
+  const distributed = reader.distributed === true;
+  const units = await planUnits(reader.rows, queries.length, scope, distributed);
   const rows = await runUnits<{ check_name: string; violations: number; samples: string[] | null }>(queries, units);
   const checks: CheckResult[] = [];
-  for (const pass of consistencyPasses(scope)) {
+  for (const pass of consistencyPasses(scope, distributed)) {
     for (const { check, description } of pass.checks) {
       const found = rows.filter((r) => r.check_name === check);
       checks.push({
@@ -340,7 +405,8 @@ export interface ProofState {
 }
 
 /** Why a proof read every package, or `changes` when it read the listed ones only. */
-export type ProofKind = 'changes' | 'full: asked' | 'full: first' | 'full: bulk load' | 'full: new checks' | 'full: many changes';
+export type ProofKind =
+  'changes' | 'full: asked' | 'full: first' | 'full: bulk load' | 'full: new checks' | 'full: many changes' | 'full: distributed';
 
 export interface Proof {
   kind: ProofKind;
@@ -409,16 +475,19 @@ async function readProofState(reader: ReportReader): Promise<ProofState> {
  */
 export async function proveConsistency(reader: ReportReader, options: { full?: boolean } = {}): Promise<Proof> {
   const state = await readProofState(reader);
+  // The Citus layout keeps no list of changed packages (its triggers run per row on the workers).
   const kind: ProofKind =
-    options.full === true
-      ? 'full: asked'
-      : state.provenAt === null
-        ? state.invalidated === null
-          ? 'full: first'
-          : `full: ${state.invalidated}`
-        : state.changed > changedShareForFull * state.packagesAbout && state.changed > changedForFullAtLeast
-          ? 'full: many changes'
-          : 'changes';
+    reader.distributed === true
+      ? 'full: distributed'
+      : options.full === true
+        ? 'full: asked'
+        : state.provenAt === null
+          ? state.invalidated === null
+            ? 'full: first'
+            : `full: ${state.invalidated}`
+          : state.changed > changedShareForFull * state.packagesAbout && state.changed > changedForFullAtLeast
+            ? 'full: many changes'
+            : 'changes';
   const report = await collectConsistencyChecks(reader, kind === 'changes' ? 'changed' : 'all');
   return { kind, state, report };
 }
@@ -493,7 +562,6 @@ export async function runConsistencyChecks(
   db: Database,
   options: { connections?: number; signal?: AbortSignal | undefined } = {},
 ): Promise<CheckReport> {
-  refuseOnCitus(db, '`check`');
   const proveAll = (reader: ReportReader): Promise<Proof> => proveConsistency(reader, { full: true });
   const report = { now: new Date(), signal: options.signal, applicationName: 'shiptrack check' };
   const read = await readReport(db, report, proveAll, {

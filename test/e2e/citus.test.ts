@@ -315,9 +315,40 @@ describe.skipIf(skipped !== undefined)(`on a Citus coordinator${skipped === unde
     expect(run.experiments.every((e) => e.findings.skipped?.code === 'citus_layout')).toBe(true);
   }, 320_000);
 
+  it('check and report consistency prove every package there, and name what is wrong', async () => {
+    ok(await runCli(['seed', '--profile', 'tiny', '--truncate', '--yes'], { env, timeoutMs: 180_000 }));
+    const clean = JSON.parse(ok(await runCli(['check', '--json'], { env })).stdout) as { ok: boolean; checks: unknown[] };
+    expect(clean.ok).toBe(true);
+    expect(clean.checks.length).toBeGreaterThanOrEqual(6);
+    const consistency = JSON.parse(ok(await runCli(['report', 'consistency', '--json'], { env })).stdout) as {
+      ok: boolean;
+      notes: { code: string; figures: { reason?: string }; message: string }[];
+    };
+    expect(consistency.ok).toBe(true);
+    const proof = consistency.notes.find((n) => n.code === 'proof_full');
+    expect(proof?.figures.reason).toBe('distributed');
+    expect(proof?.message).toContain('the Citus layout keeps no list of changed packages');
+    // Two faults, written past shiptrack: a status its events do not give, and a package missing
+    // from the in-flight rollup.
+    const [wrong, missing] = (
+      await client.query<{ tracking_number: string; package_id: number }>(
+        `select tracking_number, package_id from packages where current_status = 'in_transit' order by package_id limit 2`,
+      )
+    ).rows as [{ tracking_number: string; package_id: number }, { tracking_number: string; package_id: number }];
+    await client.query(`update packages set current_status = 'available_for_pickup' where package_id = $1`, [wrong.package_id]);
+    await client.query('delete from in_flight_packages where package_id = $1', [missing.package_id]);
+    const found = await runCli(['check', '--json'], { env });
+    expect(found.code).toBe(4);
+    const report = JSON.parse(found.stdout) as { checks: { check: string; violations: number; samples: string[] }[] };
+    const violated = Object.fromEntries(report.checks.filter((c) => c.violations > 0).map((c) => [c.check, c.samples]));
+    expect(violated).toEqual({
+      status_matches_last_event: [wrong.tracking_number],
+      in_flight_rollup: [missing.tracking_number],
+    });
+  });
+
   it.each([
-    [['check'], '`check`'],
-    [['report', 'consistency'], '`report consistency`'],
+    [['check', '--repair-rollups'], '`check --repair-rollups`'],
     [['seed', 'run'], '`seed run`'],
   ])('%s is refused, saying it does not run on the distributed layout yet (exit 2)', async (args, what) => {
     const result = await runCli(args, { env });

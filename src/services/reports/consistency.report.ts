@@ -1,5 +1,5 @@
 import type { DocumentStore, RawScanDocument } from '../../store/documents/document-store.js';
-import { refuseOnCitus, type Database } from '../../store/database.js';
+import type { Database } from '../../store/database.js';
 import { sampleRows } from '../../store/sampling.js';
 import { collectConsistencyChecks, proveConsistency, recordProof, type CheckResult, type Proof } from '../check.service.js';
 import { readOutboxStatus, type OutboxStatus } from '../outbox.service.js';
@@ -194,7 +194,6 @@ export async function runConsistencyReport(
     full?: boolean | undefined;
   },
 ): Promise<ReportResult> {
-  refuseOnCitus(db, '`report consistency`');
   const docs = await documents.sampleRawScans(options.sample);
   const ids = docs.flatMap((d) => (d.eventId === null ? [] : [d.eventId]));
   const read = await readReport(

@@ -121,6 +121,8 @@ export type NamedQuery = <Row>(name: string, sql: string, bindings?: readonly un
 export interface ReportReader {
   readonly rows: NamedQuery;
   readonly mode: Database['mode'];
+  /** The Citus distributed layout (Database.distributed). */
+  readonly distributed?: boolean;
   readonly plans: QueryPlan[];
   /**
    * Readers on other connections that see exactly this reader's snapshot, for work split across
@@ -175,6 +177,7 @@ export async function readReport<T>(
   function reader(raw: Session['raw'], siblings: ReportReader[]): ReportReader {
     return {
       mode: db.mode,
+      distributed: db.distributed === true,
       plans,
       siblings,
       rows: async <Row>(name: string, sql: string, bindings: readonly unknown[] = []): Promise<Row[]> => {
