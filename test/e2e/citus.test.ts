@@ -282,6 +282,28 @@ describe.skipIf(skipped !== undefined)(`on a Citus coordinator${skipped === unde
     expect(tables.map((t) => t.table)).toEqual(expect.arrayContaining(['packages', 'tracking_events']));
   });
 
+  it('report db says how Citus ran the statements: tracks on one shard by their key', async () => {
+    const untracked = JSON.parse(ok(await runCli(['report', 'db', '--json'], { env })).stdout) as {
+      tables: { name: string; rows: unknown[]; caption?: string }[];
+    };
+    expect(untracked.tables.find((t) => t.name === 'citus_statements')?.caption).toContain('citus.stat_statements_track');
+    const database = (await one<{ d: string }>('select current_database() as d')).d;
+    await client.query(`alter database ${client.escapeIdentifier(database)} set citus.stat_statements_track = 'all'`);
+    try {
+      const { tracking_number: number } = await one<{ tracking_number: string }>('select tracking_number from packages limit 1');
+      for (let i = 0; i < 3; i += 1) ok(await runCli(['track', number, '--json'], { env }));
+      const report = JSON.parse(ok(await runCli(['report', 'db', '--json'], { env })).stdout) as {
+        tables: { name: string; rows: { query: string; executor: string; partition_key: string | null; calls: number }[] }[];
+      };
+      const rows = report.tables.find((t) => t.name === 'citus_statements')?.rows ?? [];
+      const lookup = rows.find((r) => r.query.includes('from package_numbers where tracking_number'));
+      expect(lookup, JSON.stringify(rows)).toMatchObject({ partition_key: expect.any(String) as unknown });
+      expect(lookup?.calls).toBeGreaterThanOrEqual(3);
+    } finally {
+      await client.query(`alter database ${client.escapeIdentifier(database)} reset citus.stat_statements_track`);
+    }
+  });
+
   it('benchmark runs there: reports, scans and the full proof measured; the proof of changes and the experiments skipped, saying why', async () => {
     const result = ok(
       await runCli(

@@ -22,6 +22,7 @@ describe('report db on Citus: balance between nodes, skew between a table’s sh
         { node: 'w2:5432', shards: 16, bytes: 1000 * mb },
       ],
       tables: [table('tracking_events', 'distributed', 32, 1900 * mb, 70 * mb)],
+      statements: null,
     };
     expect(citusBalance(snapshot(balanced), dbThresholds)).toEqual([]);
     const small: CitusLayout = {
@@ -30,6 +31,7 @@ describe('report db on Citus: balance between nodes, skew between a table’s sh
         { node: 'w2:5432', shards: 16, bytes: 90 * mb },
       ],
       tables: [table('packages', 'distributed', 32, 91 * mb, 80 * mb)],
+      statements: null,
     };
     expect(citusBalance(snapshot(small), dbThresholds)).toEqual([]);
   });
@@ -44,6 +46,7 @@ describe('report db on Citus: balance between nodes, skew between a table’s sh
         table('tracking_events', 'distributed', 32, 2000 * mb, 500 * mb),
         table('locations', 'reference', 2, 800 * mb, 400 * mb),
       ],
+      statements: null,
     };
     const findings = citusBalance(snapshot(layout), dbThresholds);
     expect(findings.map((f) => [f.code, f.subject])).toEqual([

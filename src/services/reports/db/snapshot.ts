@@ -140,6 +140,11 @@ export interface DbSnapshot {
 export interface CitusLayout {
   nodes: { node: string; shards: number; bytes: number }[];
   tables: { table: string; type: string; shards: number; bytes: number; largestShardBytes: number; meanShardBytes: number }[];
+  /**
+   * citus_stat_statements: how each statement of this database was executed (one shard by its
+   * key, or many), most calls first; null when it is not tracked (citus.stat_statements_track).
+   */
+  statements: { query: string; executor: string; partitionKey: string | null; calls: number }[] | null;
 }
 
 interface ServerRow {
@@ -591,7 +596,30 @@ async function readCitus(reader: ReportReader): Promise<CitusLayout> {
     table.largestShardBytes = Math.max(table.largestShardBytes, toNumber(r.largest));
     tables.set(r.table, table);
   }
+  // Tracking is off unless citus.stat_statements_track = 'all' (it needs pg_stat_statements).
+  const [tracking] = await reader.rows<{ track: string | null }>(
+    'citus statement tracking',
+    `select current_setting('citus.stat_statements_track', true) as track`,
+  );
+  const statements =
+    tracking?.track === 'all'
+      ? (
+          await reader.rows<{ query: string | null; executor: string; partition_key: string | null; calls: unknown }>(
+            'citus_stat_statements',
+            `select left(query, 1000) as query, executor, partition_key, sum(calls)::bigint as calls
+               from citus_stat_statements
+              where dbid = (select oid from pg_database where datname = current_database())
+              group by 1, 2, 3 order by 4 desc limit 20`,
+          )
+        ).map((r) => ({
+          query: redactQuery(r.query ?? ''),
+          executor: r.executor,
+          partitionKey: r.partition_key === null ? null : redactQuery(r.partition_key),
+          calls: toNumber(r.calls),
+        }))
+      : null;
   return {
+    statements,
     nodes: [...nodes.values()].sort((a, b) => a.node.localeCompare(b.node)),
     tables: [...tables.values()]
       .map((t) => ({ ...t, meanShardBytes: t.shards === 0 ? 0 : t.bytes / t.shards }))

@@ -213,6 +213,26 @@ function citusTables({ citus }: DbSnapshot): ReportTable[] {
         skew: t.meanShardBytes === 0 ? null : t.largestShardBytes / t.meanShardBytes,
       })),
     },
+    {
+      name: 'citus_statements',
+      title: 'Statements by how Citus ran them (citus_stat_statements)',
+      columns: [
+        { key: 'query', header: 'statement', kind: 'text' },
+        { key: 'executor', header: 'executor', kind: 'text', priority: 2 },
+        { key: 'partition_key', header: 'key', kind: 'text', priority: 3 },
+        { key: 'calls', header: 'calls', kind: 'integer' },
+      ],
+      rows: (citus.statements ?? []).map((st) => ({
+        query: shorten(st.query, statementTextLength),
+        executor: st.executor,
+        partition_key: st.partitionKey,
+        calls: st.calls,
+      })),
+      caption:
+        citus.statements === null
+          ? "not tracked: set citus.stat_statements_track = 'all' (with pg_stat_statements) to see which statements run on one shard"
+          : "with a key: ran on that key's shard (router); without: on every shard",
+    },
   ];
 }
 
