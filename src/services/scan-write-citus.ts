@@ -83,6 +83,23 @@ export interface BatchWrite {
   documentsTarget: 'postgres' | 'outbox';
 }
 
+/**
+ * The raw scans of the events just written (CTE `e`: event_id, package_id, idempotency_key) for
+ * the scans of the batch (CTE `w`): into doc_raw_scans, or into the outbox for MongoDB. Shared
+ * with the one-server statement (scan-write.ts).
+ */
+export function rawScansSql(target: 'postgres' | 'outbox'): string {
+  return target === 'postgres'
+    ? `insert into doc_raw_scans (id, tracking_number, event_id, scanned_at, source, payload)
+       select 'scan-' || e.event_id, w.tracking_number, e.event_id, w.at::timestamptz, w.source, w.document
+         from e join w on w.package_id = e.package_id and w.key = e.idempotency_key`
+    : `insert into document_outbox (collection, document_id, document)
+       select 'raw_scans', 'scan-' || e.event_id,
+              jsonb_build_object('id', 'scan-' || e.event_id, 'trackingNumber', w.tracking_number, 'eventId', e.event_id,
+                                 'scannedAt', w.at, 'source', w.source, 'payload', w.document)
+         from e join w on w.package_id = e.package_id and w.key = e.idempotency_key`;
+}
+
 /** Writes the batch; returns each event id with its scan's position. */
 export async function writeBatch(trx: Knex.Transaction, w: BatchWrite): Promise<{ event_id: number; ord: number }[]> {
   const scansSql = `
@@ -107,17 +124,7 @@ export async function writeBatch(trx: Knex.Transaction, w: BatchWrite): Promise<
   const written = await rows<{ event_id: number; ord: number }>(
     trx,
     `with w as (${scansSql}), e as (${eventsSql}), d as (
-       ${
-         w.documentsTarget === 'postgres'
-           ? `insert into doc_raw_scans (id, tracking_number, event_id, scanned_at, source, payload)
-              select 'scan-' || e.event_id, w.tracking_number, e.event_id, w.at::timestamptz, w.source, w.document
-                from e join w on w.package_id = e.package_id and w.key = e.idempotency_key`
-           : `insert into document_outbox (collection, document_id, document)
-              select 'raw_scans', 'scan-' || e.event_id,
-                     jsonb_build_object('id', 'scan-' || e.event_id, 'trackingNumber', w.tracking_number, 'eventId', e.event_id,
-                                        'scannedAt', w.at, 'source', w.source, 'payload', w.document)
-                from e join w on w.package_id = e.package_id and w.key = e.idempotency_key`
-       })
+       ${rawScansSql(w.documentsTarget)})
      select e.event_id, w.ord from e join w on w.package_id = e.package_id and w.key = e.idempotency_key`,
     [...scanBindings, ...eventBindings],
   );

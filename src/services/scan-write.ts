@@ -370,16 +370,7 @@ async function recordBatch(deps: ScanDeps, batch: PreparedBatch): Promise<ScanOu
         // Only a package whose status differs at the end of the batch gets a new row version (a hub
         // scan of a package in transit changes nothing).
         const changed = [...state.values()].filter((s) => s.status !== statusOf.get(s.packageId));
-        const document =
-          deps.documentsTarget === 'postgres'
-            ? `insert into doc_raw_scans (id, tracking_number, event_id, scanned_at, source, payload)
-               select 'scan-' || e.event_id, w.tracking_number, e.event_id, w.at::timestamptz, w.source, w.document
-                 from e join w on w.package_id = e.package_id and w.key = e.idempotency_key`
-            : `insert into document_outbox (collection, document_id, document)
-               select 'raw_scans', 'scan-' || e.event_id,
-                      jsonb_build_object('id', 'scan-' || e.event_id, 'trackingNumber', w.tracking_number, 'eventId', e.event_id,
-                                         'scannedAt', w.at, 'source', w.source, 'payload', w.document)
-                 from e join w on w.package_id = e.package_id and w.key = e.idempotency_key`;
+        const document = citus.rawScansSql(deps.documentsTarget);
         // One statement writes the batch: the events (in batch order), their raw scans (the payload
         // with the scan's status, location and key; to the table or the outbox), the packages'
         // status and the delivery times. Each event id comes back with the position of its scan,
