@@ -1,9 +1,15 @@
 import { createHash } from 'node:crypto';
 import { allowedTransitions, packageStatuses } from '../domain/status.js';
 import { parseJobs, type OptionValue } from '../options.js';
-import { refuseOnCitus, type Database } from '../store/database.js';
+import type { Database } from '../store/database.js';
 import type { Resources } from '../store/resources.js';
-import { inFlightDifferencesSql, rebuildRollups, statusCountsDifferencesSql } from '../store/rollups.js';
+import {
+  inFlightDifferencesSql,
+  rebuildInFlight,
+  rebuildRollups,
+  statusCountsDifferencesSql,
+  statusCountsSql,
+} from '../store/rollups.js';
 import { withSession } from '../store/session.js';
 import { readReport, type NamedQuery, type ReportReader } from './reports/report.js';
 
@@ -612,8 +618,9 @@ export async function repairRollups(
   options: { signal?: AbortSignal | undefined } = {},
 ): Promise<RollupRepair> {
   const started = performance.now();
-  refuseOnCitus(await resources.database(), '`check --repair-rollups`');
   const db = await resources.forLongWork().database();
+  // The Citus layout keeps only the packages in flight; the per-status counts are counted there.
+  const distributed = db.distributed === true;
   return withSession(
     db,
     {
@@ -628,12 +635,13 @@ export async function repairRollups(
       await session.raw('lock table packages, shipments, tracking_events in share row exclusive mode');
       const differed = {
         inFlight: await count(inFlightDifferencesSql()),
-        statusCounts: await count(statusCountsDifferencesSql),
+        statusCounts: distributed ? 0 : await count(statusCountsDifferencesSql),
       };
-      await rebuildRollups(session.raw);
+      if (distributed) await rebuildInFlight(session.raw);
+      else await rebuildRollups(session.raw);
       const rebuilt = {
         inFlight: await count('select 1 from in_flight_packages'),
-        statusGroups: await count('select 1 from package_status_counts'),
+        statusGroups: await count(distributed ? statusCountsSql : 'select 1 from package_status_counts'),
       };
       return { differed, rebuilt, elapsedMs: performance.now() - started };
     },

@@ -8,7 +8,7 @@ import { checkScan, type ScanRecord } from '../domain/scan-input.js';
 import { isValidTrackingNumber } from '../domain/tracking-number.js';
 import { ConflictError, ExitCode, NotFoundError, ShiptrackError, UsageError, mapPostgresError } from '../errors.js';
 import { findPackageRoot } from '../package-root.js';
-import { refuseOnCitus, type Database } from '../store/database.js';
+import type { Database } from '../store/database.js';
 import type { Resources } from '../store/resources.js';
 import { withSession } from '../store/session.js';
 import { collectConsistencyChecks } from './check.service.js';
@@ -318,11 +318,12 @@ export async function listSeeds(resources: Resources): Promise<SeedListing> {
 const noChanges = (): SeedChanges => ({ customers: 0, locations: 0, packages: 0, shipments: 0, scans: 0, duplicateScans: 0 });
 
 /** A reader over the run's transaction, for the consistency checks of what a file wrote. */
-function transactionReader(trx: Knex.Transaction, mode: Database['mode']): ReportReader {
+function transactionReader(trx: Knex.Transaction, mode: Database['mode'], distributed = false): ReportReader {
   return {
     rows: async <Row>(_name: string, sql: string, bindings: readonly unknown[] = []) =>
       (await trx.raw<{ rows: Row[] }>(sql, bindings as readonly Knex.RawBinding[])).rows,
     mode,
+    distributed,
     plans: [],
     siblings: [],
   };
@@ -334,10 +335,89 @@ interface FileRunState {
   changes: SeedChanges;
   outcomes: ScanOutcome[];
   highlights: SeedRunReport['highlights'];
+  /**
+   * The tracking numbers the run has written so far, all files together: what the proof reads on
+   * the Citus layout, which keeps no list of changed packages (one server reads that list).
+   */
+  touched: Set<string>;
 }
 
 async function count(trx: Knex.Transaction, sql: string, bindings: readonly unknown[]): Promise<number> {
   return (await trx.raw<{ rows: unknown[] }>(sql, bindings as readonly Knex.RawBinding[])).rows.length;
+}
+
+/**
+ * Upserts packages and their shipments on the Citus layout, where the tracking number is unique
+ * through package_numbers, not a constraint on packages: the numbers already there are updated by
+ * package id (each on its shard), the new ones inserted with their lookup rows. Returns how many
+ * packages and shipments changed.
+ */
+async function upsertPackagesDistributed(
+  trx: Knex.Transaction,
+  packages: readonly SeedPackage[],
+  now: Date,
+): Promise<{ packages: number; shipments: number }> {
+  const found = await trx.raw<{ rows: { tracking_number: string; package_id: number }[] }>(
+    'select tracking_number, package_id from package_numbers where tracking_number = any (?::text[])',
+    [packages.map((p) => p.trackingNumber)],
+  );
+  const ids = new Map(found.rows.map((r) => [r.tracking_number, Number(r.package_id)]));
+  let changedPackages = 0;
+  for (const p of packages) {
+    const id = ids.get(p.trackingNumber);
+    const values = [p.sender, p.recipient, String(p.weightKg), JSON.stringify(p.metadata ?? {})];
+    if (id !== undefined) {
+      changedPackages += await count(
+        trx,
+        `update packages set sender_id = s.customer_id, recipient_id = r.customer_id, weight = v.weight, metadata = v.metadata
+           from (select ?::text as sender, ?::text as recipient, ?::numeric as weight, ?::jsonb as metadata) v
+           join customers s on lower(s.email) = lower(v.sender)
+           join customers r on lower(r.email) = lower(v.recipient)
+          where packages.package_id = ?
+            and (packages.sender_id, packages.recipient_id, packages.weight, packages.metadata)
+                is distinct from (s.customer_id, r.customer_id, v.weight, v.metadata)
+          returning packages.package_id`,
+        [...values, id],
+      );
+      continue;
+    }
+    const inserted = await trx.raw<{ rows: { package_id: number }[] }>(
+      `insert into packages (tracking_number, sender_id, recipient_id, weight, metadata, created_at)
+       select ?, s.customer_id, r.customer_id, ?::numeric, ?::jsonb, ?::timestamptz
+         from customers s, customers r where lower(s.email) = lower(?) and lower(r.email) = lower(?)
+       returning package_id`,
+      [
+        p.trackingNumber,
+        String(p.weightKg),
+        JSON.stringify(p.metadata ?? {}),
+        (p.labelCreatedAt ?? now).toISOString(),
+        p.sender,
+        p.recipient,
+      ],
+    );
+    const id2 = Number(inserted.rows[0]?.package_id);
+    await trx.raw('insert into package_numbers (tracking_number, package_id) values (?, ?)', [p.trackingNumber, id2]);
+    ids.set(p.trackingNumber, id2);
+    changedPackages += 1;
+  }
+  let changedShipments = 0;
+  for (const p of packages) {
+    changedShipments += await count(
+      trx,
+      `insert into shipments (package_id, origin_location_id, destination_location_id, estimated_delivery)
+       select ?::bigint, o.location_id, d.location_id, ?::timestamptz
+         from locations o, locations d where o.location_name = ? and d.location_name = ?
+       on conflict (package_id) do update
+          set origin_location_id = excluded.origin_location_id,
+              destination_location_id = excluded.destination_location_id,
+              estimated_delivery = excluded.estimated_delivery
+        where (shipments.origin_location_id, shipments.destination_location_id, shipments.estimated_delivery)
+              is distinct from (excluded.origin_location_id, excluded.destination_location_id, excluded.estimated_delivery)
+       returning shipment_id`,
+      [ids.get(p.trackingNumber), p.estimatedDelivery.toISOString(), p.origin, p.destination],
+    );
+  }
+  return { packages: changedPackages, shipments: changedShipments };
 }
 
 /** The services a file gets, over the run's transaction. */
@@ -415,6 +495,13 @@ function seedServices(trx: Knex.Transaction, db: Database, resources: Resources,
           [packages.flatMap((p) => [p.sender, p.recipient]), packages.flatMap((p) => [p.origin, p.destination])],
         );
         if (unknown.rows.length > 0) throw refuse(line, `no ${unknown.rows[0]?.what ?? ''} (upsert it first)`);
+        for (const p of packages) run.touched.add(p.trackingNumber);
+        if (db.distributed === true) {
+          const changes = await upsertPackagesDistributed(trx, packages, now);
+          run.changes.packages += changes.packages;
+          run.changes.shipments += changes.shipments;
+          return;
+        }
         run.changes.packages += await count(
           trx,
           `insert into packages (tracking_number, sender_id, recipient_id, weight, metadata, created_at)
@@ -473,6 +560,7 @@ function seedServices(trx: Knex.Transaction, db: Database, resources: Resources,
       const outcomes = await write(line, () =>
         writeScans({ db: inTransaction, documentsTarget: resources.documentsTarget }, checked),
       );
+      for (const scan of checked) run.touched.add(scan.trackingNumber);
       const rejected = outcomes.find((o) => o.outcome === 'rejected');
       if (rejected !== undefined && rejected.outcome === 'rejected') {
         throw refuse(line, rejected.reason, { code: rejected.code, trackingNumber: rejected.trackingNumber });
@@ -489,11 +577,20 @@ function seedServices(trx: Knex.Transaction, db: Database, resources: Resources,
       if (received.length > 0) {
         // When each message reached us: what tells a late scan from one in order.
         await write(line, () =>
-          trx.raw(
-            `update tracking_events e set recorded_at = v.at
-               from unnest(?::bigint[], ?::timestamptz[]) as v(id, at) where e.event_id = v.id`,
-            [received.map(([id]) => id), received.map(([, at]) => at)],
-          ),
+          db.distributed === true
+            ? // On Citus an event is updated on its package's shard: by (package, event).
+              trx.raw(
+                `update tracking_events e set recorded_at = v.at
+                   from unnest(?::bigint[], ?::timestamptz[]) as v(id, at)
+                  where e.package_id = any (select package_id from tracking_events where event_id = any (?::bigint[]))
+                    and e.event_id = v.id`,
+                [received.map(([id]) => id), received.map(([, at]) => at), received.map(([id]) => id)],
+              )
+            : trx.raw(
+                `update tracking_events e set recorded_at = v.at
+                   from unnest(?::bigint[], ?::timestamptz[]) as v(id, at) where e.event_id = v.id`,
+                [received.map(([id]) => id), received.map(([, at]) => at)],
+              ),
         );
       }
       run.outcomes.push(...outcomes);
@@ -506,13 +603,19 @@ function seedServices(trx: Knex.Transaction, db: Database, resources: Resources,
 }
 
 /** What the file wrote, proven: the consistency checks over every package the run touched so far. */
-async function proveTouched(trx: Knex.Transaction, mode: Database['mode'], run: FileRunState): Promise<void> {
-  const touched = await trx.raw<{ rows: { package_id: number }[] }>(
-    'select distinct package_id from consistency_changes where xact = pg_current_xact_id() order by package_id',
-  );
+async function proveTouched(trx: Knex.Transaction, db: Database, run: FileRunState): Promise<void> {
+  const distributed = db.distributed === true;
+  const touched = distributed
+    ? await trx.raw<{ rows: { package_id: number }[] }>(
+        'select package_id from package_numbers where tracking_number = any (?::text[]) order by package_id',
+        [[...run.touched]],
+      )
+    : await trx.raw<{ rows: { package_id: number }[] }>(
+        'select distinct package_id from consistency_changes where xact = pg_current_xact_id() order by package_id',
+      );
   const ids = touched.rows.map((r) => r.package_id);
   if (ids.length === 0) return;
-  const report = await collectConsistencyChecks(transactionReader(trx, mode), ids);
+  const report = await collectConsistencyChecks(transactionReader(trx, db.mode, distributed), ids);
   if (report.ok) return;
   const failed = report.checks.filter((c) => c.violations > 0);
   throw new SeedFileError(
@@ -539,7 +642,6 @@ export async function runSeedFiles(
   const modules = new Map<string, SeedModule>();
   for (const file of files) modules.set(file.name, await loadSeedModule(file));
   const db = await resources.forLongWork().database();
-  refuseOnCitus(db, '`seed run`');
   // Whole seconds: the "now" is recorded, and reads back exactly the same.
   const runNow = new Date(Math.floor(Date.now() / 1000) * 1000);
   const runs: FileRunState[] = [];
@@ -560,6 +662,7 @@ export async function runSeedFiles(
       session.transaction(async (trx) => {
         const history = await readHistory(trx);
         const done: SeedFileRun[] = [];
+        const touched = new Set<string>();
         for (const file of files) {
           const fileStarted = performance.now();
           const recorded = history.get(file.name);
@@ -570,11 +673,12 @@ export async function runSeedFiles(
             changes: noChanges(),
             outcomes: [],
             highlights: [],
+            touched,
           };
           runs.push(run);
           const mod = modules.get(file.name) as SeedModule;
           await mod.seed(trx, seedServices(trx, db, resources, now, run));
-          await proveTouched(trx, db.mode, run);
+          await proveTouched(trx, db, run);
           let result: SeedFileRun['result'] = 'rerun';
           if (recorded === undefined) {
             result = 'applied';

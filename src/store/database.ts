@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import type { Config } from '../config.js';
-import { ExitCode, mapPostgresError, ShiptrackError, UnavailableError } from '../errors.js';
+import { mapPostgresError, UnavailableError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 
 export type DatabaseMode = 'server' | 'embedded';
@@ -241,15 +241,4 @@ export async function withPgErrors<T>(work: () => Promise<T>): Promise<T> {
   } catch (error) {
     throw mapPostgresError(error);
   }
-}
-
-/**
- * Refuses, clearly, work that does not run yet on the Citus distributed layout (its statements
- * join tables Citus cannot join in one query): `what` names it.
- */
-export function refuseOnCitus(db: Database, what: string): void {
-  if (db.distributed !== true) return;
-  throw new ShiptrackError('not_supported_on_citus', ExitCode.usage, `${what} does not run on the Citus distributed layout yet`, {
-    hint: 'see docs/SCALING.md, "Part 2: Citus": what runs there today and what does not',
-  });
 }

@@ -51,9 +51,18 @@ export const statusCountsDifferencesSql = `
 export async function rebuildRollups(raw: Raw): Promise<void> {
   await raw('delete from package_status_counts');
   await raw(`insert into package_status_counts (current_status, fragile, packages) ${statusCountsSql}`);
+  await rebuildInFlight(raw);
+  await raw('analyze package_status_counts');
+}
+
+/**
+ * Empties and refills the packages in flight (the only rollup the Citus layout keeps; there each
+ * shard group refills its own), in the caller's transaction.
+ */
+export async function rebuildInFlight(raw: Raw): Promise<void> {
   await raw('delete from in_flight_packages');
   await raw(
     `insert into in_flight_packages (package_id, current_status, created_at, last_scan_at, quiet_since, due) ${inFlightSql()}`,
   );
-  await raw('analyze package_status_counts, in_flight_packages');
+  await raw('analyze in_flight_packages');
 }
