@@ -121,32 +121,69 @@ function scopePredicate(scope: Scope, column: string): string {
   }
 }
 
+const latestStatusCheck = {
+  check: 'status_matches_last_event',
+  description: 'current_status is the status of the latest accepted event',
+};
+const transitionsCheck = {
+  check: 'legal_transitions',
+  description: 'every consecutive pair of events follows the state machine',
+};
+/** A package (p) whose status is not what its history (h) gives. */
+const wrongLatestStatus = `h.last_status is distinct from p.current_status
+                      and not (h.last_status is null and p.current_status = 'pending')`;
+
 /**
- * On Citus, what one server proves in one pass over the event history, in two: Citus cannot push
- * a LATERAL union down to the shards, while a package joined with its own history (both on
- * package_id) runs on each shard group.
+ * The event history of the packages in scope, per package: whether a transition breaks the state
+ * machine, and the status its latest accepted event gives. Binds the allowed pairs.
  */
-function distributedHistoryPasses(scope: Scope): CheckPass[] {
-  const inScope = (column: string): string => scopePredicate(scope, column);
-  const history = `select package_id,
-         bool_or(previous is not null and forced_reason is null and not after_forced_insert and not after_final
-                 and (previous || '>' || status) <> all (?::text[])) as illegal_transition,
-         max(status) filter (where not after_final and (is_last or status in ${finalStatuses})) as last_status
-    from (${annotatedEvents(scope.kind === 'all' ? '' : `where ${inScope('package_id')}`)}) e
-   group by package_id`;
+function historySql(scope: Scope, inScope: (column: string) => string): string {
+  return `select package_id,
+                     bool_or(previous is not null and forced_reason is null and not after_forced_insert and not after_final
+                             and (previous || '>' || status) <> all (?::text[])) as illegal_transition,
+                     max(status) filter (where not after_final and (is_last or status in ${finalStatuses})) as last_status
+                from (${annotatedEvents(scope.kind === 'all' ? '' : `where ${inScope('package_id')}`)}) e
+               group by package_id`;
+}
+
+/**
+ * The event-history checks: one pass on one server. On Citus, two: it cannot push a LATERAL union
+ * down to the shards, while a package joined with its own history (both on package_id) runs on
+ * each shard group.
+ */
+function historyPasses(scope: Scope, inScope: (column: string) => string, distributed: boolean): CheckPass[] {
+  const history = historySql(scope, inScope);
+  if (!distributed) {
+    return [
+      {
+        name: 'event history',
+        checks: [latestStatusCheck, transitionsCheck],
+        sql: `with history as (${history})
+            select c.check_name, p.tracking_number as sample
+              from packages p
+              left join history h on h.package_id = p.package_id
+             cross join lateral (
+                   select 'status_matches_last_event' as check_name
+                    where ${wrongLatestStatus}
+                   union all
+                   select 'legal_transitions' where h.illegal_transition) c
+             where ${inScope('p.package_id')}`,
+        bindings: [allowedPairs],
+      },
+    ];
+  }
   return [
     {
       name: 'event history: latest status',
-      checks: [{ check: 'status_matches_last_event', description: 'current_status is the status of the latest accepted event' }],
+      checks: [latestStatusCheck],
       sql: `select 'status_matches_last_event' as check_name, p.tracking_number as sample
               from packages p left join (${history}) h on h.package_id = p.package_id
-             where h.last_status is distinct from p.current_status
-               and not (h.last_status is null and p.current_status = 'pending') and ${inScope('p.package_id')}`,
+             where ${wrongLatestStatus} and ${inScope('p.package_id')}`,
       bindings: [allowedPairs],
     },
     {
       name: 'event history: transitions',
-      checks: [{ check: 'legal_transitions', description: 'every consecutive pair of events follows the state machine' }],
+      checks: [transitionsCheck],
       sql: `select 'legal_transitions' as check_name, p.tracking_number as sample
               from packages p join (${history}) h on h.package_id = p.package_id
              where h.illegal_transition and ${inScope('p.package_id')}`,
@@ -156,58 +193,13 @@ function distributedHistoryPasses(scope: Scope): CheckPass[] {
 }
 
 /**
- * The checks over the packages in `scope`, grouped into the queries that prove them. On the Citus
- * layout (`distributed`): the event history in two passes, the in-flight rollup's differences
- * named through a join rather than a lookup per row, and no per-status rollup (Citus keeps none).
+ * The checks over the packages in `scope`, grouped into the queries that prove them; on the Citus
+ * layout (`distributed`) in the shapes Citus runs on its shards.
  */
 function consistencyPasses(scope: Scope, distributed = false): CheckPass[] {
   const inScope = (column: string): string => scopePredicate(scope, column);
-  const passes = onePassPerQuery(scope, inScope);
-  if (!distributed) return passes;
   return [
-    ...distributedHistoryPasses(scope),
-    ...passes.flatMap((pass): CheckPass[] => {
-      if (pass.name === 'event history' || pass.name === 'status_counts_rollup') return [];
-      if (pass.name !== 'in_flight_rollup') return [pass];
-      return [
-        {
-          ...pass,
-          sql: `select 'in_flight_rollup' as check_name, coalesce(p.tracking_number, 'package ' || d.package_id) as sample
-                  from (${inFlightDifferencesSql(inScope('p.package_id'), inScope('package_id'))}) d
-                  left join packages p on p.package_id = d.package_id`,
-        },
-      ];
-    }),
-  ];
-}
-
-function onePassPerQuery(scope: Scope, inScope: (column: string) => string): CheckPass[] {
-  return [
-    {
-      name: 'event history',
-      checks: [
-        { check: 'status_matches_last_event', description: 'current_status is the status of the latest accepted event' },
-        { check: 'legal_transitions', description: 'every consecutive pair of events follows the state machine' },
-      ],
-      sql: `with history as (
-              select package_id,
-                     bool_or(previous is not null and forced_reason is null and not after_forced_insert and not after_final
-                             and (previous || '>' || status) <> all (?::text[])) as illegal_transition,
-                     max(status) filter (where not after_final and (is_last or status in ${finalStatuses})) as last_status
-                from (${annotatedEvents(scope.kind === 'all' ? '' : `where ${inScope('package_id')}`)}) e
-               group by package_id)
-            select c.check_name, p.tracking_number as sample
-              from packages p
-              left join history h on h.package_id = p.package_id
-             cross join lateral (
-                   select 'status_matches_last_event' as check_name
-                    where h.last_status is distinct from p.current_status
-                      and not (h.last_status is null and p.current_status = 'pending')
-                   union all
-                   select 'legal_transitions' where h.illegal_transition) c
-             where ${inScope('p.package_id')}`,
-      bindings: [allowedPairs],
-    },
+    ...historyPasses(scope, inScope, distributed),
     {
       name: 'delivered_has_actual_delivery',
       checks: [
@@ -232,13 +224,14 @@ function onePassPerQuery(scope: Scope, inScope: (column: string) => string): Che
           description: 'in_flight_packages lists the packages in flight with their status, latest scan and promise',
         },
       ],
-      sql: `select 'in_flight_rollup' as check_name,
-                   coalesce((select tracking_number from packages where package_id = d.package_id), 'package ' || d.package_id) as sample
-              from (${inFlightDifferencesSql(inScope('p.package_id'), inScope('package_id'))}) d`,
+      // Named through a join (Citus cannot push a lookup per row of a derived table to the shards).
+      sql: `select 'in_flight_rollup' as check_name, coalesce(p.tracking_number, 'package ' || d.package_id) as sample
+              from (${inFlightDifferencesSql(inScope('p.package_id'), inScope('package_id'))}) d
+              left join packages p on p.package_id = d.package_id`,
     },
     // A total over every package: proven by full proofs (`check`, `report consistency --full`), not
-    // by a proof of the changed packages only.
-    ...(scope.kind === 'all'
+    // by a proof of the changed packages only. The Citus layout keeps no such rollup.
+    ...(scope.kind === 'all' && !distributed
       ? [
           {
             name: 'status_counts_rollup',
