@@ -65,7 +65,8 @@ export async function runDbReport(
           options.since === undefined ? undefined : options.now.getTime() - options.since.getTime(),
           limit,
         );
-  const advice: AdviceResult | null = options.advise === true ? await adviseIndexes(db, options) : null;
+  const advice: AdviceResult | null =
+    options.advise === true ? await adviseIndexes(db, snapshot.server.statementsModule, options) : null;
   const findings = [
     ...checkDb(snapshot, dbThresholds),
     ...historyFindings(options.since === undefined ? null : kept.history, kept.notStored),

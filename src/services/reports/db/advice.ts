@@ -4,6 +4,7 @@ import type { Database } from '../../../store/database.js';
 import { withSession } from '../../../store/session.js';
 import type { Finding, ReportTable } from '../report.js';
 import { redactQuery } from './health.js';
+import { statementTimeColumns, type StatementsModule } from './snapshot.js';
 
 /**
  * Index advice, proven before it is built (`report db --advise`). For the statements of this
@@ -198,6 +199,8 @@ interface TopStatement {
 /** Index advice for the statements with the most total time (see the module comment). */
 export async function adviseIndexes(
   db: Database,
+  /** pg_stat_statements as `report db`'s snapshot found it: where the slow statements are read. */
+  statements: StatementsModule,
   options: { signal?: AbortSignal | undefined; applicationName?: string | undefined },
   t: AdviceThresholds = adviceThresholds,
 ): Promise<AdviceResult> {
@@ -205,32 +208,25 @@ export async function adviseIndexes(
   const pgParser = await loadParser();
   return withSession(db, { signal: options.signal, applicationName: options.applicationName }, async (session) => {
     const client = session.connection as pg.Client;
-    const { rows: extensions } = await client.query<{
-      pss: string | null;
-      pss_loaded: boolean;
-      hypopg: string | null;
-      hypopg_available: boolean;
-    }>(
+    const { rows: extensions } = await client.query<{ hypopg: string | null; hypopg_available: boolean }>(
       `select (select quote_ident(n.nspname) from pg_extension e join pg_namespace n on n.oid = e.extnamespace
-                where e.extname = 'pg_stat_statements') as pss,
-              (select quote_ident(n.nspname) from pg_extension e join pg_namespace n on n.oid = e.extnamespace
                 where e.extname = 'hypopg') as hypopg,
-              exists (select 1 from pg_available_extensions where name = 'hypopg') as hypopg_available,
-              current_setting('pg_stat_statements.max', true) is not null as pss_loaded`,
+              exists (select 1 from pg_available_extensions where name = 'hypopg') as hypopg_available`,
     );
     const ext = extensions[0];
     const hypopgAvailable = ext?.hypopg_available === true;
-    if (ext?.pss == null || !ext.pss_loaded) {
+    if (!statements.loaded || statements.schema === null || !statements.readable) {
       return { state: 'unavailable', reason: 'no_statements', hypopgAvailable };
     }
-    if (ext.hypopg == null) return { state: 'unavailable', reason: 'no_hypopg', hypopgAvailable };
+    if (ext?.hypopg == null) return { state: 'unavailable', reason: 'no_hypopg', hypopgAvailable };
     const hypopg = ext.hypopg;
+    const { total } = statementTimeColumns(statements.version);
     const { rows: top } = await client.query<TopStatement>(
-      `select query, calls, total_exec_time / calls as mean_ms
-         from ${ext.pss}.pg_stat_statements
+      `select query, calls, ${total} / calls as mean_ms
+         from ${statements.schema}.pg_stat_statements
         where dbid = (select oid from pg_database where datname = current_database()) and calls > 0
           and query ~* '^\\s*(with|select|update|delete)\\M'
-        order by total_exec_time desc
+        order by ${total} desc
         limit 50`,
     );
     // The columns of every ordinary table outside the system schemas, by name.

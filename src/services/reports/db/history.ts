@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DocumentStore, StatementCounters, StatementSnapshotDocument } from '../../../store/documents/document-store.js';
 import { toIso, toNumber, type Finding, type ReportReader, type ReportTable } from '../report.js';
 import { redactQuery } from './health.js';
-import type { DbSnapshot } from './snapshot.js';
+import { statementTimeColumns, type DbSnapshot } from './snapshot.js';
 
 /**
  * Statement history: each `report db` on a server keeps a snapshot of pg_stat_statements in the
@@ -55,8 +55,7 @@ interface CounterRow {
 export async function readStatementCounters(reader: ReportReader, snapshot: DbSnapshot): Promise<StatementCountersNow | null> {
   const module = snapshot.server.statementsModule;
   if (snapshot.statements === null || module.schema === null) return null;
-  const [major = 0, minor = 0] = (module.version ?? '0').split('.').map(Number);
-  const total = major > 1 || (major === 1 && minor >= 8) ? 'total_exec_time' : 'total_time';
+  const { total } = statementTimeColumns(module.version);
   const rows = await reader.rows<CounterRow>(
     'pg_stat_statements counters',
     `select s.queryid::text as query_id, left(s.query, 1000) as query, s.calls, s.${total} as total_ms, s.rows,

@@ -97,44 +97,38 @@ export const deadTuples: DbRule = ({ tables, server, embedded }, t) =>
       },
     }));
 
-export const tableBloat: DbRule = ({ tables }, t) =>
-  tables.flatMap((table): Finding[] => {
-    const bloat = table.bloat;
-    if (bloat === null || bloat.share < t.bloatShare || bloat.bytes < t.bloatBytes) return [];
-    return [
-      {
-        level: bloat.share >= t.bloatShareWarn ? 'warn' : 'info',
-        code: 'table_bloat',
-        subject: table.table,
-        figures: {
-          bloat_bytes: bloat.bytes,
-          bloat_share: bloat.share,
-          min_bloat_share: t.bloatShare,
-          min_bloat_bytes: t.bloatBytes,
-        },
+/** A table's or an index's estimated bloat past both floors (share and bytes), as a finding. */
+function bloatFinding(
+  code: 'table_bloat' | 'index_bloat',
+  subject: string,
+  bloat: { bytes: number; share: number } | null,
+  t: DbThresholds,
+  figures: Finding['figures'] = {},
+): Finding[] {
+  if (bloat === null || bloat.share < t.bloatShare || bloat.bytes < t.bloatBytes) return [];
+  return [
+    {
+      level: bloat.share >= t.bloatShareWarn ? 'warn' : 'info',
+      code,
+      subject,
+      figures: {
+        ...figures,
+        bloat_bytes: bloat.bytes,
+        bloat_share: bloat.share,
+        min_bloat_share: t.bloatShare,
+        min_bloat_bytes: t.bloatBytes,
       },
-    ];
-  });
+    },
+  ];
+}
+
+export const tableBloat: DbRule = ({ tables }, t) =>
+  tables.flatMap((table) => bloatFinding('table_bloat', table.table, table.bloat, t));
 
 export const indexBloat: DbRule = ({ indexes }, t) =>
-  indexes.flatMap((index): Finding[] => {
-    const bloat = index.bloat;
-    if (bloat === null || !index.valid || bloat.share < t.bloatShare || bloat.bytes < t.bloatBytes) return [];
-    return [
-      {
-        level: bloat.share >= t.bloatShareWarn ? 'warn' : 'info',
-        code: 'index_bloat',
-        subject: index.index,
-        figures: {
-          table: index.table,
-          bloat_bytes: bloat.bytes,
-          bloat_share: bloat.share,
-          min_bloat_share: t.bloatShare,
-          min_bloat_bytes: t.bloatBytes,
-        },
-      },
-    ];
-  });
+  indexes.flatMap((index) =>
+    index.valid ? bloatFinding('index_bloat', index.index, index.bloat, t, { table: index.table }) : [],
+  );
 
 /** An index a failed CREATE INDEX CONCURRENTLY or REINDEX left behind (or one being built now). */
 export const invalidIndexes: DbRule = ({ indexes }) =>

@@ -383,11 +383,18 @@ function atLeast(version: number[], major: number, minor: number): boolean {
   return a > major || (a === major && b >= minor);
 }
 
+/** pg_stat_statements' time columns for its version: renamed in 1.8 (PostgreSQL 13). */
+export function statementTimeColumns(version: string | null): { total: string; mean: string } {
+  return atLeast(parseVersion(version), 1, 8)
+    ? { total: 'total_exec_time', mean: 'mean_exec_time' }
+    : { total: 'total_time', mean: 'mean_time' };
+}
+
 async function readStatements(reader: ReportReader, server: ServerRow, limit: number): Promise<Statements | null> {
   if (!server.pss_loaded || server.pss_schema === null || server.pss_readable !== true) return null;
   const version = parseVersion(server.pss_version);
-  // Column names changed in 1.8 (PostgreSQL 13); the schema is the extension's, quoted by the server.
-  const [total, mean] = atLeast(version, 1, 8) ? ['total_exec_time', 'mean_exec_time'] : ['total_time', 'mean_time'];
+  // The schema is the extension's, quoted by the server.
+  const { total, mean } = statementTimeColumns(server.pss_version);
   const view = `${server.pss_schema}.pg_stat_statements`;
   const rows = await reader.rows<StatementRow>(
     'pg_stat_statements',
