@@ -346,6 +346,15 @@ async function count(trx: Knex.Transaction, sql: string, bindings: readonly unkn
   return (await trx.raw<{ rows: unknown[] }>(sql, bindings as readonly Knex.RawBinding[])).rows.length;
 }
 
+/** A shipment on its package's natural key: updated only where it differs; returns the rows written. */
+const shipmentUpsert = `on conflict (package_id) do update
+     set origin_location_id = excluded.origin_location_id,
+         destination_location_id = excluded.destination_location_id,
+         estimated_delivery = excluded.estimated_delivery
+   where (shipments.origin_location_id, shipments.destination_location_id, shipments.estimated_delivery)
+         is distinct from (excluded.origin_location_id, excluded.destination_location_id, excluded.estimated_delivery)
+  returning shipment_id`;
+
 /**
  * Upserts packages and their shipments on the Citus layout, where the tracking number is unique
  * through package_numbers, not a constraint on packages: the numbers already there are updated by
@@ -407,13 +416,7 @@ async function upsertPackagesDistributed(
       `insert into shipments (package_id, origin_location_id, destination_location_id, estimated_delivery)
        select ?::bigint, o.location_id, d.location_id, ?::timestamptz
          from locations o, locations d where o.location_name = ? and d.location_name = ?
-       on conflict (package_id) do update
-          set origin_location_id = excluded.origin_location_id,
-              destination_location_id = excluded.destination_location_id,
-              estimated_delivery = excluded.estimated_delivery
-        where (shipments.origin_location_id, shipments.destination_location_id, shipments.estimated_delivery)
-              is distinct from (excluded.origin_location_id, excluded.destination_location_id, excluded.estimated_delivery)
-       returning shipment_id`,
+       ${shipmentUpsert}`,
       [ids.get(p.trackingNumber), p.estimatedDelivery.toISOString(), p.origin, p.destination],
     );
   }
@@ -533,13 +536,7 @@ function seedServices(trx: Knex.Transaction, db: Database, resources: Resources,
              join packages p on p.tracking_number = v.tn
              join locations o on o.location_name = v.origin
              join locations d on d.location_name = v.destination
-           on conflict (package_id) do update
-              set origin_location_id = excluded.origin_location_id,
-                  destination_location_id = excluded.destination_location_id,
-                  estimated_delivery = excluded.estimated_delivery
-            where (shipments.origin_location_id, shipments.destination_location_id, shipments.estimated_delivery)
-                  is distinct from (excluded.origin_location_id, excluded.destination_location_id, excluded.estimated_delivery)
-           returning shipment_id`,
+           ${shipmentUpsert}`,
           [
             packages.map((p) => p.trackingNumber),
             packages.map((p) => p.origin),

@@ -45,7 +45,7 @@ Each file is a module exporting seed(knex, shiptrack). Running them again change
 rows are upserted on their natural keys (e-mail, location name, tracking number), scans go
 through the write path (idempotent, judged by the state machine), and a file's times count
 from when it was first applied here. The run is one transaction, proven by the consistency
-checks: a file that breaks a rule is named with its line, and nothing is applied (exit 2).
+checks: a file that breaks a rule is named with its line, and nothing is applied (exit 4).
 
 shiptrack's own: 01_locations (real facilities), 02_demo_world (a dozen packages, each
 with a story: on time, late, out for delivery, customs, returned, stale…).

@@ -81,6 +81,13 @@ export async function runStatusReport(db: Database, options: ReportOptions): Pro
   );
 }
 
+/** The overdue packages counted by how late (six bindings: now, each time). */
+const overdueBuckets = `count(*)::bigint as overdue,
+  count(*) filter (where due >= ?::timestamptz - interval '1 day')::bigint as under_1d,
+  count(*) filter (where due < ?::timestamptz - interval '1 day' and due >= ?::timestamptz - interval '3 days')::bigint as d1_3,
+  count(*) filter (where due < ?::timestamptz - interval '3 days' and due >= ?::timestamptz - interval '7 days')::bigint as d3_7,
+  count(*) filter (where due < ?::timestamptz - interval '7 days')::bigint as over_7d`;
+
 interface OverdueCountRow {
   overdue: number;
   under_1d: number;
@@ -135,12 +142,7 @@ async function readOverdueDistributed(
 ): Promise<{ counts: OverdueCountRow | undefined; rows: (OverdueCountRow & OverdueRow)[] }> {
   const [counts] = await reader.rows<OverdueCountRow>(
     'overdue counts',
-    `select count(*)::bigint as overdue,
-            count(*) filter (where due >= ?::timestamptz - interval '1 day')::bigint as under_1d,
-            count(*) filter (where due < ?::timestamptz - interval '1 day' and due >= ?::timestamptz - interval '3 days')::bigint as d1_3,
-            count(*) filter (where due < ?::timestamptz - interval '3 days' and due >= ?::timestamptz - interval '7 days')::bigint as d3_7,
-            count(*) filter (where due < ?::timestamptz - interval '7 days')::bigint as over_7d
-       from in_flight_packages where due < ?::timestamptz`,
+    `select ${overdueBuckets} from in_flight_packages where due < ?::timestamptz`,
     [now, now, now, now, now, now, now],
   );
   const listed = await reader.rows<{ package_id: number; current_status: string; due: Date; last_scan_at: Date | null }>(
@@ -216,12 +218,7 @@ export async function runOverdueReport(db: Database, options: ReportOptions & { 
         `with late as materialized (
          select package_id, current_status, due, last_scan_at from in_flight_packages where due < ?::timestamptz),
        counts as (
-         select count(*)::bigint as overdue,
-                count(*) filter (where due >= ?::timestamptz - interval '1 day')::bigint as under_1d,
-                count(*) filter (where due < ?::timestamptz - interval '1 day' and due >= ?::timestamptz - interval '3 days')::bigint as d1_3,
-                count(*) filter (where due < ?::timestamptz - interval '3 days' and due >= ?::timestamptz - interval '7 days')::bigint as d3_7,
-                count(*) filter (where due < ?::timestamptz - interval '7 days')::bigint as over_7d
-           from late),
+         select ${overdueBuckets} from late),
        listed as (select * from late order by due, package_id limit ?)
        select c.*, x.tracking_number, x.status, x.estimated_delivery, x.origin, x.destination, x.last_scan_at, x.last_location
          from counts c
