@@ -149,18 +149,17 @@ export type TrackSource =
   | { kind: 'embedded'; client: EmbeddedClient }
   | { kind: 'database'; db: Database };
 
-/** Whether a plain client's server has the distributed layout: asked once per client. */
-const layouts = new WeakMap<Client, Promise<boolean>>();
+/**
+ * Plain clients whose server has the Citus distributed layout. Learnt when Citus refuses the
+ * one-server read (it joins doc_raw_scans, which stays on the coordinator, with distributed
+ * tables: feature_not_supported) and the lookup table is there: a read on one server costs no
+ * round trip of its own to find out.
+ */
+const distributedClients = new WeakSet<Client>();
 
-function isDistributed(client: Client): Promise<boolean> {
-  let known = layouts.get(client);
-  if (known === undefined) {
-    known = client
-      .query<{ distributed: boolean }>(`select to_regclass('package_numbers') is not null as distributed`)
-      .then((r) => r.rows[0]?.distributed === true);
-    layouts.set(client, known);
-  }
-  return known;
+async function hasLookup(client: Client): Promise<boolean> {
+  const found = await client.query<{ distributed: boolean }>(`select to_regclass('package_numbers') is not null as distributed`);
+  return found.rows[0]?.distributed === true;
 }
 
 async function readDistributedRow(client: Client, trackingNumber: string): Promise<TrackRow | undefined> {
@@ -184,9 +183,16 @@ async function readTrackRow(
   prepare = true,
   distributed?: boolean,
 ): Promise<TrackRow | undefined> {
-  if (distributed ?? (await isDistributed(client))) return readDistributedRow(client, trackingNumber);
-  if (prepare) return (await queryPrepared<TrackRow>(client, trackQuery, [trackingNumber]))[0];
-  return (await client.query<TrackRow>(trackQuery.text, [trackingNumber])).rows[0];
+  if (distributed ?? distributedClients.has(client)) return readDistributedRow(client, trackingNumber);
+  try {
+    if (prepare) return (await queryPrepared<TrackRow>(client, trackQuery, [trackingNumber]))[0];
+    return (await client.query<TrackRow>(trackQuery.text, [trackingNumber])).rows[0];
+  } catch (error) {
+    const refused = (error as { code?: unknown } | null)?.code === '0A000';
+    if (distributed !== undefined || !refused || !(await hasLookup(client))) throw error;
+    distributedClients.add(client);
+    return readDistributedRow(client, trackingNumber);
+  }
 }
 
 /** A plain client runs one query at a time (pg deprecates queueing on it): several numbers take turns. */
