@@ -17,6 +17,10 @@
  * with --with-consistency. Those runs write: the full proof is recorded, and before each run of
  * "N changed" N random packages are updated to themselves (the triggers list them, as a scan
  * would).
+ *
+ *   npm run bench:reports -- --database-url postgres://…/db --as-of 2026-11-01 --only db,lanes --compare-sql
+ *
+ * runs only the reports whose names start with one of the given words.
  */
 import { loadConfig } from '../src/config.js';
 import type { ProfileName } from '../src/domain/seed/types.js';
@@ -37,6 +41,8 @@ interface Args {
   asOf: Date;
   withConsistency: boolean;
   compareSql: boolean;
+  /** Only the reports whose names start with one of these (--only db,lanes). */
+  only: string[];
 }
 
 function parseArgs(argv: string[]): Args {
@@ -48,6 +54,7 @@ function parseArgs(argv: string[]): Args {
     asOf: new Date('2026-11-01T00:00:00Z'),
     withConsistency: false,
     compareSql: false,
+    only: [],
   };
   for (let i = 0; i < argv.length; i += 1) {
     const [flag, value] = [argv[i], argv[i + 1] ?? ''];
@@ -64,6 +71,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--runs') args.runs = Number(value);
     else if (flag === '--database-url') args.databaseUrl = value;
     else if (flag === '--as-of') args.asOf = new Date(value);
+    else if (flag === '--only') args.only = value.split(',').map((name) => name.trim());
     else throw new Error(`unknown option ${flag}`);
   }
   return args;
@@ -130,6 +138,7 @@ async function main(): Promise<void> {
     `${fixed(median(values)).padStart(7)} (${fixed(Math.min(...values))}–${fixed(Math.max(...values))})`;
   try {
     for (const [name, run, before] of reports) {
+      if (args.only.length > 0 && !args.only.some((wanted) => name.startsWith(wanted))) continue;
       const sql = args.compareSql ? handWritten[name] : undefined;
       await before?.();
       const warm = performance.now();

@@ -6,6 +6,7 @@ import type { Resources } from '../store/resources.js';
 import {
   inFlightDifferencesSql,
   rebuildInFlight,
+  laneCountsDifferencesSql,
   rebuildRollups,
   statusCountsDifferencesSql,
   statusCountsSql,
@@ -244,6 +245,18 @@ function consistencyPasses(scope: Scope, distributed = false): CheckPass[] {
             sql: `select 'status_counts_rollup' as check_name,
                          d.current_status || case when d.fragile then ' (fragile)' else '' end as sample
                     from (${statusCountsDifferencesSql}) d`,
+          },
+          {
+            name: 'lane_counts_rollup',
+            checks: [
+              {
+                check: 'lane_counts_rollup',
+                description: 'lane_day_counts sums to the deliveries per state lane and day',
+              },
+            ],
+            sql: `select 'lane_counts_rollup' as check_name,
+                         d.day || ': ' || d.origin || ' → ' || d.destination as sample
+                    from (${laneCountsDifferencesSql}) d`,
           },
         ]
       : []),
@@ -594,15 +607,15 @@ export async function checkConsistency(
 /** What `check --repair-rollups` found and left. */
 export interface RollupRepair {
   /** Rows of each rollup that differed from the full query before the rebuild. */
-  differed: { inFlight: number; statusCounts: number };
-  /** Rows after it: packages in flight, and (status, fragile) groups. */
-  rebuilt: { inFlight: number; statusGroups: number };
+  differed: { inFlight: number; statusCounts: number; laneCounts: number };
+  /** Rows after it: packages in flight, (status, fragile) groups, and (grouping, day, lane) keys. */
+  rebuilt: { inFlight: number; statusGroups: number; laneKeys: number };
   elapsedMs: number;
 }
 
 /**
- * Rebuilds both rollups from the data, in one transaction that first locks packages, shipments
- * and tracking_events against writes (SHARE ROW EXCLUSIVE, waiting at most lock_timeout; reads go
+ * Rebuilds the rollups from the data, in one transaction that first locks packages, shipments,
+ * tracking_events and locations against writes (SHARE ROW EXCLUSIVE, waiting at most lock_timeout; reads go
  * on), so no delta is lost meanwhile: the repair after writes that bypassed the triggers
  * (`session_replication_role = replica`, a restore with triggers disabled). Seconds at `medium`.
  */
@@ -625,16 +638,18 @@ export async function repairRollups(
     async (session) => {
       const count = async (sql: string): Promise<number> =>
         Number((await session.raw<{ n: number | string }>(`select count(*) as n from (${sql}) d`)).rows[0]?.n ?? 0);
-      await session.raw('lock table packages, shipments, tracking_events in share row exclusive mode');
+      await session.raw('lock table packages, shipments, tracking_events, locations in share row exclusive mode');
       const differed = {
         inFlight: await count(inFlightDifferencesSql()),
         statusCounts: distributed ? 0 : await count(statusCountsDifferencesSql),
+        laneCounts: distributed ? 0 : await count(laneCountsDifferencesSql),
       };
       if (distributed) await rebuildInFlight(session.raw);
       else await rebuildRollups(session.raw);
       const rebuilt = {
         inFlight: await count('select 1 from in_flight_packages'),
         statusGroups: await count(distributed ? statusCountsSql : 'select 1 from package_status_counts'),
+        laneKeys: distributed ? 0 : await count('select 1 from lane_day_counts'),
       };
       return { differed, rebuilt, elapsedMs: performance.now() - started };
     },

@@ -41,3 +41,11 @@ export async function createIndexConcurrently(knex: Knex, index: ConcurrentIndex
 export async function dropIndexConcurrently(knex: Knex, name: string): Promise<void> {
   await knex.raw(`drop index concurrently if exists ??`, [name]);
 }
+
+/** Whether the database has the citus extension (a coordinator: migrations keep its own layout). */
+export async function hasCitus(knex: Knex): Promise<boolean> {
+  const found = await knex.raw<{ rows: { citus: boolean }[] }>(
+    `select exists (select 1 from pg_extension where extname = 'citus') as citus`,
+  );
+  return found.rows[0]?.citus === true;
+}

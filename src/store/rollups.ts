@@ -1,7 +1,8 @@
 /**
  * The rollups of migration 20261203000100 — packages per (status, fragile) and the packages in
- * flight with their latest scan and promise — as the seed rebuilds them after a load with their
- * triggers off, and as `check` recomputes them to prove the maintained ones.
+ * flight with their latest scan and promise — and of migration 20261204000400 — deliveries per
+ * lane and day — as the seed rebuilds them after a load with their triggers off, and as `check`
+ * recomputes them to prove the maintained ones.
  */
 
 type Raw = (sql: string) => Promise<unknown>;
@@ -47,12 +48,16 @@ export const statusCountsDifferencesSql = `
       on c.current_status = x.current_status and c.fragile = x.fragile
    where x.packages is distinct from c.packages`;
 
-/** Empties and refills both rollups from the data, in the caller's transaction. */
+/**
+ * Empties and refills the one-server layout's rollups from the data — the status counts, the
+ * packages in flight and the deliveries per lane and day — in the caller's transaction.
+ */
 export async function rebuildRollups(raw: Raw): Promise<void> {
   await raw('delete from package_status_counts');
   await raw(`insert into package_status_counts (current_status, fragile, packages) ${statusCountsSql}`);
   await rebuildInFlight(raw);
   await raw('analyze package_status_counts');
+  await rebuildLaneCounts(raw);
 }
 
 /**
@@ -65,4 +70,65 @@ export async function rebuildInFlight(raw: Raw): Promise<void> {
     `insert into in_flight_packages (package_id, current_status, created_at, last_scan_at, quiet_since, due) ${inFlightSql()}`,
   );
   await raw('analyze in_flight_packages');
+}
+
+/** What `lane_day_counts` (migration 20261204000400) sums per (day, origin state, destination state), in order. */
+export const laneMeasures = [
+  'delivered',
+  'on_time',
+  'late_6h',
+  'late_12h',
+  'late_24h',
+  'late_48h',
+  'late_72h',
+  'late_over_72h',
+] as const;
+
+/** Hours late of a shipment (alias s): negative or zero when on time, as `report lanes` computes it. */
+export const lateHoursSql = (alias: string): string =>
+  `date_part('epoch', ${alias}.actual_delivery - ${alias}.estimated_delivery) / 3600.0`;
+
+/**
+ * The full count that `lane_day_counts` sums to: every delivery per (UTC day, origin state,
+ * destination state). Counted per pair of integer state numbers (hashing the state names of a
+ * million deliveries takes longer), named after.
+ */
+export const laneCountsSql = `
+  with states as (select state, dense_rank() over (order by state)::int as n from (select distinct state from locations) l),
+       numbered as (select l.location_id, s.n from locations l join states s on s.state = l.state),
+       counted as (
+         select (s.actual_delivery at time zone 'UTC')::date as day, o.n as origin, d.n as destination,
+                count(*)::bigint as delivered,
+                count(*) filter (where s.late_h <= 0)::bigint as on_time,
+                count(*) filter (where s.late_h > 0 and s.late_h <= 6)::bigint as late_6h,
+                count(*) filter (where s.late_h > 6 and s.late_h <= 12)::bigint as late_12h,
+                count(*) filter (where s.late_h > 12 and s.late_h <= 24)::bigint as late_24h,
+                count(*) filter (where s.late_h > 24 and s.late_h <= 48)::bigint as late_48h,
+                count(*) filter (where s.late_h > 48 and s.late_h <= 72)::bigint as late_72h,
+                count(*) filter (where s.late_h > 72)::bigint as late_over_72h
+           from (select s.*, ${lateHoursSql('s')} as late_h from shipments s where s.actual_delivery is not null) s
+           join numbered o on o.location_id = s.origin_location_id
+           join numbered d on d.location_id = s.destination_location_id
+          group by 1, 2, 3)
+  select c.day, o.state as origin, d.state as destination, ${laneMeasures.map((m) => `c.${m}`).join(', ')}
+    from counted c join states o on o.n = c.origin join states d on d.n = c.destination`;
+
+/** The (day, origin, destination) keys whose sums in `lane_day_counts` differ from the full count. No rows when exact. */
+export const laneCountsDifferencesSql = `
+  select coalesce(x.day, c.day) as day, coalesce(x.origin, c.origin) as origin, coalesce(x.destination, c.destination) as destination
+    from (${laneCountsSql}) x
+    full join (select day, origin, destination, ${laneMeasures.map((m) => `sum(${m})::bigint as ${m}`).join(', ')}
+                 from lane_day_counts group by 1, 2, 3
+               having ${laneMeasures.map((m) => `sum(${m}) <> 0`).join(' or ')}) c
+      on c.day = x.day and c.origin = x.origin and c.destination = x.destination
+   where (${laneMeasures.map((m) => `x.${m}`).join(', ')}) is distinct from (${laneMeasures.map((m) => `c.${m}`).join(', ')})`;
+
+/** Empties and refills `lane_day_counts` from the data, in the caller's transaction. */
+export async function rebuildLaneCounts(raw: Raw): Promise<void> {
+  await raw('delete from lane_day_counts');
+  await raw(
+    `insert into lane_day_counts (day, origin, destination, folded, ${laneMeasures.join(', ')})
+     select day, origin, destination, true, ${laneMeasures.join(', ')} from (${laneCountsSql}) x`,
+  );
+  await raw('analyze lane_day_counts');
 }

@@ -5,7 +5,10 @@ import { runCli } from '../support/cli.js';
 interface CheckJson {
   ok: boolean;
   checks: { check: string; violations: number }[];
-  repair?: { differed: { inFlight: number; statusCounts: number }; rebuilt: { inFlight: number; statusGroups: number } };
+  repair?: {
+    differed: { inFlight: number; statusCounts: number; laneCounts: number };
+    rebuilt: { inFlight: number; statusGroups: number; laneKeys: number };
+  };
 }
 
 const violations = (json: CheckJson): Record<string, number> =>
@@ -38,6 +41,9 @@ describe.skipIf(!inject('postgresAvailable'))('check --repair-rollups', () => {
       await client.query(`update packages set metadata = metadata || '{"fragile": true}'
                            where package_id in (select package_id from packages where not metadata @> '{"fragile": true}'
                                                  order by package_id limit 3)`);
+      // And one delivery moved a day earlier: its lane loses it on one day and gains it on another.
+      await client.query(`update shipments set actual_delivery = actual_delivery - interval '1 day'
+                           where shipment_id = (select min(shipment_id) from shipments where actual_delivery is not null)`);
     } finally {
       await client.end();
     }
@@ -47,15 +53,20 @@ describe.skipIf(!inject('postgresAvailable'))('check --repair-rollups', () => {
     // Three due times, and the (status, fragile) groups the three packages left and joined.
     expect(found.in_flight_rollup).toBe(3);
     expect(found.status_counts_rollup).toBeGreaterThanOrEqual(2);
+    // The lane's count on two days.
+    expect(found.lane_counts_rollup).toBe(2);
     expect(JSON.parse(stale.stdout)).toMatchObject({ ok: false });
 
     const repaired = await runCli(['check', '--repair-rollups', '--json'], { env });
     expect(repaired.code, repaired.stderr).toBe(0);
     const json = JSON.parse(repaired.stdout) as CheckJson;
     expect(json.ok).toBe(true);
-    expect(violations(json)).toEqual({ in_flight_rollup: 0, status_counts_rollup: 0 });
-    expect(json.repair?.differed).toEqual({ inFlight: 3, statusCounts: found.status_counts_rollup });
+    expect(violations(json)).toEqual({ in_flight_rollup: 0, status_counts_rollup: 0, lane_counts_rollup: 0 });
+    expect(json.repair?.differed).toEqual({ inFlight: 3, statusCounts: found.status_counts_rollup, laneCounts: 2 });
     expect(json.repair?.rebuilt.inFlight).toBeGreaterThan(0);
-    expect(repaired.stderr).toMatch(/rollups rebuilt in [\d.]+ s: 3 in-flight rows and \d status groups differed/);
+    expect(json.repair?.rebuilt.laneKeys).toBeGreaterThan(0);
+    expect(repaired.stderr).toMatch(
+      /rollups rebuilt in [\d.]+ s: 3 in-flight rows, \d status groups and 2 lane\s+days\s+differed/,
+    );
   });
 });

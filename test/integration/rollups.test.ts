@@ -3,15 +3,16 @@ import type { ScanInput } from '../../src/domain/scan-input.js';
 import { runConsistencyChecks } from '../../src/services/check.service.js';
 import { createScanPipeline } from '../../src/services/scan-write.js';
 import type { Database } from '../../src/store/database.js';
-import { inFlightSql, statusCountsSql } from '../../src/store/rollups.js';
+import { inFlightSql, laneCountsDifferencesSql, statusCountsSql } from '../../src/store/rollups.js';
 import type { TestDatabase } from '../support/databases.js';
 import { openSeededDatabase } from '../support/seeded.js';
 import { openServer } from '../support/stores.js';
 
 /**
- * The rollups of migration 20261203000100 stay equal to the full queries through every kind of
- * write: scans from two processes at once, deliveries, new labels, edits of metadata and
- * promises, deleted events and packages, and enough statements to fold the deltas.
+ * The rollups of migrations 20261203000100 and 20261204000400 stay equal to the full queries
+ * through every kind of write: scans from two processes at once, deliveries, new labels, edits of
+ * metadata, promises and a location's state, deleted events and packages, and enough statements
+ * to fold the deltas.
  */
 describe.skipIf(!inject('postgresAvailable'))('rollups: exact through every write', () => {
   let testDb: TestDatabase;
@@ -29,7 +30,7 @@ describe.skipIf(!inject('postgresAvailable'))('rollups: exact through every writ
   });
 
   /** Rows where a rollup differs from the full query: none when exact. */
-  async function differences(): Promise<{ counts: unknown[]; inFlight: unknown[] }> {
+  async function differences(): Promise<{ counts: unknown[]; inFlight: unknown[]; lanes: unknown[] }> {
     const counts = await db.knex.raw<{ rows: unknown[] }>(
       `select * from (${statusCountsSql}) x
         full join (select current_status, fragile, sum(packages)::bigint as packages from package_status_counts
@@ -41,10 +42,11 @@ describe.skipIf(!inject('postgresAvailable'))('rollups: exact through every writ
         where (x.current_status, x.created_at, x.last_scan_at, x.quiet_since, x.due)
               is distinct from (f.current_status, f.created_at, f.last_scan_at, f.quiet_since, f.due)`,
     );
-    return { counts: counts.rows, inFlight: inFlight.rows };
+    const lanes = await db.knex.raw<{ rows: unknown[] }>(laneCountsDifferencesSql);
+    return { counts: counts.rows, inFlight: inFlight.rows, lanes: lanes.rows };
   }
 
-  const exact = async (): Promise<void> => expect(await differences()).toEqual({ counts: [], inFlight: [] });
+  const exact = async (): Promise<void> => expect(await differences()).toEqual({ counts: [], inFlight: [], lanes: [] });
 
   async function inStatus(status: string, count: number, offset = 0): Promise<{ tracking_number: string; last_at: Date }[]> {
     const result = await db.knex.raw<{ rows: { tracking_number: string; last_at: Date }[] }>(
@@ -61,6 +63,7 @@ describe.skipIf(!inject('postgresAvailable'))('rollups: exact through every writ
     expect(proof.checks.filter((c) => c.check.endsWith('_rollup')).map((c) => [c.check, c.violations])).toEqual([
       ['in_flight_rollup', 0],
       ['status_counts_rollup', 0],
+      ['lane_counts_rollup', 0],
     ]);
   });
 
@@ -138,6 +141,37 @@ describe.skipIf(!inject('postgresAvailable'))('rollups: exact through every writ
     await exact();
   });
 
+  it('moves the deliveries of a location whose state is edited, and back', async () => {
+    const busiest = (
+      await db.knex.raw<{ rows: { location_id: number; state: string }[] }>(
+        `select l.location_id, l.state from locations l join shipments s on s.origin_location_id = l.location_id
+          where s.actual_delivery is not null group by 1, 2 order by count(*) desc limit 1`,
+      )
+    ).rows[0] as { location_id: number; state: string };
+    const inState = async (state: string): Promise<number> =>
+      Number(
+        (
+          await db.knex.raw<{ rows: { n: string }[] }>(
+            'select coalesce(sum(delivered), 0) as n from lane_day_counts where origin = ?',
+            [state],
+          )
+        ).rows[0]?.n,
+      );
+    const before = await inState('ZZ');
+    // Other columns edited: no delta.
+    await db.knex.raw(`update locations set location_name = location_name || ' ' where location_id = ?`, [busiest.location_id]);
+    await db.knex.raw(`update locations set state = 'ZZ' where location_id = ?`, [busiest.location_id]);
+    expect(before).toBe(0);
+    expect(await inState('ZZ')).toBeGreaterThan(0);
+    await exact();
+    await db.knex.raw(`update locations set state = ?, location_name = rtrim(location_name) where location_id = ?`, [
+      busiest.state,
+      busiest.location_id,
+    ]);
+    expect(await inState('ZZ')).toBe(0);
+    await exact();
+  });
+
   it('stays exact through hundreds of small statements from four sessions, and folds its deltas', async () => {
     const sessions = await Promise.all([0, 1, 2, 3].map(() => openServer(testDb.url)));
     try {
@@ -160,5 +194,32 @@ describe.skipIf(!inject('postgresAvailable'))('rollups: exact through every writ
     // 320 statements wrote deltas: folded along the way, far fewer rows than statements remain.
     const rows = await db.knex.raw<{ rows: { n: number }[] }>('select count(*)::int as n from package_status_counts');
     expect(rows.rows[0]?.n).toBeLessThan(200);
+  });
+
+  it('keeps deliveries per lane exact through deliveries moved by four sessions, and folds their deltas', async () => {
+    const unfolded = async (): Promise<number> =>
+      (await db.knex.raw<{ rows: { n: number }[] }>('select count(*)::int as n from lane_day_counts where not folded')).rows[0]
+        ?.n ?? 0;
+    const sessions = await Promise.all([0, 1, 2, 3].map(() => openServer(testDb.url)));
+    try {
+      await Promise.all(
+        sessions.map(async (session, s) => {
+          for (let i = 0; i < 40; i += 1) {
+            // One delivery per statement moved by a day and a half, to and fro: a new day, on
+            // time or late, a delta on each of two days.
+            await session.knex.raw(
+              `update shipments set actual_delivery = actual_delivery + case when ? % 2 = 0 then interval '36 hours' else interval '-36 hours' end
+                where shipment_id = (select shipment_id from shipments where actual_delivery is not null order by shipment_id offset ? limit 1)`,
+              [Math.floor(i / 20), s * 20 + (i % 20)],
+            );
+          }
+        }),
+      );
+    } finally {
+      await Promise.all(sessions.map((session) => session.close()));
+    }
+    await exact();
+    // 160 statements wrote two delta rows each: folded along the way (every 128th statement).
+    expect(await unfolded()).toBeLessThan(320);
   });
 });

@@ -12,7 +12,7 @@ export function checkCommand(context: CommandContext): Command {
     .option(jobsOption.flags, jobsOption.description, jobsOption.default)
     .option(
       '--repair-rollups',
-      'rebuild the maintained rollups (per status, in flight) from the data, then check; writes wait meanwhile',
+      'rebuild the maintained rollups (per status, in flight, per lane and day) from the data, then check; writes wait meanwhile',
     )
     .addHelpText(
       'after',
@@ -22,12 +22,13 @@ export function checkCommand(context: CommandContext): Command {
         'the next `report consistency` proves only the packages changed since.',
         'Exits 4 when any check finds violations, so it can run from cron.',
         '',
-        'The rollups that status, overdue and stale read are kept by triggers. Writes',
-        'that bypass triggers (session_replication_role = replica, a restore with',
-        'triggers disabled) leave them stale: in_flight_rollup or status_counts_rollup',
-        'then fails, and --repair-rollups rebuilds them. Meanwhile packages, shipments',
-        'and tracking_events take no writes (getting the lock waits up to lock_timeout);',
-        'reads go on. Seconds at medium, a minute or more at large.',
+        'The rollups that status, overdue, stale and lanes read are kept by triggers.',
+        'Writes that bypass triggers (session_replication_role = replica, a restore',
+        'with triggers disabled) leave them stale: in_flight_rollup,',
+        'status_counts_rollup or lane_counts_rollup then fails, and --repair-rollups',
+        'rebuilds them. Meanwhile packages, shipments, tracking_events and locations',
+        'take no writes (getting the lock waits up to lock_timeout); reads go on.',
+        'Seconds at medium, a minute or more at large.',
         '',
         'Examples:',
         '  $ shiptrack check --jobs 4',
@@ -44,8 +45,9 @@ export function checkCommand(context: CommandContext): Command {
         if (repair !== undefined) {
           const n = (value: number): string => value.toLocaleString('en-US');
           const line =
-            `rollups rebuilt in ${(repair.elapsedMs / 1000).toFixed(1)} s: ${n(repair.differed.inFlight)} in-flight rows and ` +
-            `${n(repair.differed.statusCounts)} status groups differed; now ${n(repair.rebuilt.inFlight)} packages in flight`;
+            `rollups rebuilt in ${(repair.elapsedMs / 1000).toFixed(1)} s: ${n(repair.differed.inFlight)} in-flight rows, ` +
+            `${n(repair.differed.statusCounts)} status groups and ${n(repair.differed.laneCounts)} lane days differed; ` +
+            `now ${n(repair.rebuilt.inFlight)} packages in flight`;
           for (const part of fitProse(line, context.output.stderrStyle, '  ')) context.output.info(part);
         }
         context.output.result(report, (style) => renderCheckReport(report, style));

@@ -1,11 +1,13 @@
 import type { DocumentStore, DocumentsTarget } from '../../store/documents/document-store.js';
 import type { Database } from '../../store/database.js';
+import { laneMeasures } from '../../store/rollups.js';
 import {
   note,
   readReport,
   reportResult,
   toNullableNumber,
   type ReportOptions,
+  type ReportReader,
   type ReportResult,
   type ReportRow,
 } from './report.js';
@@ -97,15 +99,181 @@ function laneGroupSql(groups: readonly { location_id: number; grp: number }[]): 
   };
 }
 
+/** A listed lane, with its lateness when it has late deliveries. */
+interface ListedLane {
+  origin: string;
+  destination: string;
+  shipments: number;
+  on_time: number;
+  late: { late_p: [number, number] | null; late_max_h: number | null; buckets: number[] } | undefined;
+}
+
+/** What both ways of counting lanes return. */
+interface LanesRead {
+  totals: LaneTotalsRow | undefined;
+  listed: ListedLane[];
+  /** The window's late deliveries per lateness bucket. */
+  buckets: number[];
+}
+
+type LanesOptions = ReportOptions & { since: Date; by: LaneGrouping; minShipments: number; limit: number };
+
+const dayMs = 86_400_000;
+
+/** lane_day_counts' columns of the lateness buckets, in `lateBuckets` order. */
+const laneBucketColumns = laneMeasures.slice(2);
+const laneMeasureList = laneMeasures.join(', ');
+
+/**
+ * Lanes by state from `lane_day_counts` (migration 20261204000400): the window's whole UTC days
+ * from the maintained counts, its partial days at either end from the shipments delivered then.
+ * The lateness percentiles of the listed lanes come from their late deliveries, read per
+ * (origin, destination) location pair through shipments_late_lane_idx.
+ */
+async function readLanesFromRollup(
+  reader: ReportReader,
+  options: LanesOptions,
+  groups: readonly { location_id: number; grp: number; label: string }[],
+): Promise<LanesRead> {
+  const since = options.since.getTime();
+  const now = options.now.getTime();
+  // Whole days [firstDay, lastDay) from the rollup; [since, firstDay) and [lastDay, now) raw.
+  let firstDay = Math.ceil(since / dayMs) * dayMs;
+  let lastDay = Math.floor(now / dayMs) * dayMs;
+  if (firstDay >= lastDay) {
+    firstDay = now;
+    lastDay = now;
+  }
+  const lateHours = `date_part('epoch', s.actual_delivery - s.estimated_delivery) / 3600.0`;
+  const bucketSums = lateBuckets.map((_, i) => `sum(${laneBucketColumns[i]})::int`);
+  const lateFlags = lateBuckets
+    .map((b, i) => {
+      const lower = i === 0 ? 0 : lateBuckets[i - 1]?.upToHours;
+      return `count(*) filter (where late_h > ${lower}${Number.isFinite(b.upToHours) ? ` and late_h <= ${b.upToHours}` : ''}) as l${i}`;
+    })
+    .join(', ');
+  // The partial days are counted per pair of integer groups (as the count from the shipments
+  // is) and named after: a day at `large` is 160k deliveries.
+  const map = laneGroupSql(groups.map((g) => ({ location_id: g.location_id, grp: g.grp })));
+  const labels: string[] = [];
+  for (const g of groups) labels[g.grp - 1] = g.label;
+  // A dense map's bindings are in each edge's select list; a sparse one's in its common table.
+  const dense = map.cte === '';
+  const edgeBindings = (from: Date, to: Date): unknown[] => [...(dense ? map.bindings : []), from, to];
+  const edge = `select ${map.origin} as og, ${map.destination} as dg, ${lateHours} as late_h
+                  from shipments s ${map.joins}
+                 where s.actual_delivery >= ? and s.actual_delivery < ?`;
+  const counted = await reader.rows<
+    LaneTotalsRow & { buckets: number[] } & (
+        | { origin: string; destination: string; shipments: number; on_time: number; lane_buckets: number[] }
+        | { origin: null; destination: null; shipments: null; on_time: null; lane_buckets: null }
+      )
+  >(
+    'deliveries per lane',
+    `with ${map.cte}
+     edges as (
+       select og, dg, count(*) as delivered, count(*) filter (where late_h <= 0) as on_time, ${lateFlags}
+         from (${edge} union all ${edge}) e
+        group by og, dg),
+     lanes as (
+       select origin, destination, sum(delivered)::int as shipments, sum(on_time)::int as on_time,
+              ${bucketSums.map((b, i) => `${b} as b${i}`).join(', ')}
+         from (
+           select origin, destination, ${laneMeasureList}
+             from lane_day_counts
+            where day >= ?::timestamptz at time zone 'UTC' and day < ?::timestamptz at time zone 'UTC'
+           union all
+           select (?::text[])[og], (?::text[])[dg], delivered, on_time, ${lateBuckets.map((_, i) => `l${i}`).join(', ')}
+             from edges) x
+        group by origin, destination
+       having sum(delivered) <> 0),
+     totals as (
+       select count(*)::int as all_lanes, count(*) filter (where shipments >= ?)::int as ranked_lanes,
+              coalesce(sum(shipments), 0)::bigint as all_shipments, coalesce(sum(on_time), 0)::bigint as all_on_time,
+              array[${lateBuckets.map((_, i) => `coalesce(sum(b${i}), 0)::int`).join(', ')}] as buckets
+         from lanes),
+     listed as (
+       select origin, destination, shipments, on_time, array[${lateBuckets.map((_, i) => `b${i}`).join(', ')}] as lane_buckets,
+              row_number() over (order by on_time::float8 / shipments, shipments desc, origin collate "C", destination collate "C")
+                as position
+         from lanes
+        where shipments >= ?
+        order by position
+        limit ?)
+     select t.*, l.origin, l.destination, l.shipments, l.on_time, l.lane_buckets
+       from totals t left join listed l on true
+      order by l.position`,
+    [
+      ...(dense ? [] : map.bindings),
+      ...edgeBindings(options.since, new Date(firstDay)),
+      ...edgeBindings(new Date(lastDay), options.now),
+      new Date(firstDay),
+      new Date(lastDay),
+      labels,
+      labels,
+      options.minShipments,
+      options.minShipments,
+      options.limit,
+    ],
+  );
+  const first = counted[0];
+  const listedRows = counted.filter((r): r is typeof r & { origin: string } => r.origin !== null);
+  // The listed lanes' (origin, destination) location pairs, each tagged with its lane.
+  const byLabel = new Map<string, number[]>();
+  for (const g of groups) byLabel.set(g.label, [...(byLabel.get(g.label) ?? []), g.location_id]);
+  const pairs = { lane: [] as number[], origin: [] as number[], destination: [] as number[] };
+  listedRows.forEach((r, i) => {
+    for (const o of byLabel.get(r.origin) ?? []) {
+      for (const d of byLabel.get(r.destination) ?? []) {
+        pairs.lane.push(i);
+        pairs.origin.push(o);
+        pairs.destination.push(d);
+      }
+    }
+  });
+  const late =
+    pairs.lane.length === 0
+      ? []
+      : await reader.rows<{ lane: number; late_p: [number, number]; late_max_h: number }>(
+          'lateness of the listed lanes',
+          `select p.lane, percentile_cont(array[0.5, 0.9]) within group (order by l.late_h) as late_p, max(l.late_h) as late_max_h
+             from unnest(?::int[], ?::int[], ?::int[]) as p(lane, origin_id, destination_id)
+            cross join lateral (
+              select ${lateHours} as late_h from shipments s
+               where s.origin_location_id = p.origin_id and s.destination_location_id = p.destination_id
+                 and s.actual_delivery > s.estimated_delivery and s.actual_delivery >= ? and s.actual_delivery < ?) l
+            group by p.lane`,
+          [pairs.lane, pairs.origin, pairs.destination, options.since, options.now],
+        );
+  const lateByLane = new Map(late.map((r) => [r.lane, r]));
+  return {
+    totals: first === undefined ? undefined : first,
+    buckets: first?.buckets ?? [],
+    listed: listedRows.map((r, i) => {
+      const found = lateByLane.get(i);
+      const lateCount = r.lane_buckets.reduce((a, b) => a + b, 0);
+      return {
+        origin: r.origin,
+        destination: r.destination,
+        shipments: r.shipments,
+        on_time: r.on_time,
+        late:
+          lateCount === 0 && found === undefined
+            ? undefined
+            : { late_p: found?.late_p ?? null, late_max_h: found?.late_max_h ?? null, buckets: r.lane_buckets },
+      };
+    }),
+  };
+}
+
 /**
  * On-time rate and lateness per lane for shipments delivered since `since`, worst lanes first.
  * Percentiles are of the late shipments only (how late, when late); a lane needs
- * `minShipments` deliveries to be ranked.
+ * `minShipments` deliveries to be ranked. By state on one server the counts come from the
+ * maintained `lane_day_counts`; by city or location, and on Citus, from the shipments
+ * (`fromShipments` forces that, to compare the two).
  */
-export async function runLanesReport(
-  db: Database,
-  options: ReportOptions & { since: Date; by: LaneGrouping; minShipments: number; limit: number },
-): Promise<ReportResult> {
+export async function runLanesReport(db: Database, options: LanesOptions & { fromShipments?: boolean }): Promise<ReportResult> {
   // Deliveries are counted per pair of integer lane groups and labelled afterwards: building a
   // label string, or hashing the text columns, for each of the ~500k deliveries of a 30-day
   // window (medium) is most of the query's time.
@@ -119,7 +287,7 @@ export async function runLanesReport(
     })
     .join(', ');
   const inWindow = 's.actual_delivery >= ? and s.actual_delivery < ?';
-  const read = await readReport(db, options, async (reader) => {
+  const read = await readReport(db, options, async (reader): Promise<LanesRead> => {
     // A lane group is a label (a state, "city, state", a location's name), numbered 1…n in the
     // labels' byte order: comparing numbers ranks lanes as comparing their labels would, and
     // group g's label is labels[g - 1].
@@ -128,6 +296,10 @@ export async function runLanesReport(
       `select location_id, dense_rank() over (order by label collate "C")::int as grp, label
          from (select location_id, ${lane('l')} as label from locations l) l`,
     );
+    // Known once the reader holds a connection (the pool learns the layout on its first one).
+    if (options.by === 'state' && !reader.distributed && options.fromShipments !== true) {
+      return readLanesFromRollup(reader, options, groups);
+    }
     const labels: string[] = [];
     for (const g of groups) labels[g.grp - 1] = g.label;
     const label = (group: number): string => labels[group - 1] ?? String(group);
@@ -199,24 +371,31 @@ export async function runLanesReport(
       [...map.bindings, options.since, options.now, listed.map((r) => r.origin_group), listed.map((r) => r.destination_group)],
     );
     const overall = late.find((r) => r.origin_group === null);
+    const lateByLane = new Map(
+      late.filter((r): r is LaneLateRow => r.origin_group !== null).map((r) => [`${r.origin_group}:${r.destination_group}`, r]),
+    );
     return {
       totals,
-      listed,
-      late: late.filter((r): r is LaneLateRow => r.origin_group !== null),
+      listed: listed.map((r) => ({
+        origin: r.origin,
+        destination: r.destination,
+        shipments: r.shipments,
+        on_time: r.on_time,
+        late: lateByLane.get(`${r.origin_group}:${r.destination_group}`),
+      })),
       buckets: overall?.buckets ?? [],
     };
   });
-  const lateByLane = new Map(read.value.late.map((r) => [`${r.origin_group}:${r.destination_group}`, r]));
   const totals = read.value.totals;
   const noLate = lateBuckets.map(() => 0);
   const rows: ReportRow[] = read.value.listed.map((r) => {
-    const late = lateByLane.get(`${r.origin_group}:${r.destination_group}`);
+    const late = r.late;
     return {
       origin: r.origin,
       destination: r.destination,
       shipments: r.shipments,
       on_time: r.on_time,
-      on_time_rate: r.rate,
+      on_time_rate: r.on_time / r.shipments,
       late: r.shipments - r.on_time,
       late_p50_hours: toNullableNumber(late?.late_p?.[0]),
       late_p90_hours: toNullableNumber(late?.late_p?.[1]),
