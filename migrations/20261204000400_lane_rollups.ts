@@ -92,7 +92,9 @@ export async function up(knex: Knex): Promise<void> {
        origin text not null,
        destination text not null,
        folded boolean not null default false,
-       ${measures.map((m) => `${m} bigint not null`).join(', ')}
+       -- A day's deliveries on one lane stay far below 2^31; sums of integers are summed as bigint,
+       -- sums of bigints as numeric, which takes longer.
+       ${measures.map((m) => `${m} integer not null`).join(', ')}
      )`,
     `comment on table lane_day_counts is
        'deliveries per (UTC day, origin state, destination state): signed deltas, summed when read (maintained by triggers; proven by shiptrack check)'`,

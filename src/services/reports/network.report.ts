@@ -99,6 +99,19 @@ function laneGroupSql(groups: readonly { location_id: number; grp: number }[]): 
   };
 }
 
+/**
+ * Every location's lane group: its label (a state, "city, state", a location's name), numbered
+ * 1…n in the labels' byte order, so that comparing numbers ranks lanes as comparing their labels
+ * would, and group g's label is labels[g - 1].
+ */
+function laneGroups(reader: ReportReader, by: LaneGrouping): Promise<{ location_id: number; grp: number; label: string }[]> {
+  return reader.rows(
+    'lane groups',
+    `select location_id, dense_rank() over (order by label collate "C")::int as grp, label
+       from (select location_id, ${laneLabels[by]('l')} as label from locations l) l`,
+  );
+}
+
 /** A listed lane, with its lateness when it has late deliveries. */
 interface ListedLane {
   origin: string;
@@ -130,11 +143,7 @@ const laneMeasureList = laneMeasures.join(', ');
  * The lateness percentiles of the listed lanes come from their late deliveries, read per
  * (origin, destination) location pair through shipments_late_lane_idx.
  */
-async function readLanesFromRollup(
-  reader: ReportReader,
-  options: LanesOptions,
-  groups: readonly { location_id: number; grp: number; label: string }[],
-): Promise<LanesRead> {
+async function readLanesFromRollup(reader: ReportReader, options: LanesOptions): Promise<LanesRead> {
   const since = options.since.getTime();
   const now = options.now.getTime();
   // Whole days [firstDay, lastDay) from the rollup; [since, firstDay) and [lastDay, now) raw.
@@ -153,8 +162,11 @@ async function readLanesFromRollup(
     })
     .join(', ');
   // The partial days are counted per pair of integer groups (as the count from the shipments
-  // is) and named after: a day at `large` is 160k deliveries.
-  const map = laneGroupSql(groups.map((g) => ({ location_id: g.location_id, grp: g.grp })));
+  // is) and named after: a day at `large` is 160k deliveries. A window of whole days (`--as-of`
+  // a date) has none.
+  const partial = options.since.getTime() < firstDay || lastDay < options.now.getTime();
+  const groups = partial ? await laneGroups(reader, 'state') : [];
+  const map = laneGroupSql(groups);
   const labels: string[] = [];
   for (const g of groups) labels[g.grp - 1] = g.label;
   // A dense map's bindings are in each edge's select list; a sparse one's in its common table.
@@ -163,6 +175,11 @@ async function readLanesFromRollup(
   const edge = `select ${map.origin} as og, ${map.destination} as dg, ${lateHours} as late_h
                   from shipments s ${map.joins}
                  where s.actual_delivery >= ? and s.actual_delivery < ?`;
+  const edgeRows = partial
+    ? `union all
+           select (?::text[])[og], (?::text[])[dg], delivered, on_time, ${lateBuckets.map((_, i) => `l${i}`).join(', ')}
+             from edges`
+    : '';
   const counted = await reader.rows<
     LaneTotalsRow & { buckets: number[] } & (
         | { origin: string; destination: string; shipments: number; on_time: number; lane_buckets: number[] }
@@ -170,11 +187,15 @@ async function readLanesFromRollup(
       )
   >(
     'deliveries per lane',
-    `with ${map.cte}
+    `with ${
+      partial
+        ? `${map.cte}
      edges as (
        select og, dg, count(*) as delivered, count(*) filter (where late_h <= 0) as on_time, ${lateFlags}
          from (${edge} union all ${edge}) e
-        group by og, dg),
+        group by og, dg),`
+        : ''
+    }
      lanes as (
        select origin, destination, sum(delivered)::int as shipments, sum(on_time)::int as on_time,
               ${bucketSums.map((b, i) => `${b} as b${i}`).join(', ')}
@@ -182,9 +203,7 @@ async function readLanesFromRollup(
            select origin, destination, ${laneMeasureList}
              from lane_day_counts
             where day >= ?::timestamptz at time zone 'UTC' and day < ?::timestamptz at time zone 'UTC'
-           union all
-           select (?::text[])[og], (?::text[])[dg], delivered, on_time, ${lateBuckets.map((_, i) => `l${i}`).join(', ')}
-             from edges) x
+           ${edgeRows}) x
         group by origin, destination
        having sum(delivered) <> 0),
      totals as (
@@ -204,13 +223,16 @@ async function readLanesFromRollup(
        from totals t left join listed l on true
       order by l.position`,
     [
-      ...(dense ? [] : map.bindings),
-      ...edgeBindings(options.since, new Date(firstDay)),
-      ...edgeBindings(new Date(lastDay), options.now),
+      ...(partial
+        ? [
+            ...(dense ? [] : map.bindings),
+            ...edgeBindings(options.since, new Date(firstDay)),
+            ...edgeBindings(new Date(lastDay), options.now),
+          ]
+        : []),
       new Date(firstDay),
       new Date(lastDay),
-      labels,
-      labels,
+      ...(partial ? [labels, labels] : []),
       options.minShipments,
       options.minShipments,
       options.limit,
@@ -218,32 +240,24 @@ async function readLanesFromRollup(
   );
   const first = counted[0];
   const listedRows = counted.filter((r): r is typeof r & { origin: string } => r.origin !== null);
-  // The listed lanes' (origin, destination) location pairs, each tagged with its lane.
-  const byLabel = new Map<string, number[]>();
-  for (const g of groups) byLabel.set(g.label, [...(byLabel.get(g.label) ?? []), g.location_id]);
-  const pairs = { lane: [] as number[], origin: [] as number[], destination: [] as number[] };
-  listedRows.forEach((r, i) => {
-    for (const o of byLabel.get(r.origin) ?? []) {
-      for (const d of byLabel.get(r.destination) ?? []) {
-        pairs.lane.push(i);
-        pairs.origin.push(o);
-        pairs.destination.push(d);
-      }
-    }
-  });
+  // Each listed lane's late deliveries, one range of shipments_late_lane_idx per pair of its
+  // origin's and destination's locations.
   const late =
-    pairs.lane.length === 0
+    listedRows.length === 0
       ? []
       : await reader.rows<{ lane: number; late_p: [number, number]; late_max_h: number }>(
           'lateness of the listed lanes',
-          `select p.lane, percentile_cont(array[0.5, 0.9]) within group (order by l.late_h) as late_p, max(l.late_h) as late_max_h
-             from unnest(?::int[], ?::int[], ?::int[]) as p(lane, origin_id, destination_id)
+          `select (l.lane - 1)::int as lane, percentile_cont(array[0.5, 0.9]) within group (order by x.late_h) as late_p,
+                  max(x.late_h) as late_max_h
+             from unnest(?::text[], ?::text[]) with ordinality as l(origin, destination, lane)
+             join locations o on o.state = l.origin
+             join locations d on d.state = l.destination
             cross join lateral (
               select ${lateHours} as late_h from shipments s
-               where s.origin_location_id = p.origin_id and s.destination_location_id = p.destination_id
-                 and s.actual_delivery > s.estimated_delivery and s.actual_delivery >= ? and s.actual_delivery < ?) l
-            group by p.lane`,
-          [pairs.lane, pairs.origin, pairs.destination, options.since, options.now],
+               where s.origin_location_id = o.location_id and s.destination_location_id = d.location_id
+                 and s.actual_delivery > s.estimated_delivery and s.actual_delivery >= ? and s.actual_delivery < ?) x
+            group by l.lane`,
+          [listedRows.map((r) => r.origin), listedRows.map((r) => r.destination), options.since, options.now],
         );
   const lateByLane = new Map(late.map((r) => [r.lane, r]));
   return {
@@ -277,7 +291,6 @@ export async function runLanesReport(db: Database, options: LanesOptions & { fro
   // Deliveries are counted per pair of integer lane groups and labelled afterwards: building a
   // label string, or hashing the text columns, for each of the ~500k deliveries of a 30-day
   // window (medium) is most of the query's time.
-  const lane = laneLabels[options.by];
   const lateHours = `date_part('epoch', s.actual_delivery - s.estimated_delivery) / 3600.0`;
   const bucketSql = lateBuckets
     .map((b, i) => {
@@ -288,18 +301,11 @@ export async function runLanesReport(db: Database, options: LanesOptions & { fro
     .join(', ');
   const inWindow = 's.actual_delivery >= ? and s.actual_delivery < ?';
   const read = await readReport(db, options, async (reader): Promise<LanesRead> => {
-    // A lane group is a label (a state, "city, state", a location's name), numbered 1…n in the
-    // labels' byte order: comparing numbers ranks lanes as comparing their labels would, and
-    // group g's label is labels[g - 1].
-    const groups = await reader.rows<{ location_id: number; grp: number; label: string }>(
-      'lane groups',
-      `select location_id, dense_rank() over (order by label collate "C")::int as grp, label
-         from (select location_id, ${lane('l')} as label from locations l) l`,
-    );
     // Known once the reader holds a connection (the pool learns the layout on its first one).
     if (options.by === 'state' && !reader.distributed && options.fromShipments !== true) {
-      return readLanesFromRollup(reader, options, groups);
+      return readLanesFromRollup(reader, options);
     }
+    const groups = await laneGroups(reader, options.by);
     const labels: string[] = [];
     for (const g of groups) labels[g.grp - 1] = g.label;
     const label = (group: number): string => labels[group - 1] ?? String(group);
