@@ -43,6 +43,15 @@ const lateness: [string, string][] = [
 const lateHours = `date_part('epoch', s.actual_delivery - s.estimated_delivery) / 3600.0`;
 
 /**
+ * Each location's state as a number (the states in order), and each state with its number: the
+ * deliveries are counted per pair of numbers (hashing the state names of a million deliveries
+ * takes longer) and named after. Subqueries, not common tables, so the planner knows they are a
+ * few hundred rows and hashes them, not the deliveries (1.6 s against 3.0 s at medium).
+ */
+const numbered = `select location_id, dense_rank() over (order by state)::int as n from locations`;
+const states = `select distinct state, dense_rank() over (order by state)::int as n from locations`;
+
+/**
  * The deltas of the deliveries in `source` — columns sign, actual_delivery, estimated_delivery,
  * origin_state, destination_state — one row per key, keys whose deltas cancel left out.
  */
@@ -166,17 +175,15 @@ export async function up(knex: Knex): Promise<void> {
     // The backfill: every delivery so far, one folded row per key, counted per pair of integer
     // state numbers (hashing the state names of a million deliveries takes longer) and named after.
     `insert into lane_day_counts (day, origin, destination, folded, ${measures.join(', ')})
-     with states as (select state, dense_rank() over (order by state)::int as n from (select distinct state from locations) l),
-          numbered as (select l.location_id, s.n from locations l join states s on s.state = l.state),
-          counted as (
+     with counted as (
             select (s.actual_delivery at time zone 'UTC')::date as day, o.n as origin, d.n as destination, count(*) as delivered,
                    ${lateness.map(([name, range]) => `count(*) filter (where ${range}) as ${name}`).join(', ')}
               from (select s.*, ${lateHours} as late_h from shipments s where s.actual_delivery is not null) s
-              join numbered o on o.location_id = s.origin_location_id
-              join numbered d on d.location_id = s.destination_location_id
+              join (${numbered}) o on o.location_id = s.origin_location_id
+              join (${numbered}) d on d.location_id = s.destination_location_id
              group by 1, 2, 3)
      select c.day, o.state, d.state, true, ${measures.map((m) => `c.${m}`).join(', ')}
-       from counted c join states o on o.n = c.origin join states d on d.n = c.destination`,
+       from counted c join (${states}) o on o.n = c.origin join (${states}) d on d.n = c.destination`,
     `analyze lane_day_counts`,
   ]);
 }

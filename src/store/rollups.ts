@@ -89,14 +89,20 @@ export const lateHoursSql = (alias: string): string =>
   `date_part('epoch', ${alias}.actual_delivery - ${alias}.estimated_delivery) / 3600.0`;
 
 /**
+ * Each location's state as a number (the states in order), and each state with its number: the
+ * deliveries are counted per pair of numbers (hashing the state names of a million deliveries
+ * takes longer) and named after. Subqueries, not common tables, so the planner knows they are a
+ * few hundred rows and hashes them, not the deliveries (1.6 s against 3.0 s at medium).
+ */
+const numbered = `select location_id, dense_rank() over (order by state)::int as n from locations`;
+const states = `select distinct state, dense_rank() over (order by state)::int as n from locations`;
+
+/**
  * The full count that `lane_day_counts` sums to: every delivery per (UTC day, origin state,
- * destination state). Counted per pair of integer state numbers (hashing the state names of a
- * million deliveries takes longer), named after.
+ * destination state).
  */
 export const laneCountsSql = `
-  with states as (select state, dense_rank() over (order by state)::int as n from (select distinct state from locations) l),
-       numbered as (select l.location_id, s.n from locations l join states s on s.state = l.state),
-       counted as (
+  with counted as (
          select (s.actual_delivery at time zone 'UTC')::date as day, o.n as origin, d.n as destination,
                 count(*)::bigint as delivered,
                 count(*) filter (where s.late_h <= 0)::bigint as on_time,
@@ -107,11 +113,11 @@ export const laneCountsSql = `
                 count(*) filter (where s.late_h > 48 and s.late_h <= 72)::bigint as late_72h,
                 count(*) filter (where s.late_h > 72)::bigint as late_over_72h
            from (select s.*, ${lateHoursSql('s')} as late_h from shipments s where s.actual_delivery is not null) s
-           join numbered o on o.location_id = s.origin_location_id
-           join numbered d on d.location_id = s.destination_location_id
+           join (${numbered}) o on o.location_id = s.origin_location_id
+           join (${numbered}) d on d.location_id = s.destination_location_id
           group by 1, 2, 3)
   select c.day, o.state as origin, d.state as destination, ${laneMeasures.map((m) => `c.${m}`).join(', ')}
-    from counted c join states o on o.n = c.origin join states d on d.n = c.destination`;
+    from counted c join (${states}) o on o.n = c.origin join (${states}) d on d.n = c.destination`;
 
 /** The (day, origin, destination) keys whose sums in `lane_day_counts` differ from the full count. No rows when exact. */
 export const laneCountsDifferencesSql = `
