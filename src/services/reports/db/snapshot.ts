@@ -222,10 +222,13 @@ interface IndexRow {
   definition: string;
   relpages: unknown;
   reltuples: unknown;
-  entry_bytes: unknown;
   fillfactor: unknown;
   block_size: unknown;
-  bloat_estimable: boolean;
+}
+
+/** An index's B-tree entry width as ANALYZE saw its columns, when every column has statistics. */
+interface IndexEntry {
+  entryBytes: number;
 }
 
 interface StatementRow {
@@ -289,14 +292,22 @@ async function readServer(reader: ReportReader): Promise<ServerRow> {
   return row;
 }
 
-async function readTables(reader: ReportReader): Promise<{ tables: TableRow[]; bloat: BloatRow[] }> {
+/** A table's columns by number, with the average width ANALYZE saw (null: no statistics). */
+type ColumnWidths = Map<number, number | null>;
+
+async function readTables(
+  reader: ReportReader,
+): Promise<{ tables: TableRow[]; bloat: BloatRow[]; widths: Map<number, ColumnWidths> }> {
   // Bloat: expected pages are reltuples rows of the average width ANALYZE saw (pg_stats), with
   // tuple header, null bitmap, alignment, line pointer and fillfactor; against relpages of the same
   // ANALYZE. pg_stats is read per table (its privilege check on every column of the database
   // took 7 ms when joined whole); a table with a column ANALYZE has not seen gets no estimate.
   // What pg_stat_user_tables and pg_statio_user_tables show comes from the statistics functions
   // those views are made of (planning the views cost more than running this).
-  const rows = await reader.rows<TableRow & Omit<BloatRow, 'relid'> & { estimable: boolean }>(
+  // The columns' widths serve the indexes' bloat estimate too (readIndexes): pg_stats is read once.
+  const rows = await reader.rows<
+    TableRow & Omit<BloatRow, 'relid'> & { estimable: boolean; attnums: number[]; widths: (number | null)[] }
+  >(
     'tables and bloat estimate',
     `select c.oid as relid, c.oid::regclass::text as "table",
             coalesce(pg_table_size(c.oid), 0) as table_bytes, coalesce(pg_indexes_size(c.oid), 0) as index_bytes,
@@ -310,7 +321,7 @@ async function readTables(reader: ReportReader): Promise<{ tables: TableRow[]; b
             case when c.relkind <> 'p' then pg_stat_get_blocks_fetched(c.oid) - pg_stat_get_blocks_hit(c.oid) end as heap_blks_read,
             exists (select 1 from pg_options_to_table(c.reloptions) o
                      where o.option_name = 'autovacuum_enabled' and o.option_value in ('false', 'off', 'no', '0')) as autovacuum_disabled,
-            k.with_stats = k.natts and c.reltuples > 0 and c.relpages > 0 as estimable, c.relpages,
+            k.with_stats = k.natts and c.reltuples > 0 and c.relpages > 0 as estimable, c.relpages, k.attnums, k.widths,
             ceil((23 + case when k.has_nulls then ceil(k.natts / 8.0) else 0 end) / 8.0) * 8
               + ceil(k.data_width / 8.0) * 8 + 4 as tuple_bytes,
             current_setting('block_size')::int as block_size,
@@ -320,14 +331,19 @@ async function readTables(reader: ReportReader): Promise<{ tables: TableRow[]; b
        join pg_namespace n on n.oid = c.relnamespace
        cross join lateral (
          select count(*) as natts, count(st.avg_width) as with_stats,
-                sum(st.avg_width * (1 - st.null_frac)) as data_width, bool_or(st.null_frac > 0) as has_nulls
+                sum(st.avg_width * (1 - st.null_frac)) as data_width, bool_or(st.null_frac > 0) as has_nulls,
+                array_agg(a.attnum order by a.attnum) as attnums,
+                array_agg(st.avg_width * (1 - st.null_frac) order by a.attnum) as widths
            from pg_attribute a
            left join pg_stats st
              on st.schemaname = n.nspname and st.tablename = c.relname and st.attname = a.attname and not st.inherited
           where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped) k
       where c.relkind in ('r', 't', 'm', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_toast'`,
   );
-  return { tables: rows, bloat: rows.filter((r) => r.estimable) };
+  const widths = new Map(
+    rows.map((r): [number, ColumnWidths] => [r.relid, new Map(r.attnums.map((attnum, i) => [attnum, r.widths[i] ?? null]))]),
+  );
+  return { tables: rows, bloat: rows.filter((r) => r.estimable), widths };
 }
 
 async function readIndexes(reader: ReportReader): Promise<IndexRow[]> {
@@ -348,25 +364,14 @@ async function readIndexes(reader: ReportReader): Promise<IndexRow[]> {
             pg_get_expr(x.indexprs, x.indrelid) as expressions, pg_get_expr(x.indpred, x.indrelid) as predicate,
             am.amname as method, substr(d.def, strpos(d.def, ' USING ') + 7) as definition,
             i.relpages, i.reltuples, current_setting('block_size')::int as block_size,
-            -- A B-tree entry: its 8-byte header and the key columns' average width, aligned to 8,
-            -- and a 4-byte line pointer; leaf pages filled to the fillfactor (default 90).
-            8 + ceil(coalesce(k.data_width, 0) / 8.0) * 8 + 4 as entry_bytes,
             coalesce((select o.option_value::int from pg_options_to_table(i.reloptions) o where o.option_name = 'fillfactor'), 90)
-              as fillfactor,
-            am.amname = 'btree' and x.indexprs is null and k.with_stats = x.indnatts and i.reltuples > 0 and i.relpages > 1
-              as bloat_estimable
+              as fillfactor
        from pg_index x
        join pg_class t on t.oid = x.indrelid
        join pg_namespace n on n.oid = t.relnamespace
        join pg_class i on i.oid = x.indexrelid
        join pg_am am on am.oid = i.relam
        cross join lateral (select pg_get_indexdef(x.indexrelid) as def) d
-       cross join lateral (
-         select count(st.avg_width) as with_stats, sum(st.avg_width * (1 - st.null_frac)) as data_width
-           from unnest(x.indkey) as key(attnum)
-           join pg_attribute a on a.attrelid = x.indrelid and a.attnum = key.attnum
-           left join pg_stats st
-             on st.schemaname = n.nspname and st.tablename = t.relname and st.attname = a.attname and not st.inherited) k
        -- One pass over pg_constraint (it has no index on conindid): the constraint an index enforces.
        left join (
          select distinct on (c.conindid) c.conindid, c.contype::text as contype, c.conname::text as conname from pg_constraint c
@@ -479,11 +484,28 @@ function bloatEstimate(b: BloatRow): { bytes: number; share: number } {
   return { bytes: extra * toNumber(b.block_size), share: extra / pages };
 }
 
-function indexBloatEstimate(i: IndexRow): { bytes: number; share: number } {
+/**
+ * A B-tree entry: its 8-byte header and the columns' average width, aligned to 8, and a 4-byte
+ * line pointer. Only for a B-tree on plain columns that all have statistics, with rows and more
+ * than its metapage.
+ */
+function indexEntry(i: IndexRow, columns: ColumnWidths | undefined): IndexEntry | null {
+  if (i.method !== 'btree' || i.expressions !== null || toNumber(i.reltuples) <= 0 || toNumber(i.relpages) <= 1) return null;
+  let width = 0;
+  for (const attnum of i.keys.split(' ').map(Number)) {
+    const w = columns?.get(attnum);
+    if (w === undefined || w === null) return null;
+    width += w;
+  }
+  return { entryBytes: 8 + Math.ceil(width / 8) * 8 + 4 };
+}
+
+function indexBloatEstimate(i: IndexRow, entry: IndexEntry): { bytes: number; share: number } {
   const blockSize = toNumber(i.block_size);
-  // The page header (24 bytes) and the B-tree's special space (16); one metapage.
+  // The page header (24 bytes) and the B-tree's special space (16); one metapage; leaf pages
+  // filled to the fillfactor (default 90).
   const perPage = ((blockSize - 24 - 16) * toNumber(i.fillfactor)) / 100;
-  const expected = Math.ceil((toNumber(i.reltuples) * toNumber(i.entry_bytes)) / perPage) + 1;
+  const expected = Math.ceil((toNumber(i.reltuples) * entry.entryBytes) / perPage) + 1;
   const pages = toNumber(i.relpages);
   const extra = Math.max(0, pages - expected);
   return { bytes: extra * blockSize, share: extra / pages };
@@ -546,7 +568,7 @@ function enforcedBy(i: IndexRow): string | null {
   return i.is_replica_identity ? 'replica identity' : null;
 }
 
-function indexStats(rows: readonly IndexRow[]): IndexStats[] {
+function indexStats(rows: readonly IndexRow[], widths: ReadonlyMap<number, ColumnWidths>): IndexStats[] {
   const duplicates = findDuplicateIndexes(rows.map(shapeOf));
   const names = new Map(rows.map((i) => [i.index_oid, i.index]));
   return rows
@@ -565,7 +587,7 @@ function indexStats(rows: readonly IndexRow[]): IndexStats[] {
         constraint: i.constraint_type === null ? null : { type: i.constraint_type, name: i.constraint_name ?? '' },
         enforces: enforcedBy(i),
         coveredBy: duplicate === undefined || coveredBy === undefined ? null : { index: coveredBy, kind: duplicate.kind },
-        bloat: i.bloat_estimable ? indexBloatEstimate(i) : null,
+        bloat: ((entry) => (entry === null ? null : indexBloatEstimate(i, entry)))(indexEntry(i, widths.get(i.table_oid))),
       };
     })
     .sort((a, b) => b.bytes - a.bytes || a.index.localeCompare(b.index));
@@ -638,7 +660,7 @@ async function readCitus(reader: ReportReader): Promise<CitusLayout> {
 /** Reads everything `report db` looks at, in the reader's snapshot; `limit` statements at most. */
 export async function readDbSnapshot(reader: ReportReader, limit: number): Promise<DbSnapshot> {
   const serverRow = await readServer(reader);
-  const { tables, bloat } = await readTables(reader);
+  const { tables, bloat, widths } = await readTables(reader);
   const indexes = await readIndexes(reader);
   const statements = await readStatements(reader, serverRow, limit);
   const migrations = await readMigrations(reader, serverRow);
@@ -649,7 +671,7 @@ export async function readDbSnapshot(reader: ReportReader, limit: number): Promi
     embedded: reader.mode === 'embedded',
     server,
     tables: tableStats(tables, bloat),
-    indexes: indexStats(indexes),
+    indexes: indexStats(indexes, widths),
     caches: cacheScopes(server, tables, indexes),
     statements,
     migrations,
