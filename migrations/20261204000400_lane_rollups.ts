@@ -142,7 +142,13 @@ export async function up(knex: Knex): Promise<void> {
     // A location's state edited: its deliveries leave the old state's lanes for the new one's.
     trigger(
       'lane_rollups_locations_updated',
-      insertDeltas(`
+      // Most edits of locations leave every state as it was: those return before reading the
+      // shipments (the lookup below reads them all, there being no index by location).
+      `if not exists (select 1 from new_rows n join old_rows o on o.location_id = n.location_id
+                      where o.state is distinct from n.state) then
+         return null;
+       end if;` +
+        insertDeltas(`
         with changed as (
                select n.location_id, o.state as old_state
                  from new_rows n join old_rows o on o.location_id = n.location_id
