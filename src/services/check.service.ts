@@ -5,7 +5,6 @@ import type { Database } from '../store/database.js';
 import type { Resources } from '../store/resources.js';
 import {
   inFlightDifferencesSql,
-  rebuildInFlight,
   laneCountsDifferencesSql,
   rebuildRollups,
   statusCountsDifferencesSql,
@@ -608,7 +607,7 @@ export async function checkConsistency(
 export interface RollupRepair {
   /** Rows of each rollup that differed from the full query before the rebuild. */
   differed: { inFlight: number; statusCounts: number; laneCounts: number };
-  /** Rows after it: packages in flight, (status, fragile) groups, and (grouping, day, lane) keys. */
+  /** Rows after it: packages in flight, (status, fragile) groups, and (day, state lane) keys. */
   rebuilt: { inFlight: number; statusGroups: number; laneKeys: number };
   elapsedMs: number;
 }
@@ -644,8 +643,7 @@ export async function repairRollups(
         statusCounts: distributed ? 0 : await count(statusCountsDifferencesSql),
         laneCounts: distributed ? 0 : await count(laneCountsDifferencesSql),
       };
-      if (distributed) await rebuildInFlight(session.raw);
-      else await rebuildRollups(session.raw);
+      await rebuildRollups(session.raw, distributed);
       const rebuilt = {
         inFlight: await count('select 1 from in_flight_packages'),
         statusGroups: await count(distributed ? statusCountsSql : 'select 1 from package_status_counts'),

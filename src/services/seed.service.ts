@@ -11,7 +11,7 @@ import type { DrainResult } from './outbox.service.js';
 import type { ServiceWarning } from './warnings.js';
 import { compiledModule } from '../package-root.js';
 import { copyInto, quoteIdent } from '../store/copy.js';
-import { rebuildInFlight, rebuildRollups } from '../store/rollups.js';
+import { rebuildRollups } from '../store/rollups.js';
 import type { DocumentStore, DocumentsTarget } from '../store/documents/document-store.js';
 import { columns, customerText, locationText, type ChunkOptions } from './seed-encoding.js';
 import type { SeedWorkerChunk, SeedWorkerInput } from './seed-worker.js';
@@ -366,8 +366,7 @@ async function seedInSession(session: Session, options: SeedOptions): Promise<Se
       // Appended rows were counted by the triggers as they came; a load with them off is counted here.
       await timed('rollups', async () => {
         options.onProgress?.({ phase: 'rollups', done: 0, total: 1, rows: 0 });
-        // The Citus layout keeps only the packages in flight (status counts are counted there).
-        await (distributed ? rebuildInFlight(session.raw) : rebuildRollups(session.raw));
+        await rebuildRollups(session.raw, distributed);
         options.onProgress?.({ phase: 'rollups', done: 1, total: 1, rows: 0 });
       });
     }

@@ -49,10 +49,15 @@ export const statusCountsDifferencesSql = `
    where x.packages is distinct from c.packages`;
 
 /**
- * Empties and refills the one-server layout's rollups from the data — the status counts, the
- * packages in flight and the deliveries per lane and day — in the caller's transaction.
+ * Empties and refills the layout's rollups from the data, in the caller's transaction: on one
+ * server the status counts, the packages in flight and the deliveries per lane and day; on the
+ * Citus layout (`distributed`) the packages in flight, the only one it keeps.
  */
-export async function rebuildRollups(raw: Raw): Promise<void> {
+export async function rebuildRollups(raw: Raw, distributed = false): Promise<void> {
+  if (distributed) {
+    await rebuildInFlight(raw);
+    return;
+  }
   await raw('delete from package_status_counts');
   await raw(`insert into package_status_counts (current_status, fragile, packages) ${statusCountsSql}`);
   await rebuildInFlight(raw);
@@ -61,10 +66,10 @@ export async function rebuildRollups(raw: Raw): Promise<void> {
 }
 
 /**
- * Empties and refills the packages in flight (the only rollup the Citus layout keeps; there each
- * shard group refills its own), in the caller's transaction.
+ * Empties and refills the packages in flight (on the Citus layout each shard group refills its
+ * own), in the caller's transaction.
  */
-export async function rebuildInFlight(raw: Raw): Promise<void> {
+async function rebuildInFlight(raw: Raw): Promise<void> {
   await raw('delete from in_flight_packages');
   await raw(
     `insert into in_flight_packages (package_id, current_status, created_at, last_scan_at, quiet_since, due) ${inFlightSql()}`,
@@ -72,17 +77,21 @@ export async function rebuildInFlight(raw: Raw): Promise<void> {
   await raw('analyze in_flight_packages');
 }
 
-/** What `lane_day_counts` (migration 20261204000400) sums per (day, origin state, destination state), in order. */
-export const laneMeasures = [
-  'delivered',
-  'on_time',
-  'late_6h',
-  'late_12h',
-  'late_24h',
-  'late_48h',
-  'late_72h',
-  'late_over_72h',
+/**
+ * The lateness buckets of `lane_day_counts` (migration 20261204000400) and of `report lanes`: each
+ * one's column and its condition on `late_h` (hours late), the last open-ended.
+ */
+export const laneLateBuckets = [
+  ['late_6h', 'late_h > 0 and late_h <= 6'],
+  ['late_12h', 'late_h > 6 and late_h <= 12'],
+  ['late_24h', 'late_h > 12 and late_h <= 24'],
+  ['late_48h', 'late_h > 24 and late_h <= 48'],
+  ['late_72h', 'late_h > 48 and late_h <= 72'],
+  ['late_over_72h', 'late_h > 72'],
 ] as const;
+
+/** What `lane_day_counts` sums per (day, origin state, destination state), in order. */
+export const laneMeasures = ['delivered', 'on_time', ...laneLateBuckets.map(([column]) => column)] as const;
 
 /** Hours late of a shipment (alias s): negative or zero when on time, as `report lanes` computes it. */
 export const lateHoursSql = (alias: string): string =>
@@ -104,14 +113,8 @@ const states = `select distinct state, dense_rank() over (order by state)::int a
 export const laneCountsSql = `
   with counted as (
          select (s.actual_delivery at time zone 'UTC')::date as day, o.n as origin, d.n as destination,
-                count(*)::bigint as delivered,
-                count(*) filter (where s.late_h <= 0)::bigint as on_time,
-                count(*) filter (where s.late_h > 0 and s.late_h <= 6)::bigint as late_6h,
-                count(*) filter (where s.late_h > 6 and s.late_h <= 12)::bigint as late_12h,
-                count(*) filter (where s.late_h > 12 and s.late_h <= 24)::bigint as late_24h,
-                count(*) filter (where s.late_h > 24 and s.late_h <= 48)::bigint as late_48h,
-                count(*) filter (where s.late_h > 48 and s.late_h <= 72)::bigint as late_72h,
-                count(*) filter (where s.late_h > 72)::bigint as late_over_72h
+                count(*)::bigint as delivered, count(*) filter (where late_h <= 0)::bigint as on_time,
+                ${laneLateBuckets.map(([column, condition]) => `count(*) filter (where ${condition})::bigint as ${column}`).join(', ')}
            from (select s.*, ${lateHoursSql('s')} as late_h from shipments s where s.actual_delivery is not null) s
            join (${numbered}) o on o.location_id = s.origin_location_id
            join (${numbered}) d on d.location_id = s.destination_location_id

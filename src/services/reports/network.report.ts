@@ -1,6 +1,6 @@
 import type { DocumentStore, DocumentsTarget } from '../../store/documents/document-store.js';
 import type { Database } from '../../store/database.js';
-import { laneMeasures } from '../../store/rollups.js';
+import { laneLateBuckets, laneMeasures, lateHoursSql } from '../../store/rollups.js';
 import {
   note,
   readReport,
@@ -23,15 +23,24 @@ const laneLabels: Record<LaneGrouping, (alias: string) => string> = {
   location: (a) => `${a}.location_name`,
 };
 
-/** Buckets of lateness (hours late) drawn as the sparkline of a lane's late deliveries. */
+/**
+ * Buckets of lateness (hours late) drawn as the sparkline of a lane's late deliveries: the labels
+ * of the rollup's buckets (laneLateBuckets), in its order.
+ */
 export const lateBuckets = [
-  { label: '≤6h', upToHours: 6 },
-  { label: '6–12h', upToHours: 12 },
-  { label: '12–24h', upToHours: 24 },
-  { label: '1–2d', upToHours: 48 },
-  { label: '2–3d', upToHours: 72 },
-  { label: '>3d', upToHours: Number.POSITIVE_INFINITY },
+  { label: '≤6h' },
+  { label: '6–12h' },
+  { label: '12–24h' },
+  { label: '1–2d' },
+  { label: '2–3d' },
+  { label: '>3d' },
 ] as const;
+
+/** Each lateness bucket as a condition on `late_h` (hours late), in `lateBuckets` order (the rollup's). */
+const lateBucketConditions = laneLateBuckets.map(([, condition]) => condition);
+
+/** How late a shipment (alias s) was delivered, in hours: as lane_day_counts buckets it. */
+const lateHours = lateHoursSql('s');
 
 interface LaneCountRow {
   origin_group: number;
@@ -133,8 +142,6 @@ type LanesOptions = ReportOptions & { since: Date; by: LaneGrouping; minShipment
 
 const dayMs = 86_400_000;
 
-/** lane_day_counts' columns of the lateness buckets, in `lateBuckets` order. */
-const laneBucketColumns = laneMeasures.slice(2);
 const laneMeasureList = laneMeasures.join(', ');
 
 /**
@@ -153,14 +160,8 @@ async function readLanesFromRollup(reader: ReportReader, options: LanesOptions):
     firstDay = now;
     lastDay = now;
   }
-  const lateHours = `date_part('epoch', s.actual_delivery - s.estimated_delivery) / 3600.0`;
-  const bucketSums = lateBuckets.map((_, i) => `sum(${laneBucketColumns[i]})::int`);
-  const lateFlags = lateBuckets
-    .map((b, i) => {
-      const lower = i === 0 ? 0 : lateBuckets[i - 1]?.upToHours;
-      return `count(*) filter (where late_h > ${lower}${Number.isFinite(b.upToHours) ? ` and late_h <= ${b.upToHours}` : ''}) as l${i}`;
-    })
-    .join(', ');
+  const bucketSums = laneLateBuckets.map(([column]) => `sum(${column})::int`);
+  const lateFlags = lateBucketConditions.map((condition, i) => `count(*) filter (where ${condition}) as l${i}`).join(', ');
   // The partial days are counted per pair of integer groups (as the count from the shipments
   // is) and named after: a day at `large` is 160k deliveries. A window of whole days (`--as-of`
   // a date) has none.
@@ -291,14 +292,7 @@ export async function runLanesReport(db: Database, options: LanesOptions & { fro
   // Deliveries are counted per pair of integer lane groups and labelled afterwards: building a
   // label string, or hashing the text columns, for each of the ~500k deliveries of a 30-day
   // window (medium) is most of the query's time.
-  const lateHours = `date_part('epoch', s.actual_delivery - s.estimated_delivery) / 3600.0`;
-  const bucketSql = lateBuckets
-    .map((b, i) => {
-      const lower = i === 0 ? 0 : lateBuckets[i - 1]?.upToHours;
-      const upper = Number.isFinite(b.upToHours) ? ` and late_h <= ${b.upToHours}` : '';
-      return `count(*) filter (where late_h > ${lower}${upper})::int`;
-    })
-    .join(', ');
+  const bucketSql = lateBucketConditions.map((condition) => `count(*) filter (where ${condition})::int`).join(', ');
   const inWindow = 's.actual_delivery >= ? and s.actual_delivery < ?';
   const read = await readReport(db, options, async (reader): Promise<LanesRead> => {
     // Known once the reader holds a connection (the pool learns the layout on its first one).
@@ -353,7 +347,6 @@ export async function runLanesReport(db: Database, options: LanesOptions & { fro
         ...r,
         origin: label(r.origin_group),
         destination: label(r.destination_group),
-        rate: r.on_time / r.shipments,
       }));
     // One pass over the late deliveries (a minority, read from their partial index) serves the
     // listed lanes' percentiles and every lane's buckets: `late` is read twice, so it is
@@ -394,8 +387,7 @@ export async function runLanesReport(db: Database, options: LanesOptions & { fro
   });
   const totals = read.value.totals;
   const noLate = lateBuckets.map(() => 0);
-  const rows: ReportRow[] = read.value.listed.map((r) => {
-    const late = r.late;
+  const rows: ReportRow[] = read.value.listed.map(({ late, ...r }) => {
     return {
       origin: r.origin,
       destination: r.destination,
