@@ -574,20 +574,15 @@ function seedServices(trx: Knex.Transaction, db: Database, resources: Resources,
       if (received.length > 0) {
         // When each message reached us: what tells a late scan from one in order.
         await write(line, () =>
-          db.distributed === true
-            ? // On Citus an event is updated on its package's shard: by (package, event).
-              trx.raw(
-                `update tracking_events e set recorded_at = v.at
-                   from unnest(?::bigint[], ?::timestamptz[]) as v(id, at)
-                  where e.package_id = any (select package_id from tracking_events where event_id = any (?::bigint[]))
-                    and e.event_id = v.id`,
-                [received.map(([id]) => id), received.map(([, at]) => at), received.map(([id]) => id)],
-              )
-            : trx.raw(
-                `update tracking_events e set recorded_at = v.at
-                   from unnest(?::bigint[], ?::timestamptz[]) as v(id, at) where e.event_id = v.id`,
-                [received.map(([id]) => id), received.map(([, at]) => at)],
-              ),
+          // By (package, event): on Citus an event is updated on its package's shard; one server
+          // finds the events the same way.
+          trx.raw(
+            `update tracking_events e set recorded_at = v.at
+               from unnest(?::bigint[], ?::timestamptz[]) as v(id, at)
+              where e.package_id = any (select package_id from tracking_events where event_id = any (?::bigint[]))
+                and e.event_id = v.id`,
+            [received.map(([id]) => id), received.map(([, at]) => at), received.map(([id]) => id)],
+          ),
         );
       }
       run.outcomes.push(...outcomes);
