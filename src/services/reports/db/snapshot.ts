@@ -226,11 +226,6 @@ interface IndexRow {
   block_size: unknown;
 }
 
-/** An index's B-tree entry width as ANALYZE saw its columns, when every column has statistics. */
-interface IndexEntry {
-  entryBytes: number;
-}
-
 interface StatementRow {
   role: string | null;
   calls: unknown;
@@ -485,11 +480,11 @@ function bloatEstimate(b: BloatRow): { bytes: number; share: number } {
 }
 
 /**
- * A B-tree entry: its 8-byte header and the columns' average width, aligned to 8, and a 4-byte
- * line pointer. Only for a B-tree on plain columns that all have statistics, with rows and more
- * than its metapage.
+ * A B-tree entry's bytes: its 8-byte header and the columns' average width (as ANALYZE saw them),
+ * aligned to 8, and a 4-byte line pointer. Null unless the index is a B-tree on plain columns that
+ * all have statistics, with rows and more than its metapage.
  */
-function indexEntry(i: IndexRow, columns: ColumnWidths | undefined): IndexEntry | null {
+function indexEntryBytes(i: IndexRow, columns: ColumnWidths | undefined): number | null {
   if (i.method !== 'btree' || i.expressions !== null || toNumber(i.reltuples) <= 0 || toNumber(i.relpages) <= 1) return null;
   let width = 0;
   for (const attnum of i.keys.split(' ').map(Number)) {
@@ -497,15 +492,18 @@ function indexEntry(i: IndexRow, columns: ColumnWidths | undefined): IndexEntry 
     if (w === undefined || w === null) return null;
     width += w;
   }
-  return { entryBytes: 8 + Math.ceil(width / 8) * 8 + 4 };
+  return 8 + Math.ceil(width / 8) * 8 + 4;
 }
 
-function indexBloatEstimate(i: IndexRow, entry: IndexEntry): { bytes: number; share: number } {
+/** An index's bloat estimate, or null when it cannot be estimated (see indexEntryBytes). */
+function indexBloatEstimate(i: IndexRow, columns: ColumnWidths | undefined): { bytes: number; share: number } | null {
+  const entryBytes = indexEntryBytes(i, columns);
+  if (entryBytes === null) return null;
   const blockSize = toNumber(i.block_size);
   // The page header (24 bytes) and the B-tree's special space (16); one metapage; leaf pages
   // filled to the fillfactor (default 90).
   const perPage = ((blockSize - 24 - 16) * toNumber(i.fillfactor)) / 100;
-  const expected = Math.ceil((toNumber(i.reltuples) * entry.entryBytes) / perPage) + 1;
+  const expected = Math.ceil((toNumber(i.reltuples) * entryBytes) / perPage) + 1;
   const pages = toNumber(i.relpages);
   const extra = Math.max(0, pages - expected);
   return { bytes: extra * blockSize, share: extra / pages };
@@ -587,7 +585,7 @@ function indexStats(rows: readonly IndexRow[], widths: ReadonlyMap<number, Colum
         constraint: i.constraint_type === null ? null : { type: i.constraint_type, name: i.constraint_name ?? '' },
         enforces: enforcedBy(i),
         coveredBy: duplicate === undefined || coveredBy === undefined ? null : { index: coveredBy, kind: duplicate.kind },
-        bloat: ((entry) => (entry === null ? null : indexBloatEstimate(i, entry)))(indexEntry(i, widths.get(i.table_oid))),
+        bloat: indexBloatEstimate(i, widths.get(i.table_oid)),
       };
     })
     .sort((a, b) => b.bytes - a.bytes || a.index.localeCompare(b.index));
