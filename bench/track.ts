@@ -8,12 +8,15 @@
  * numbers from it, then in each run looks them up through the library: the database path (named
  * prepared statement on one pg connection), the same SQL unprepared, and the Redis cache hit, one
  * at a time and four at a time (with the Node CPU each hit costs). `redis-benchmark` GETs a
- * cached answer of the median size in the same run: the floor a cache hit is compared with. With
+ * cached answer of the median size in the same run: the floor a cache hit is compared with; beside
+ * it, Node's floors: a GET of the same key alone through ioredis (the cache's client) and through
+ * node-redis (`@redis/client`, measured before choosing a client), and over a bare socket. With
  * --baseline, the other build's tracker and cache run the same loops, alternating with this one.
  * Reports p50/p90/p99/max per run and the medians across runs, with min–max.
  */
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
+import { createClient as createNodeRedis } from '@redis/client';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { RedisClient } from '../src/store/redis.js';
@@ -157,6 +160,8 @@ async function main(): Promise<void> {
   const config = loadConfig({ env: { SHIPTRACK_DATABASE_URL: url, SHIPTRACK_REDIS_URL: args.redisUrl }, envFile: null });
   const client = await openPgClient(config, 'shiptrack bench');
   const redis = await openRedis(config);
+  const nodeRedis = createNodeRedis({ url: args.redisUrl });
+  await nodeRedis.connect();
   const builds: Build[] = [
     { name: 'this build', createTracker: trackService.createTracker, createTrackCache: trackCache.createTrackCache },
   ];
@@ -198,9 +203,19 @@ async function main(): Promise<void> {
           );
         }
       }
-      // Node's own floor for the same GET at c=1: ioredis alone, then a bare socket.
+      // Node's own floor for the same GET: each client library alone (ioredis, which the cache
+      // uses, and node-redis, alternating which goes first), then a bare socket.
       const { key } = hitters[0] ?? { key: '' };
-      record('ioredis GET alone (Node floor)', await measure(args.lookups, numbers, () => redis.get(key)));
+      const clients = [
+        { name: 'ioredis', get: (): Promise<unknown> => redis.get(key) },
+        { name: 'node-redis', get: (): Promise<unknown> => nodeRedis.get(key) },
+      ];
+      for (const { name, get } of run % 2 === 1 ? clients : [...clients].reverse()) {
+        for (const concurrency of [1, 4]) {
+          const label = concurrency === 1 ? '' : `c=${concurrency} `;
+          record(`${label}${name} GET alone (Node floor)`, await measure(args.lookups, numbers, get, concurrency));
+        }
+      }
       const bare = await openBareGet(args.redisUrl, key);
       try {
         record('bare socket GET (Node floor)', await measure(args.lookups, numbers, () => bare.get()));
@@ -214,6 +229,7 @@ async function main(): Promise<void> {
     for (const prefix of prefixes) await deleteKeysWithPrefix(redis, prefix);
     await client.end();
     await closeRedis(redis);
+    nodeRedis.destroy();
   }
   const lines = [
     `track, ${args.lookups} lookups × ${args.runs} runs; ms, median of runs (min–max of runs); rate in lookups/s, cpu in µs of this process per lookup`,
