@@ -91,23 +91,32 @@ const customer: HandWritten = (client, { customerEmail }) =>
     [customerEmail],
   );
 
+/**
+ * `metadata`: fragile=true and service+signature are both filters on the facets, so the counts
+ * come from package_status_counts; the 20 newest matches from the newest packages read in key
+ * order (as deep as four times their share predicts), the GIN index only when those held fewer.
+ */
 const metadata =
-  (containment: string): HandWritten =>
+  (containment: string, facets: string): HandWritten =>
   (client) =>
     rows(
       client,
-      containment === '{"fragile":true}'
-        ? `select (select json_agg(g) from (select current_status, sum(packages) from package_status_counts where fragile
-                                             group by 1 having sum(packages) <> 0) g),
-                  (select sum(packages) from package_status_counts), m.*
-             from (select 1) one
-             left join (select tracking_number, current_status, weight, metadata from packages
-                         where metadata @> $1 order by package_id desc limit 20) m on true`
-        : `select (select json_agg(g) from (select current_status, count(*) from packages where metadata @> $1 group by 1) g),
-                  (select sum(packages) from package_status_counts), m.*
-             from (select 1) one
-             left join (select tracking_number, current_status, weight, metadata from packages
-                         where metadata @> $1 order by package_id desc limit 20) m on true`,
+      `with matching as materialized (
+         select current_status, sum(packages) as n from package_status_counts where ${facets} group by 1 having sum(packages) <> 0),
+       total as (select sum(n) as m, (select sum(packages) from package_status_counts) as all from matching),
+       recent as materialized (
+         select * from (select tracking_number, current_status, weight, metadata, package_id from packages order by package_id desc
+                         limit (select case when m > 0 and 80.0 * "all" / m <= 50000 then ceil(80.0 * "all" / m)::bigint + 100 else 0 end
+                                  from total)) r
+          where metadata @> $1 order by package_id desc limit 20),
+       listed as (
+         select * from recent where (select count(*) from recent) >= (select least(20, m) from total)
+         union all
+         (select tracking_number, current_status, weight, metadata, package_id from packages
+           where metadata @> $1 and (select count(*) from recent) < (select least(20, m) from total)
+           order by package_id desc limit 20))
+       select (select json_agg(g) from matching g), (select "all" from total), l.*
+         from (select 1) one left join listed l on true`,
       [containment],
     );
 
@@ -350,7 +359,10 @@ export const handWritten: Record<string, HandWritten> = {
   'stale --hours 48': stale,
   'exceptions --since 7d': exceptions,
   'customer <email>': customer,
-  'metadata fragile=true': metadata('{"fragile":true}'),
-  'metadata service+signature': metadata('{"service":"express","signature_required":true}'),
+  'metadata fragile=true': metadata('{"fragile":true}', `facets -> 1 = 'true'`),
+  'metadata service+signature': metadata(
+    '{"service":"express","signature_required":true}',
+    `facets -> 0 = '"express"' and facets -> 2 = 'true'`,
+  ),
   db,
 };

@@ -238,11 +238,11 @@ function consistencyPasses(scope: Scope, distributed = false): CheckPass[] {
             checks: [
               {
                 check: 'status_counts_rollup',
-                description: 'package_status_counts sums to the packages per status (and fragile)',
+                description: 'package_status_counts sums to the packages per status and metadata facets',
               },
             ],
             sql: `select 'status_counts_rollup' as check_name,
-                         d.current_status || case when d.fragile then ' (fragile)' else '' end as sample
+                         d.current_status || ' ' || d.facets::text as sample
                     from (${statusCountsDifferencesSql}) d`,
           },
           {
@@ -607,7 +607,7 @@ export async function checkConsistency(
 export interface RollupRepair {
   /** Rows of each rollup that differed from the full query before the rebuild. */
   differed: { inFlight: number; statusCounts: number; laneCounts: number };
-  /** Rows after it: packages in flight, (status, fragile) groups, and (day, state lane) keys. */
+  /** Rows after it: packages in flight, (status, facets) groups, and (day, state lane) keys. */
   rebuilt: { inFlight: number; statusGroups: number; laneKeys: number };
   elapsedMs: number;
 }

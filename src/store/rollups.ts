@@ -1,5 +1,6 @@
 /**
- * The rollups of migration 20261203000100 — packages per (status, fragile) and the packages in
+ * The rollups of migration 20261203000100 — packages per (status, metadata facets: migration
+ * 20261205000100) and the packages in
  * flight with their latest scan and promise — and of migration 20261204000400 — deliveries per
  * lane and day — as the seed rebuilds them after a load with their triggers off, and as `check`
  * recomputes them to prove the maintained ones.
@@ -9,8 +10,48 @@ type Raw = (sql: string) => Promise<unknown>;
 
 const finals = `('delivered', 'returned', 'cancelled')`;
 
-/** Whether a package's metadata says fragile, as the rollup splits it (and `metadata fragile=true` asks). */
-export const fragileSql = (alias: string): string => `${alias}.metadata @> '{"fragile": true}'`;
+/**
+ * The metadata keys `package_status_counts` splits by: few values each, and what ops filter by.
+ * A package's facets are its metadata's values of these keys as a JSON array in this order (JSON
+ * null where a key is absent), as migration 20261205000100 computes them.
+ */
+export const metadataFacetKeys: readonly string[] = [
+  'service',
+  'fragile',
+  'signature_required',
+  'insured',
+  'temperature_controlled',
+];
+
+/** The facets of the package `alias`'s metadata, as the rollup's triggers compute them. */
+export const facetsSql = (alias: string): string =>
+  `jsonb_build_array(${metadataFacetKeys.map((k) => `${alias}.metadata -> '${k}'`).join(', ')})`;
+
+/**
+ * The condition on `package_status_counts.facets` that admits the packages a containment filter
+ * matches, with its bindings; undefined when the rollup cannot count them. It can when each of
+ * the filter's keys is a facet given a string, number or boolean: containment of such a value is
+ * equality with the metadata's own (numbers compared as numbers), and the filter's keys are all
+ * containment compares. `shape` names the facets compared, for a prepared statement's name.
+ */
+export function facetsCondition(
+  containment: Readonly<Record<string, unknown>>,
+): { sql: string; bindings: string[]; shape: string } | undefined {
+  const entries = Object.entries(containment);
+  if (entries.length === 0) return undefined;
+  const compared: { index: number; value: string }[] = [];
+  for (const [key, value] of entries) {
+    const index = metadataFacetKeys.indexOf(key);
+    if (index < 0 || !['string', 'number', 'boolean'].includes(typeof value)) return undefined;
+    compared.push({ index, value: JSON.stringify(value) });
+  }
+  compared.sort((a, b) => a.index - b.index);
+  return {
+    sql: compared.map((c) => `facets -> ${c.index} = ?::jsonb`).join(' and '),
+    bindings: compared.map((c) => c.value),
+    shape: compared.map((c) => c.index).join('_'),
+  };
+}
 
 /**
  * What `in_flight_packages` holds for the packages (alias `p`) that `where` admits: the same
@@ -24,7 +65,7 @@ export const inFlightSql = (where = 'true'): string => `
    where p.current_status not in ${finals} and ${where}`;
 
 /** The full count that `package_status_counts` sums to. */
-export const statusCountsSql = `select current_status, ${fragileSql('p')} as fragile, count(*)::bigint as packages
+export const statusCountsSql = `select current_status, ${facetsSql('p')} as facets, count(*)::bigint as packages
   from packages p group by 1, 2`;
 
 /**
@@ -39,13 +80,13 @@ export const inFlightDifferencesSql = (packagesWhere = 'true', rollupWhere = 'tr
    where (x.package_id, x.current_status, x.created_at, x.last_scan_at, x.quiet_since, x.due)
          is distinct from (f.package_id, f.current_status, f.created_at, f.last_scan_at, f.quiet_since, f.due)`;
 
-/** The (current_status, fragile) groups whose sum in `package_status_counts` differs from the full count. */
+/** The (current_status, facets) groups whose sum in `package_status_counts` differs from the full count. */
 export const statusCountsDifferencesSql = `
-  select coalesce(x.current_status, c.current_status) as current_status, coalesce(x.fragile, c.fragile) as fragile
+  select coalesce(x.current_status, c.current_status) as current_status, coalesce(x.facets, c.facets) as facets
     from (${statusCountsSql}) x
-    full join (select current_status, fragile, sum(packages)::bigint as packages from package_status_counts
+    full join (select current_status, facets, sum(packages)::bigint as packages from package_status_counts
                 group by 1, 2 having sum(packages) <> 0) c
-      on c.current_status = x.current_status and c.fragile = x.fragile
+      on c.current_status = x.current_status and c.facets = x.facets
    where x.packages is distinct from c.packages`;
 
 /**
@@ -59,7 +100,7 @@ export async function rebuildRollups(raw: Raw, distributed = false): Promise<voi
     return;
   }
   await raw('delete from package_status_counts');
-  await raw(`insert into package_status_counts (current_status, fragile, packages) ${statusCountsSql}`);
+  await raw(`insert into package_status_counts (current_status, facets, packages) ${statusCountsSql}`);
   await rebuildInFlight(raw);
   await raw('analyze package_status_counts');
   await rebuildLaneCounts(raw);

@@ -203,6 +203,65 @@ describe.skipIf(!inject('postgresAvailable'))('reports agree with independent SQ
     });
     expect(table(result, 'packages')).toHaveLength(customer.sent + customer.received);
   });
+
+  it('metadata: the facets rollup and the newest-first read give what containment over the packages gives', async () => {
+    /** The report's counts and listed numbers, and the same counted and listed from the packages. */
+    const compare = async (terms: string[], limit: number): Promise<void> => {
+      const filter = parseMetadataFilters(terms);
+      const result = await runMetadataReport(db, { now: asOf, filter, limit });
+      const containment = JSON.stringify(filter.containment);
+      const counts = await db.knex.raw<{ rows: { status: string; packages: number }[] }>(
+        `select current_status as status, count(*)::int as packages from packages where metadata @> ?::jsonb group by 1`,
+        [containment],
+      );
+      const newest = await db.knex.raw<{ rows: { tracking_number: string }[] }>(
+        `select tracking_number from packages where metadata @> ?::jsonb order by package_id desc limit ?`,
+        [containment, limit],
+      );
+      const byStatus = (rows: readonly Record<string, unknown>[]): string[] =>
+        rows.map((r) => `${String(r.status)} ${Number(r.packages)}`).sort();
+      expect(byStatus(table(result, 'statuses')), terms.join(' ')).toEqual(byStatus(counts.rows));
+      expect(
+        table(result, 'packages').map((r) => r.tracking_number),
+        `${terms.join(' ')} limit ${limit}`,
+      ).toEqual(newest.rows.map((r) => r.tracking_number));
+    };
+    for (const limit of [5, 1000]) {
+      await compare(['service=express', 'signature_required=true'], limit); // facets: the rollup
+      await compare(['fragile=false'], limit);
+      await compare(['insured=true'], limit); // rare: the index lists them at 1000
+      await compare(['service=express', 'contents=toys'], limit); // a key that is no facet: the packages
+      await compare(['fragile="true"'], limit); // the string: none
+    }
+    const plan =
+      (
+        await runMetadataReport(db, {
+          now: asOf,
+          filter: parseMetadataFilters(['service=express', 'signature_required=true']),
+          limit: 5,
+          explain: true,
+        })
+      ).plans
+        ?.map((p) => p.plan)
+        .join('\n') ?? '';
+    expect(plan).toContain('package_status_counts');
+    // Matches only among the oldest packages: the newest read finds none of them, the index does.
+    const saved = await one<{ services: unknown }>(
+      db,
+      `select json_agg(json_build_object('id', package_id, 'service', metadata -> 'service')) as services
+         from packages where package_id <= 40`,
+    );
+    await db.knex.raw(`update packages set metadata = metadata || '{"service": "courier"}' where package_id <= 40`);
+    try {
+      await compare(['service=courier'], 5);
+    } finally {
+      await db.knex.raw(
+        `update packages p set metadata = p.metadata || jsonb_build_object('service', x.service)
+           from jsonb_to_recordset(?::jsonb) as x(id bigint, service jsonb) where p.package_id = x.id`,
+        [JSON.stringify(saved.services)],
+      );
+    }
+  });
 });
 
 describe('reports on the embedded database', () => {

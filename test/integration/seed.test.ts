@@ -138,7 +138,7 @@ describe.skipIf(!inject('postgresAvailable'))('seed into PostgreSQL', () => {
       // (c's lost delivery time is not among them: the lane rollup's trigger counts that edit.)
       await trx.raw(`update in_flight_packages set quiet_since = quiet_since - interval '1 day'
                       where package_id = (select min(package_id) from in_flight_packages)`);
-      await trx.raw(`insert into package_status_counts (current_status, fragile, packages) values ('delivered', false, 1)`);
+      await trx.raw(`insert into package_status_counts (current_status, facets, packages) values ('delivered', '{}', 1)`);
       // And one delivery more on a lane's day than there were.
       await trx.raw(`update lane_day_counts set delivered = delivered + 1, on_time = on_time + 1
                       where ctid = (select min(ctid) from lane_day_counts)`);

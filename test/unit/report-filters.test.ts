@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseDay, parseMetadataFilters, parseSince } from '../../src/domain/report-filters.js';
 import { countOption as parseCount, parseDateTime } from '../../src/options.js';
 import { ExitCode, ShiptrackError } from '../../src/errors.js';
+import { facetsCondition, metadataFacetKeys } from '../../src/store/rollups.js';
 
 const now = new Date('2026-11-24T15:30:00Z');
 
@@ -91,5 +92,38 @@ describe('--where', () => {
     expect(usageMessage(() => parseMetadataFilters(['a=1', 'a.b=2']))).toContain('conflicts');
     expect(usageMessage(() => parseMetadataFilters([]))).toContain('at least one');
     expect(usageMessage(() => parseMetadataFilters([`k=${'x'.repeat(201)}`]))).toContain('longer than 200');
+  });
+});
+
+describe('--where counted from the metadata facets', () => {
+  const condition = (terms: string[]): ReturnType<typeof facetsCondition> =>
+    facetsCondition(parseMetadataFilters(terms).containment);
+
+  it('compares each facet given a string, number or boolean with its place in the array, in key order', () => {
+    expect(condition(['signature_required=true', 'service=express'])).toEqual({
+      sql: 'facets -> 0 = ?::jsonb and facets -> 2 = ?::jsonb',
+      bindings: ['"express"', 'true'],
+      shape: '0_2',
+    });
+    expect(condition(['fragile="true"'])).toEqual({ sql: 'facets -> 1 = ?::jsonb', bindings: ['"true"'], shape: '1' });
+    expect(condition(['insured=1'])?.bindings).toEqual(['1']);
+  });
+
+  it('leaves to the packages a key that is no facet, a nested key, and a null, array or object value', () => {
+    for (const terms of [
+      ['contents=toys'],
+      ['service=express', 'contents=toys'],
+      ['service.level=1'],
+      ['fragile=null'],
+      ['service=["express"]'],
+      ['service={"a":1}'],
+    ]) {
+      expect(condition(terms), terms.join(' ')).toBeUndefined();
+    }
+    expect(facetsCondition({})).toBeUndefined();
+  });
+
+  it('names every facet the rollup splits by, in the order its triggers build the array', () => {
+    expect(metadataFacetKeys).toEqual(['service', 'fragile', 'signature_required', 'insured', 'temperature_controlled']);
   });
 });
