@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { inFlightSql, statusCountsSql } from '../src/store/rollups.js';
+import { rebuildRollups } from '../src/store/rollups.js';
 
 export const cli = path.resolve('bin/shiptrack.js');
 export const tables = ['customers', 'locations', 'packages', 'shipments', 'tracking_events'] as const;
@@ -156,6 +156,12 @@ export async function copyLimit(adminUrl: string, name: string, dir: string): Pr
   // load (a trigger's join over a million new rows with the indexes dropped never ends), and the
   // rollups are rebuilt from the data afterwards.
   const triggers = (await triggerNames(baseUrl)).map(({ table, name }) => [table, name] as const);
+  // The seed's own rebuild of every rollup, statement by statement.
+  const rollups: string[] = [];
+  await rebuildRollups((sql) => {
+    rollups.push(`${sql};`);
+    return Promise.resolve();
+  });
   const script = [
     'begin;',
     ...triggers.map(([table, name]) => `alter table ${table} disable trigger ${name};`),
@@ -163,9 +169,8 @@ export async function copyLimit(adminUrl: string, name: string, dir: string): Pr
     ...tables.map((t) => `\\copy ${t} (${columns[t]}) from '${path.join(dir, `${t}.csv`)}' csv`),
     ...ddl.create,
     ...triggers.map(([table, name]) => `alter table ${table} enable trigger ${name};`),
-    `insert into package_status_counts (current_status, fragile, packages) ${statusCountsSql};`,
-    `insert into in_flight_packages (package_id, current_status, created_at, last_scan_at, quiet_since, due) ${inFlightSql()};`,
-    `analyze ${tables.join(', ')}, package_status_counts, in_flight_packages;`,
+    ...rollups,
+    `analyze ${tables.join(', ')};`,
     'commit;',
   ].join('\n');
   writeFileSync(path.join(dir, 'baseline.sql'), script);
