@@ -248,7 +248,7 @@ function growthIntro(lines: readonly GrowthLine[]): string {
     `time (${when}), each in a fresh database seeded with \`--documents 0\` as of 2026-11-01. Each figure`,
     'has its limit beside it, measured in the same run and alternating with it round by round: for',
     'the seed, `psql \\copy` of the same rows with the same builds, the rollups rebuilt and ANALYZE',
-    '(not run at `large`, where it would double a 9-minute load); for track, the same statement',
+    '(not run at `large`, where it would double the load); for track, the same statement',
     'prepared on a bare pg client; for each report, the hand-written SQL of bench/reports-sql.ts.',
     'Reports with a fixed cost of a few tenths of a millisecond (status, db) show large ratios at',
     'every size: the difference is the transaction and the shaping of the answer, not the query.',

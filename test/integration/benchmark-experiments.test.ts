@@ -151,7 +151,7 @@ describe.skipIf(!inject('postgresAvailable'))('benchmark experiments: before/aft
     expect(metadata.code).toBe('metadata_indexes');
     expect(indexDecisions).toContain(metadata.figures.ginVerdict);
     expect(indexDecisions).toContain(metadata.figures.fragileVerdict);
-    expect(metadata.figures.selectiveTerms).toEqual(['service="express"', 'signature_required=true']);
+    expect(metadata.figures.selectiveTerms).toEqual(['contents="health"', 'signature_required=true']);
 
     const brin = get('brin-vs-btree');
     expect(brin.findings.isolation.code).toBe('brin_built_and_rolled_back');
