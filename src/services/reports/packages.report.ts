@@ -732,7 +732,9 @@ export async function runMetadataReport(
       const rows = found.filter((r): r is typeof r & MetadataRow => r.tracking_number !== null);
       return { counts, all: first?.all ?? 0, rows };
     },
-    // Counted from the rollup, the statement reads maintained tables and index ranges only.
+    // Counted from the rollup, the statement reads a maintained table and a bounded range of the
+    // newest packages (the index too only when the matches are rare or old), as one prepared
+    // statement per set of facets compared.
     byFacets !== undefined ? { single: true, prepared: `shiptrack_report_metadata_facets_${byFacets.shape}` } : { single: true },
   );
   const { counts, all, rows } = read.value;
