@@ -140,7 +140,10 @@ export async function recordScan(
 }
 
 export interface ScanStreamOptions {
-  /** Scans per transaction (default 1000). */
+  /**
+   * Scans per transaction (default 5000: the rollups' statement triggers run once a batch, and
+   * at `medium` 1,000 a batch recorded 0.9× the scans a second of 5,000).
+   */
   batchSize?: number;
   /** Transactions at a time (default 2 on a server, 1 on the embedded database). */
   parallel?: number;
@@ -199,7 +202,7 @@ export async function recordScanLines(
   };
   let bytes = 0;
   const pipeline = createScanPipeline<number>(await deps(resources), {
-    batchSize: options.batchSize ?? 1000,
+    batchSize: options.batchSize ?? 5000,
     streams: options.parallel,
     onRecorded: async (outcomes, lineNumbers) => {
       outcomes.forEach((o, i) => {

@@ -58,7 +58,7 @@ export function scanCommand(context: CommandContext): Command {
       '--file <scans.ndjson>',
       'bulk: one JSON object per line {trackingNumber, status, location, at, idempotencyKey?, payload?}',
     )
-    .option('--batch <n>', 'bulk: scans per transaction', '1000')
+    .option('--batch <n>', 'bulk: scans per transaction (1–50,000)', '5000')
     .option(
       '--parallel <n>',
       'bulk: transactions at a time, each over its own share of the packages (default 2 with a server; 1 keeps batches of consecutive lines)',
