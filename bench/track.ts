@@ -16,9 +16,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
-import { createClient as createNodeRedis } from '@redis/client';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { createClient as createNodeRedis } from '@redis/client';
 import type { RedisClient } from '../src/store/redis.js';
 import { loadConfig } from '../src/config.js';
 import * as trackService from '../src/services/track.service.js';

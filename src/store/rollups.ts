@@ -1,9 +1,8 @@
 /**
- * The rollups of migration 20261203000100 — packages per (status, metadata facets: migration
- * 20261205000100) and the packages in
- * flight with their latest scan and promise — and of migration 20261204000400 — deliveries per
- * lane and day — as the seed rebuilds them after a load with their triggers off, and as `check`
- * recomputes them to prove the maintained ones.
+ * The rollups of migrations 20261203000100 and 20261205000100 — packages per (status, metadata
+ * facets) and the packages in flight with their latest scan and promise — and of migration
+ * 20261204000400 — deliveries per lane and day — as the seed rebuilds them after a load with
+ * their triggers off, and as `check` recomputes them to prove the maintained ones.
  */
 
 type Raw = (sql: string) => Promise<unknown>;

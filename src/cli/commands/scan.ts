@@ -16,7 +16,7 @@ interface ScanOptions {
   source?: string;
   force?: string;
   file?: string;
-  batch: string;
+  batch?: string;
   parallel?: string;
 }
 
@@ -58,7 +58,7 @@ export function scanCommand(context: CommandContext): Command {
       '--file <scans.ndjson>',
       'bulk: one JSON object per line {trackingNumber, status, location, at, idempotencyKey?, payload?}',
     )
-    .option('--batch <n>', 'bulk: scans per transaction (1–50,000)', '5000')
+    .option('--batch <n>', 'bulk: scans per transaction (1–50,000; default 5,000)')
     .option(
       '--parallel <n>',
       'bulk: transactions at a time, each over its own share of the packages (default 2 with a server; 1 keeps batches of consecutive lines)',
@@ -122,7 +122,7 @@ Examples:
 
 /** `scan --file`: the file's lines through the library's stream of scans, with progress by line. */
 async function scanFile(context: CommandContext, file: string, options: ScanOptions): Promise<void> {
-  const batchSize = countOption(options.batch, '--batch', 1, 50_000);
+  const batchSize = options.batch === undefined ? undefined : countOption(options.batch, '--batch', 1, 50_000);
   const parallel = options.parallel === undefined ? undefined : countOption(options.parallel, '--parallel', 1, 8);
   let size: number;
   try {

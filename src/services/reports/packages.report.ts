@@ -657,6 +657,12 @@ interface MetadataRow {
   metadata: Record<string, unknown>;
 }
 
+/** The newest matching packages through the GIN index (`listed`); bindings: the containment, the limit. */
+const newestByIndexSql = `
+       listed as (
+         select package_id, tracking_number, current_status, weight, metadata from packages
+          where metadata @> ?::jsonb order by package_id desc limit ?)`;
+
 /**
  * The newest matching packages (`listed`), after `matching` (their counts) and `everything` (all
  * packages). Bindings: the limit, the containment, the limit, the containment, the limit.
@@ -709,16 +715,10 @@ export async function runMetadataReport(
             : `select current_status as status, count(*)::bigint as packages from packages where metadata @> ?::jsonb group by 1`
         }),
        everything as (select coalesce(sum(packages), 0)::bigint as all from ${statusCounts(db)}),
-       ${distributed ? '' : `${newestMatchingSql},`}
+       ${distributed ? newestByIndexSql : newestMatchingSql},
        counts as (select coalesce(json_agg(json_build_array(status, packages)), '[]') as counts from matching)
        select k.counts, a.all, m.tracking_number, m.current_status as status, m.weight, m.metadata
-         from counts k cross join everything a
-         left join (${
-           distributed
-             ? `select package_id, tracking_number, current_status, weight, metadata
-                  from packages where metadata @> ?::jsonb order by package_id desc limit ?`
-             : 'select * from listed'
-         }) m on true
+         from counts k cross join everything a left join listed m on true
         order by m.package_id desc`,
         [
           ...(byFacets?.bindings ?? [containment]),
