@@ -121,85 +121,40 @@ const metadata =
     );
 
 /**
- * Lanes from the shipments by `grouping` ('state' or 'city'; the bench compares `--by city`): ranked lanes with totals, then lateness of the listed
- * 20 and overall. Deliveries are grouped by small integers looked up in an array bound as a
- * parameter (a join of locations twice and grouping by text took 1.6× as long), labelled at the end.
+ * Lanes by state or city as the schema now allows: the window's whole UTC days from
+ * lane_day_counts or city_lane_day_counts, its partial days (none when `now` is a midnight) from
+ * the shipments; the listed 20 lanes' lateness percentiles from their late deliveries, each lane's
+ * location pairs probed in shipments_late_lane_idx. By city, 64 MB of work_mem keeps the hash of
+ * 821k city-day rows (a 30-day window at `large`) in memory.
  */
-const lanes =
+const lanesFromRollup =
   (grouping: 'state' | 'city'): HandWritten =>
   async (client, { now }) => {
-    const label = grouping === 'state' ? `state` : `city || ', ' || state`;
-    const groups = await client.query<{ ids: number[]; labels: string[] }>(
-      `select array_agg(grp order by location_id) as ids, (array_agg(label order by grp))[1:max(grp)] as labels
-         from (select location_id, ${label} as label, dense_rank() over (order by ${label} collate "C")::int as grp from locations) l`,
-    );
-    const group = groups.rows[0]?.ids ?? [];
-    const window = [day(now, 30), now, group];
-    // Location ids are 1…n in the seeded data: the array is indexed by them.
-    const ranked = await client.query<{ o: number | null; d: number | null }>(
+    const table = grouping === 'state' ? 'lane_day_counts' : 'city_lane_day_counts';
+    const label = (a: string): string => (grouping === 'state' ? `${a}.state` : `${a}.city || ', ' || ${a}.state`);
+    const since = day(now, 30);
+    const first = new Date(Math.ceil(since.getTime() / 86_400_000) * 86_400_000);
+    const last = new Date(Math.floor(now.getTime() / 86_400_000) * 86_400_000);
+    const h = `extract(epoch from s.actual_delivery - s.estimated_delivery) / 3600`;
+    const buckets = [
+      '<= 0',
+      '> 0 and h <= 6',
+      '> 6 and h <= 12',
+      '> 12 and h <= 24',
+      '> 24 and h <= 48',
+      '> 48 and h <= 72',
+      '> 72',
+    ];
+    if (grouping === 'city') await client.query(`set work_mem = '64MB'`);
+    const ranked = await client.query<{ origin: string | null; destination: string | null }>(
       `with lanes as (
-         select ($3::int[])[s.origin_location_id] as o, ($3::int[])[s.destination_location_id] as d, count(*) as shipments,
-                count(*) filter (where s.actual_delivery <= s.estimated_delivery) as on_time
-           from shipments s
-          where s.actual_delivery >= $1 and s.actual_delivery < $2
-          group by 1, 2)
-       select t.*, l.*
-         from (select count(*) as lanes, count(*) filter (where shipments >= 20) as ranked, sum(shipments) as shipments,
-                      sum(on_time) as on_time from lanes) t
-         left join (select * from lanes where shipments >= 20 order by on_time::float8 / shipments, shipments desc, o, d limit 20) l on true`,
-      window,
-    );
-    const listed = ranked.rows.filter((r) => r.o !== null);
-    const late = await client.query(
-      `with late as materialized (
-         select ($3::int[])[s.origin_location_id] as o, ($3::int[])[s.destination_location_id] as d,
-                extract(epoch from s.actual_delivery - s.estimated_delivery) / 3600 as h
-           from shipments s
-          where s.actual_delivery >= $1 and s.actual_delivery < $2 and s.actual_delivery > s.estimated_delivery)
-       select o, d, percentile_cont(array[0.5, 0.9]) within group (order by h), max(h),
-              count(*) filter (where h <= 6), count(*) filter (where h > 6 and h <= 12), count(*) filter (where h > 12 and h <= 24),
-              count(*) filter (where h > 24 and h <= 48), count(*) filter (where h > 48 and h <= 72), count(*) filter (where h > 72)
-         from late where (o, d) in (select * from unnest($4::int[], $5::int[]))
-        group by o, d
-       union all
-       select null, null, null, null,
-              count(*) filter (where h <= 6), count(*) filter (where h > 6 and h <= 12), count(*) filter (where h > 12 and h <= 24),
-              count(*) filter (where h > 24 and h <= 48), count(*) filter (where h > 48 and h <= 72), count(*) filter (where h > 72)
-         from late`,
-      [...window, listed.map((r) => r.o), listed.map((r) => r.d)],
-    );
-    return (ranked.rowCount ?? 0) + (late.rowCount ?? 0);
-  };
-
-/**
- * Lanes by state as the schema now allows: the window's whole UTC days from lane_day_counts, its
- * partial days (none when `now` is a midnight) from the shipments; the listed 20 lanes' lateness
- * percentiles from their late deliveries, each state pair's location pairs probed in
- * shipments_late_lane_idx.
- */
-const lanesByState: HandWritten = async (client, { now }) => {
-  const since = day(now, 30);
-  const first = new Date(Math.ceil(since.getTime() / 86_400_000) * 86_400_000);
-  const last = new Date(Math.floor(now.getTime() / 86_400_000) * 86_400_000);
-  const h = `extract(epoch from s.actual_delivery - s.estimated_delivery) / 3600`;
-  const buckets = [
-    '<= 0',
-    '> 0 and h <= 6',
-    '> 6 and h <= 12',
-    '> 12 and h <= 24',
-    '> 24 and h <= 48',
-    '> 48 and h <= 72',
-    '> 72',
-  ];
-  const ranked = await client.query<{ origin: string | null; destination: string | null }>(
-    `with lanes as (
        select origin, destination, sum(delivered) as shipments, sum(on_time) as on_time,
               sum(late_6h) as b1, sum(late_12h) as b2, sum(late_24h) as b3, sum(late_48h) as b4, sum(late_72h) as b5, sum(late_over_72h) as b6
          from (select origin, destination, delivered, on_time, late_6h, late_12h, late_24h, late_48h, late_72h, late_over_72h
-                 from lane_day_counts
+                 from ${table}
                 where day >= $3::timestamptz at time zone 'UTC' and day < $4::timestamptz at time zone 'UTC'
                union all
-               select o.state, d.state, 1, ${buckets.map((b) => `(h ${b})::int`).join(', ')}
+               select ${label('o')}, ${label('d')}, 1, ${buckets.map((b) => `(h ${b})::int`).join(', ')}
                  from (select s.origin_location_id, s.destination_location_id, ${h} as h from shipments s
                         where (s.actual_delivery >= $1 and s.actual_delivery < $3) or (s.actual_delivery >= $4 and s.actual_delivery < $2)) s
                  join locations o on o.location_id = s.origin_location_id
@@ -210,23 +165,24 @@ const lanesByState: HandWritten = async (client, { now }) => {
                     sum(on_time) as on_time, sum(b1), sum(b2), sum(b3), sum(b4), sum(b5), sum(b6) from lanes) t
        left join (select * from lanes where shipments >= 20
                    order by on_time::float8 / shipments, shipments desc, origin collate "C", destination collate "C" limit 20) l on true`,
-    [since, now, first, last],
-  );
-  const listed = ranked.rows.filter((r) => r.origin !== null);
-  const late = await client.query(
-    `select l.i, percentile_cont(array[0.5, 0.9]) within group (order by x.h), max(x.h)
+      [since, now, first, last],
+    );
+    const listed = ranked.rows.filter((r) => r.origin !== null);
+    const late = await client.query(
+      `select l.i, percentile_cont(array[0.5, 0.9]) within group (order by x.h), max(x.h)
        from unnest($1::text[], $2::text[]) with ordinality as l(origin, destination, i)
-       join locations o on o.state = l.origin
-       join locations d on d.state = l.destination
+       join locations o on ${label('o')} = l.origin
+       join locations d on ${label('d')} = l.destination
       cross join lateral (
         select ${h} as h from shipments s
          where s.origin_location_id = o.location_id and s.destination_location_id = d.location_id
            and s.actual_delivery > s.estimated_delivery and s.actual_delivery >= $3 and s.actual_delivery < $4) x
       group by l.i`,
-    [listed.map((r) => r.origin), listed.map((r) => r.destination), since, now],
-  );
-  return (ranked.rowCount ?? 0) + (late.rowCount ?? 0);
-};
+      [listed.map((r) => r.origin), listed.map((r) => r.destination), since, now],
+    );
+    if (grouping === 'city') await client.query('reset work_mem');
+    return (ranked.rowCount ?? 0) + (late.rowCount ?? 0);
+  };
 
 const facilities: HandWritten = (client, { yesterday }) =>
   rows(
@@ -353,8 +309,8 @@ const db: HandWritten = async (client) => {
 export const handWritten: Record<string, HandWritten> = {
   status,
   'overdue --limit 50': overdue,
-  'lanes --since 30d': lanesByState,
-  'lanes --by city': lanes('city'),
+  'lanes --since 30d': lanesFromRollup('state'),
+  'lanes --by city': lanesFromRollup('city'),
   'facilities --day yesterday': facilities,
   'stale --hours 48': stale,
   'exceptions --since 7d': exceptions,

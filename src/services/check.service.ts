@@ -6,6 +6,7 @@ import type { Resources } from '../store/resources.js';
 import {
   inFlightDifferencesSql,
   laneCountsDifferencesSql,
+  laneRollups,
   rebuildRollups,
   statusCountsDifferencesSql,
   statusCountsSql,
@@ -245,18 +246,16 @@ function consistencyPasses(scope: Scope, distributed = false): CheckPass[] {
                          d.current_status || ' ' || d.facets::text as sample
                     from (${statusCountsDifferencesSql}) d`,
           },
-          {
-            name: 'lane_counts_rollup',
-            checks: [
-              {
-                check: 'lane_counts_rollup',
-                description: 'lane_day_counts sums to the deliveries per state lane and day',
-              },
-            ],
-            sql: `select 'lane_counts_rollup' as check_name,
-                         d.day || ': ' || d.origin || ' → ' || d.destination as sample
-                    from (${laneCountsDifferencesSql}) d`,
-          },
+          ...(['state', 'city'] as const).map((by) => {
+            const name = by === 'state' ? 'lane_counts_rollup' : 'city_lane_counts_rollup';
+            const rollup = laneRollups[by];
+            return {
+              name,
+              checks: [{ check: name, description: `${rollup.table} sums to the deliveries per ${by} lane and day` }],
+              sql: `select '${name}' as check_name, d.day || ': ' || d.origin || ' → ' || d.destination as sample
+                      from (${laneCountsDifferencesSql(rollup)}) d`,
+            };
+          }),
         ]
       : []),
     {
@@ -606,9 +605,9 @@ export async function checkConsistency(
 /** What `check --repair-rollups` found and left. */
 export interface RollupRepair {
   /** Rows of each rollup that differed from the full query before the rebuild. */
-  differed: { inFlight: number; statusCounts: number; laneCounts: number };
-  /** Rows after it: packages in flight, (status, facets) groups, and (day, state lane) keys. */
-  rebuilt: { inFlight: number; statusGroups: number; laneKeys: number };
+  differed: { inFlight: number; statusCounts: number; laneCounts: number; cityLaneCounts: number };
+  /** Rows after it: packages in flight, (status, facets) groups, (day, state lane) and (day, city lane) keys. */
+  rebuilt: { inFlight: number; statusGroups: number; laneKeys: number; cityLaneKeys: number };
   elapsedMs: number;
 }
 
@@ -641,13 +640,15 @@ export async function repairRollups(
       const differed = {
         inFlight: await count(inFlightDifferencesSql()),
         statusCounts: distributed ? 0 : await count(statusCountsDifferencesSql),
-        laneCounts: distributed ? 0 : await count(laneCountsDifferencesSql),
+        laneCounts: distributed ? 0 : await count(laneCountsDifferencesSql(laneRollups.state)),
+        cityLaneCounts: distributed ? 0 : await count(laneCountsDifferencesSql(laneRollups.city)),
       };
       await rebuildRollups(session.raw, distributed);
       const rebuilt = {
         inFlight: await count('select 1 from in_flight_packages'),
         statusGroups: await count(distributed ? statusCountsSql : 'select 1 from package_status_counts'),
-        laneKeys: distributed ? 0 : await count('select 1 from lane_day_counts'),
+        laneKeys: distributed ? 0 : await count(`select 1 from ${laneRollups.state.table}`),
+        cityLaneKeys: distributed ? 0 : await count(`select 1 from ${laneRollups.city.table}`),
       };
       return { differed, rebuilt, elapsedMs: performance.now() - started };
     },

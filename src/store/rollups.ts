@@ -1,8 +1,9 @@
 /**
  * The rollups of migrations 20261203000100 and 20261205000100 — packages per (status, metadata
- * facets) and the packages in flight with their latest scan and promise — and of migration
- * 20261204000400 — deliveries per lane and day — as the seed rebuilds them after a load with
- * their triggers off, and as `check` recomputes them to prove the maintained ones.
+ * facets) and the packages in flight with their latest scan and promise — and of migrations
+ * 20261204000400 and 20261205000200 — deliveries per day and state lane, and per day and city
+ * lane — as the seed rebuilds them after a load with their triggers off, and as `check`
+ * recomputes them to prove the maintained ones.
  */
 
 type Raw = (sql: string) => Promise<unknown>;
@@ -90,8 +91,9 @@ export const statusCountsDifferencesSql = `
 
 /**
  * Empties and refills the layout's rollups from the data, in the caller's transaction: on one
- * server the status counts, the packages in flight and the deliveries per lane and day; on the
- * Citus layout (`distributed`) the packages in flight, the only one it keeps.
+ * server the status counts, the packages in flight and the deliveries per lane (by state, by
+ * city) and day; on the Citus layout (`distributed`) the packages in flight, the only one it
+ * keeps.
  */
 export async function rebuildRollups(raw: Raw, distributed = false): Promise<void> {
   if (distributed) {
@@ -102,7 +104,8 @@ export async function rebuildRollups(raw: Raw, distributed = false): Promise<voi
   await raw(`insert into package_status_counts (current_status, facets, packages) ${statusCountsSql}`);
   await rebuildInFlight(raw);
   await raw('analyze package_status_counts');
-  await rebuildLaneCounts(raw);
+  await rebuildLaneCounts(raw, laneRollups.state);
+  await rebuildLaneCounts(raw, laneRollups.city);
 }
 
 /**
@@ -138,19 +141,32 @@ export const lateHoursSql = (alias: string): string =>
   `date_part('epoch', ${alias}.actual_delivery - ${alias}.estimated_delivery) / 3600.0`;
 
 /**
- * Each location's state as a number (the states in order), and each state with its number: the
- * deliveries are counted per pair of numbers (hashing the state names of a million deliveries
- * takes longer) and named after. Subqueries, not common tables, so the planner knows they are a
- * few hundred rows and hashes them, not the deliveries (1.6 s against 3.0 s at medium).
+ * A maintained lane rollup: its table, keyed by (UTC day, origin, destination), and the label of
+ * a location (alias) that its lane ends are. By state, migration 20261204000400; by city ("city,
+ * state"), migration 20261205000200.
  */
-const numbered = `select location_id, dense_rank() over (order by state)::int as n from locations`;
-const states = `select distinct state, dense_rank() over (order by state)::int as n from locations`;
+export interface LaneRollup {
+  table: string;
+  label: (alias: string) => string;
+}
+
+export const laneRollups = {
+  state: { table: 'lane_day_counts', label: (a: string): string => `${a}.state` },
+  city: { table: 'city_lane_day_counts', label: (a: string): string => `${a}.city || ', ' || ${a}.state` },
+} as const satisfies Record<string, LaneRollup>;
 
 /**
- * The full count that `lane_day_counts` sums to: every delivery per (UTC day, origin state,
- * destination state).
+ * The full count that a lane rollup sums to: every delivery per (UTC day, origin, destination).
+ * The deliveries are counted per pair of numbers, each location's label numbered in order
+ * (hashing the labels of a million deliveries takes longer), and named after. Subqueries, not
+ * common tables, so the planner knows they are a few hundred rows and hashes them, not the
+ * deliveries (1.6 s against 3.0 s at medium).
  */
-export const laneCountsSql = `
+export const laneCountsSql = (rollup: LaneRollup): string => {
+  const numbered = `select location_id, dense_rank() over (order by ${rollup.label('l')})::int as n from locations l`;
+  const labels = `select distinct ${rollup.label('l')} as label, dense_rank() over (order by ${rollup.label('l')})::int as n
+                    from locations l`;
+  return `
   with counted as (
          select (s.actual_delivery at time zone 'UTC')::date as day, o.n as origin, d.n as destination,
                 count(*)::bigint as delivered, count(*) filter (where late_h <= 0)::bigint as on_time,
@@ -159,25 +175,26 @@ export const laneCountsSql = `
            join (${numbered}) o on o.location_id = s.origin_location_id
            join (${numbered}) d on d.location_id = s.destination_location_id
           group by 1, 2, 3)
-  select c.day, o.state as origin, d.state as destination, ${laneMeasures.map((m) => `c.${m}`).join(', ')}
-    from counted c join (${states}) o on o.n = c.origin join (${states}) d on d.n = c.destination`;
+  select c.day, o.label as origin, d.label as destination, ${laneMeasures.map((m) => `c.${m}`).join(', ')}
+    from counted c join (${labels}) o on o.n = c.origin join (${labels}) d on d.n = c.destination`;
+};
 
-/** The (day, origin, destination) keys whose sums in `lane_day_counts` differ from the full count. No rows when exact. */
-export const laneCountsDifferencesSql = `
+/** The (day, origin, destination) keys whose sums in a lane rollup differ from the full count. No rows when exact. */
+export const laneCountsDifferencesSql = (rollup: LaneRollup): string => `
   select coalesce(x.day, c.day) as day, coalesce(x.origin, c.origin) as origin, coalesce(x.destination, c.destination) as destination
-    from (${laneCountsSql}) x
+    from (${laneCountsSql(rollup)}) x
     full join (select day, origin, destination, ${laneMeasures.map((m) => `sum(${m})::bigint as ${m}`).join(', ')}
-                 from lane_day_counts group by 1, 2, 3
+                 from ${rollup.table} group by 1, 2, 3
                having ${laneMeasures.map((m) => `sum(${m}) <> 0`).join(' or ')}) c
       on c.day = x.day and c.origin = x.origin and c.destination = x.destination
    where (${laneMeasures.map((m) => `x.${m}`).join(', ')}) is distinct from (${laneMeasures.map((m) => `c.${m}`).join(', ')})`;
 
-/** Empties and refills `lane_day_counts` from the data, in the caller's transaction. */
-export async function rebuildLaneCounts(raw: Raw): Promise<void> {
-  await raw('delete from lane_day_counts');
+/** Empties and refills a lane rollup from the data, in the caller's transaction. */
+export async function rebuildLaneCounts(raw: Raw, rollup: LaneRollup): Promise<void> {
+  await raw(`delete from ${rollup.table}`);
   await raw(
-    `insert into lane_day_counts (day, origin, destination, folded, ${laneMeasures.join(', ')})
-     select day, origin, destination, true, ${laneMeasures.join(', ')} from (${laneCountsSql}) x`,
+    `insert into ${rollup.table} (day, origin, destination, folded, ${laneMeasures.join(', ')})
+     select day, origin, destination, true, ${laneMeasures.join(', ')} from (${laneCountsSql(rollup)}) x`,
   );
-  await raw('analyze lane_day_counts');
+  await raw(`analyze ${rollup.table}`);
 }

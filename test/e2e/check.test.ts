@@ -6,8 +6,8 @@ interface CheckJson {
   ok: boolean;
   checks: { check: string; violations: number }[];
   repair?: {
-    differed: { inFlight: number; statusCounts: number; laneCounts: number };
-    rebuilt: { inFlight: number; statusGroups: number; laneKeys: number };
+    differed: { inFlight: number; statusCounts: number; laneCounts: number; cityLaneCounts: number };
+    rebuilt: { inFlight: number; statusGroups: number; laneKeys: number; cityLaneKeys: number };
   };
 }
 
@@ -53,20 +53,32 @@ describe.skipIf(!inject('postgresAvailable'))('check --repair-rollups', () => {
     // Three due times, and the (status, fragile) groups the three packages left and joined.
     expect(found.in_flight_rollup).toBe(3);
     expect(found.status_counts_rollup).toBeGreaterThanOrEqual(2);
-    // The lane's count on two days.
+    // The lane's count on two days, by state and by city.
     expect(found.lane_counts_rollup).toBe(2);
+    expect(found.city_lane_counts_rollup).toBe(2);
     expect(JSON.parse(stale.stdout)).toMatchObject({ ok: false });
 
     const repaired = await runCli(['check', '--repair-rollups', '--json'], { env });
     expect(repaired.code, repaired.stderr).toBe(0);
     const json = JSON.parse(repaired.stdout) as CheckJson;
     expect(json.ok).toBe(true);
-    expect(violations(json)).toEqual({ in_flight_rollup: 0, status_counts_rollup: 0, lane_counts_rollup: 0 });
-    expect(json.repair?.differed).toEqual({ inFlight: 3, statusCounts: found.status_counts_rollup, laneCounts: 2 });
+    expect(violations(json)).toEqual({
+      in_flight_rollup: 0,
+      status_counts_rollup: 0,
+      lane_counts_rollup: 0,
+      city_lane_counts_rollup: 0,
+    });
+    expect(json.repair?.differed).toEqual({
+      inFlight: 3,
+      statusCounts: found.status_counts_rollup,
+      laneCounts: 2,
+      cityLaneCounts: 2,
+    });
     expect(json.repair?.rebuilt.inFlight).toBeGreaterThan(0);
     expect(json.repair?.rebuilt.laneKeys).toBeGreaterThan(0);
+    expect(json.repair?.rebuilt.cityLaneKeys).toBeGreaterThan(0);
     expect(repaired.stderr).toMatch(
-      /rollups rebuilt in [\d.]+ s: 3 in-flight rows, \d status groups and 2 lane\s+days\s+differed/,
+      /rollups rebuilt in [\d.]+ s: 3 in-flight rows, \d status groups, 2 state lane\s+days\s+and\s+2\s+city\s+lane\s+days\s+differed/,
     );
   });
 });

@@ -113,25 +113,27 @@ describe.skipIf(!inject('postgresAvailable'))('reports agree with independent SQ
     expect(worst?.on_time_rate).toBeCloseTo(lane.rate, 10);
   });
 
-  it('lanes by state: the maintained day counts give the answer counting the shipments gives, at midnight or mid-day', async () => {
+  it('lanes by state and by city: the maintained day counts give the answer counting the shipments gives, at midnight or mid-day', async () => {
     const without = ({ elapsedMs: _, ...rest }: ReportResult): Omit<ReportResult, 'elapsedMs'> => rest;
-    for (const now of [asOf, new Date('2026-10-30T13:27:11.123Z')]) {
-      for (const days of [30, 3, 0.5]) {
-        const options = { now, since: new Date(now.getTime() - days * 86_400_000), by: 'state' as const, limit: 20 };
-        for (const minShipments of [1, 20]) {
-          const fromRollup = await runLanesReport(db, { ...options, minShipments });
-          const fromShipments = await runLanesReport(db, { ...options, minShipments, fromShipments: true });
-          expect(without(fromRollup)).toEqual(without(fromShipments));
-          if (days === 30) expect(table(fromRollup, 'lanes').length).toBeGreaterThan(0);
+    for (const by of ['state', 'city'] as const) {
+      for (const now of [asOf, new Date('2026-10-30T13:27:11.123Z')]) {
+        for (const days of [30, 3, 0.5]) {
+          const options = { now, since: new Date(now.getTime() - days * 86_400_000), by, limit: 20 };
+          for (const minShipments of [1, 20]) {
+            const fromRollup = await runLanesReport(db, { ...options, minShipments });
+            const fromShipments = await runLanesReport(db, { ...options, minShipments, fromShipments: true });
+            expect(without(fromRollup)).toEqual(without(fromShipments));
+            if (days === 30) expect(table(fromRollup, 'lanes').length).toBeGreaterThan(0);
+          }
         }
       }
+      // The counts come from the rollup, the lateness through the late-lane index.
+      const since = new Date(asOf.getTime() - 30 * 86_400_000);
+      const explained = await runLanesReport(db, { now: asOf, since, by, minShipments: 1, limit: 20, explain: true });
+      const plans = (explained.plans ?? []).map((p) => p.plan).join('\n');
+      expect(plans).toMatch(by === 'state' ? /\blane_day_counts/ : /city_lane_day_counts/);
+      expect(plans).toMatch(/shipments_late_lane_idx/);
     }
-    // The counts come from the rollup, the lateness through the late-lane index.
-    const since = new Date(asOf.getTime() - 30 * 86_400_000);
-    const explained = await runLanesReport(db, { now: asOf, since, by: 'state', minShipments: 1, limit: 20, explain: true });
-    const plans = (explained.plans ?? []).map((p) => p.plan).join('\n');
-    expect(plans).toMatch(/lane_day_counts/);
-    expect(plans).toMatch(/shipments_late_lane_idx/);
   });
 
   it('facilities, with dwell from a window function', async () => {

@@ -3,13 +3,13 @@ import type { ScanInput } from '../../src/domain/scan-input.js';
 import { runConsistencyChecks } from '../../src/services/check.service.js';
 import { createScanPipeline } from '../../src/services/scan-write.js';
 import type { Database } from '../../src/store/database.js';
-import { inFlightSql, laneCountsDifferencesSql, statusCountsSql } from '../../src/store/rollups.js';
+import { inFlightSql, laneCountsDifferencesSql, laneRollups, statusCountsSql } from '../../src/store/rollups.js';
 import type { TestDatabase } from '../support/databases.js';
 import { openSeededDatabase } from '../support/seeded.js';
 import { openServer } from '../support/stores.js';
 
 /**
- * The rollups of migrations 20261203000100 and 20261204000400 stay equal to the full queries
+ * The rollups of migrations 20261203000100, 20261204000400 and 20261205000200 stay equal to the full queries
  * through every kind of write: scans from two processes at once, deliveries, new labels, edits of
  * metadata, promises and a location's state, deleted events and packages, and enough statements
  * to fold the deltas.
@@ -30,7 +30,7 @@ describe.skipIf(!inject('postgresAvailable'))('rollups: exact through every writ
   });
 
   /** Rows where a rollup differs from the full query: none when exact. */
-  async function differences(): Promise<{ counts: unknown[]; inFlight: unknown[]; lanes: unknown[] }> {
+  async function differences(): Promise<{ counts: unknown[]; inFlight: unknown[]; lanes: unknown[]; cityLanes: unknown[] }> {
     const counts = await db.knex.raw<{ rows: unknown[] }>(
       `select * from (${statusCountsSql}) x
         full join (select current_status, facets, sum(packages)::bigint as packages from package_status_counts
@@ -42,11 +42,13 @@ describe.skipIf(!inject('postgresAvailable'))('rollups: exact through every writ
         where (x.current_status, x.created_at, x.last_scan_at, x.quiet_since, x.due)
               is distinct from (f.current_status, f.created_at, f.last_scan_at, f.quiet_since, f.due)`,
     );
-    const lanes = await db.knex.raw<{ rows: unknown[] }>(laneCountsDifferencesSql);
-    return { counts: counts.rows, inFlight: inFlight.rows, lanes: lanes.rows };
+    const lanes = await db.knex.raw<{ rows: unknown[] }>(laneCountsDifferencesSql(laneRollups.state));
+    const cityLanes = await db.knex.raw<{ rows: unknown[] }>(laneCountsDifferencesSql(laneRollups.city));
+    return { counts: counts.rows, inFlight: inFlight.rows, lanes: lanes.rows, cityLanes: cityLanes.rows };
   }
 
-  const exact = async (): Promise<void> => expect(await differences()).toEqual({ counts: [], inFlight: [], lanes: [] });
+  const exact = async (): Promise<void> =>
+    expect(await differences()).toEqual({ counts: [], inFlight: [], lanes: [], cityLanes: [] });
 
   async function inStatus(status: string, count: number, offset = 0): Promise<{ tracking_number: string; last_at: Date }[]> {
     const result = await db.knex.raw<{ rows: { tracking_number: string; last_at: Date }[] }>(
@@ -64,6 +66,7 @@ describe.skipIf(!inject('postgresAvailable'))('rollups: exact through every writ
       ['in_flight_rollup', 0],
       ['status_counts_rollup', 0],
       ['lane_counts_rollup', 0],
+      ['city_lane_counts_rollup', 0],
     ]);
   });
 
@@ -176,6 +179,32 @@ describe.skipIf(!inject('postgresAvailable'))('rollups: exact through every writ
     await exact();
   });
 
+  it('moves the deliveries of a location whose city is edited, and back', async () => {
+    const busiest = (
+      await db.knex.raw<{ rows: { location_id: number; city: string; state: string }[] }>(
+        `select l.location_id, l.city, l.state from locations l join shipments s on s.destination_location_id = l.location_id
+          where s.actual_delivery is not null group by 1, 2, 3 order by count(*) desc limit 1`,
+      )
+    ).rows[0] as { location_id: number; city: string; state: string };
+    const toCity = async (label: string): Promise<number> =>
+      Number(
+        (
+          await db.knex.raw<{ rows: { n: string }[] }>(
+            'select coalesce(sum(delivered), 0) as n from city_lane_day_counts where destination = ?',
+            [label],
+          )
+        ).rows[0]?.n,
+      );
+    const moved = `Nowhere, ${busiest.state}`;
+    expect(await toCity(moved)).toBe(0);
+    await db.knex.raw(`update locations set city = 'Nowhere' where location_id = ?`, [busiest.location_id]);
+    expect(await toCity(moved)).toBeGreaterThan(0);
+    await exact();
+    await db.knex.raw(`update locations set city = ? where location_id = ?`, [busiest.city, busiest.location_id]);
+    expect(await toCity(moved)).toBe(0);
+    await exact();
+  });
+
   it('stays exact through hundreds of small statements from four sessions, and folds its deltas', async () => {
     const statusRows = async (): Promise<number> =>
       (await db.knex.raw<{ rows: { n: number }[] }>('select count(*)::int as n from package_status_counts')).rows[0]?.n ?? 0;
@@ -204,9 +233,8 @@ describe.skipIf(!inject('postgresAvailable'))('rollups: exact through every writ
   });
 
   it('keeps deliveries per lane exact through deliveries moved by four sessions, and folds their deltas', async () => {
-    const unfolded = async (): Promise<number> =>
-      (await db.knex.raw<{ rows: { n: number }[] }>('select count(*)::int as n from lane_day_counts where not folded')).rows[0]
-        ?.n ?? 0;
+    const unfolded = async (table = 'lane_day_counts'): Promise<number> =>
+      (await db.knex.raw<{ rows: { n: number }[] }>(`select count(*)::int as n from ${table} where not folded`)).rows[0]?.n ?? 0;
     const sessions = await Promise.all([0, 1, 2, 3].map(() => openServer(testDb.url)));
     try {
       await Promise.all(
@@ -228,5 +256,6 @@ describe.skipIf(!inject('postgresAvailable'))('rollups: exact through every writ
     await exact();
     // 160 statements wrote two delta rows each: folded along the way (every 128th statement).
     expect(await unfolded()).toBeLessThan(320);
+    expect(await unfolded('city_lane_day_counts')).toBeLessThan(320);
   });
 });

@@ -142,6 +142,8 @@ describe.skipIf(!inject('postgresAvailable'))('seed into PostgreSQL', () => {
       // And one delivery more on a lane's day than there were.
       await trx.raw(`update lane_day_counts set delivered = delivered + 1, on_time = on_time + 1
                       where ctid = (select min(ctid) from lane_day_counts)`);
+      await trx.raw(`update city_lane_day_counts set delivered = delivered + 1, on_time = on_time + 1
+                      where ctid = (select min(ctid) from city_lane_day_counts)`);
       const report = await runConsistencyChecks({ ...db, knex: trx as never });
       const byCheck = Object.fromEntries(report.checks.map((x) => [x.check, x.violations]));
       expect(report.ok).toBe(false);
@@ -154,6 +156,7 @@ describe.skipIf(!inject('postgresAvailable'))('seed into PostgreSQL', () => {
         in_flight_rollup: 1,
         status_counts_rollup: 1,
         lane_counts_rollup: 1,
+        city_lane_counts_rollup: 1,
         valid_tracking_numbers: 1,
       });
     } finally {
