@@ -130,6 +130,15 @@ interface ListedLane {
   late: { late_p: [number, number] | null; late_max_h: number | null; buckets: number[] } | undefined;
 }
 
+/**
+ * Worst lanes first (alias prefix `p`): by on-time rate, then busiest, then by name. The listed
+ * lanes are the first of this order (a top-N sort), and put in it again once joined with the
+ * totals: numbering every ranked lane to order by the number sorted all of them (29k by city at
+ * `large`, 13 ms).
+ */
+const worstFirst = (p: string): string =>
+  `${p}on_time::float8 / ${p}shipments, ${p}shipments desc, ${p}origin collate "C", ${p}destination collate "C"`;
+
 /** What both ways of counting lanes return. */
 interface LanesRead {
   totals: LaneTotalsRow | undefined;
@@ -226,16 +235,14 @@ async function readLanesFromRollup(
               array[${lateBuckets.map((_, i) => `coalesce(sum(b${i}), 0)::int`).join(', ')}] as buckets
          from lanes),
      listed as (
-       select origin, destination, shipments, on_time, array[${lateBuckets.map((_, i) => `b${i}`).join(', ')}] as lane_buckets,
-              row_number() over (order by on_time::float8 / shipments, shipments desc, origin collate "C", destination collate "C")
-                as position
+       select origin, destination, shipments, on_time, array[${lateBuckets.map((_, i) => `b${i}`).join(', ')}] as lane_buckets
          from lanes
         where shipments >= ?
-        order by position
+        order by ${worstFirst('')}
         limit ?)
      select t.*, l.origin, l.destination, l.shipments, l.on_time, l.lane_buckets
        from totals t left join listed l on true
-      order by l.position`,
+      order by ${worstFirst('l.')}`,
     [
       ...(partial
         ? [
@@ -343,15 +350,14 @@ export async function runLanesReport(db: Database, options: LanesOptions & { fro
                      coalesce(sum(shipments), 0)::bigint as all_shipments, coalesce(sum(on_time), 0)::bigint as all_on_time
                 from lanes),
             listed as (
-              select origin_group, destination_group, shipments, on_time,
-                     row_number() over (order by on_time::float8 / shipments, shipments desc, origin_group, destination_group) as position
+              select origin_group, destination_group, shipments, on_time
                 from lanes
                where shipments >= ?
-               order by position
+               order by on_time::float8 / shipments, shipments desc, origin_group, destination_group
                limit ?)
        select t.*, l.origin_group, l.destination_group, l.shipments, l.on_time
          from totals t left join listed l on true
-        order by l.position`,
+        order by l.on_time::float8 / l.shipments, l.shipments desc, l.origin_group, l.destination_group`,
       [...map.bindings, options.since, options.now, options.minShipments, options.minShipments, options.limit],
     );
     const totals = counted[0];
