@@ -4,6 +4,7 @@ import { parseJobs, type OptionValue } from '../options.js';
 import type { Database } from '../store/database.js';
 import type { Resources } from '../store/resources.js';
 import {
+  facilityCountsDifferencesSql,
   inFlightDifferencesSql,
   laneCountsDifferencesSql,
   laneRollups,
@@ -256,6 +257,14 @@ function consistencyPasses(scope: Scope, distributed = false): CheckPass[] {
                       from (${laneCountsDifferencesSql(rollup)}) d`,
             };
           }),
+          {
+            name: 'facility_counts_rollup',
+            checks: [
+              { check: 'facility_counts_rollup', description: 'facility_day_counts sums to the scans per facility and day' },
+            ],
+            sql: `select 'facility_counts_rollup' as check_name, d.day || ': location ' || d.location_id as sample
+                    from (${facilityCountsDifferencesSql}) d`,
+          },
         ]
       : []),
     {
@@ -605,9 +614,12 @@ export async function checkConsistency(
 /** What `check --repair-rollups` found and left. */
 export interface RollupRepair {
   /** Rows of each rollup that differed from the full query before the rebuild. */
-  differed: { inFlight: number; statusCounts: number; laneCounts: number; cityLaneCounts: number };
-  /** Rows after it: packages in flight, (status, facets) groups, (day, state lane) and (day, city lane) keys. */
-  rebuilt: { inFlight: number; statusGroups: number; laneKeys: number; cityLaneKeys: number };
+  differed: { inFlight: number; statusCounts: number; laneCounts: number; cityLaneCounts: number; facilityCounts: number };
+  /**
+   * Rows after it: packages in flight, (status, facets) groups, (day, state lane), (day, city
+   * lane) and (day, facility) keys.
+   */
+  rebuilt: { inFlight: number; statusGroups: number; laneKeys: number; cityLaneKeys: number; facilityKeys: number };
   elapsedMs: number;
 }
 
@@ -642,6 +654,7 @@ export async function repairRollups(
         statusCounts: distributed ? 0 : await count(statusCountsDifferencesSql),
         laneCounts: distributed ? 0 : await count(laneCountsDifferencesSql(laneRollups.state)),
         cityLaneCounts: distributed ? 0 : await count(laneCountsDifferencesSql(laneRollups.city)),
+        facilityCounts: distributed ? 0 : await count(facilityCountsDifferencesSql),
       };
       await rebuildRollups(session.raw, distributed);
       const rebuilt = {
@@ -649,6 +662,7 @@ export async function repairRollups(
         statusGroups: await count(distributed ? statusCountsSql : 'select 1 from package_status_counts'),
         laneKeys: distributed ? 0 : await count(`select 1 from ${laneRollups.state.table}`),
         cityLaneKeys: distributed ? 0 : await count(`select 1 from ${laneRollups.city.table}`),
+        facilityKeys: distributed ? 0 : await count('select 1 from facility_day_counts'),
       };
       return { differed, rebuilt, elapsedMs: performance.now() - started };
     },

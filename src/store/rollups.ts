@@ -2,8 +2,9 @@
  * The rollups of migrations 20261203000100 and 20261205000100 — packages per (status, metadata
  * facets) and the packages in flight with their latest scan and promise — and of migrations
  * 20261204000400 and 20261205000200 — deliveries per day and state lane, and per day and city
- * lane — as the seed rebuilds them after a load with their triggers off, and as `check`
- * recomputes them to prove the maintained ones.
+ * lane — and of migration 20261205000300 — scans per facility and day — as the seed rebuilds
+ * them after a load with their triggers off, and as `check` recomputes them to prove the
+ * maintained ones.
  */
 
 type Raw = (sql: string) => Promise<unknown>;
@@ -91,9 +92,9 @@ export const statusCountsDifferencesSql = `
 
 /**
  * Empties and refills the layout's rollups from the data, in the caller's transaction: on one
- * server the status counts, the packages in flight and the deliveries per lane (by state, by
- * city) and day; on the Citus layout (`distributed`) the packages in flight, the only one it
- * keeps.
+ * server the status counts, the packages in flight, the deliveries per lane (by state, by
+ * city) and day and the scans per facility and day; on the Citus layout (`distributed`) the
+ * packages in flight, the only one it keeps.
  */
 export async function rebuildRollups(raw: Raw, distributed = false): Promise<void> {
   if (distributed) {
@@ -106,6 +107,10 @@ export async function rebuildRollups(raw: Raw, distributed = false): Promise<voi
   await raw('analyze package_status_counts');
   await rebuildLaneCounts(raw, laneRollups.state);
   await rebuildLaneCounts(raw, laneRollups.city);
+  await raw('delete from facility_day_counts');
+  await raw(`insert into facility_day_counts (day, location_id, folded, scans, exceptions, failed_attempts)
+             select day, location_id, true, scans, exceptions, failed_attempts from (${facilityCountsSql}) x`);
+  await raw('analyze facility_day_counts');
 }
 
 /**
@@ -198,3 +203,22 @@ export async function rebuildLaneCounts(raw: Raw, rollup: LaneRollup): Promise<v
   );
   await raw(`analyze ${rollup.table}`);
 }
+
+/** The full count that `facility_day_counts` sums to: every scan per (UTC day, location). */
+export const facilityCountsSql = `
+  select (event_timestamp at time zone 'UTC')::date as day, location_id, count(*)::bigint as scans,
+         count(*) filter (where status = 'exception')::bigint as exceptions,
+         count(*) filter (where status = 'attempt_fail')::bigint as failed_attempts
+    from tracking_events
+   group by 1, 2`;
+
+/** The (day, location) keys whose sums in `facility_day_counts` differ from the full count. No rows when exact. */
+export const facilityCountsDifferencesSql = `
+  select coalesce(x.day, c.day) as day, coalesce(x.location_id, c.location_id) as location_id
+    from (${facilityCountsSql}) x
+    full join (select day, location_id, sum(scans)::bigint as scans, sum(exceptions)::bigint as exceptions,
+                      sum(failed_attempts)::bigint as failed_attempts
+                 from facility_day_counts group by 1, 2
+               having sum(scans) <> 0 or sum(exceptions) <> 0 or sum(failed_attempts) <> 0) c
+      on c.day = x.day and c.location_id = x.location_id
+   where (x.scans, x.exceptions, x.failed_attempts) is distinct from (c.scans, c.exceptions, c.failed_attempts)`;

@@ -6,8 +6,8 @@ interface CheckJson {
   ok: boolean;
   checks: { check: string; violations: number }[];
   repair?: {
-    differed: { inFlight: number; statusCounts: number; laneCounts: number; cityLaneCounts: number };
-    rebuilt: { inFlight: number; statusGroups: number; laneKeys: number; cityLaneKeys: number };
+    differed: { inFlight: number; statusCounts: number; laneCounts: number; cityLaneCounts: number; facilityCounts: number };
+    rebuilt: { inFlight: number; statusGroups: number; laneKeys: number; cityLaneKeys: number; facilityKeys: number };
   };
 }
 
@@ -41,6 +41,10 @@ describe.skipIf(!inject('postgresAvailable'))('check --repair-rollups', () => {
       await client.query(`update packages set metadata = metadata || '{"fragile": true}'
                            where package_id in (select package_id from packages where not metadata @> '{"fragile": true}'
                                                  order by package_id limit 3)`);
+      // One scan moved to another facility: one facility loses it that day, another gains it.
+      await client.query(`update tracking_events
+                             set location_id = (select min(location_id) from locations l where l.location_id <> tracking_events.location_id)
+                           where event_id = (select min(event_id) from tracking_events)`);
       // And one delivery moved a day earlier: its lane loses it on one day and gains it on another.
       await client.query(`update shipments set actual_delivery = actual_delivery - interval '1 day'
                            where shipment_id = (select min(shipment_id) from shipments where actual_delivery is not null)`);
@@ -56,6 +60,8 @@ describe.skipIf(!inject('postgresAvailable'))('check --repair-rollups', () => {
     // The lane's count on two days, by state and by city.
     expect(found.lane_counts_rollup).toBe(2);
     expect(found.city_lane_counts_rollup).toBe(2);
+    // The two facilities' counts that day.
+    expect(found.facility_counts_rollup).toBe(2);
     expect(JSON.parse(stale.stdout)).toMatchObject({ ok: false });
 
     const repaired = await runCli(['check', '--repair-rollups', '--json'], { env });
@@ -67,18 +73,21 @@ describe.skipIf(!inject('postgresAvailable'))('check --repair-rollups', () => {
       status_counts_rollup: 0,
       lane_counts_rollup: 0,
       city_lane_counts_rollup: 0,
+      facility_counts_rollup: 0,
     });
     expect(json.repair?.differed).toEqual({
       inFlight: 3,
       statusCounts: found.status_counts_rollup,
       laneCounts: 2,
       cityLaneCounts: 2,
+      facilityCounts: 2,
     });
     expect(json.repair?.rebuilt.inFlight).toBeGreaterThan(0);
     expect(json.repair?.rebuilt.laneKeys).toBeGreaterThan(0);
     expect(json.repair?.rebuilt.cityLaneKeys).toBeGreaterThan(0);
+    expect(json.repair?.rebuilt.facilityKeys).toBeGreaterThan(0);
     expect(repaired.stderr).toMatch(
-      /rollups rebuilt in [\d.]+ s: 3 in-flight rows, \d status groups, 2 state lane\s+days\s+and\s+2\s+city\s+lane\s+days\s+differed/,
+      /rollups rebuilt in [\d.]+ s: 3 in-flight rows, \d status groups, 2 state lane\s+days,\s+2\s+city\s+lane\s+days\s+and\s+2\s+facility\s+days\s+differed/,
     );
   });
 });

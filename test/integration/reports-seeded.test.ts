@@ -163,6 +163,22 @@ describe.skipIf(!inject('postgresAvailable'))('reports agree with independent SQ
     expect(hourly.reduce((a, b) => a + b, 0)).toBe(rows[0]?.scans);
   });
 
+  it('facilities: the maintained day counts give the answer counting the events gives, by scans or exceptions', async () => {
+    const without = ({ elapsedMs: _, ...rest }: ReportResult): Omit<ReportResult, 'elapsedMs'> => rest;
+    for (const label of ['2026-10-20', '2026-10-31', '2026-11-01']) {
+      const start = new Date(`${label}T00:00:00Z`);
+      const day = { start, end: new Date(start.getTime() + 86_400_000), label };
+      for (const sort of ['scans', 'exceptions'] as const) {
+        const fromRollup = await runFacilitiesReport(db, { now: asOf, day, sort, limit: 5 });
+        const fromEvents = await runFacilitiesReport(db, { now: asOf, day, sort, limit: 5, fromEvents: true });
+        expect(without(fromRollup)).toEqual(without(fromEvents));
+      }
+    }
+    const day = { start: new Date('2026-10-20T00:00:00Z'), end: new Date('2026-10-21T00:00:00Z'), label: '2026-10-20' };
+    const explained = await runFacilitiesReport(db, { now: asOf, day, sort: 'scans', limit: 5, explain: true });
+    expect((explained.plans ?? []).map((p) => p.plan).join('\n')).toMatch(/facility_day_counts/);
+  });
+
   it('exceptions, with reasons where a raw scan has one', async () => {
     const since = new Date(asOf.getTime() - 14 * 86_400_000);
     const result = await runExceptionsReport(db, { now: asOf, since, limit: 1000 });

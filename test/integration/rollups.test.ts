@@ -3,13 +3,19 @@ import type { ScanInput } from '../../src/domain/scan-input.js';
 import { runConsistencyChecks } from '../../src/services/check.service.js';
 import { createScanPipeline } from '../../src/services/scan-write.js';
 import type { Database } from '../../src/store/database.js';
-import { inFlightSql, laneCountsDifferencesSql, laneRollups, statusCountsSql } from '../../src/store/rollups.js';
+import {
+  facilityCountsDifferencesSql,
+  inFlightSql,
+  laneCountsDifferencesSql,
+  laneRollups,
+  statusCountsSql,
+} from '../../src/store/rollups.js';
 import type { TestDatabase } from '../support/databases.js';
 import { openSeededDatabase } from '../support/seeded.js';
 import { openServer } from '../support/stores.js';
 
 /**
- * The rollups of migrations 20261203000100, 20261204000400 and 20261205000200 stay equal to the full queries
+ * The rollups of migrations 20261203000100, 20261204000400, 20261205000200 and 20261205000300 stay equal to the full queries
  * through every kind of write: scans from two processes at once, deliveries, new labels, edits of
  * metadata, promises and a location's state, deleted events and packages, and enough statements
  * to fold the deltas.
@@ -30,7 +36,7 @@ describe.skipIf(!inject('postgresAvailable'))('rollups: exact through every writ
   });
 
   /** Rows where a rollup differs from the full query: none when exact. */
-  async function differences(): Promise<{ counts: unknown[]; inFlight: unknown[]; lanes: unknown[]; cityLanes: unknown[] }> {
+  async function differences(): Promise<Record<'counts' | 'inFlight' | 'lanes' | 'cityLanes' | 'facilities', unknown[]>> {
     const counts = await db.knex.raw<{ rows: unknown[] }>(
       `select * from (${statusCountsSql}) x
         full join (select current_status, facets, sum(packages)::bigint as packages from package_status_counts
@@ -44,11 +50,18 @@ describe.skipIf(!inject('postgresAvailable'))('rollups: exact through every writ
     );
     const lanes = await db.knex.raw<{ rows: unknown[] }>(laneCountsDifferencesSql(laneRollups.state));
     const cityLanes = await db.knex.raw<{ rows: unknown[] }>(laneCountsDifferencesSql(laneRollups.city));
-    return { counts: counts.rows, inFlight: inFlight.rows, lanes: lanes.rows, cityLanes: cityLanes.rows };
+    const facilities = await db.knex.raw<{ rows: unknown[] }>(facilityCountsDifferencesSql);
+    return {
+      counts: counts.rows,
+      inFlight: inFlight.rows,
+      lanes: lanes.rows,
+      cityLanes: cityLanes.rows,
+      facilities: facilities.rows,
+    };
   }
 
   const exact = async (): Promise<void> =>
-    expect(await differences()).toEqual({ counts: [], inFlight: [], lanes: [], cityLanes: [] });
+    expect(await differences()).toEqual({ counts: [], inFlight: [], lanes: [], cityLanes: [], facilities: [] });
 
   async function inStatus(status: string, count: number, offset = 0): Promise<{ tracking_number: string; last_at: Date }[]> {
     const result = await db.knex.raw<{ rows: { tracking_number: string; last_at: Date }[] }>(
@@ -67,6 +80,7 @@ describe.skipIf(!inject('postgresAvailable'))('rollups: exact through every writ
       ['status_counts_rollup', 0],
       ['lane_counts_rollup', 0],
       ['city_lane_counts_rollup', 0],
+      ['facility_counts_rollup', 0],
     ]);
   });
 
@@ -176,6 +190,30 @@ describe.skipIf(!inject('postgresAvailable'))('rollups: exact through every writ
       busiest.location_id,
     ]);
     expect(await inState('ZZ')).toBe(0);
+    await exact();
+  });
+
+  it('moves scans between facilities and days when events are edited, and back', async () => {
+    const before = (
+      await db.knex.raw<{ rows: { event_id: number; location_id: number; event_timestamp: Date; status: string }[] }>(
+        'select event_id, location_id, event_timestamp, status from tracking_events order by event_id limit 5',
+      )
+    ).rows;
+    const ids = before.map((r) => r.event_id);
+    await db.knex.raw(
+      `update tracking_events set location_id = (select max(location_id) from locations), event_timestamp = event_timestamp - interval '1 day'
+        where event_id = any(?::bigint[])`,
+      [ids],
+    );
+    await exact();
+    await db.knex.raw(`update tracking_events set status = 'exception' where event_id = ?`, [ids[0] as number]);
+    await exact();
+    await db.knex.raw(
+      `update tracking_events e set location_id = b.location_id, event_timestamp = b.event_timestamp, status = b.status
+         from unnest(?::bigint[], ?::int[], ?::timestamptz[], ?::text[]) as b(event_id, location_id, event_timestamp, status)
+        where e.event_id = b.event_id`,
+      [ids, before.map((r) => r.location_id), before.map((r) => r.event_timestamp), before.map((r) => r.status)],
+    );
     await exact();
   });
 

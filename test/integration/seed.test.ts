@@ -144,6 +144,8 @@ describe.skipIf(!inject('postgresAvailable'))('seed into PostgreSQL', () => {
                       where ctid = (select min(ctid) from lane_day_counts)`);
       await trx.raw(`update city_lane_day_counts set delivered = delivered + 1, on_time = on_time + 1
                       where ctid = (select min(ctid) from city_lane_day_counts)`);
+      // And one scan fewer at a facility on a day.
+      await trx.raw(`update facility_day_counts set scans = scans - 1 where ctid = (select min(ctid) from facility_day_counts)`);
       const report = await runConsistencyChecks({ ...db, knex: trx as never });
       const byCheck = Object.fromEntries(report.checks.map((x) => [x.check, x.violations]));
       expect(report.ok).toBe(false);
@@ -157,6 +159,7 @@ describe.skipIf(!inject('postgresAvailable'))('seed into PostgreSQL', () => {
         status_counts_rollup: 1,
         lane_counts_rollup: 1,
         city_lane_counts_rollup: 1,
+        facility_counts_rollup: 1,
         valid_tracking_numbers: 1,
       });
     } finally {

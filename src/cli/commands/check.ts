@@ -12,7 +12,7 @@ export function checkCommand(context: CommandContext): Command {
     .option(jobsOption.flags, jobsOption.description, jobsOption.default)
     .option(
       '--repair-rollups',
-      'rebuild the maintained rollups (per status, in flight, per lane and day) from the data, then check; writes wait meanwhile',
+      'rebuild the maintained rollups (per status, in flight, per lane and day, per facility and day) from the data, then check; writes wait meanwhile',
     )
     .addHelpText(
       'after',
@@ -22,13 +22,13 @@ export function checkCommand(context: CommandContext): Command {
         'the next `report consistency` proves only the packages changed since.',
         'Exits 4 when any check finds violations, so it can run from cron.',
         '',
-        'The rollups that status, overdue, stale and lanes read are kept by triggers.',
-        'Writes that bypass triggers (session_replication_role = replica, a restore',
-        'with triggers disabled) leave them stale: in_flight_rollup,',
-        'status_counts_rollup, lane_counts_rollup or city_lane_counts_rollup then',
-        'fails, and --repair-rollups rebuilds them. Meanwhile packages, shipments,',
-        'tracking_events and locations take no writes (getting the lock waits up to',
-        'lock_timeout); reads go on.',
+        'The rollups that status, overdue, stale, lanes and facilities read are kept',
+        'by triggers. Writes that bypass triggers (session_replication_role = replica,',
+        'a restore with triggers disabled) leave them stale: in_flight_rollup,',
+        'status_counts_rollup, lane_counts_rollup, city_lane_counts_rollup or',
+        'facility_counts_rollup then fails, and --repair-rollups rebuilds them.',
+        'Meanwhile packages, shipments, tracking_events and locations take no writes',
+        '(getting the lock waits up to lock_timeout); reads go on.',
         'Seconds at medium, a minute or more at large.',
         '',
         'Examples:',
@@ -47,8 +47,8 @@ export function checkCommand(context: CommandContext): Command {
           const n = (value: number): string => value.toLocaleString('en-US');
           const line =
             `rollups rebuilt in ${(repair.elapsedMs / 1000).toFixed(1)} s: ${n(repair.differed.inFlight)} in-flight rows, ` +
-            `${n(repair.differed.statusCounts)} status groups, ${n(repair.differed.laneCounts)} state lane days and ` +
-            `${n(repair.differed.cityLaneCounts)} city lane days differed; ` +
+            `${n(repair.differed.statusCounts)} status groups, ${n(repair.differed.laneCounts)} state lane days, ` +
+            `${n(repair.differed.cityLaneCounts)} city lane days and ${n(repair.differed.facilityCounts)} facility days differed; ` +
             `now ${n(repair.rebuilt.inFlight)} packages in flight`;
           for (const part of fitProse(line, context.output.stderrStyle, '  ')) context.output.info(part);
         }
