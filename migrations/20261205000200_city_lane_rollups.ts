@@ -21,7 +21,7 @@ import { hasCitus, runStatements } from '../src/store/migration-helpers.js';
 //   tables do not run on distributed tables, and the report counts the shards' deliveries there.
 //
 // Installing it takes a SHARE ROW EXCLUSIVE lock on shipments and locations for this transaction:
-// writes wait while the table is built from the data (about 10 s at `large`), reads go on.
+// writes wait while the table is built from the data (15 s at `large`), reads go on.
 
 export const config = { transaction: true };
 

@@ -17,7 +17,7 @@ import { hasCitus, runStatements } from '../src/store/migration-helpers.js';
 //   tables do not run on distributed tables, and the report counts the shards' events there.
 //
 // Installing it takes a SHARE ROW EXCLUSIVE lock on tracking_events for this transaction: scans
-// wait while the table is built from the events (about 10 s at `large`), reads go on.
+// wait while the table is built from the events (29 s at `large`), reads go on.
 
 export const config = { transaction: true };
 

@@ -101,16 +101,31 @@ export async function rebuildRollups(raw: Raw, distributed = false): Promise<voi
     await rebuildInFlight(raw);
     return;
   }
-  await raw('delete from package_status_counts');
-  await raw(`insert into package_status_counts (current_status, facets, packages) ${statusCountsSql}`);
+  await refill(raw, 'package_status_counts', 'current_status, facets, packages', statusCountsSql);
   await rebuildInFlight(raw);
-  await raw('analyze package_status_counts');
   await rebuildLaneCounts(raw, laneRollups.state);
   await rebuildLaneCounts(raw, laneRollups.city);
-  await raw('delete from facility_day_counts');
-  await raw(`insert into facility_day_counts (day, location_id, folded, scans, exceptions, failed_attempts)
-             select day, location_id, true, scans, exceptions, failed_attempts from (${facilityCountsSql}) x`);
-  await raw('analyze facility_day_counts');
+  await refill(
+    raw,
+    'facility_day_counts',
+    'day, location_id, folded, scans, exceptions, failed_attempts',
+    `select day, location_id, true, scans, exceptions, failed_attempts from (${facilityCountsSql}) x`,
+  );
+}
+
+/**
+ * Empties `table` and fills its `columns` with the rows of `query`, in the caller's transaction.
+ * The query runs as CREATE TABLE AS, which may count in parallel where INSERT … SELECT counts in
+ * one process: the scans per facility and day of `large` (80M events) took 9.2 s so, 29 s as an
+ * INSERT … SELECT. (A temporary table needs the TEMP privilege on the database, which PUBLIC has
+ * unless revoked.)
+ */
+async function refill(raw: Raw, table: string, columns: string, query: string): Promise<void> {
+  await raw(`delete from ${table}`);
+  await raw(`create temporary table rollup_refill on commit drop as ${query}`);
+  await raw(`insert into ${table} (${columns}) select * from rollup_refill`);
+  await raw('drop table rollup_refill');
+  await raw(`analyze ${table}`);
 }
 
 /**
@@ -195,13 +210,13 @@ export const laneCountsDifferencesSql = (rollup: LaneRollup): string => `
    where (${laneMeasures.map((m) => `x.${m}`).join(', ')}) is distinct from (${laneMeasures.map((m) => `c.${m}`).join(', ')})`;
 
 /** Empties and refills a lane rollup from the data, in the caller's transaction. */
-export async function rebuildLaneCounts(raw: Raw, rollup: LaneRollup): Promise<void> {
-  await raw(`delete from ${rollup.table}`);
-  await raw(
-    `insert into ${rollup.table} (day, origin, destination, folded, ${laneMeasures.join(', ')})
-     select day, origin, destination, true, ${laneMeasures.join(', ')} from (${laneCountsSql(rollup)}) x`,
+async function rebuildLaneCounts(raw: Raw, rollup: LaneRollup): Promise<void> {
+  await refill(
+    raw,
+    rollup.table,
+    `day, origin, destination, folded, ${laneMeasures.join(', ')}`,
+    `select day, origin, destination, true, ${laneMeasures.join(', ')} from (${laneCountsSql(rollup)}) x`,
   );
-  await raw(`analyze ${rollup.table}`);
 }
 
 /** The full count that `facility_day_counts` sums to: every scan per (UTC day, location). */
