@@ -184,24 +184,31 @@ const lanesFromRollup =
     return (ranked.rowCount ?? 0) + (late.rowCount ?? 0);
   };
 
+/**
+ * The day's counts from facility_day_counts; the listed facilities' scans probed for their
+ * successor in package order (each probe then reads the index pages the previous one read).
+ */
 const facilities: HandWritten = (client, { yesterday }) =>
   rows(
     client,
     `with day as (
-       select location_id, count(*) as scans, count(*) filter (where status = 'exception') as exceptions,
-              count(*) filter (where status = 'attempt_fail') as failed
-         from tracking_events where event_timestamp >= $1 and event_timestamp < $2 group by location_id),
+       select location_id, sum(scans) as scans, sum(exceptions) as exceptions, sum(failed_attempts) as failed
+         from facility_day_counts where day = ($1::timestamptz at time zone 'UTC')::date
+        group by location_id having sum(scans) <> 0),
      top as (select * from day order by scans desc, exceptions + failed desc, location_id limit 20),
+     scans as materialized (
+       select location_id, package_id, event_timestamp from tracking_events
+        where event_timestamp >= $1 and event_timestamp < $2 and location_id in (select location_id from top)
+        order by package_id, event_timestamp),
      dwell as (
        select e.location_id, count(distinct e.package_id) as packages,
               percentile_cont(0.5) within group (order by extract(epoch from n.at - e.event_timestamp) / 3600) as p50,
               percentile_cont(0.9) within group (order by extract(epoch from n.at - e.event_timestamp) / 3600) as p90,
               array_agg(extract(hour from e.event_timestamp at time zone 'UTC')::int) as hours
-         from tracking_events e
+         from scans e
          left join lateral (select f.event_timestamp as at from tracking_events f
                              where f.package_id = e.package_id and f.event_timestamp > e.event_timestamp
                              order by f.event_timestamp limit 1) n on true
-        where e.event_timestamp >= $1 and e.event_timestamp < $2 and e.location_id in (select location_id from top)
         group by e.location_id)
      select t.location_id, l.location_name, l.city, l.state, l.location_type, t.scans, t.exceptions, t.failed, x.packages,
             x.p50, x.p90, x.hours, s.*
