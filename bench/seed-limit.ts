@@ -158,10 +158,13 @@ export async function copyLimit(adminUrl: string, name: string, dir: string): Pr
   const triggers = (await triggerNames(baseUrl)).map(({ table, name }) => [table, name] as const);
   // The seed's own rebuild of every rollup, statement by statement.
   const rollups: string[] = [];
-  await rebuildRollups((sql) => {
-    rollups.push(`${sql};`);
-    return Promise.resolve();
-  });
+  await rebuildRollups(
+    (sql) => {
+      rollups.push(`${sql};`);
+      return Promise.resolve();
+    },
+    { truncate: true },
+  );
   const script = [
     'begin;',
     ...triggers.map(([table, name]) => `alter table ${table} disable trigger ${name};`),

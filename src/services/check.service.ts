@@ -656,7 +656,7 @@ export async function repairRollups(
         cityLaneCounts: distributed ? 0 : await count(laneCountsDifferencesSql(laneRollups.city)),
         facilityCounts: distributed ? 0 : await count(facilityCountsDifferencesSql),
       };
-      await rebuildRollups(session.raw, distributed);
+      await rebuildRollups(session.raw, { distributed });
       const rebuilt = {
         inFlight: await count('select 1 from in_flight_packages'),
         statusGroups: await count(distributed ? statusCountsSql : 'select 1 from package_status_counts'),

@@ -366,7 +366,8 @@ async function seedInSession(session: Session, options: SeedOptions): Promise<Se
       // Appended rows were counted by the triggers as they came; a load with them off is counted here.
       await timed('rollups', async () => {
         options.onProgress?.({ phase: 'rollups', done: 0, total: 1, rows: 0 });
-        await rebuildRollups(session.raw, distributed);
+        // The loaded tables are held already (truncated in this transaction): the rollups too.
+        await rebuildRollups(session.raw, { distributed, truncate: true });
         options.onProgress?.({ phase: 'rollups', done: 1, total: 1, rows: 0 });
       });
     }

@@ -94,24 +94,40 @@ export const statusCountsDifferencesSql = `
  * Empties and refills the layout's rollups from the data, in the caller's transaction: on one
  * server the status counts, the packages in flight, the deliveries per lane (by state, by
  * city) and day and the scans per facility and day; on the Citus layout (`distributed`) the
- * packages in flight, the only one it keeps.
+ * packages in flight, the only one it keeps. `truncate` empties them with TRUNCATE, where the
+ * caller holds the data's tables already (a seed): a DELETE leaves every old row dead in the
+ * table and its indexes until a vacuum, and a seed repeated on one database then grew
+ * city_lane_day_counts to 568 MB for 523k rows at `medium`. Otherwise (a repair, while reports
+ * read on) with DELETE.
  */
-export async function rebuildRollups(raw: Raw, distributed = false): Promise<void> {
-  if (distributed) {
-    await rebuildInFlight(raw);
+export async function rebuildRollups(raw: Raw, options: { distributed?: boolean; truncate?: boolean } = {}): Promise<void> {
+  const empty = (table: string): Promise<unknown> =>
+    raw(options.truncate === true && options.distributed !== true ? `truncate ${table}` : `delete from ${table}`);
+  if (options.distributed === true) {
+    await rebuildInFlight(raw, empty);
     return;
   }
-  await refill(raw, 'package_status_counts', 'current_status, facets, packages', statusCountsSql);
-  await rebuildInFlight(raw);
-  await rebuildLaneCounts(raw, laneRollups.state);
-  await rebuildLaneCounts(raw, laneRollups.city);
+  await refill(raw, empty, 'package_status_counts', 'current_status, facets, packages', statusCountsSql);
+  await rebuildInFlight(raw, empty);
+  for (const rollup of [laneRollups.state, laneRollups.city]) {
+    await refill(
+      raw,
+      empty,
+      rollup.table,
+      `day, origin, destination, folded, ${laneMeasures.join(', ')}`,
+      `select day, origin, destination, true, ${laneMeasures.join(', ')} from (${laneCountsSql(rollup)}) x`,
+    );
+  }
   await refill(
     raw,
+    empty,
     'facility_day_counts',
     'day, location_id, folded, scans, exceptions, failed_attempts',
     `select day, location_id, true, scans, exceptions, failed_attempts from (${facilityCountsSql}) x`,
   );
 }
+
+type Empty = (table: string) => Promise<unknown>;
 
 /**
  * Empties `table` and fills its `columns` with the rows of `query`, in the caller's transaction.
@@ -120,8 +136,8 @@ export async function rebuildRollups(raw: Raw, distributed = false): Promise<voi
  * INSERT … SELECT. (A temporary table needs the TEMP privilege on the database, which PUBLIC has
  * unless revoked.)
  */
-async function refill(raw: Raw, table: string, columns: string, query: string): Promise<void> {
-  await raw(`delete from ${table}`);
+async function refill(raw: Raw, empty: Empty, table: string, columns: string, query: string): Promise<void> {
+  await empty(table);
   await raw(`create temporary table rollup_refill on commit drop as ${query}`);
   await raw(`insert into ${table} (${columns}) select * from rollup_refill`);
   await raw('drop table rollup_refill');
@@ -132,8 +148,8 @@ async function refill(raw: Raw, table: string, columns: string, query: string): 
  * Empties and refills the packages in flight (on the Citus layout each shard group refills its
  * own), in the caller's transaction.
  */
-async function rebuildInFlight(raw: Raw): Promise<void> {
-  await raw('delete from in_flight_packages');
+async function rebuildInFlight(raw: Raw, empty: Empty): Promise<void> {
+  await empty('in_flight_packages');
   await raw(
     `insert into in_flight_packages (package_id, current_status, created_at, last_scan_at, quiet_since, due) ${inFlightSql()}`,
   );
@@ -208,16 +224,6 @@ export const laneCountsDifferencesSql = (rollup: LaneRollup): string => `
                having ${laneMeasures.map((m) => `sum(${m}) <> 0`).join(' or ')}) c
       on c.day = x.day and c.origin = x.origin and c.destination = x.destination
    where (${laneMeasures.map((m) => `x.${m}`).join(', ')}) is distinct from (${laneMeasures.map((m) => `c.${m}`).join(', ')})`;
-
-/** Empties and refills a lane rollup from the data, in the caller's transaction. */
-async function rebuildLaneCounts(raw: Raw, rollup: LaneRollup): Promise<void> {
-  await refill(
-    raw,
-    rollup.table,
-    `day, origin, destination, folded, ${laneMeasures.join(', ')}`,
-    `select day, origin, destination, true, ${laneMeasures.join(', ')} from (${laneCountsSql(rollup)}) x`,
-  );
-}
 
 /** The full count that `facility_day_counts` sums to: every scan per (UTC day, location). */
 export const facilityCountsSql = `

@@ -260,6 +260,8 @@ describe.skipIf(skipped !== undefined)(`on a Citus coordinator${skipped === unde
       ['exceptions', '--since', '2026-11-01'],
       ['customer', '42'],
       ['metadata', '--where', 'fragile=true'],
+      ['metadata', '--where', 'service=express', '--where', 'signature_required=true'],
+      ['metadata', '--where', 'contents=health'],
     ])('report %s', async (...args) => {
       const [citus, one] = await Promise.all([
         runCli(['report', ...args, '--json'], { env }),
