@@ -624,13 +624,16 @@ async function readCitus(reader: ReportReader): Promise<CitusLayout> {
     table.largestShardBytes = Math.max(table.largestShardBytes, toNumber(r.largest));
     tables.set(r.table, table);
   }
-  // Tracking is off unless citus.stat_statements_track = 'all' (it needs pg_stat_statements).
-  const [tracking] = await reader.rows<{ track: string | null }>(
+  // Tracking is off unless citus.stat_statements_track = 'all', and citus_stat_statements fails
+  // unless pg_stat_statements is loaded and its extension created: then it is not tracked.
+  const [tracking] = await reader.rows<{ track: string | null; statements: boolean }>(
     'citus statement tracking',
-    `select current_setting('citus.stat_statements_track', true) as track`,
+    `select current_setting('citus.stat_statements_track', true) as track,
+            current_setting('pg_stat_statements.max', true) is not null
+              and exists (select 1 from pg_extension where extname = 'pg_stat_statements') as statements`,
   );
   const statements =
-    tracking?.track === 'all'
+    tracking?.track === 'all' && tracking.statements
       ? (
           await reader.rows<{ query: string | null; executor: string; partition_key: string | null; calls: unknown }>(
             'citus_stat_statements',
