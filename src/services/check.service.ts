@@ -247,16 +247,12 @@ function consistencyPasses(scope: Scope, distributed = false): CheckPass[] {
                          d.current_status || ' ' || d.facets::text as sample
                     from (${statusCountsDifferencesSql}) d`,
           },
-          ...(['state', 'city'] as const).map((by) => {
-            const name = by === 'state' ? 'lane_counts_rollup' : 'city_lane_counts_rollup';
-            const rollup = laneRollups[by];
-            return {
-              name,
-              checks: [{ check: name, description: `${rollup.table} sums to the deliveries per ${by} lane and day` }],
-              sql: `select '${name}' as check_name, d.day || ': ' || d.origin || ' → ' || d.destination as sample
-                      from (${laneCountsDifferencesSql(rollup)}) d`,
-            };
-          }),
+          ...Object.entries(laneRollups).map(([by, rollup]) => ({
+            name: rollup.check,
+            checks: [{ check: rollup.check, description: `${rollup.table} sums to the deliveries per ${by} lane and day` }],
+            sql: `select '${rollup.check}' as check_name, d.day || ': ' || d.origin || ' → ' || d.destination as sample
+                    from (${laneCountsDifferencesSql(rollup)}) d`,
+          })),
           {
             name: 'facility_counts_rollup',
             checks: [

@@ -1,5 +1,6 @@
-import { checkScan, checkScanLine, type ScanInput, type ScanRecord } from '../domain/scan-input.js';
+import { checkScan, checkScanLine, scanLimits, type ScanInput, type ScanRecord } from '../domain/scan-input.js';
 import { ConflictError, NotFoundError, UsageError } from '../errors.js';
+import { countOption } from '../options.js';
 import type { Resources } from '../store/resources.js';
 import { createScanPipeline, writeScans, type ScanDeps, type ScanOutcome } from './scan-write.js';
 import { trackCachePolicy } from './track.service.js';
@@ -140,12 +141,9 @@ export async function recordScan(
 }
 
 export interface ScanStreamOptions {
-  /**
-   * Scans per transaction (default 5000: the rollups' statement triggers run once a batch, and
-   * at `medium` 1,000 a batch recorded 0.9× the scans a second of 5,000).
-   */
+  /** Scans per transaction, 1 to scanLimits.batchScans (default scanLimits.defaultBatchScans). */
   batchSize?: number;
-  /** Transactions at a time (default 2 on a server, 1 on the embedded database). */
+  /** Transactions at a time, 1 to scanLimits.parallelBatches (default 2 on a server, 1 embedded). */
   parallel?: number;
   /** Stops reading; the scans in hand are recorded (never half a batch), then it returns. */
   signal?: AbortSignal | undefined;
@@ -180,6 +178,10 @@ export async function recordScanLines(
   // Taken before anything is awaited: a readline interface drops the lines it reads while no
   // iterator listens.
   const input = lines[Symbol.asyncIterator]();
+  // Checked before anything is read or opened.
+  const batchSize = countOption(options.batchSize ?? scanLimits.defaultBatchScans, 'batchSize', 1, scanLimits.batchScans);
+  const parallel =
+    options.parallel === undefined ? undefined : countOption(options.parallel, 'parallel', 1, scanLimits.parallelBatches);
   const started = performance.now();
   const summary: ScanStreamSummary = {
     lines: 0,
@@ -202,8 +204,8 @@ export async function recordScanLines(
   };
   let bytes = 0;
   const pipeline = createScanPipeline<number>(await deps(resources), {
-    batchSize: options.batchSize ?? 5000,
-    streams: options.parallel,
+    batchSize,
+    streams: parallel,
     onRecorded: async (outcomes, lineNumbers) => {
       outcomes.forEach((o, i) => {
         if (o.outcome === 'accepted') summary.accepted += 1;

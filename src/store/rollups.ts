@@ -101,6 +101,7 @@ export const statusCountsDifferencesSql = `
  * read on) with DELETE.
  */
 export async function rebuildRollups(raw: Raw, options: { distributed?: boolean; truncate?: boolean } = {}): Promise<void> {
+  // Not on Citus, whose in-flight rollup is refilled by each shard group: a DELETE, as before.
   const empty = (table: string): Promise<unknown> =>
     raw(options.truncate === true && options.distributed !== true ? `truncate ${table}` : `delete from ${table}`);
   if (options.distributed === true) {
@@ -118,12 +119,13 @@ export async function rebuildRollups(raw: Raw, options: { distributed?: boolean;
       `select day, origin, destination, true, ${laneMeasures.join(', ')} from (${laneCountsSql(rollup)}) x`,
     );
   }
+  const facility = facilityMeasures.join(', ');
   await refill(
     raw,
     empty,
     'facility_day_counts',
-    'day, location_id, folded, scans, exceptions, failed_attempts',
-    `select day, location_id, true, scans, exceptions, failed_attempts from (${facilityCountsSql}) x`,
+    `day, location_id, folded, ${facility}`,
+    `select day, location_id, true, ${facility} from (${facilityCountsSql()}) x`,
   );
 }
 
@@ -177,18 +179,24 @@ export const lateHoursSql = (alias: string): string =>
   `date_part('epoch', ${alias}.actual_delivery - ${alias}.estimated_delivery) / 3600.0`;
 
 /**
- * A maintained lane rollup: its table, keyed by (UTC day, origin, destination), and the label of
- * a location (alias) that its lane ends are. By state, migration 20261204000400; by city ("city,
+ * A maintained lane rollup: its table, keyed by (UTC day, origin, destination), the label of a
+ * location (alias) that its lane ends are, and its check. By state, migration 20261204000400; by city ("city,
  * state"), migration 20261205000200.
  */
 export interface LaneRollup {
   table: string;
   label: (alias: string) => string;
+  /** The name of the check (`shiptrack check`) that proves it. */
+  check: string;
 }
 
 export const laneRollups = {
-  state: { table: 'lane_day_counts', label: (a: string): string => `${a}.state` },
-  city: { table: 'city_lane_day_counts', label: (a: string): string => `${a}.city || ', ' || ${a}.state` },
+  state: { table: 'lane_day_counts', label: (a: string): string => `${a}.state`, check: 'lane_counts_rollup' },
+  city: {
+    table: 'city_lane_day_counts',
+    label: (a: string): string => `${a}.city || ', ' || ${a}.state`,
+    check: 'city_lane_counts_rollup',
+  },
 } as const satisfies Record<string, LaneRollup>;
 
 /**
@@ -225,21 +233,27 @@ export const laneCountsDifferencesSql = (rollup: LaneRollup): string => `
       on c.day = x.day and c.origin = x.origin and c.destination = x.destination
    where (${laneMeasures.map((m) => `x.${m}`).join(', ')}) is distinct from (${laneMeasures.map((m) => `c.${m}`).join(', ')})`;
 
-/** The full count that `facility_day_counts` sums to: every scan per (UTC day, location). */
-export const facilityCountsSql = `
+/** What `facility_day_counts` sums per (UTC day, location), in order. */
+export const facilityMeasures = ['scans', 'exceptions', 'failed_attempts'] as const;
+
+/**
+ * Every scan among those `where` admits, counted per (UTC day, location): over all of them, the
+ * full count that `facility_day_counts` sums to.
+ */
+export const facilityCountsSql = (where = 'true'): string => `
   select (event_timestamp at time zone 'UTC')::date as day, location_id, count(*)::bigint as scans,
          count(*) filter (where status = 'exception')::bigint as exceptions,
          count(*) filter (where status = 'attempt_fail')::bigint as failed_attempts
     from tracking_events
+   where ${where}
    group by 1, 2`;
 
 /** The (day, location) keys whose sums in `facility_day_counts` differ from the full count. No rows when exact. */
 export const facilityCountsDifferencesSql = `
   select coalesce(x.day, c.day) as day, coalesce(x.location_id, c.location_id) as location_id
-    from (${facilityCountsSql}) x
-    full join (select day, location_id, sum(scans)::bigint as scans, sum(exceptions)::bigint as exceptions,
-                      sum(failed_attempts)::bigint as failed_attempts
+    from (${facilityCountsSql()}) x
+    full join (select day, location_id, ${facilityMeasures.map((m) => `sum(${m})::bigint as ${m}`).join(', ')}
                  from facility_day_counts group by 1, 2
-               having sum(scans) <> 0 or sum(exceptions) <> 0 or sum(failed_attempts) <> 0) c
+               having ${facilityMeasures.map((m) => `sum(${m}) <> 0`).join(' or ')}) c
       on c.day = x.day and c.location_id = x.location_id
-   where (x.scans, x.exceptions, x.failed_attempts) is distinct from (c.scans, c.exceptions, c.failed_attempts)`;
+   where (${facilityMeasures.map((m) => `x.${m}`).join(', ')}) is distinct from (${facilityMeasures.map((m) => `c.${m}`).join(', ')})`;

@@ -162,22 +162,28 @@ describe.skipIf(!inject('postgresAvailable'))('rollups: exact through every writ
     await exact();
   });
 
-  it('moves the deliveries of a location whose state is edited, and back', async () => {
-    const busiest = (
-      await db.knex.raw<{ rows: { location_id: number; state: string }[] }>(
-        `select l.location_id, l.state from locations l join shipments s on s.origin_location_id = l.location_id
-          where s.actual_delivery is not null group by 1, 2 order by count(*) desc limit 1`,
+  /** The location with the most deliveries from (`origin`) or to (`destination`) it. */
+  async function busiestLocation(end: 'origin' | 'destination'): Promise<{ location_id: number; city: string; state: string }> {
+    return (
+      await db.knex.raw<{ rows: { location_id: number; city: string; state: string }[] }>(
+        `select l.location_id, l.city, l.state from locations l join shipments s on s.${end}_location_id = l.location_id
+          where s.actual_delivery is not null group by 1, 2, 3 order by count(*) desc limit 1`,
       )
-    ).rows[0] as { location_id: number; state: string };
-    const inState = async (state: string): Promise<number> =>
-      Number(
-        (
-          await db.knex.raw<{ rows: { n: string }[] }>(
-            'select coalesce(sum(delivered), 0) as n from lane_day_counts where origin = ?',
-            [state],
-          )
-        ).rows[0]?.n,
-      );
+    ).rows[0] as { location_id: number; city: string; state: string };
+  }
+
+  /** The deliveries a lane rollup holds from (`origin`) or to (`destination`) the lane end `label`. */
+  async function deliveredAt(table: string, end: 'origin' | 'destination', label: string): Promise<number> {
+    const found = await db.knex.raw<{ rows: { n: string }[] }>(
+      `select coalesce(sum(delivered), 0) as n from ${table} where ${end} = ?`,
+      [label],
+    );
+    return Number(found.rows[0]?.n);
+  }
+
+  it('moves the deliveries of a location whose state is edited, and back', async () => {
+    const busiest = await busiestLocation('origin');
+    const inState = (state: string): Promise<number> => deliveredAt('lane_day_counts', 'origin', state);
     const before = await inState('ZZ');
     // Other columns edited: no delta.
     await db.knex.raw(`update locations set location_name = location_name || ' ' where location_id = ?`, [busiest.location_id]);
@@ -218,21 +224,8 @@ describe.skipIf(!inject('postgresAvailable'))('rollups: exact through every writ
   });
 
   it('moves the deliveries of a location whose city is edited, and back', async () => {
-    const busiest = (
-      await db.knex.raw<{ rows: { location_id: number; city: string; state: string }[] }>(
-        `select l.location_id, l.city, l.state from locations l join shipments s on s.destination_location_id = l.location_id
-          where s.actual_delivery is not null group by 1, 2, 3 order by count(*) desc limit 1`,
-      )
-    ).rows[0] as { location_id: number; city: string; state: string };
-    const toCity = async (label: string): Promise<number> =>
-      Number(
-        (
-          await db.knex.raw<{ rows: { n: string }[] }>(
-            'select coalesce(sum(delivered), 0) as n from city_lane_day_counts where destination = ?',
-            [label],
-          )
-        ).rows[0]?.n,
-      );
+    const busiest = await busiestLocation('destination');
+    const toCity = (label: string): Promise<number> => deliveredAt('city_lane_day_counts', 'destination', label);
     const moved = `Nowhere, ${busiest.state}`;
     expect(await toCity(moved)).toBe(0);
     await db.knex.raw(`update locations set city = 'Nowhere' where location_id = ?`, [busiest.location_id]);

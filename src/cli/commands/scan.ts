@@ -1,6 +1,7 @@
 import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Command, Option } from 'commander';
+import { scanLimits } from '../../domain/scan-input.js';
 import { packageStatuses } from '../../domain/status.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { countOption } from '../../options.js';
@@ -58,7 +59,11 @@ export function scanCommand(context: CommandContext): Command {
       '--file <scans.ndjson>',
       'bulk: one JSON object per line {trackingNumber, status, location, at, idempotencyKey?, payload?}',
     )
-    .option('--batch <n>', 'bulk: scans per transaction (1–50,000; default 5,000)')
+    .option(
+      '--batch <n>',
+      `bulk: scans per transaction (1–${scanLimits.batchScans.toLocaleString('en-US')}; ` +
+        `default ${scanLimits.defaultBatchScans.toLocaleString('en-US')})`,
+    )
     .option(
       '--parallel <n>',
       'bulk: transactions at a time, each over its own share of the packages (default 2 with a server; 1 keeps batches of consecutive lines)',
@@ -122,8 +127,9 @@ Examples:
 
 /** `scan --file`: the file's lines through the library's stream of scans, with progress by line. */
 async function scanFile(context: CommandContext, file: string, options: ScanOptions): Promise<void> {
-  const batchSize = options.batch === undefined ? undefined : countOption(options.batch, '--batch', 1, 50_000);
-  const parallel = options.parallel === undefined ? undefined : countOption(options.parallel, '--parallel', 1, 8);
+  const batchSize = options.batch === undefined ? undefined : countOption(options.batch, '--batch', 1, scanLimits.batchScans);
+  const parallel =
+    options.parallel === undefined ? undefined : countOption(options.parallel, '--parallel', 1, scanLimits.parallelBatches);
   let size: number;
   try {
     size = statSync(file).size;

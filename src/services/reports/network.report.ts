@@ -1,6 +1,13 @@
 import type { DocumentStore, DocumentsTarget } from '../../store/documents/document-store.js';
 import type { Database } from '../../store/database.js';
-import { laneLateBuckets, laneMeasures, laneRollups, lateHoursSql } from '../../store/rollups.js';
+import {
+  facilityCountsSql,
+  facilityMeasures,
+  laneLateBuckets,
+  laneMeasures,
+  laneRollups,
+  lateHoursSql,
+} from '../../store/rollups.js';
 import {
   note,
   readReport,
@@ -506,21 +513,16 @@ export async function runFacilitiesReport(
   const read = await readReport(db, options, async (reader) => {
     // On one server from the maintained facility_day_counts (migration 20261205000300): the day is
     // a thousand rows there, 1.37M scans at `large`. On Citus, from the shards' events.
+    const days =
+      reader.distributed || options.fromEvents === true
+        ? `(${facilityCountsSql('event_timestamp >= ? and event_timestamp < ?')}) x`
+        : `facility_day_counts where day >= ?::timestamptz at time zone 'UTC' and day < ?::timestamptz at time zone 'UTC'`;
     const counts = await reader.rows<FacilityCountRow>(
       'scans per facility',
-      reader.distributed || options.fromEvents === true
-        ? `select location_id, count(*)::bigint as scans,
-                  count(*) filter (where status = 'exception')::bigint as exceptions,
-                  count(*) filter (where status = 'attempt_fail')::bigint as failed_attempts
-             from tracking_events
-            where event_timestamp >= ? and event_timestamp < ?
-            group by location_id`
-        : `select location_id, sum(scans)::bigint as scans, sum(exceptions)::bigint as exceptions,
-                  sum(failed_attempts)::bigint as failed_attempts
-             from facility_day_counts
-            where day >= ?::timestamptz at time zone 'UTC' and day < ?::timestamptz at time zone 'UTC'
-            group by location_id
-           having sum(scans) <> 0`,
+      `select location_id, ${facilityMeasures.map((m) => `sum(${m})::bigint as ${m}`).join(', ')}
+         from ${days}
+        group by location_id
+       having sum(scans) <> 0`,
       [options.day.start, options.day.end],
     );
     const rank = (f: FacilityCountRow): number[] =>
