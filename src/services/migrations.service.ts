@@ -18,7 +18,7 @@ import type { Config } from '../config.js';
 import { countOption, durationOption, type OptionValue } from '../options.js';
 import type { LintInput, LintResult } from './migration-lint.js';
 import { quoteIdent } from '../store/copy.js';
-import type { Database } from '../store/database.js';
+import { loadPgDialect, type Database } from '../store/database.js';
 import type { Resources } from '../store/resources.js';
 import { withSession } from '../store/session.js';
 
@@ -677,15 +677,9 @@ function inlineBindings(knex: Knex, sql: string, bindings: unknown[] | undefined
   }
 }
 
-// knex ships its dialects untyped; the path is a variable so TypeScript does not look for types.
-const pgDialectModule = 'knex/lib/dialects/postgres/index.js';
-
 /** A knex that records SQL instead of sending it; reads return no rows. */
 async function createRecordingKnex(statements: string[]): Promise<Knex> {
-  const { default: knexFactory } = await import('knex');
-  const { default: PgClient } = (await import(pgDialectModule)) as {
-    default: new (config: Knex.Config) => Knex.Client;
-  };
+  const [{ default: knexFactory }, PgClient] = await Promise.all([import('knex'), loadPgDialect()]);
   class RecordingClient extends PgClient {
     override acquireConnection(): Promise<never> {
       return Promise.resolve({} as never);

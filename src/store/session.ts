@@ -1,7 +1,7 @@
-import { createRequire } from 'node:module';
 import type { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Knex } from 'knex';
+import type { prepareValue as pgPrepareValue } from 'pg/lib/utils.js';
 import { InterruptedError, mapPostgresError } from '../errors.js';
 import { sessionPool, type Database } from './database.js';
 import { queryPrepared, type PreparedValue } from './prepared-read.js';
@@ -60,20 +60,19 @@ interface SimpleQueryClient {
   processID?: number | null;
 }
 
-type PrepareValue = (value: unknown) => string | Buffer | null;
-const requireCommonJs = createRequire(import.meta.url);
-let prepareValue: PrepareValue | undefined;
+let prepareValue: typeof pgPrepareValue | undefined;
 
 /**
  * `sql` in pg's `$n` form, with its knex bindings as the text pg would send for each as a parameter
  * (pg's own prepareValue: dates, arrays, JSON alike), or null.
  */
-function nativeForm(
+async function nativeForm(
   db: Database,
   sql: string,
   bindings: readonly Knex.RawBinding[],
-): { sql: string; values: (string | Buffer | null)[] } {
-  prepareValue ??= (requireCommonJs('pg/lib/utils.js') as { prepareValue: PrepareValue }).prepareValue;
+): Promise<{ sql: string; values: (string | Buffer | null)[] }> {
+  // Imported, not required: the CLI's bundle then uses the pg it carries, not a second copy.
+  prepareValue ??= (await import('pg/lib/utils.js')).prepareValue;
   const native = db.knex.raw(sql, bindings).toSQL().toNative();
   return { sql: native.sql, values: (native.bindings as readonly unknown[]).map((value) => prepareValue?.(value) ?? null) };
 }
@@ -83,8 +82,13 @@ function nativeForm(
  * parameter, quoted, so of unknown type like a parameter; null as NULL. Only for SQL we write: a
  * `$n` inside its string literals would be taken for a placeholder.
  */
-function inlineBindings(db: Database, client: SimpleQueryClient, sql: string, bindings: readonly Knex.RawBinding[]): string {
-  const native = nativeForm(db, sql, bindings);
+async function inlineBindings(
+  db: Database,
+  client: SimpleQueryClient,
+  sql: string,
+  bindings: readonly Knex.RawBinding[],
+): Promise<string> {
+  const native = await nativeForm(db, sql, bindings);
   return native.sql.replace(/\$(\d+)/g, (_, n: string) => {
     const value = native.values[Number(n) - 1] ?? null;
     if (value === null) return 'NULL';
@@ -234,9 +238,10 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
       await settled();
       const configured = localSettings(client, settings);
       const statements = [`begin ${mode}`, ...(configured.length > 0 ? [`select ${configured.join(', ')}`] : [])];
+      const statement = await inlineBindings(db, client, sql, bindings);
       // Until the commit has run, a failure leaves the transaction open: the finally rolls it back.
       inTransaction = true;
-      const results = await client.query(`${statements.join('; ')}; ${inlineBindings(db, client, sql, bindings)}; commit`);
+      const results = await client.query(`${statements.join('; ')}; ${statement}; commit`);
       inTransaction = false;
       const all = Array.isArray(results) ? results : [results];
       return { rows: (all[statements.length]?.rows ?? []) as R[] };
@@ -344,7 +349,7 @@ export async function readStatement<R>(
   bindings: readonly Knex.RawBinding[] = [],
 ): Promise<R[]> {
   if (db.mode !== 'server') throw new Error('readStatement needs a server');
-  const native = nativeForm(db, sql, bindings);
+  const native = await nativeForm(db, sql, bindings);
   const values = native.values.map((value): PreparedValue => (Buffer.isBuffer(value) ? `\\x${value.toString('hex')}` : value));
   const pool = sessionPool(db.knex);
   const connection = (await pool.acquireConnection().catch((error: unknown) => {
