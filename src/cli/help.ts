@@ -1,4 +1,4 @@
-import { displayWidth, wrapText } from '../render/table.js';
+import { displayWidth, wrapText } from '../render/text.js';
 
 /**
  * Help text fitted to `width` columns, whatever its source wrote: prose (runs of lines that start

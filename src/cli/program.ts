@@ -9,7 +9,7 @@ import type { ServiceWarning } from '../services/warnings.js';
 import { createShiptrack, type Shiptrack } from '../shiptrack.js';
 import { addGlobalOptions } from './globals.js';
 import { fitHelp } from './help.js';
-import { fitProse } from '../render/table.js';
+import { fitProse } from '../render/text.js';
 import type { Output } from './output.js';
 
 export interface CommandContext {

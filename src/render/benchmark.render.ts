@@ -12,7 +12,8 @@ import type {
 import type { Comparison, ComparisonRow, ComparisonVerdict } from '../services/benchmark/compare.js';
 import { formatCell } from './report.render.js';
 import type { Style } from './style.js';
-import { fitProse, renderTable, type Column } from './table.js';
+import { renderTable, type Column } from './table.js';
+import { fitProse } from './text.js';
 
 /**
  * Benchmark runs as a terminal summary, a Markdown performance report with SVG plots, and a

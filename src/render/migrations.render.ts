@@ -8,7 +8,8 @@ import type {
 import { formatBytes } from '../domain/units.js';
 import type { LintResult } from '../services/migration-lint.js';
 import type { Style } from './style.js';
-import { fitProse, formatMs, formatTimestamp, renderTable } from './table.js';
+import { formatMs, formatTimestamp, renderTable } from './table.js';
+import { fitProse } from './text.js';
 
 function stateText(state: MigrationStatus['state'], style: Style): string {
   switch (state) {

@@ -12,7 +12,8 @@ import type {
 import { formatBytes } from '../domain/units.js';
 import { formatDuration } from '../options.js';
 import type { Style } from './style.js';
-import { fitProse, renderTable, type Column } from './table.js';
+import { renderTable, type Column } from './table.js';
+import { fitProse } from './text.js';
 
 /** Reports as terminal tables, CSV and Markdown: pure functions of the report's data. */
 

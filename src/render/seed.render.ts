@@ -2,7 +2,8 @@ import type { CheckReport } from '../services/check.service.js';
 import type { SeedChanges, SeedFileRun, SeedFileState, SeedListing, SeedRunReport } from '../services/seed-files.service.js';
 import type { SeedSummary } from '../services/seed.service.js';
 import type { Style } from './style.js';
-import { fitProse, renderTable } from './table.js';
+import { renderTable } from './table.js';
+import { fitProse } from './text.js';
 
 const n = (value: number): string => Math.round(value).toLocaleString('en-US');
 

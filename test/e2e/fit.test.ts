@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { displayWidth } from '../../src/render/table.js';
+import { displayWidth } from '../../src/render/text.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { cleanEnv, cliPath, runCli, tempDir } from '../support/cli.js';
 import { testRedisUrl } from '../support/env.js';

@@ -14,7 +14,7 @@ import {
   sparkline,
 } from '../../src/render/report.render.js';
 import { plainStyle } from '../../src/render/style.js';
-import { displayWidth } from '../../src/render/table.js';
+import { displayWidth } from '../../src/render/text.js';
 import type { Finding, ReportResult } from '../../src/services/reports/report.js';
 
 const result: ReportResult = {

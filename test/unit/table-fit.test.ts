@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { scanGlobalArgs } from '../../src/cli/globals.js';
 import { loadStyles, terminalWidth } from '../../src/cli/output.js';
-import { cutText, displayWidth, fitProse, renderTable, stripAnsi, wrapText, type Column } from '../../src/render/table.js';
+import { renderTable, type Column } from '../../src/render/table.js';
+import { cutText, displayWidth, fitProse, stripAnsi, wrapText } from '../../src/render/text.js';
 
 const red = (text: string): string => `\u001b[31m${text}\u001b[39m`;
 const widest = (text: string): number => Math.max(...text.split('\n').map(displayWidth));

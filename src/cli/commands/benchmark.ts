@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fitProse } from '../../render/table.js';
+import { fitProse } from '../../render/text.js';
 import { Command, Option } from 'commander';
 import { ExitCode } from '../../errors.js';
 import type { BenchmarkOutcome } from '../../services/benchmark/benchmark.service.js';

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { ExitCode } from '../../errors.js';
-import { fitProse } from '../../render/table.js';
+import { fitProse } from '../../render/text.js';
 import { jobsOption } from '../../services/reports/registry.js';
 import { withShiptrack, type CommandContext } from '../program.js';
 
