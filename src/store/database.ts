@@ -158,7 +158,7 @@ async function pgDialectOn(driver: typeof pg): Promise<typeof Knex.Client> {
 async function openServerDatabase(config: Config, options: OpenDatabaseOptions): Promise<Database> {
   const url = requireServerUrl(config);
   const store = `PostgreSQL at ${describeServer(url)}`;
-  const [{ default: knexFactory }, { default: driver }] = await Promise.all([import('knex'), import('pg')]);
+  const [{ default: knexFactory }, { default: driver }] = await Promise.all([import('knex'), import('./pg-driver.js')]);
   const connection = pgConnectionConfig(config, driver.types, options);
   let distributed = false;
   const knex = knexFactory({

@@ -9,7 +9,7 @@ import { describeServer, pgConnectionConfig, requireServerUrl } from './database
  */
 export async function openPgClient(config: Config, applicationName = 'shiptrack'): Promise<Client> {
   const url = requireServerUrl(config);
-  const pg = (await import('pg')).default;
+  const pg = (await import('./pg-driver.js')).default;
   const settings = pgConnectionConfig(config, pg.types, { applicationName });
   // One client, one query at a time (track): a server that does not answer within the liveness
   // bound is gone, whatever the statement timeout allows a report.
