@@ -2,13 +2,15 @@
  * The whole `shiptrack track N` process (start, connect, answer, exit) against `node -e 0`,
  * measured in the same run: issue #4 asks for at most 2.5 × `node -e 0`.
  *
- *   npm run bench:track-process -- --database-url postgres://…/db --redis-url redis://…/14 --runs 30
+ *   npm run bench:track-process -- --database-url postgres://…/db --redis-url redis://…/14 --runs 30 \
+ *     [--baseline <another checkout, built>]
  *
  * The database must be migrated and seeded (the first tracking number found is used; --number
  * picks another). Each round runs every variant once, in a rotating order, with output sent to
  * /dev/null as a user's redirect would; the cache is filled (untimed) at the start of every
  * round. Prints each variant's median wall time with min–max, and its ratio to the median of
- * `node -e 0` (with the range of the same ratio taken round by round).
+ * `node -e 0` (with the range of the same ratio taken round by round). With --baseline, every
+ * variant runs in that build too, in the same rotation, and each is given against it as well.
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -21,6 +23,7 @@ interface Args {
   runs: number;
   warmup: number;
   number: string | undefined;
+  baseline: string | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -30,6 +33,7 @@ function parseArgs(argv: string[]): Args {
     runs: 30,
     warmup: 3,
     number: undefined,
+    baseline: undefined,
   };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1] ?? ''];
@@ -38,6 +42,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--runs') args.runs = Number(value);
     else if (flag === '--warmup') args.warmup = Number(value);
     else if (flag === '--number') args.number = value;
+    else if (flag === '--baseline') args.baseline = path.resolve(value, 'bin/shiptrack.js');
     else throw new Error(`unknown option ${flag}`);
   }
   if (args.databaseUrl === '') throw new Error('--database-url is required: a migrated and seeded database');
@@ -82,12 +87,21 @@ async function main(): Promise<void> {
     SHIPTRACK_REDIS_URL: args.redisUrl,
     NO_COLOR: '1',
   };
+  const commands: [string, string[]][] = [
+    ['track (cache hit)', ['track', number]],
+    ['track --json (cache hit)', ['track', number, '--json']],
+    ['track --no-cache (database)', ['track', number, '--no-cache']],
+    ['track --json --no-cache (database)', ['track', number, '--json', '--no-cache']],
+  ];
+  const builds: [string, string][] = [
+    ['', cli],
+    ...(args.baseline === undefined ? [] : [[' [baseline]', args.baseline] as [string, string]]),
+  ];
   const variants: Variant[] = [
     { name: 'node -e 0', args: ['-e', '0'] },
-    { name: 'track (cache hit)', args: [cli, 'track', number] },
-    { name: 'track --json (cache hit)', args: [cli, 'track', number, '--json'] },
-    { name: 'track --no-cache (database)', args: [cli, 'track', number, '--no-cache'] },
-    { name: 'track --json --no-cache (database)', args: [cli, 'track', number, '--json', '--no-cache'] },
+    ...commands.flatMap(([name, words]) =>
+      builds.map(([suffix, bin]): Variant => ({ name: `${name}${suffix}`, args: [bin, ...words] })),
+    ),
   ];
   const times = new Map<string, number[]>(variants.map((v) => [v.name, []]));
   // The cached answer lives 60 s: each round first asks once, untimed, so that the cache-hit
@@ -121,7 +135,18 @@ async function main(): Promise<void> {
       variant.name === 'node -e 0'
         ? ''
         : `  ${(median(values) / baseline).toFixed(2)} × node -e 0 (per round ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
-    lines.push(`  ${variant.name.padEnd(36)} ${cell.padEnd(24)}${ratio}`);
+    lines.push(`  ${variant.name.padEnd(48)} ${cell.padEnd(24)}${ratio}`);
+  }
+  if (args.baseline !== undefined) {
+    lines.push('this build against the baseline, ratio of medians (per round):');
+    for (const [name] of commands) {
+      const ours = times.get(name) ?? [];
+      const theirs = times.get(`${name} [baseline]`) ?? [];
+      const perRound = ours.map((v, round) => v / (theirs[round] ?? Number.NaN));
+      lines.push(
+        `  ${name.padEnd(48)} ${(median(ours) / median(theirs)).toFixed(2)} (${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)})`,
+      );
+    }
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

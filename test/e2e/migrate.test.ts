@@ -119,6 +119,21 @@ describe.skipIf(!inject('postgresAvailable'))('migrate on a PostgreSQL server', 
     expect(runs.map((r) => r.code)).toEqual([0, 0, 0]);
     const rows = await query<{ name: string; batch: number }>(`select name, batch from shiptrack_migrations order by name`);
     expect(rows).toEqual(shippedMigrations().map((name) => ({ name, batch: 1 })));
+
+    // Every statement trigger that keeps in_flight_packages (truncation apart) prices a key probe
+    // as cached data (migration 20261205000400), including any a later migration replaced or added.
+    const triggers = await query<{ name: string; config: string[] | null }>(
+      `select distinct p.proname as name, p.proconfig as config
+         from pg_trigger t join pg_proc p on p.oid = t.tgfoid
+        where not t.tgisinternal and t.tgtype & 1 = 0 and t.tgtype & 32 = 0 and p.prosrc like '%in_flight_packages%'
+        order by 1`,
+    );
+    expect(triggers.map((t) => t.name)).toEqual(
+      ['events', 'packages', 'shipments'].flatMap((table) =>
+        ['deleted', 'inserted', 'updated'].map((change) => `rollups_${table}_${change}`),
+      ),
+    );
+    expect(triggers.filter((t) => !(t.config ?? []).includes('random_page_cost=1.1'))).toEqual([]);
   });
 
   it('Ctrl-C during a migration exits 130, rolls it back and leaves no lock', async () => {
