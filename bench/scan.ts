@@ -1,7 +1,10 @@
 /**
  * Bulk ingest throughput of the write path (`shiptrack scan --file`).
  *
- *   npm run bench:scan -- --profile medium --scans 100000 --runs 3 --batch 1000 [--parallel 2]
+ *   npm run bench:scan -- --profile medium --scans 100000 --runs 3 [--batch 1000] [--parallel 2]
+ *
+ * --batch defaults to the CLI's own (scanLimits.defaultBatchScans, 5,000): what a user's
+ * `scan --file` runs, and what --compare-sql holds against the hand-written SQL.
  *
  * Seeds a scratch database (unless --database-url names one already seeded). For each run, reads
  * the packages still in flight (minting new labels first when there are fewer than a third of
@@ -29,6 +32,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { scanLimits } from '../src/domain/scan-input.js';
 import { allowedTransitions, type PackageStatus } from '../src/domain/status.js';
 import { formatS10 } from '../src/domain/tracking-number.js';
 import { recordScansBySql, scansAsCsv } from './scan-sql.js';
@@ -55,7 +59,7 @@ function parseArgs(argv: string[]): Args {
     profile: 'medium',
     scans: 100_000,
     runs: 3,
-    batch: 1000,
+    batch: scanLimits.defaultBatchScans,
     adminUrl: process.env.SHIPTRACK_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
     databaseUrl: undefined,
     cli: path.resolve('bin/shiptrack.js'),
