@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Knex } from 'knex';
-import type { prepareValue as pgPrepareValue } from 'pg/lib/utils.js';
+import type pgUtils from 'pg/lib/utils.js';
 import { InterruptedError, mapPostgresError } from '../errors.js';
 import { sessionPool, type Database } from './database.js';
 import { queryPrepared, type PreparedValue } from './prepared-read.js';
@@ -60,7 +60,7 @@ interface SimpleQueryClient {
   processID?: number | null;
 }
 
-let prepareValue: typeof pgPrepareValue | undefined;
+let prepareValue: (typeof pgUtils)['prepareValue'] | undefined;
 
 /**
  * `sql` in pg's `$n` form, with its knex bindings as the text pg would send for each as a parameter
@@ -71,10 +71,13 @@ async function nativeForm(
   sql: string,
   bindings: readonly Knex.RawBinding[],
 ): Promise<{ sql: string; values: (string | Buffer | null)[] }> {
-  // Imported, not required: the CLI's bundle then uses the pg it carries, not a second copy.
-  prepareValue ??= (await import('pg/lib/utils.js')).prepareValue;
+  // Imported, not required: the CLI's bundle then uses the pg it carries, not a second copy. A
+  // CommonJS module's exports are its default export, in Node as in the bundle.
+  prepareValue ??= (await import('pg/lib/utils.js')).default.prepareValue;
+  const encode = prepareValue;
+  if (typeof encode !== 'function') throw new Error("pg's prepareValue was not found in pg/lib/utils.js");
   const native = db.knex.raw(sql, bindings).toSQL().toNative();
-  return { sql: native.sql, values: (native.bindings as readonly unknown[]).map((value) => prepareValue?.(value) ?? null) };
+  return { sql: native.sql, values: (native.bindings as readonly unknown[]).map((value) => encode(value)) };
 }
 
 /**
