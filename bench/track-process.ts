@@ -124,28 +124,27 @@ async function main(): Promise<void> {
   if (fill() !== 'cache') throw new Error('the cache did not answer: is Redis configured and reachable?');
   const baseline = median(times.get('node -e 0') ?? []);
   const lines = [
-    `whole processes, tracking number ${number}, ${args.runs} rounds (+${args.warmup} warm-up); ms, median (min–max)`,
+    `whole processes, tracking number ${number}, ${args.runs} rounds (+${args.warmup} warm-up)`,
+    'ms, median (min–max); ratios: of medians (min–max of the per-round ratios)',
   ];
+  const spread = (ratios: number[]): string => `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`;
+  // Each variant on a line of its own and its figures under it: the output fits 80 columns.
   for (const variant of variants) {
     const values = times.get(variant.name) ?? [];
     const cell = medianAndSpread(values);
     // Per round as well: each process against the `node -e 0` of its own round.
     const ratios = values.map((v, round) => v / (times.get('node -e 0')?.[round] ?? Number.NaN));
     const ratio =
-      variant.name === 'node -e 0'
-        ? ''
-        : `  ${(median(values) / baseline).toFixed(2)} × node -e 0 (per round ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
-    lines.push(`  ${variant.name.padEnd(48)} ${cell.padEnd(24)}${ratio}`);
+      variant.name === 'node -e 0' ? '' : `  ${(median(values) / baseline).toFixed(2)} × node -e 0 (${spread(ratios)})`;
+    lines.push(`  ${variant.name}`, `      ${cell}${ratio}`);
   }
   if (args.baseline !== undefined) {
-    lines.push('this build against the baseline, ratio of medians (per round):');
+    lines.push('this build against the baseline:');
     for (const [name] of commands) {
       const ours = times.get(name) ?? [];
       const theirs = times.get(`${name} [baseline]`) ?? [];
       const perRound = ours.map((v, round) => v / (theirs[round] ?? Number.NaN));
-      lines.push(
-        `  ${name.padEnd(48)} ${(median(ours) / median(theirs)).toFixed(2)} (${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)})`,
-      );
+      lines.push(`  ${name.padEnd(36)} ${(median(ours) / median(theirs)).toFixed(2)} (${spread(perRound)})`);
     }
   }
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -5,7 +5,7 @@ import stringWidth from 'string-width';
  * Apart from the tables (render/table.ts) so that help and prose do not load cli-table3.
  */
 
-/** How wide a table may be; a `Style` will do. Without a width, or with `wide`, nothing is fitted. */
+/** How wide a table or prose may be; a `Style` will do. Without a width, or with `wide`, nothing is fitted. */
 export interface TableFit {
   width?: number;
   wide?: boolean;

@@ -145,8 +145,7 @@ export async function loadPgDialect(): Promise<KnexDialect> {
  * itself: the CLI is bundled with pg inside (loading it from the bundle takes ~6 ms less of every
  * `track`), and the type parsers and clients of one process then come from one copy of pg.
  */
-async function pgDialectOn(driver: typeof pg): Promise<typeof Knex.Client> {
-  const PgDialect = await loadPgDialect();
+function pgDialectOn(PgDialect: KnexDialect, driver: typeof pg): typeof Knex.Client {
   class PgDialectOnDriver extends PgDialect {
     _driver(): typeof driver {
       return driver;
@@ -158,11 +157,15 @@ async function pgDialectOn(driver: typeof pg): Promise<typeof Knex.Client> {
 async function openServerDatabase(config: Config, options: OpenDatabaseOptions): Promise<Database> {
   const url = requireServerUrl(config);
   const store = `PostgreSQL at ${describeServer(url)}`;
-  const [{ default: knexFactory }, { default: driver }] = await Promise.all([import('knex'), import('./pg-driver.js')]);
+  const [{ default: knexFactory }, { default: driver }, PgDialect] = await Promise.all([
+    import('knex'),
+    import('./pg-driver.js'),
+    loadPgDialect(),
+  ]);
   const connection = pgConnectionConfig(config, driver.types, options);
   let distributed = false;
   const knex = knexFactory({
-    client: await pgDialectOn(driver),
+    client: pgDialectOn(PgDialect, driver),
     version: '15',
     connection,
     pool: {

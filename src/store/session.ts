@@ -60,7 +60,21 @@ interface SimpleQueryClient {
   processID?: number | null;
 }
 
-let prepareValue: (typeof pgUtils)['prepareValue'] | undefined;
+type Encode = (typeof pgUtils)['prepareValue'];
+let encoder: Promise<Encode> | undefined;
+
+/**
+ * pg's own prepareValue, imported once. Imported, not required: the CLI's bundle then uses the pg
+ * it carries, not a second copy. A CommonJS module's exports are its default export, in Node as in
+ * the bundle; an encoder that is not there fails loudly rather than sending every value as NULL.
+ */
+function pgEncoder(): Promise<Encode> {
+  encoder ??= import('pg/lib/utils.js').then(({ default: utils }) => {
+    if (typeof utils.prepareValue !== 'function') throw new Error("pg's prepareValue was not found in pg/lib/utils.js");
+    return utils.prepareValue;
+  });
+  return encoder;
+}
 
 /**
  * `sql` in pg's `$n` form, with its knex bindings as the text pg would send for each as a parameter
@@ -71,11 +85,7 @@ async function nativeForm(
   sql: string,
   bindings: readonly Knex.RawBinding[],
 ): Promise<{ sql: string; values: (string | Buffer | null)[] }> {
-  // Imported, not required: the CLI's bundle then uses the pg it carries, not a second copy. A
-  // CommonJS module's exports are its default export, in Node as in the bundle.
-  prepareValue ??= (await import('pg/lib/utils.js')).default.prepareValue;
-  const encode = prepareValue;
-  if (typeof encode !== 'function') throw new Error("pg's prepareValue was not found in pg/lib/utils.js");
+  const encode = await pgEncoder();
   const native = db.knex.raw(sql, bindings).toSQL().toNative();
   return { sql: native.sql, values: (native.bindings as readonly unknown[]).map((value) => encode(value)) };
 }
