@@ -1,4 +1,5 @@
 import { UsageError } from './errors.js';
+import { formatNumber } from './domain/units.js';
 
 /**
  * The one grammar for options and settings, whoever gives them: a flag on the command line, an
@@ -61,9 +62,7 @@ export function countOption(value: OptionValue, label: string, min: number, max:
   const text = String(value).trim();
   const n = Number(text.replace(/_/g, ''));
   if (text === '' || !Number.isInteger(n) || n < min || n > max) {
-    throw new UsageError(
-      `${label}: expected a whole number from ${min.toLocaleString('en-US')} to ${max.toLocaleString('en-US')}, got "${value}"`,
-    );
+    throw new UsageError(`${label}: expected a whole number from ${formatNumber(min)} to ${formatNumber(max)}, got "${value}"`);
   }
   return n;
 }
@@ -72,7 +71,7 @@ export function countOption(value: OptionValue, label: string, min: number, max:
 export function positiveOption(value: OptionValue, label: string, max: number): number {
   const n = typeof value === 'number' ? value : Number(value.trim());
   if (String(value).trim() === '' || !Number.isFinite(n) || n <= 0 || n > max) {
-    throw new UsageError(`${label}: expected a positive number up to ${max.toLocaleString('en-US')}, got "${value}"`);
+    throw new UsageError(`${label}: expected a positive number up to ${formatNumber(max)}, got "${value}"`);
   }
   return n;
 }
@@ -141,7 +140,7 @@ export function rateOption(value: OptionValue, label: string, min: number, max: 
   const n = typeof value === 'number' ? value : match === null ? Number.NaN : Number((match[1] ?? '').replace(/_/g, ''));
   if (!Number.isFinite(n) || n < min || n > max) {
     throw new UsageError(
-      `${label}: expected operations per second from ${min.toLocaleString('en-US')} to ${max.toLocaleString('en-US')} (e.g. 500/s), got "${value}"`,
+      `${label}: expected operations per second from ${formatNumber(min)} to ${formatNumber(max)} (e.g. 500/s), got "${value}"`,
     );
   }
   return n;

@@ -1,4 +1,5 @@
 import type { Output } from './output.js';
+import { formatNumber } from '../domain/units.js';
 
 /**
  * Progress on stderr: a bar per phase on a terminal, fitted to its width, plain lines every few
@@ -36,8 +37,8 @@ export class RateWindow {
 
 export function formatRate(perSecond: number | undefined, unit: string): string {
   if (perSecond === undefined) return '';
-  if (perSecond >= 10_000) return `${Math.round(perSecond / 1000).toLocaleString('en-US')}k ${unit}/s`;
-  return `${Math.round(perSecond).toLocaleString('en-US')} ${unit}/s`;
+  if (perSecond >= 10_000) return `${formatNumber(Math.round(perSecond / 1000))}k ${unit}/s`;
+  return `${formatNumber(Math.round(perSecond))} ${unit}/s`;
 }
 
 const phaseWidth = 11;
@@ -68,7 +69,7 @@ export async function createProgress(output: Output): Promise<Progress> {
         const percent = total > 0 ? Math.floor((done / total) * 100) : 100;
         const rate = count > 0 ? formatRate(perSecond, unit) : '';
         output.info(
-          `${phase}: ${count > 0 ? `${count.toLocaleString('en-US')} ${unit}` : `${done}/${total}`} (${percent}%)${rate === '' ? '' : `, ${rate}`}`,
+          `${phase}: ${count > 0 ? `${formatNumber(count)} ${unit}` : `${done}/${total}`} (${percent}%)${rate === '' ? '' : `, ${rate}`}`,
         );
       },
       stop() {},
@@ -106,7 +107,7 @@ export async function createProgress(output: Output): Promise<Progress> {
       const remaining = total - done;
       const etaSeconds = donePerSecond !== undefined && donePerSecond > 0 ? remaining / donePerSecond : undefined;
       bar.update(done, {
-        shown: count > 0 ? `${count.toLocaleString('en-US')} ${unit}` : '',
+        shown: count > 0 ? `${formatNumber(count)} ${unit}` : '',
         speed: count > 0 ? formatRate(perSecond, unit) : '',
         eta: etaSeconds === undefined || remaining <= 0 ? '' : `ETA ${formatEta(etaSeconds)}`,
       });

@@ -1,5 +1,6 @@
 import { isPackageStatus, packageStatuses, type PackageStatus } from './status.js';
 import { parseTrackingNumber } from './tracking-number.js';
+import { formatNumber } from './units.js';
 
 /**
  * A scan as it comes from a person, a file or a program, checked against the documented limits
@@ -110,8 +111,8 @@ function checkPayload(value: unknown): Record<string, unknown> | undefined | Ref
   }
   const bytes = Buffer.byteLength(json);
   if (bytes > scanLimits.payloadBytes) {
-    const limit = scanLimits.payloadBytes.toLocaleString('en-US');
-    return new Refused(`payload is ${bytes.toLocaleString('en-US')} bytes as JSON; at most ${limit}`);
+    const limit = formatNumber(scanLimits.payloadBytes);
+    return new Refused(`payload is ${formatNumber(bytes)} bytes as JSON; at most ${limit}`);
   }
   // PostgreSQL's jsonb cannot hold U+0000 (as text or escaped).
   if (json.includes('\\u0000')) return new Refused('payload contains a NUL character (\\u0000), which JSONB cannot store');

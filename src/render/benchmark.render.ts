@@ -1,4 +1,4 @@
-import { formatBytes } from '../domain/units.js';
+import { formatBytes, formatNumber } from '../domain/units.js';
 import type {
   BenchmarkRunResult,
   ExperimentFindings,
@@ -37,23 +37,23 @@ export function formatLatency(ms: number): string {
   if (abs < 1) return ms.toFixed(3);
   if (abs < 10) return ms.toFixed(2);
   if (abs < 100) return ms.toFixed(1);
-  return Math.round(ms).toLocaleString('en-US');
+  return formatNumber(Math.round(ms));
 }
 
 function formatThroughput(perSecond: number): string {
   if (!Number.isFinite(perSecond)) return '—';
-  if (perSecond >= 100) return Math.round(perSecond).toLocaleString('en-US');
+  if (perSecond >= 100) return formatNumber(Math.round(perSecond));
   return perSecond.toFixed(perSecond >= 10 ? 1 : 2);
 }
 
 /** An open-loop rate: `200/s`, `1,000/s`, `2.5/s`. */
 function formatRate(perSecond: number): string {
-  return `${perSecond.toLocaleString('en-US', { maximumFractionDigits: 3 })}/s`;
+  return `${formatNumber(perSecond, 3)}/s`;
 }
 
 function formatSpeedup(factor: number): string {
   if (!Number.isFinite(factor) || factor <= 0) return '—';
-  if (factor >= 100) return `${Math.round(factor).toLocaleString('en-US')}×`;
+  if (factor >= 100) return `${formatNumber(Math.round(factor))}×`;
   return `${factor.toFixed(factor >= 10 ? 1 : 2)}×`;
 }
 
@@ -75,7 +75,7 @@ function formatRatio(x: number): string {
 }
 
 function formatMicros(us: number): string {
-  return us < 10 ? us.toFixed(1) : Math.round(us).toLocaleString('en-US');
+  return us < 10 ? us.toFixed(1) : formatNumber(Math.round(us));
 }
 
 function formatDuration(ms: number): string {
@@ -167,17 +167,17 @@ function wrap(text: string, width: number): string {
 function ms(value: number): string {
   if (!Number.isFinite(value)) return 'n/a';
   if (value < 10) return `${value.toFixed(2)} ms`;
-  return `${Math.round(value).toLocaleString('en-US')} ms`;
+  return `${formatNumber(Math.round(value))} ms`;
 }
 
 function seconds(valueMs: number): string {
   if (!Number.isFinite(valueMs)) return 'n/a';
-  return valueMs < 10_000 ? `${(valueMs / 1000).toFixed(1)} s` : `${Math.round(valueMs / 1000).toLocaleString('en-US')} s`;
+  return valueMs < 10_000 ? `${(valueMs / 1000).toFixed(1)} s` : `${formatNumber(Math.round(valueMs / 1000))} s`;
 }
 
 function times(x: number): string {
   if (!Number.isFinite(x)) return 'n/a';
-  if (x >= 10) return `${Math.round(x).toLocaleString('en-US')}×`;
+  if (x >= 10) return `${formatNumber(Math.round(x))}×`;
   return x >= 1 ? `${x.toFixed(1)}×` : `${x.toFixed(2)}×`;
 }
 
@@ -186,7 +186,7 @@ function bytes(n: number): string {
 }
 
 const percent = (f: number): string => (Number.isFinite(f) ? `${(f * 100).toFixed(f < 0.1 ? 1 : 0)}%` : 'n/a');
-const count = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+const count = (n: number): string => (Number.isFinite(n) ? formatNumber(Math.round(n)) : 'n/a');
 
 /** "a", "a and b", "a, b and c". */
 function joinAnd(items: readonly string[]): string {
@@ -886,7 +886,7 @@ function logAxis(values: readonly number[]): LogAxis {
 }
 
 function tickLabel(ms: number): string {
-  return ms.toLocaleString('en-US', { maximumFractionDigits: 6 });
+  return formatNumber(ms, 6);
 }
 
 interface PlotSeries {

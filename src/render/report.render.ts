@@ -9,7 +9,7 @@ import type {
   ReportRow,
   ReportTable,
 } from '../services/reports/report.js';
-import { formatBytes } from '../domain/units.js';
+import { formatBytes, formatNumber } from '../domain/units.js';
 import { formatDuration } from '../options.js';
 import type { Style } from './style.js';
 import { renderTable, type Column } from './table.js';
@@ -58,9 +58,9 @@ export function formatCell(kind: ColumnKind, value: CellValue | undefined): stri
   if (Array.isArray(value)) return kind === 'spark' ? sparkline(value) : value.join(' ');
   switch (kind) {
     case 'integer':
-      return isNumber(value) ? Math.round(value).toLocaleString('en-US') : String(value);
+      return isNumber(value) ? formatNumber(Math.round(value)) : String(value);
     case 'decimal':
-      return isNumber(value) ? value.toLocaleString('en-US', { maximumFractionDigits: 3 }) : String(value);
+      return isNumber(value) ? formatNumber(value, 3) : String(value);
     case 'percent':
       return isNumber(value) ? `${(value * 100).toFixed(1)} %` : String(value);
     case 'hours':
@@ -251,7 +251,7 @@ const findingSentences: Record<string, Sentence> = {
   sequence_exhaustion: (s, f) =>
     `sequence ${s} has used ${percent(f, 'share')} of its range (${count(f, 'last_value')} of ${count(f, 'limit')}` +
     `${figure(f, 'column') === '' ? '' : `, feeding ${figure(f, 'column')} ${figure(f, 'column_type')}`})` +
-    `${typeof f.days_left === 'number' ? `, about ${Math.round(f.days_left).toLocaleString('en-US')} days left at the rate since statistics began` : ''} — ` +
+    `${typeof f.days_left === 'number' ? `, about ${formatNumber(Math.round(f.days_left))} days left at the rate since statistics began` : ''} — ` +
     `alter the column to bigint${figure(f, 'column') === '' ? '' : ` (alter table … alter column … type bigint rewrites the table: plan it)`}`,
   foreign_key_without_index: (s, f) =>
     `foreign key ${s} on ${figure(f, 'table')} (${figure(f, 'columns')}) → ${figure(f, 'referenced')} has no index on its columns: ` +

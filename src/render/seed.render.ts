@@ -4,8 +4,9 @@ import type { SeedSummary } from '../services/seed.service.js';
 import type { Style } from './style.js';
 import { renderTable } from './table.js';
 import { fitProse } from './text.js';
+import { formatNumber } from '../domain/units.js';
 
-const n = (value: number): string => Math.round(value).toLocaleString('en-US');
+const n = (value: number): string => formatNumber(Math.round(value));
 
 /** Prose at the terminal's width, painted line by line. */
 function prose(text: string, style: Style, paint: (line: string) => string = (line) => line): string[] {

@@ -15,9 +15,22 @@ export interface TableFit {
 const ansiPattern = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)/g;
 // eslint-disable-next-line no-control-regex
 const tokenPattern = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)|[\s\S]/gu;
-/** A character's columns, as cli-table3 (which draws the tables) counts them: one measure for both. */
+const widths = new Map<string, number>();
+
+/**
+ * A character's columns, as cli-table3 (which draws the tables) counts them: one measure for both.
+ * Printable ASCII is one column without asking string-width (a call strips colour codes and scans
+ * for emoji: measuring every character of a table that way took ~10 ms); others are asked once.
+ */
 function charWidth(char: string): number {
-  return stringWidth(char);
+  const code = char.charCodeAt(0);
+  if (char.length === 1 && code >= 0x20 && code < 0x7f) return 1;
+  let width = widths.get(char);
+  if (width === undefined) {
+    width = stringWidth(char);
+    widths.set(char, width);
+  }
+  return width;
 }
 
 const isAnsi = (token: string): boolean => token.length > 1 && token.startsWith('\u001b');

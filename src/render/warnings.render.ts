@@ -1,4 +1,5 @@
 import type { ServiceWarning } from '../services/warnings.js';
+import { formatNumber } from '../domain/units.js';
 
 /** A warning as the one line the CLI prints after `warning:`. */
 export function describeWarning(warning: ServiceWarning): string {
@@ -11,6 +12,6 @@ export function describeWarning(warning: ServiceWarning): string {
         `applies it when it answers again; otherwise cached answers expire within ${Math.round(warning.ttlMs / 1000)} s`
       );
     case 'documents_waiting':
-      return `raw scans wait in the outbox: MongoDB did not take them (${warning.reason}); ${warning.waiting.toLocaleString('en-US')} waiting, \`shiptrack outbox drain\` delivers them`;
+      return `raw scans wait in the outbox: MongoDB did not take them (${warning.reason}); ${formatNumber(warning.waiting)} waiting, \`shiptrack outbox drain\` delivers them`;
   }
 }

@@ -18,9 +18,10 @@ import type { Config } from '../config.js';
 import { countOption, durationOption, type OptionValue } from '../options.js';
 import type { LintInput, LintResult } from './migration-lint.js';
 import { quoteIdent } from '../store/copy.js';
-import { loadPgDialect, type Database } from '../store/database.js';
-import type { Resources } from '../store/resources.js';
+import type { Database } from '../store/database.js';
+import type { ReadRows, Resources } from '../store/resources.js';
 import { withSession } from '../store/session.js';
+import { compareText } from '../domain/units.js';
 
 /**
  * A migration runner over knex, for what knex's own migrator lacks: checksums of applied files,
@@ -276,18 +277,14 @@ async function ensureHistoryTable(q: Knex | Knex.Transaction, conn: unknown): Pr
   await q.raw(`alter table ${migrationTable} add column if not exists lint_accepted jsonb`).connection(conn);
 }
 
-async function readHistory(knex: Knex, conn?: unknown): Promise<HistoryRow[]> {
-  const exists = knex.raw<{ rows: { table: string | null }[] }>(`select to_regclass(?) as "table"`, [migrationTable]);
-  const found = await (conn === undefined ? exists : exists.connection(conn));
-  if (found.rows[0]?.table == null) return [];
-  const query = knex.raw<{ rows: HistoryRow[] }>(
-    `select name, batch, applied_at, checksum, duration_ms from ${migrationTable} order by id`,
-  );
-  return (await (conn === undefined ? query : query.connection(conn))).rows;
+async function readHistory(read: ReadRows): Promise<HistoryRow[]> {
+  const found = await read<{ table: string | null }>(`select to_regclass('${migrationTable}') as "table"`);
+  if (found[0]?.table == null) return [];
+  return read<HistoryRow>(`select name, batch, applied_at, checksum, duration_ms from ${migrationTable} order by id`);
 }
 
-async function findInvalidIndexes(knex: Knex, conn?: unknown): Promise<InvalidIndex[]> {
-  const query = knex.raw<{ rows: InvalidIndex[] }>(
+async function findInvalidIndexes(read: ReadRows): Promise<InvalidIndex[]> {
+  return read<InvalidIndex>(
     `select n.nspname as schema, t.relname as "table", i.relname as index
        from pg_index x
        join pg_class i on i.oid = x.indexrelid
@@ -296,7 +293,14 @@ async function findInvalidIndexes(knex: Knex, conn?: unknown): Promise<InvalidIn
       where not x.indisvalid and n.nspname not in ('pg_catalog', 'information_schema')
       order by 1, 2, 3`,
   );
-  return (await (conn === undefined ? query : query.connection(conn))).rows;
+}
+
+/** Statements through knex: on the connection a migration run holds (its advisory lock's), or the pool's. */
+function readOn(knex: Knex, conn?: unknown): ReadRows {
+  return async <Row>(sql: string) => {
+    const query = knex.raw<{ rows: Row[] }>(sql);
+    return (await (conn === undefined ? query : query.connection(conn))).rows;
+  };
 }
 
 function combine(files: MigrationFile[], history: HistoryRow[]): MigrationStatus[] {
@@ -324,14 +328,18 @@ function combine(files: MigrationFile[], history: HistoryRow[]): MigrationStatus
       durationMs: row.duration_ms,
     });
   }
-  return statuses.sort((a, b) => a.name.localeCompare(b.name));
+  return statuses.sort((a, b) => compareText(a.name, b.name));
 }
 
 /** Applied, pending, changed and missing migrations, and indexes left invalid by failed builds. */
-export async function getMigrationStatus(db: Database, options: MigratorOptions): Promise<MigrationReport> {
+export function getMigrationStatus(db: Database, options: MigratorOptions): Promise<MigrationReport> {
+  return statusFrom(readOn(db.knex), options);
+}
+
+async function statusFrom(read: ReadRows, options: MigratorOptions): Promise<MigrationReport> {
   const files = listMigrationFiles(options);
   try {
-    const [history, invalidIndexes] = await Promise.all([readHistory(db.knex), findInvalidIndexes(db.knex)]);
+    const [history, invalidIndexes] = await Promise.all([readHistory(read), findInvalidIndexes(read)]);
     const migrations = combine(files, history);
     return {
       migrations,
@@ -556,7 +564,7 @@ export async function migrateUp(db: Database, options: MigratorOptions, count = 
   const files = listMigrationFiles(options);
   return withMigrationLock(db, options, async (conn) => {
     await ensureHistoryTable(db.knex, conn);
-    const history = await readHistory(db.knex, conn);
+    const history = await readHistory(readOn(db.knex, conn));
     const statuses = combine(files, history);
     assertNoDrift(statuses);
     const pending = files.filter((f) => !history.some((h) => h.name === f.name)).slice(0, count);
@@ -587,7 +595,7 @@ export async function migrateDown(db: Database, options: MigratorOptions, scope:
   const files = listMigrationFiles(options);
   return withMigrationLock(db, options, async (conn) => {
     await ensureHistoryTable(db.knex, conn);
-    const history = await readHistory(db.knex, conn);
+    const history = await readHistory(readOn(db.knex, conn));
     assertNoDrift(combine(files, history));
     const targets = revertTargets(history, scope);
     const batches = [...new Set(targets.map((t) => t.batch))].sort((x, y) => x - y);
@@ -621,7 +629,7 @@ export async function dryRunDown(db: Database, options: MigratorOptions, scope: 
 async function dryRun(db: Database, options: MigratorOptions, plan: 'latest' | RollbackScope): Promise<DryRunResult> {
   const files = listMigrationFiles(options);
   return withMigrationLock(db, options, async (conn) => {
-    const history = await readHistory(db.knex, conn);
+    const history = await readHistory(readOn(db.knex, conn));
     assertNoDrift(combine(files, history));
     const direction = plan === 'latest' ? 'up' : 'down';
     const chosen =
@@ -679,7 +687,7 @@ function inlineBindings(knex: Knex, sql: string, bindings: unknown[] | undefined
 
 /** A knex that records SQL instead of sending it; reads return no rows. */
 async function createRecordingKnex(statements: string[]): Promise<Knex> {
-  const [{ default: knexFactory }, PgClient] = await Promise.all([import('knex'), loadPgDialect()]);
+  const { knex: knexFactory, PgDialect: PgClient } = await import('../store/knex-driver.js');
   class RecordingClient extends PgClient {
     override acquireConnection(): Promise<never> {
       return Promise.resolve({} as never);
@@ -729,7 +737,7 @@ export async function lintFiles(db: Database, files: readonly MigrationFile[]): 
 /** The pending migrations, linted: what `latest` checks before it applies anything. */
 export async function lintPending(db: Database, options: MigratorOptions): Promise<LintResult> {
   const files = listMigrationFiles(options);
-  const applied = new Set((await readHistory(db.knex)).map((h) => h.name));
+  const applied = new Set((await readHistory(readOn(db.knex))).map((h) => h.name));
   return lintFiles(
     db,
     files.filter((f) => !applied.has(f.name)),
@@ -988,7 +996,7 @@ export async function revertMigrations(
 /** `migrate status`: each migration's state, and invalid indexes left by interrupted builds. */
 export async function readMigrationStatus(resources: Resources, request: MigrateRequest = {}): Promise<MigrationReport> {
   const migrator = migratorFor(request, resources.config);
-  return getMigrationStatus(await resources.database(), migrator);
+  return statusFrom(await resources.readRows(), migrator);
 }
 
 /** The record of deliberate changes to the history: repairs and baselines, with who and why. */
@@ -1041,7 +1049,7 @@ export async function repairMigrations(
 ): Promise<{ repaired: HistoryChange[] }> {
   const reason = checkReason(request.reason);
   return withMigrationLock(db, options, async (conn) => {
-    const statuses = combine(listMigrationFiles(options), await readHistory(db.knex, conn));
+    const statuses = combine(listMigrationFiles(options), await readHistory(readOn(db.knex, conn)));
     const wanted = request.names === undefined || request.names.length === 0 ? undefined : new Set(request.names);
     for (const name of wanted ?? []) {
       const status = statuses.find((m) => m.name === name);
@@ -1052,7 +1060,7 @@ export async function repairMigrations(
       if (status.state !== 'changed')
         throw new UsageError(`${name} is ${status.state}: only a changed migration can be repaired`);
     }
-    const history = new Map((await readHistory(db.knex, conn)).map((r) => [r.name, r.checksum.trim()]));
+    const history = new Map((await readHistory(readOn(db.knex, conn))).map((r) => [r.name, r.checksum.trim()]));
     const changed = statuses.filter((m) => m.state === 'changed' && (wanted === undefined || wanted.has(m.name)));
     await ensureRepairTable(db.knex, conn);
     const repaired: HistoryChange[] = [];
@@ -1090,7 +1098,7 @@ export async function baselineMigrations(
     const end = request.through === undefined ? files.length - 1 : files.findIndex((f) => f.name === request.through);
     if (end < 0) throw new UsageError(`--through: no migration ${request.through ?? ''} (shiptrack migrate status lists them)`);
     await ensureHistoryTable(db.knex, conn);
-    if ((await readHistory(db.knex, conn)).length > 0) {
+    if ((await readHistory(readOn(db.knex, conn))).length > 0) {
       throw new ConflictError(
         'migrations_recorded',
         'this database has migrations recorded already: baseline is for one that has none',

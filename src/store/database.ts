@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import type pg from 'pg';
+import type { PgDialect as KnexPgDialect } from './knex-driver.js';
 import type { Config } from '../config.js';
 import { mapPostgresError, UnavailableError } from '../errors.js';
 import { redactUrl } from '../redact.js';
@@ -131,21 +132,12 @@ interface PgSocketOwner {
   connection?: { stream?: { destroy(error?: Error): void } };
 }
 
-// knex ships its dialects untyped; the path is a variable so TypeScript does not look for types.
-const pgDialectModule = 'knex/lib/dialects/postgres/index.js';
-
-/** knex's PostgreSQL dialect, to extend (a dialect class is what knex's `client` option takes). */
-export type KnexDialect = new (config: Knex.Config) => Knex.Client;
-export async function loadPgDialect(): Promise<KnexDialect> {
-  return ((await import(pgDialectModule)) as { default: KnexDialect }).default;
-}
-
 /**
  * knex's PostgreSQL dialect on the `pg` this module loaded, rather than the one knex requires by
  * itself: the CLI is bundled with pg inside (loading it from the bundle takes ~6 ms less of every
  * `track`), and the type parsers and clients of one process then come from one copy of pg.
  */
-function pgDialectOn(PgDialect: KnexDialect, driver: typeof pg): typeof Knex.Client {
+function pgDialectOn(PgDialect: typeof KnexPgDialect, driver: typeof pg): typeof Knex.Client {
   class PgDialectOnDriver extends PgDialect {
     _driver(): typeof driver {
       return driver;
@@ -157,10 +149,9 @@ function pgDialectOn(PgDialect: KnexDialect, driver: typeof pg): typeof Knex.Cli
 async function openServerDatabase(config: Config, options: OpenDatabaseOptions): Promise<Database> {
   const url = requireServerUrl(config);
   const store = `PostgreSQL at ${describeServer(url)}`;
-  const [{ default: knexFactory }, { default: driver }, PgDialect] = await Promise.all([
-    import('knex'),
+  const [{ knex: knexFactory, PgDialect }, { default: driver }] = await Promise.all([
+    import('./knex-driver.js'),
     import('./pg-driver.js'),
-    loadPgDialect(),
   ]);
   const connection = pgConnectionConfig(config, driver.types, options);
   let distributed = false;

@@ -170,9 +170,9 @@ async function openPglite(config: Config, options: EmbeddedOptions): Promise<{ p
 }
 
 export async function openEmbeddedDatabase(config: Config, options: EmbeddedOptions = {}): Promise<Database> {
-  const [{ pglite, lock }, { default: knexFactory }, { default: ClientPgLite }] = await Promise.all([
+  const [{ pglite, lock }, { knex: knexFactory }, { default: ClientPgLite }] = await Promise.all([
     openPglite(config, options),
-    import('knex'),
+    import('./knex-driver.js'),
     import('knex-pglite'),
   ]);
   const knex = knexFactory({

@@ -1,5 +1,6 @@
 import type { Client } from 'pg';
 import { UnavailableError } from '../errors.js';
+import { formatNumber } from '../domain/units.js';
 
 /**
  * Is the server still there? A frozen PostgreSQL keeps its sockets open and the kernel keeps
@@ -37,7 +38,7 @@ export function startWatchdog(options: WatchdogOptions): Watchdog {
     if (stopped) return;
     stopped = true;
     clearInterval(timer);
-    const seconds = (options.timeoutMs / 1000).toLocaleString('en-US');
+    const seconds = formatNumber(options.timeoutMs / 1000);
     options.onDead(
       new UnavailableError(options.store, `${options.store} stopped answering: no reply to a liveness check for ${seconds} s`, {
         hint: 'the server is frozen, overloaded or cut off; the work in flight was abandoned and its transaction rolls back (SHIPTRACK_LIVENESS_TIMEOUT)',

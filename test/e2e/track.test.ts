@@ -82,11 +82,11 @@ describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))('trac
       // What each path loads: never the MongoDB driver, the prompt library, the seeder's or the
       // benchmark's packages, nor knex (one query needs only pg); a cache hit not even pg.
       // Packages by folder; our own modules by the name of their chunk in the bundle (dist/cli/chunks),
-      // pg (bundled) by the chunk of store/pg-driver.ts.
+      // pg and knex (bundled) by the chunks of store/pg-driver.ts and store/knex-driver.ts.
       const neverLoaded = new RegExp(
         [
           String.raw`node_modules/(mongodb|@inquirer|knex|@electric-sql|pg-copy-streams|hdr-histogram-js)/`,
-          String.raw`dist/cli/chunks/(seed|seed\.service|seed\.render|benchmark|benchmark\.service|benchmark\.render|scenarios|experiments|harness|prompts|progress|cli-progress|mongo-document-store|embedded)-[A-Z0-9]+\.js$`,
+          String.raw`dist/cli/chunks/(knex-driver|seed|seed\.service|seed\.render|benchmark|benchmark\.service|benchmark\.render|scenarios|experiments|harness|prompts|progress|cli-progress|mongo-document-store|embedded)-[A-Z0-9]+\.js$`,
         ].join('|'),
       );
       const hitImports = recordImports();

@@ -3,6 +3,7 @@ import { ExitCode } from '../../errors.js';
 import { fitProse } from '../../render/text.js';
 import { jobsOption } from '../../services/reports/registry.js';
 import { withShiptrack, type CommandContext } from '../program.js';
+import { formatNumber } from '../../domain/units.js';
 
 export function checkCommand(context: CommandContext): Command {
   return new Command('check')
@@ -44,7 +45,7 @@ export function checkCommand(context: CommandContext): Command {
         ]);
         const { repair } = report;
         if (repair !== undefined) {
-          const n = (value: number): string => value.toLocaleString('en-US');
+          const n = (value: number): string => formatNumber(value);
           const line =
             `rollups rebuilt in ${(repair.elapsedMs / 1000).toFixed(1)} s: ${n(repair.differed.inFlight)} in-flight rows, ` +
             `${n(repair.differed.statusCounts)} status groups, ${n(repair.differed.laneCounts)} state lane days, ` +

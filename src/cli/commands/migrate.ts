@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { ExitCode, UsageError } from '../../errors.js';
 import type { MigrateRequest, RevertPlan } from '../../services/migrations.service.js';
 import { infoFitted, withShiptrack, type CommandContext } from '../program.js';
+import { formatNumber } from '../../domain/units.js';
 
 interface RunOptions {
   lockWait?: string;
@@ -18,7 +19,7 @@ function describePlan(plan: RevertPlan): string {
   const drops =
     plan.drops.length === 0
       ? 'it drops no table'
-      : `it drops ${plan.drops.map((d) => `${d.table} (${d.rows.toLocaleString('en-US')} rows)`).join(', ')}`;
+      : `it drops ${plan.drops.map((d) => `${d.table} (${formatNumber(d.rows)} rows)`).join(', ')}`;
   return `${plan.migrations.length} migration(s) of ${batches}; ${drops}`;
 }
 

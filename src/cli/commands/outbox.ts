@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { ExitCode } from '../../errors.js';
 import { withShiptrack, type CommandContext } from '../program.js';
+import { formatNumber } from '../../domain/units.js';
 
 export function outboxCommand(context: CommandContext): Command {
   const outbox = new Command('outbox').description(
@@ -14,7 +15,7 @@ export function outboxCommand(context: CommandContext): Command {
           const result = await shiptrack.outbox.drain();
           context.output.result(result, (style) =>
             [
-              `${style.ok('delivered')} ${result.delivered.toLocaleString('en-US')}, waiting ${result.remaining.toLocaleString('en-US')}`,
+              `${style.ok('delivered')} ${formatNumber(result.delivered)}, waiting ${formatNumber(result.remaining)}`,
               ...(result.error === null ? [] : [style.bad(`delivery failed: ${result.error}`)]),
             ].join('\n'),
           );
@@ -29,7 +30,7 @@ export function outboxCommand(context: CommandContext): Command {
         context.output.result(status, (style) =>
           status.waiting === 0
             ? style.ok('outbox empty: every document was delivered')
-            : `${status.waiting.toLocaleString('en-US')} waiting, oldest from ${status.oldest?.toISOString() ?? '—'}` +
+            : `${formatNumber(status.waiting)} waiting, oldest from ${status.oldest?.toISOString() ?? '—'}` +
               (status.lastError === null ? '' : `\n${style.bad(`last error: ${status.lastError}`)}`),
         );
       });

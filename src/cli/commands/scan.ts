@@ -7,6 +7,7 @@ import { ExitCode, UsageError } from '../../errors.js';
 import { countOption } from '../../options.js';
 import type { FieldLabels } from '../../services/scan.service.js';
 import { printWarnings, withShiptrack, type CommandContext } from '../program.js';
+import { formatNumber } from '../../domain/units.js';
 
 interface ScanOptions {
   status?: string;
@@ -61,8 +62,8 @@ export function scanCommand(context: CommandContext): Command {
     )
     .option(
       '--batch <n>',
-      `bulk: scans per transaction (1–${scanLimits.batchScans.toLocaleString('en-US')}; ` +
-        `default ${scanLimits.defaultBatchScans.toLocaleString('en-US')})`,
+      `bulk: scans per transaction (1–${formatNumber(scanLimits.batchScans)}; ` +
+        `default ${formatNumber(scanLimits.defaultBatchScans)})`,
     )
     .option(
       '--parallel <n>',
@@ -158,7 +159,7 @@ async function scanFile(context: CommandContext, file: string, options: ScanOpti
     const s = summary;
     context.output.result(s, (style) =>
       [
-        `${s.lines.toLocaleString('en-US')} scans in ${s.seconds.toFixed(1)} s (${Math.round(s.scansPerSecond).toLocaleString('en-US')}/s): ` +
+        `${formatNumber(s.lines)} scans in ${s.seconds.toFixed(1)} s (${formatNumber(Math.round(s.scansPerSecond))}/s): ` +
           `${style.ok(`${s.accepted} accepted`)}, ${s.duplicate} duplicate, ${s.outOfOrder} out of order, ` +
           `${s.afterFinal} after a final status, ${s.rejected > 0 ? style.bad(`${s.rejected} rejected`) : '0 rejected'}`,
         ...s.rejections.map((r) => `  line ${r.line}: ${r.reason}`),

@@ -3,6 +3,7 @@ import { profileNames } from '../../domain/seed/profiles.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import type { SeedMode, SeedTable } from '../../services/seed.service.js';
 import { printWarnings, withShiptrack, type CommandContext } from '../program.js';
+import { formatNumber } from '../../domain/units.js';
 
 interface SeedCliOptions {
   profile: string;
@@ -23,7 +24,7 @@ function confirmEraseAt(context: CommandContext) {
   return async (rows: Record<SeedTable, number>): Promise<boolean> => {
     const what = Object.entries(rows)
       .filter(([, n]) => n > 0)
-      .map(([table, n]) => `${n.toLocaleString('en-US')} ${table}`)
+      .map(([table, n]) => `${formatNumber(n)} ${table}`)
       .join(', ');
     if (!process.stdin.isTTY || !context.output.stderrIsTTY()) {
       throw new UsageError(`--truncate would erase ${what}; pass --yes to confirm when not at a terminal`);

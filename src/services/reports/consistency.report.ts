@@ -16,6 +16,7 @@ import {
   type ReportRow,
   type ReportTable,
 } from './report.js';
+import { formatNumber } from '../../domain/units.js';
 
 /**
  * `report consistency`: what the write path promises, proven over the data (the `check`
@@ -163,7 +164,7 @@ function documentsTable(
   outbox: OutboxStatus,
   documents: { sampled: number; linked: number; mismatching: number },
 ): ReportTable {
-  const count = (n: number): string => n.toLocaleString('en-US');
+  const count = (n: number): string => formatNumber(n);
   return {
     name: 'documents',
     title: `Documents (${kind})`,

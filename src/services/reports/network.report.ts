@@ -18,6 +18,7 @@ import {
   type ReportResult,
   type ReportRow,
 } from './report.js';
+import { formatNumber, compareText } from '../../domain/units.js';
 
 /** Reports about the network: lanes (origin → destination), facilities and exceptions. */
 
@@ -465,7 +466,7 @@ export async function runLanesReport(db: Database, options: LanesOptions & { fro
             late: shipments - onTime,
             lateness: buckets,
           },
-          caption: `${(totals?.ranked_lanes ?? 0).toLocaleString('en-US')} of ${(totals?.all_lanes ?? 0).toLocaleString('en-US')} lanes have at least ${options.minShipments} ${options.minShipments === 1 ? 'delivery' : 'deliveries'} (--min-shipments); showing ${rows.length}`,
+          caption: `${formatNumber(totals?.ranked_lanes ?? 0)} of ${formatNumber(totals?.all_lanes ?? 0)} lanes have at least ${options.minShipments} ${options.minShipments === 1 ? 'delivery' : 'deliveries'} (--min-shipments); showing ${rows.length}`,
         },
       ],
       notes: [note('late_deliveries_only', { buckets: lateBuckets.map((b) => b.label).join(', ') })],
@@ -613,7 +614,7 @@ export async function runFacilitiesReport(
             exceptions: sum((f) => f.exceptions),
             failed_attempts: sum((f) => f.failed_attempts),
           },
-          caption: `showing ${rows.length} of ${counts.length.toLocaleString('en-US')} facilities with scans that day`,
+          caption: `showing ${rows.length} of ${formatNumber(counts.length)} facilities with scans that day`,
         },
       ],
       notes: [note('dwell')],
@@ -696,7 +697,7 @@ const countsInDatabase = (problems: string): string => `
 
 /** The most frequent reason, ties to the first by name; null when none was recorded. */
 function topReason(counts: ReadonlyMap<string, number>): [string, number] | undefined {
-  return [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0];
+  return [...counts.entries()].sort((a, b) => b[1] - a[1] || compareText(a[0], b[0]))[0];
 }
 
 function countsFromRows(rows: readonly ExceptionCountRow[]): ExceptionCounts {
@@ -878,14 +879,14 @@ export async function runExceptionsReport(
       packages: f.packages,
       top_reason: f.topReason === null ? null : `${f.topReason} (${f.topCount})`,
     }))
-    .sort((a, b) => b.total - a.total || String(a.location).localeCompare(String(b.location)));
+    .sort((a, b) => b.total - a.total || compareText(String(a.location), String(b.location)));
   const reasonRows: ReportRow[] = counts.reasons
     .map((r) => ({ reason: r.reason, exceptions: r.exceptions, failed_attempts: r.failed, total: r.exceptions + r.failed }))
     .sort(
       (a, b) =>
         (a.reason === 'not recorded' ? 1 : 0) - (b.reason === 'not recorded' ? 1 : 0) ||
         b.total - a.total ||
-        a.reason.localeCompare(b.reason),
+        compareText(a.reason, b.reason),
     )
     .map((r) => ({ ...r, share: counts.events === 0 ? 0 : r.total / counts.events }));
   const { exceptions, recorded } = counts;
@@ -925,7 +926,7 @@ export async function runExceptionsReport(
             { key: 'top_reason', header: 'top reason', kind: 'text', priority: 2 },
           ],
           rows: facilityRows.slice(0, options.limit),
-          caption: `showing ${Math.min(options.limit, facilityRows.length)} of ${facilityRows.length.toLocaleString('en-US')} facilities`,
+          caption: `showing ${Math.min(options.limit, facilityRows.length)} of ${formatNumber(facilityRows.length)} facilities`,
         },
       ],
       notes: [note('reasons_recorded', { recorded, events: counts.events })],

@@ -14,6 +14,7 @@ import {
   type ReportResult,
   type ReportRow,
 } from './report.js';
+import { formatNumber, compareText } from '../../domain/units.js';
 
 /** Reports about packages: where they stand (status), what is late (overdue), what went quiet (stale). */
 
@@ -47,7 +48,7 @@ export async function runStatusReport(db: Database, options: ReportOptions): Pro
   );
   const total = read.value.reduce((sum, r) => sum + r.packages, 0);
   const rows: ReportRow[] = read.value
-    .sort((a, b) => b.packages - a.packages || a.status.localeCompare(b.status))
+    .sort((a, b) => b.packages - a.packages || compareText(a.status, b.status))
     .map((r) => ({
       status: r.status,
       final: terminalStatuses.has(r.status as never),
@@ -291,7 +292,7 @@ export async function runOverdueReport(db: Database, options: ReportOptions & { 
             { key: 'last_location', header: 'last seen at', kind: 'text', priority: 2 },
           ],
           rows,
-          caption: `showing ${rows.length.toLocaleString('en-US')} of ${total.toLocaleString('en-US')}`,
+          caption: `showing ${formatNumber(rows.length)} of ${formatNumber(total)}`,
         },
       ],
     },
@@ -359,7 +360,7 @@ export async function runStaleReport(
   const { statuses, packages } = read.value;
   const total = statuses.reduce((sum, r) => sum + r.packages, 0);
   const statusRows: ReportRow[] = statuses
-    .sort((a, b) => b.packages - a.packages || a.status.localeCompare(b.status))
+    .sort((a, b) => b.packages - a.packages || compareText(a.status, b.status))
     .map((r) => ({
       status: r.status,
       packages: r.packages,
@@ -402,7 +403,7 @@ export async function runStaleReport(
             { key: 'last_location', header: 'last seen at', kind: 'text', priority: 2 },
           ],
           rows,
-          caption: `showing ${rows.length.toLocaleString('en-US')} of ${total.toLocaleString('en-US')}`,
+          caption: `showing ${formatNumber(rows.length)} of ${formatNumber(total)}`,
         },
       ],
     },
@@ -641,7 +642,7 @@ export async function runCustomerReport(
             { key: 'on_time', header: 'on time', kind: 'text', priority: 2 },
           ],
           rows,
-          caption: `showing ${rows.length.toLocaleString('en-US')} of ${(sent + received).toLocaleString('en-US')}`,
+          caption: `showing ${formatNumber(rows.length)} of ${formatNumber(sent + received)}`,
         },
       ],
     },
@@ -754,7 +755,7 @@ export async function runMetadataReport(
             { key: 'share', header: 'share', kind: 'percent', priority: 2 },
           ],
           rows: counts
-            .sort((a, b) => b.packages - a.packages || a.status.localeCompare(b.status))
+            .sort((a, b) => b.packages - a.packages || compareText(a.status, b.status))
             .map((c) => ({ status: c.status, packages: c.packages, share: total === 0 ? 0 : c.packages / total })),
           totals: { status: 'total', packages: total, share: total === 0 ? 0 : 1 },
         },
@@ -773,7 +774,7 @@ export async function runMetadataReport(
             weight_kg: toNumber(r.weight),
             metadata: JSON.stringify(r.metadata),
           })),
-          caption: `showing ${rows.length.toLocaleString('en-US')} of ${total.toLocaleString('en-US')}`,
+          caption: `showing ${formatNumber(rows.length)} of ${formatNumber(total)}`,
         },
       ],
       notes: [note('metadata_matches', { matching: total, packages: all, share: all === 0 ? null : total / all })],

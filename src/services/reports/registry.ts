@@ -3,6 +3,7 @@ import { UsageError } from '../../errors.js';
 import { asOfOption, countOption, maxProofJobs, parseJobs, type OptionValue } from '../../options.js';
 import type { Resources } from '../../store/resources.js';
 import type { ReportResult } from './report.js';
+import { formatNumber } from '../../domain/units.js';
 
 /**
  * Every report, its options and how they are checked: the one registry both the CLI (which
@@ -62,7 +63,7 @@ export interface ReportDefinition {
 const limitOption = (what: string, fallback: string, max = 10_000): ReportOptionSpec => ({
   key: 'limit',
   flags: '--limit <n>',
-  description: `${what} (1–${max.toLocaleString('en-US')})`,
+  description: `${what} (1–${formatNumber(max)})`,
   default: fallback,
 });
 

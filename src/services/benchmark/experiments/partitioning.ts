@@ -15,6 +15,7 @@ import {
   type Definition,
   type Run,
 } from './harness.js';
+import { formatNumber } from '../../../domain/units.js';
 
 /**
  * Partitioning, in a scratch schema: the user's tables are only read. One run at a time owns the
@@ -259,7 +260,7 @@ async function measurePartitioning(run: Run, client: PgClient, leftoverDropped: 
     [single, parted],
   );
   run.checkAborted();
-  const events = sample.rows.toLocaleString('en-US');
+  const events = formatNumber(sample.rows);
   const one = await measureQueries(run, client, single, `one table (${events} events)`, [0.45, 0.7]);
   const many = await measureQueries(
     run,

@@ -2,6 +2,7 @@ import { readHealth, redactQuery, type HealthSnapshot } from './health.js';
 import { migrationTable } from '../../migrations.service.js';
 import { toIso, toNullableNumber, toNumber, type ReportReader } from '../report.js';
 import { findDuplicateIndexes, type Coverage, type IndexShape } from './indexes.js';
+import { compareText } from '../../../domain/units.js';
 
 /**
  * What `report db` reads, once and in one snapshot, from PostgreSQL's own statistics: server
@@ -533,7 +534,7 @@ function tableStats(rows: readonly TableRow[], bloat: readonly BloatRow[]): Tabl
         bloat: bloatByTable.get(t.relid) ?? null,
       };
     })
-    .sort((a, b) => b.tableBytes + b.indexBytes - (a.tableBytes + a.indexBytes) || a.table.localeCompare(b.table));
+    .sort((a, b) => b.tableBytes + b.indexBytes - (a.tableBytes + a.indexBytes) || compareText(a.table, b.table));
 }
 
 function vector(text: string): string[] {
@@ -588,7 +589,7 @@ function indexStats(rows: readonly IndexRow[], widths: ReadonlyMap<number, Colum
         bloat: indexBloatEstimate(i, widths.get(i.table_oid)),
       };
     })
-    .sort((a, b) => b.bytes - a.bytes || a.index.localeCompare(b.index));
+    .sort((a, b) => b.bytes - a.bytes || compareText(a.index, b.index));
 }
 
 function cacheScopes(server: ServerInfo, tables: readonly TableRow[], indexes: readonly IndexRow[]): CacheScope[] {
@@ -651,10 +652,10 @@ async function readCitus(reader: ReportReader): Promise<CitusLayout> {
       : null;
   return {
     statements,
-    nodes: [...nodes.values()].sort((a, b) => a.node.localeCompare(b.node)),
+    nodes: [...nodes.values()].sort((a, b) => compareText(a.node, b.node)),
     tables: [...tables.values()]
       .map((t) => ({ ...t, meanShardBytes: t.shards === 0 ? 0 : t.bytes / t.shards }))
-      .sort((a, b) => b.bytes - a.bytes || a.table.localeCompare(b.table)),
+      .sort((a, b) => b.bytes - a.bytes || compareText(a.table, b.table)),
   };
 }
 

@@ -1,4 +1,4 @@
-import { formatBytes } from '../../../domain/units.js';
+import { formatBytes, formatNumber } from '../../../domain/units.js';
 import { migrationTable } from '../../migrations.service.js';
 import type { ReportRow, ReportTable } from '../report.js';
 import type { DbSnapshot, ServerInfo } from './snapshot.js';
@@ -9,7 +9,7 @@ const statementTextLength = 120;
 const definitionLength = 80;
 
 function count(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
+  return formatNumber(Math.round(n));
 }
 
 function shorten(text: string | null, length: number): string {
