@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 import type { Client } from 'pg';
 import type { Config } from '../config.js';
 import { mapPostgresError } from '../errors.js';
@@ -24,4 +25,20 @@ export async function openPgClient(config: Config, applicationName = 'shiptrack'
     throw mapPostgresError(error, { store: `PostgreSQL at ${describeServer(url)}` });
   }
   return client;
+}
+
+/**
+ * Ends a plain connection once Terminate is sent and our side of the socket is closed, without
+ * waiting for the server to close its side after its backend exits (~3 ms, on the way out of every
+ * `track`). The client still hears of the close as usual, later.
+ */
+export async function closePgClient(client: Client): Promise<void> {
+  const ended = client.end().catch(() => undefined);
+  const socket = (client as unknown as { connection?: { stream?: Partial<Writable> } }).connection?.stream;
+  if (typeof socket?.once !== 'function' || socket.writableFinished === true) return ended;
+  const sent = new Promise<void>((resolve) => {
+    socket.once?.('finish', resolve);
+    socket.once?.('close', resolve);
+  });
+  await Promise.race([ended, sent]);
 }

@@ -146,7 +146,9 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
           return openPgClient(config);
         },
         async (client) => {
-          await client?.end();
+          if (client === undefined) return;
+          const { closePgClient } = await import('./pg-client.js');
+          await closePgClient(client);
         },
       );
       return sqlClient;
@@ -176,8 +178,11 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
     },
     replicaClients() {
       replicaClients ??= replicaRouter(async () => {
-        const [{ clientState }, { openPgClient }] = await Promise.all([import('./replicas.js'), import('./pg-client.js')]);
-        return { open: (node) => openPgClient(node.config), state: clientState, close: (client) => client.end() };
+        const [{ clientState }, { openPgClient, closePgClient }] = await Promise.all([
+          import('./replicas.js'),
+          import('./pg-client.js'),
+        ]);
+        return { open: (node) => openPgClient(node.config), state: clientState, close: closePgClient };
       });
       return replicaClients;
     },
