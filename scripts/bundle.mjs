@@ -36,6 +36,20 @@ const knexOtherDialectsLeftOut = {
   },
 };
 
+// knex brings its own copy of `debug`. In the bundle it would be a second module, which
+// cli/debug-output.ts could not reach to send `DEBUG=knex:*` output (bindings among it) through
+// the scrubber: knex is given the copy the rest of the bundle shares.
+const oneDebug = {
+  name: 'one-debug',
+  setup(bundle) {
+    bundle.onResolve({ filter: /^debug$/ }, (args) =>
+      /[\\/]node_modules[\\/]knex[\\/]/.test(args.importer)
+        ? bundle.resolve('debug', { kind: args.kind, resolveDir: process.cwd() })
+        : undefined,
+    );
+  },
+};
+
 rmSync('dist/cli', { recursive: true, force: true });
 await build({
   entryPoints: ['dist/src/cli/main.js'],
@@ -48,7 +62,7 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   logLevel: 'warning',
   external,
-  plugins: [knexOtherDialectsLeftOut],
+  plugins: [knexOtherDialectsLeftOut, oneDebug],
   // CommonJS modules in the bundle call require() for Node's own modules.
   banner: {
     js: "import { createRequire as shiptrackCreateRequire } from 'node:module'; const require = shiptrackCreateRequire(import.meta.url);",

@@ -16,10 +16,11 @@ export async function scrubDebugOutput(scrub: (text: string) => string): Promise
   const write = (...args: unknown[]): void => {
     process.stderr.write(`${scrub(format(...args))}\n`);
   };
-  // The copy the CLI bundle shares with ioredis (or ioredis's own, run from the compiled library).
+  // The copy the CLI bundle shares with ioredis and knex (scripts/bundle.mjs gives knex this one
+  // rather than its own), or ioredis's own, run from the compiled library.
   const shared = (await import('debug')).default as unknown as DebugModule;
   shared.log = write;
-  // knex brings its own version of `debug`, loaded from beside it.
+  // Run from the compiled library, knex loads its own version of `debug` from beside it.
   try {
     const fromHere = createRequire(import.meta.url);
     const fromKnex = createRequire(fromHere.resolve('knex/package.json'));

@@ -204,7 +204,9 @@ describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))('Redi
         SHIPTRACK_REDIS_URL: `redis://:${password}@127.0.0.1:${redis.port}`,
         DEBUG: '*',
       };
-      for (const args of [['doctor'], ['track', number, '--verbose'], ['report', 'status', '--json']]) {
+      // The scan's bindings carry the password: knex prints them under DEBUG=knex:bindings.
+      const scan = ['scan', number, '--status', 'in_transit', '--location', '1', '--source', `partner:${password}`];
+      for (const args of [['doctor'], ['track', number, '--verbose'], ['report', 'status', '--json'], scan]) {
         for (let i = 0; i < 3; i += 1) {
           const result = await runCli(args, { env: debugEnv });
           expect(result.stderr.length).toBeGreaterThan(0);
