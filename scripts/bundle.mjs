@@ -7,15 +7,7 @@ import { build } from 'esbuild';
 
 // Packages a command loads from node_modules when it needs them: native or WebAssembly code
 // (pg-native, PGlite), or heavy and needed by few commands only.
-const external = [
-  'pg-native',
-  'pg-protocol',
-  'pg-copy-streams',
-  '@electric-sql/pglite',
-  'mongodb',
-  '@inquirer/prompts',
-  'hdr-histogram-js',
-];
+const external = ['pg-native', 'pg-copy-streams', '@electric-sql/pglite', 'mongodb', '@inquirer/prompts', 'hdr-histogram-js'];
 
 // knex's dialects for other databases. knex loads a dialect by name only when its `client` option
 // is a string; ours is always a class (store/database.ts, store/embedded.ts), so these never load.

@@ -32,16 +32,23 @@ interface Protocol {
 // Per client: a pg Client is one server session for its whole life (it never reconnects).
 const describedBy = new WeakMap<Client, Map<string, Described>>();
 
-// Loaded synchronously on first use, so a read is queued on the client in the order it was
-// called; the embedded database never needs it (pg loads it anyway for a server).
-const requireCommonJs = createRequire(import.meta.url);
 let protocol: Protocol | undefined;
+
+/**
+ * Encodes with the serializer of the pg-protocol that pg itself uses: store/pg-driver.ts hands it
+ * over as it loads pg (in the CLI's bundle that is the one copy, inside it, rather than seven more
+ * files read from node_modules: ~5 ms of a `track`).
+ */
+export function usePgProtocol(serialize: Serialize): void {
+  protocol ??= { serialize, executeAndSync: Buffer.concat([serialize.execute(), serialize.sync()]), sync: serialize.sync() };
+}
+
+// Otherwise (a program that brought its own pg) it is loaded synchronously on first use, so a read
+// is queued on the client in the order it was called.
+const requireCommonJs = createRequire(import.meta.url);
 function loadProtocol(): Protocol {
-  if (protocol === undefined) {
-    const { serialize } = requireCommonJs('pg-protocol') as { serialize: Serialize };
-    protocol = { serialize, executeAndSync: Buffer.concat([serialize.execute(), serialize.sync()]), sync: serialize.sync() };
-  }
-  return protocol;
+  if (protocol === undefined) usePgProtocol((requireCommonJs('pg-protocol') as { serialize: Serialize }).serialize);
+  return protocol as Protocol;
 }
 
 function cacheOf(client: Client): Map<string, Described> {
