@@ -35,7 +35,7 @@ export async function openPgClient(config: Config, applicationName = 'shiptrack'
 export async function closePgClient(client: Client): Promise<void> {
   const ended = client.end().catch(() => undefined);
   const socket = (client as unknown as { connection?: { stream?: Partial<Writable> } }).connection?.stream;
-  if (typeof socket?.once !== 'function' || socket.writableFinished === true) return ended;
+  if (typeof socket?.once !== 'function' || socket.writableFinished === true || socket.destroyed === true) return ended;
   const sent = new Promise<void>((resolve) => {
     socket.once?.('finish', resolve);
     socket.once?.('close', resolve);
