@@ -8,7 +8,7 @@ import { openPgClient } from '../store/pg-client.js';
 import { clientState, parseLsn, replicaNodes, type ReplicaNode } from '../store/replicas.js';
 import type { CitusInfo } from '../store/citus.js';
 import type { Resources } from '../store/resources.js';
-import { getMigrationStatus, defaultMigratorOptions, type MigratorOptions } from './migrations.service.js';
+import { defaultMigratorOptions, migrationStatusFrom, type MigratorOptions } from './migrations.service.js';
 
 export type StoreMode = 'server' | 'embedded' | 'off' | 'postgres' | 'replica' | 'cluster' | 'master';
 
@@ -97,12 +97,13 @@ async function checkPostgres(
     error: null,
   };
   try {
-    const db = await resources.database();
-    const version = await db.knex.raw<{ rows: { version: string }[] }>(`select current_setting('server_version') as version`);
-    check.version = version.rows[0]?.version ?? null;
-    check.latencyMs = await timeRoundTrips(() => db.knex.raw('select 1'));
+    // Plain statements: in the CLI, one connection without knex (a Citus coordinator apart).
+    const read = await resources.readRows();
+    const [version] = await read<{ version: string }>(`select current_setting('server_version') as version`);
+    check.version = version?.version ?? null;
+    check.latencyMs = await timeRoundTrips(() => read('select 1'));
     check.reachable = true;
-    const status = await getMigrationStatus(db, { ...migrator });
+    const status = await migrationStatusFrom(read, { ...migrator });
     const applied = status.migrations.filter((m) => m.state === 'applied').length;
     check.detail =
       status.problems > 0
@@ -111,12 +112,15 @@ async function checkPostgres(
           ? `${status.pending} migration(s) pending`
           : `schema up to date (${applied} migrations)`;
     if (status.invalidIndexes.length > 0) check.detail += `; ${status.invalidIndexes.length} invalid index(es)`;
-    if (!embedded) {
+    const [citusInstalled] = embedded
+      ? []
+      : await read<{ installed: boolean }>(`select exists (select 1 from pg_extension where extname = 'citus') as installed`);
+    if (citusInstalled?.installed === true) {
       // A Citus coordinator: its version, workers (each reached through it) and shards.
       const { readCitusInfo, describeCitus } = await import('../store/citus.js');
       // What Citus says of its workers is extra: a worker that does not answer, or a role that
       // may not ask, is reported as such, not as the coordinator being down.
-      const citus = await readCitusInfo(db.knex).catch((error: unknown) => {
+      const citus = await (async () => readCitusInfo((await resources.database()).knex))().catch((error: unknown) => {
         check.detail += `; Citus: could not read the cluster (${errorOf(error).message})`;
         return null;
       });
@@ -143,8 +147,8 @@ async function checkPostgres(
 async function primaryPosition(resources: Resources): Promise<string | null> {
   if (resources.config.databaseUrl === undefined || resources.config.replicaUrls.length === 0) return null;
   try {
-    const db = await resources.database();
-    const { rows } = await db.knex.raw<{ rows: { lsn: string | null }[] }>(
+    const read = await resources.readRows();
+    const rows = await read<{ lsn: string | null }>(
       'select case when pg_is_in_recovery() then null else pg_current_wal_lsn()::text end as lsn',
     );
     return rows[0]?.lsn ?? null;

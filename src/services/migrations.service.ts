@@ -333,10 +333,11 @@ function combine(files: MigrationFile[], history: HistoryRow[]): MigrationStatus
 
 /** Applied, pending, changed and missing migrations, and indexes left invalid by failed builds. */
 export function getMigrationStatus(db: Database, options: MigratorOptions): Promise<MigrationReport> {
-  return statusFrom(readOn(db.knex), options);
+  return migrationStatusFrom(readOn(db.knex), options);
 }
 
-async function statusFrom(read: ReadRows, options: MigratorOptions): Promise<MigrationReport> {
+/** The same, read with `read` (Resources.readRows: without knex in a short-lived process). */
+export async function migrationStatusFrom(read: ReadRows, options: MigratorOptions): Promise<MigrationReport> {
   const files = listMigrationFiles(options);
   try {
     const [history, invalidIndexes] = await Promise.all([readHistory(read), findInvalidIndexes(read)]);
@@ -996,7 +997,7 @@ export async function revertMigrations(
 /** `migrate status`: each migration's state, and invalid indexes left by interrupted builds. */
 export async function readMigrationStatus(resources: Resources, request: MigrateRequest = {}): Promise<MigrationReport> {
   const migrator = migratorFor(request, resources.config);
-  return statusFrom(await resources.readRows(), migrator);
+  return migrationStatusFrom(await resources.readRows(), migrator);
 }
 
 /** The record of deliberate changes to the history: repairs and baselines, with who and why. */
