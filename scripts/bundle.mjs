@@ -3,7 +3,11 @@
 // node_modules. The library (dist/src) is not bundled: programs importing it resolve its
 // dependencies as usual.
 import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+
+const packageRoot = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 
 // Packages a command loads from node_modules when it needs them: native or WebAssembly code
 // (pg-native, PGlite), or heavy and needed by few commands only.
@@ -36,14 +40,15 @@ const oneDebug = {
   setup(bundle) {
     bundle.onResolve({ filter: /^debug$/ }, (args) =>
       /[\\/]node_modules[\\/]knex[\\/]/.test(args.importer)
-        ? bundle.resolve('debug', { kind: args.kind, resolveDir: process.cwd() })
+        ? bundle.resolve('debug', { kind: args.kind, resolveDir: packageRoot })
         : undefined,
     );
   },
 };
 
-rmSync('dist/cli', { recursive: true, force: true });
+rmSync(path.join(packageRoot, 'dist/cli'), { recursive: true, force: true });
 await build({
+  absWorkingDir: packageRoot,
   entryPoints: ['dist/src/cli/main.js'],
   bundle: true,
   splitting: true,

@@ -112,18 +112,19 @@ async function checkPostgres(
           ? `${status.pending} migration(s) pending`
           : `schema up to date (${applied} migrations)`;
     if (status.invalidIndexes.length > 0) check.detail += `; ${status.invalidIndexes.length} invalid index(es)`;
-    const [citusInstalled] = embedded
-      ? []
-      : await read<{ installed: boolean }>(`select exists (select 1 from pg_extension where extname = 'citus') as installed`);
-    if (citusInstalled?.installed === true) {
+    const { readCitusVersion, readCitusInfo, describeCitus } = await import('../store/citus.js');
+    const citusVersion = embedded ? null : await readCitusVersion(read);
+    if (citusVersion !== null) {
       // A Citus coordinator: its version, workers (each reached through it) and shards.
-      const { readCitusInfo, describeCitus } = await import('../store/citus.js');
       // What Citus says of its workers is extra: a worker that does not answer, or a role that
       // may not ask, is reported as such, not as the coordinator being down.
-      const citus = await (async () => readCitusInfo((await resources.database()).knex))().catch((error: unknown) => {
-        check.detail += `; Citus: could not read the cluster (${errorOf(error).message})`;
-        return null;
-      });
+      const citus = await resources
+        .database()
+        .then((db) => readCitusInfo(db.knex, citusVersion))
+        .catch((error: unknown) => {
+          check.detail += `; Citus: could not read the cluster (${errorOf(error).message})`;
+          return null;
+        });
       if (citus !== null) {
         check.citus = citus;
         check.detail += `; ${describeCitus(citus)}`;

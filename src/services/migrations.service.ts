@@ -18,8 +18,8 @@ import type { Config } from '../config.js';
 import { countOption, durationOption, type OptionValue } from '../options.js';
 import type { LintInput, LintResult } from './migration-lint.js';
 import { quoteIdent } from '../store/copy.js';
-import type { Database } from '../store/database.js';
-import type { ReadRows, Resources } from '../store/resources.js';
+import { readRowsWith, type Database, type ReadRows } from '../store/database.js';
+import type { Resources } from '../store/resources.js';
 import { withSession } from '../store/session.js';
 import { compareText } from '../domain/units.js';
 
@@ -295,14 +295,6 @@ async function findInvalidIndexes(read: ReadRows): Promise<InvalidIndex[]> {
   );
 }
 
-/** Statements through knex: on the connection a migration run holds (its advisory lock's), or the pool's. */
-function readOn(knex: Knex, conn?: unknown): ReadRows {
-  return async <Row>(sql: string) => {
-    const query = knex.raw<{ rows: Row[] }>(sql);
-    return (await (conn === undefined ? query : query.connection(conn))).rows;
-  };
-}
-
 function combine(files: MigrationFile[], history: HistoryRow[]): MigrationStatus[] {
   const byName = new Map(history.map((row) => [row.name, row]));
   const statuses: MigrationStatus[] = [];
@@ -333,7 +325,7 @@ function combine(files: MigrationFile[], history: HistoryRow[]): MigrationStatus
 
 /** Applied, pending, changed and missing migrations, and indexes left invalid by failed builds. */
 export function getMigrationStatus(db: Database, options: MigratorOptions): Promise<MigrationReport> {
-  return migrationStatusFrom(readOn(db.knex), options);
+  return migrationStatusFrom(readRowsWith(db.knex), options);
 }
 
 /** The same, read with `read` (Resources.readRows: without knex in a short-lived process). */
@@ -565,7 +557,7 @@ export async function migrateUp(db: Database, options: MigratorOptions, count = 
   const files = listMigrationFiles(options);
   return withMigrationLock(db, options, async (conn) => {
     await ensureHistoryTable(db.knex, conn);
-    const history = await readHistory(readOn(db.knex, conn));
+    const history = await readHistory(readRowsWith(db.knex, conn));
     const statuses = combine(files, history);
     assertNoDrift(statuses);
     const pending = files.filter((f) => !history.some((h) => h.name === f.name)).slice(0, count);
@@ -596,7 +588,7 @@ export async function migrateDown(db: Database, options: MigratorOptions, scope:
   const files = listMigrationFiles(options);
   return withMigrationLock(db, options, async (conn) => {
     await ensureHistoryTable(db.knex, conn);
-    const history = await readHistory(readOn(db.knex, conn));
+    const history = await readHistory(readRowsWith(db.knex, conn));
     assertNoDrift(combine(files, history));
     const targets = revertTargets(history, scope);
     const batches = [...new Set(targets.map((t) => t.batch))].sort((x, y) => x - y);
@@ -630,7 +622,7 @@ export async function dryRunDown(db: Database, options: MigratorOptions, scope: 
 async function dryRun(db: Database, options: MigratorOptions, plan: 'latest' | RollbackScope): Promise<DryRunResult> {
   const files = listMigrationFiles(options);
   return withMigrationLock(db, options, async (conn) => {
-    const history = await readHistory(readOn(db.knex, conn));
+    const history = await readHistory(readRowsWith(db.knex, conn));
     assertNoDrift(combine(files, history));
     const direction = plan === 'latest' ? 'up' : 'down';
     const chosen =
@@ -738,7 +730,7 @@ export async function lintFiles(db: Database, files: readonly MigrationFile[]): 
 /** The pending migrations, linted: what `latest` checks before it applies anything. */
 export async function lintPending(db: Database, options: MigratorOptions): Promise<LintResult> {
   const files = listMigrationFiles(options);
-  const applied = new Set((await readHistory(readOn(db.knex))).map((h) => h.name));
+  const applied = new Set((await readHistory(readRowsWith(db.knex))).map((h) => h.name));
   return lintFiles(
     db,
     files.filter((f) => !applied.has(f.name)),
@@ -1050,7 +1042,7 @@ export async function repairMigrations(
 ): Promise<{ repaired: HistoryChange[] }> {
   const reason = checkReason(request.reason);
   return withMigrationLock(db, options, async (conn) => {
-    const statuses = combine(listMigrationFiles(options), await readHistory(readOn(db.knex, conn)));
+    const statuses = combine(listMigrationFiles(options), await readHistory(readRowsWith(db.knex, conn)));
     const wanted = request.names === undefined || request.names.length === 0 ? undefined : new Set(request.names);
     for (const name of wanted ?? []) {
       const status = statuses.find((m) => m.name === name);
@@ -1061,7 +1053,7 @@ export async function repairMigrations(
       if (status.state !== 'changed')
         throw new UsageError(`${name} is ${status.state}: only a changed migration can be repaired`);
     }
-    const history = new Map((await readHistory(readOn(db.knex, conn))).map((r) => [r.name, r.checksum.trim()]));
+    const history = new Map((await readHistory(readRowsWith(db.knex, conn))).map((r) => [r.name, r.checksum.trim()]));
     const changed = statuses.filter((m) => m.state === 'changed' && (wanted === undefined || wanted.has(m.name)));
     await ensureRepairTable(db.knex, conn);
     const repaired: HistoryChange[] = [];
@@ -1099,7 +1091,7 @@ export async function baselineMigrations(
     const end = request.through === undefined ? files.length - 1 : files.findIndex((f) => f.name === request.through);
     if (end < 0) throw new UsageError(`--through: no migration ${request.through ?? ''} (shiptrack migrate status lists them)`);
     await ensureHistoryTable(db.knex, conn);
-    if ((await readHistory(readOn(db.knex, conn))).length > 0) {
+    if ((await readHistory(readRowsWith(db.knex, conn))).length > 0) {
       throw new ConflictError(
         'migrations_recorded',
         'this database has migrations recorded already: baseline is for one that has none',

@@ -1,9 +1,10 @@
 import type { Knex } from 'knex';
+import type { ReadRows } from './database.js';
 
 /**
  * What a Citus coordinator says of its cluster, for `doctor`: the extension's version, its
  * workers (each asked through the coordinator), and how many tables of each kind and shards it
- * holds. Null on a server without Citus.
+ * holds.
  */
 export interface CitusInfo {
   version: string;
@@ -13,12 +14,14 @@ export interface CitusInfo {
   tables: { type: string; tables: number; shards: number }[];
 }
 
-export async function readCitusInfo(knex: Knex): Promise<CitusInfo | null> {
-  const installed = await knex.raw<{ rows: { version: string }[] }>(
-    `select extversion as version from pg_extension where extname = 'citus'`,
-  );
-  const version = installed.rows[0]?.version;
-  if (version === undefined) return null;
+/** The version of the Citus extension installed in this database, or null on a server without it. */
+export async function readCitusVersion(read: ReadRows): Promise<string | null> {
+  const [installed] = await read<{ version: string }>(`select extversion as version from pg_extension where extname = 'citus'`);
+  return installed?.version ?? null;
+}
+
+/** The cluster a Citus coordinator (whose extension is at `version`) says it has. */
+export async function readCitusInfo(knex: Knex, version: string): Promise<CitusInfo> {
   // A worker that does not answer costs 2 s here, not Citus's default 30 s connection timeout.
   return knex.transaction(async (trx) => {
     await trx.raw(`select set_config('citus.node_connection_timeout', '2000', true)`);

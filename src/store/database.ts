@@ -118,6 +118,17 @@ export function pgConnectionConfig(
   return connection;
 }
 
+/** A statement without parameters, and its rows. */
+export type ReadRows = <Row>(sql: string) => Promise<Row[]>;
+
+/** Statements through knex: on `conn` (a connection a caller holds, e.g. its lock's), or the pool's. */
+export function readRowsWith(knex: Knex, conn?: unknown): ReadRows {
+  return async <Row>(sql: string) => {
+    const query = knex.raw<{ rows: Row[] }>(sql);
+    return (await (conn === undefined ? query : query.connection(conn))).rows;
+  };
+}
+
 /** The pg clients a knex pool holds, busy and idle (tarn's resources). */
 function pooledClients(knex: Knex): PgSocketOwner[] {
   const pool = (knex.client as { pool?: { used?: { resource: unknown }[]; free?: { resource: unknown }[] } }).pool;

@@ -1,4 +1,6 @@
 import type { Knex } from 'knex';
+import { readCitusVersion } from './citus.js';
+import { readRowsWith } from './database.js';
 
 /** Runs SQL statements one at a time (the embedded driver takes one statement per call). */
 export async function runStatements(knex: Knex, statements: readonly string[]): Promise<void> {
@@ -44,8 +46,5 @@ export async function dropIndexConcurrently(knex: Knex, name: string): Promise<v
 
 /** Whether the database has the citus extension (a coordinator: migrations keep its own layout). */
 export async function hasCitus(knex: Knex): Promise<boolean> {
-  const found = await knex.raw<{ rows: { citus: boolean }[] }>(
-    `select exists (select 1 from pg_extension where extname = 'citus') as citus`,
-  );
-  return found.rows[0]?.citus === true;
+  return (await readCitusVersion(readRowsWith(knex))) !== null;
 }

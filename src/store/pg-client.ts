@@ -34,11 +34,10 @@ export async function openPgClient(config: Config, applicationName = 'shiptrack'
  */
 export async function closePgClient(client: Client): Promise<void> {
   const ended = client.end().catch(() => undefined);
-  const socket = (client as unknown as { connection?: { stream?: Partial<Writable> } }).connection?.stream;
-  if (typeof socket?.once !== 'function' || socket.writableFinished === true || socket.destroyed === true) return ended;
+  const socket = (client as unknown as { connection?: { stream?: Writable } }).connection?.stream;
+  if (socket === undefined || socket.writableFinished || socket.destroyed) return ended;
   const sent = new Promise<void>((resolve) => {
-    socket.once?.('finish', resolve);
-    socket.once?.('close', resolve);
+    socket.once('finish', resolve).once('close', resolve);
   });
   await Promise.race([ended, sent]);
 }

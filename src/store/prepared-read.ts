@@ -39,16 +39,16 @@ let protocol: Protocol | undefined;
  * over as it loads pg (in the CLI's bundle that is the one copy, inside it, rather than seven more
  * files read from node_modules: ~5 ms of a `track`).
  */
-export function usePgProtocol(serialize: Serialize): void {
+export function usePgProtocol(serialize: Serialize): Protocol {
   protocol ??= { serialize, executeAndSync: Buffer.concat([serialize.execute(), serialize.sync()]), sync: serialize.sync() };
+  return protocol;
 }
 
 // Otherwise (a program that brought its own pg) it is loaded synchronously on first use, so a read
 // is queued on the client in the order it was called.
 const requireCommonJs = createRequire(import.meta.url);
 function loadProtocol(): Protocol {
-  if (protocol === undefined) usePgProtocol((requireCommonJs('pg-protocol') as { serialize: Serialize }).serialize);
-  return protocol as Protocol;
+  return protocol ?? usePgProtocol((requireCommonJs('pg-protocol') as { serialize: Serialize }).serialize);
 }
 
 function cacheOf(client: Client): Map<string, Described> {

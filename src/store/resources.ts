@@ -2,7 +2,7 @@ import type { RedisClient } from './redis.js';
 import type { Client as PgClient, QueryResultRow } from 'pg';
 import type { Config } from '../config.js';
 import type { DocumentStore, DocumentsTarget } from './documents/document-store.js';
-import { databaseTarget, openDatabase, type Database } from './database.js';
+import { databaseTarget, openDatabase, readRowsWith, type Database, type ReadRows } from './database.js';
 import type { EmbeddedClient } from './embedded.js';
 import type { ReplicaAccess, ReplicaRouter } from './replicas.js';
 
@@ -73,9 +73,6 @@ export interface Resources extends AsyncDisposable {
   forLongWork(): Resources;
   close(): Promise<void>;
 }
-
-/** A statement without parameters, and its rows. */
-export type ReadRows = <Row>(sql: string) => Promise<Row[]>;
 
 export interface ResourceOptions {
   /** See Resources.shortLived. */
@@ -173,8 +170,7 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
         const client = await resources.sqlClient();
         if (client !== undefined) return async <Row>(sql: string) => (await client.query<Row & QueryResultRow>(sql)).rows;
       }
-      const { knex } = await resources.database();
-      return async <Row>(sql: string) => (await knex.raw<{ rows: Row[] }>(sql)).rows;
+      return readRowsWith((await resources.database()).knex);
     },
     replicaClients() {
       replicaClients ??= replicaRouter(async () => {

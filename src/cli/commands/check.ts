@@ -45,7 +45,7 @@ export function checkCommand(context: CommandContext): Command {
         ]);
         const { repair } = report;
         if (repair !== undefined) {
-          const n = (value: number): string => formatNumber(value);
+          const n = formatNumber;
           const line =
             `rollups rebuilt in ${(repair.elapsedMs / 1000).toFixed(1)} s: ${n(repair.differed.inFlight)} in-flight rows, ` +
             `${n(repair.differed.statusCounts)} status groups, ${n(repair.differed.laneCounts)} state lane days, ` +

@@ -164,7 +164,7 @@ function documentsTable(
   outbox: OutboxStatus,
   documents: { sampled: number; linked: number; mismatching: number },
 ): ReportTable {
-  const count = (n: number): string => formatNumber(n);
+  const count = formatNumber;
   return {
     name: 'documents',
     title: `Documents (${kind})`,
