@@ -50,6 +50,12 @@ export interface SessionTransaction {
    * of unknown type, so the server resolves them the same way). A second statement is a bug.
    */
   readonly single?: boolean;
+  /**
+   * The work runs statements we write through `raw` and `rawMany` only, never on `connection` or in
+   * `transaction`: on a server the transaction and its settings then go with the work's first
+   * statement instead of a round trip of their own, its bindings written in as for `single`.
+   */
+  readonly rawOnly?: boolean;
 }
 
 /** The part of a pg Client the first round trip of a transaction session uses. */
@@ -156,6 +162,12 @@ export interface Session {
   /** The backend's process id (what pg_cancel_backend and pg_locks name). */
   readonly pid: number | undefined;
   readonly raw: <T = unknown>(sql: string, bindings?: readonly Knex.RawBinding[]) => Promise<{ rows: T[] }>;
+  /**
+   * Statements without bindings, each read as `raw` would: on a server in one round trip (one
+   * simple-protocol message; in the session's transaction, one snapshot as ever), one after
+   * another on the embedded database. An error in one fails them all.
+   */
+  readonly rawMany: (statements: readonly string[]) => Promise<{ rows: unknown[] }[]>;
   /** A knex transaction on this session's connection. */
   transaction<T>(work: (trx: Knex.Transaction) => Promise<T>, config?: Knex.TransactionConfig): Promise<T>;
   /** The error to report for `error`: the server's reason, when pg only says the client is gone. */
@@ -222,6 +234,17 @@ function localSettings(client: SimpleQueryClient, settings: readonly [string, st
   return settings.map(([name, value]) => `set_config(${client.escapeLiteral(name)}, ${client.escapeLiteral(value)}, true)`);
 }
 
+/** `begin` and the settings local to the transaction, as statements for a simple-protocol query. */
+function opening(client: SimpleQueryClient, mode: string, settings: readonly [string, string][]): string[] {
+  const configured = localSettings(client, settings);
+  return [`begin ${mode}`, ...(configured.length > 0 ? [`select ${configured.join(', ')}`] : [])];
+}
+
+/** A statement ends where the next begins: a trailing `;` would send an empty one, with no result. */
+function statementOf(sql: string): string {
+  return sql.replace(/[\s;]+$/, '');
+}
+
 export async function withSession<T>(db: Database, options: SessionOptions, work: (session: Session) => Promise<T>): Promise<T> {
   const pool = sessionPool(db.knex);
   const connection: unknown = await pool.acquireConnection().catch((error: unknown) => {
@@ -233,7 +256,31 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
   // database runs one statement at a time: nothing to cancel.
   let pid: number | undefined;
   const onAbort = (): void => watch.cancel(pid);
+  // A `rawOnly` transaction's opening statements, until they go with the work's first statement.
+  let unopened: string[] = [];
+  const send = async (statements: readonly string[]): Promise<{ rows: unknown[] }[]> => {
+    await settled();
+    if (db.mode !== 'server') {
+      const results: { rows: unknown[] }[] = [];
+      for (const statement of statements) results.push(await db.knex.raw<{ rows: unknown[] }>(statement).connection(connection));
+      return results;
+    }
+    const prefix = unopened;
+    unopened = [];
+    const all = [...prefix, ...statements.map(statementOf)];
+    if (all.length === 0) return [];
+    // Without bindings knex passes the text through as it is: one simple-protocol message, one
+    // result per statement.
+    const results = await db.knex.raw<{ rows: unknown[] } | { rows: unknown[] }[]>(all.join(';\n')).connection(connection);
+    return (Array.isArray(results) ? results : [results]).slice(prefix.length);
+  };
   const raw = async <R>(sql: string, bindings: readonly Knex.RawBinding[] = []): Promise<{ rows: R[] }> => {
+    if (unopened.length > 0) {
+      // The first statement goes with the transaction's opening, its bindings written in as a
+      // single session's are (inlineBindings): statements of a `rawOnly` work are ours.
+      const statement = bindings.length === 0 ? sql : await inlineBindings(db, connection as SimpleQueryClient, sql, bindings);
+      return ((await send([statement]))[0] ?? { rows: [] }) as { rows: R[] };
+    }
     await settled();
     return db.knex.raw<{ rows: R[] }>(sql, bindings).connection(connection);
   };
@@ -249,8 +296,7 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
       if (sent) throw new Error('a single-statement session was asked to run a second statement');
       sent = true;
       await settled();
-      const configured = localSettings(client, settings);
-      const statements = [`begin ${mode}`, ...(configured.length > 0 ? [`select ${configured.join(', ')}`] : [])];
+      const statements = opening(client, mode, settings);
       const statement = await inlineBindings(db, client, sql, bindings);
       // Until the commit has run, a failure leaves the transaction open: the finally rolls it back.
       inTransaction = true;
@@ -277,8 +323,10 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
     // A single statement on a server needs no first round trip: the pid is the connection's own
     // (from the server's key data), and the transaction goes with the statement.
     const single = transaction?.single === true && db.mode === 'server' ? transaction : undefined;
+    // Nor one whose work only reads through `raw`: the transaction goes with its first statement.
+    const deferred = single === undefined && transaction?.rawOnly === true && db.mode === 'server' ? transaction : undefined;
     const first =
-      single !== undefined
+      single !== undefined || deferred !== undefined
         ? { rows: [{ pid: (connection as SimpleQueryClient).processID ?? undefined }] }
         : await (
             transaction === undefined
@@ -290,6 +338,7 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
           ).catch((error: unknown) => {
             throw mapPostgresError(reasonFor(error));
           });
+    if (deferred !== undefined) unopened = opening(connection as SimpleQueryClient, deferred.mode, settings);
     inTransaction = transaction !== undefined && single === undefined;
     changedSettings = settings.length > 0 && transaction === undefined;
     if (readTimeout !== undefined && options.statementTimeoutMs !== undefined) {
@@ -304,10 +353,14 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
       connection,
       pid,
       raw: single === undefined ? raw : oneStatement(single.mode),
+      rawMany: single === undefined ? send : (statements) => oneOf(statements, oneStatement(single.mode)),
       transaction:
-        single === undefined
+        single === undefined && deferred === undefined
           ? (fn, config) => db.knex.transaction(fn, { ...config, connection })
-          : () => Promise.reject(new Error('a single-statement session has no transactions')),
+          : () =>
+              Promise.reject(
+                new Error(`a ${single === undefined ? 'raw-only' : 'single-statement'} session has no transactions`),
+              ),
       reasonFor,
       settled,
     };
@@ -318,7 +371,9 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
     }
     const value = await work(session);
     if (inTransaction) {
-      await raw('commit');
+      // A transaction never opened (a `rawOnly` work that ran nothing) has nothing to commit.
+      if (unopened.length > 0) unopened = [];
+      else await raw('commit');
       inTransaction = false;
     }
     return value;
@@ -329,7 +384,7 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
     options.signal?.removeEventListener('abort', onAbort);
     // The cancel must land before the connection goes back to the pool, not on its next user.
     await settled();
-    if (inTransaction) await raw('rollback').catch(() => undefined);
+    if (inTransaction && unopened.length === 0) await raw('rollback').catch(() => undefined);
     // If the connection broke, the server already dropped the lock and the settings with it.
     if (locked && options.advisoryLock !== undefined) {
       await raw('select pg_advisory_unlock(?, ?)', [...options.advisoryLock.key]).catch(() => undefined);
@@ -382,6 +437,14 @@ export async function readStatement<R>(
     watch.stop();
     await pool.releaseConnection(connection);
   }
+}
+
+/** `rawMany` on a single-statement session: one statement, as its `raw`. */
+async function oneOf(statements: readonly string[], raw: Session['raw']): Promise<{ rows: unknown[] }[]> {
+  const [statement] = statements;
+  if (statement === undefined) return [];
+  if (statements.length > 1) throw new Error('a single-statement session was asked to run several statements');
+  return [await raw(statement)];
 }
 
 /** `count` sessions held at once (for work split across connections), released in reverse. */

@@ -320,6 +320,33 @@ describe.skipIf(!inject('postgresAvailable'))('report db', () => {
     }
   });
 
+  it('reads in three round trips: the transaction with the server row, the rest together, the commit', async () => {
+    const messages: string[] = [];
+    const onQuery = (query: { sql: string }): void => {
+      messages.push(query.sql);
+    };
+    db.knex.on('query', onQuery);
+    let together: ReportResult;
+    try {
+      together = await runDbReport(db, { now, limit: 1000 });
+    } finally {
+      db.knex.removeListener('query', onQuery);
+    }
+    expect(messages).toHaveLength(3);
+    expect(messages[0]).toMatch(/^begin isolation level repeatable read read only;[\s\S]*pg_stat_database/);
+    expect(messages[1]).toMatch(/pg_class[\s\S]*pg_index[\s\S]*shiptrack_migrations[\s\S]*pg_stat_activity[\s\S]*pg_sequences/);
+    expect(messages[2]).toBe('commit');
+    // Read one at a time (--explain sends each alone), the same tables, indexes and history.
+    const alone = await runDbReport(db, { now, limit: 1000, explain: true });
+    const names = (result: ReportResult, name: string, key: string): unknown[] =>
+      table(result, name)
+        .map((r) => r[key])
+        .sort();
+    expect(names(together, 'tables', 'table')).toEqual(names(alone, 'tables', 'table'));
+    expect(names(together, 'indexes', 'index')).toEqual(names(alone, 'indexes', 'index'));
+    expect(table(together, 'migrations')).toEqual(table(alone, 'migrations'));
+  });
+
   it('captures a plan per query with explain, and every query stays fast', async () => {
     const result = await runDbReport(db, { now, explain: true });
     expect(result.plans?.map((p) => p.query)).toEqual(

@@ -158,3 +158,109 @@ describe.skipIf(!postgres)('readStatement: one read as a prepared statement in a
     expect(after.rows[0]).toEqual({ sleeping: 0, state: 'active' });
   });
 });
+
+/**
+ * A `rawOnly` transaction opens with the work's first statement, and `rawMany` sends several
+ * statements in one message: the answers must be those of the same statements sent one by one in
+ * a transaction opened on its own, in as many round trips as the knex `query` events count.
+ */
+describe.skipIf(!postgres)('withSession: a raw-only transaction and statements sent together', () => {
+  let testDb: TestDatabase;
+  let db: Database;
+  /** Another session on the same database. */
+  let other: Database;
+  const rawOnly: SessionTransaction = {
+    mode: 'isolation level repeatable read read only',
+    settings: { work_mem: '64MB' },
+    rawOnly: true,
+  };
+  /** The messages knex sends while `work` runs. */
+  async function sent<T>(work: () => Promise<T>): Promise<{ value: T; messages: string[] }> {
+    const messages: string[] = [];
+    const onQuery = (query: { sql: string }): void => {
+      messages.push(query.sql);
+    };
+    db.knex.on('query', onQuery);
+    try {
+      return { value: await work(), messages };
+    } finally {
+      db.knex.removeListener('query', onQuery);
+    }
+  }
+  const state = async (): Promise<unknown> =>
+    (
+      await db.knex.raw<{ rows: unknown[] }>(
+        `select current_setting('work_mem') as work_mem, current_setting('transaction_read_only') as read_only,
+                (select state from pg_stat_activity where pid = pg_backend_pid()) as state`,
+      )
+    ).rows[0];
+
+  beforeAll(async () => {
+    ({ testDb, db } = await thingsDatabase('st_rawonly', 1));
+    other = await openDatabase(loadConfig({ env: { SHIPTRACK_DATABASE_URL: testDb.url }, envFile: null }), { poolMax: 1 });
+  });
+  afterAll(async () => {
+    await other?.close();
+    await db?.close();
+    await testDb?.drop();
+  });
+
+  it('sends the transaction with the first statement, bound or not, and answers as a transaction opened alone', async () => {
+    const sql = `select id, at, tags, doc, note, current_setting('work_mem') as work_mem,
+                        current_setting('transaction_isolation') as isolation, current_setting('transaction_read_only') as read_only
+                   from things where at >= ? and tags && ?::text[] and coalesce(note, '') <> ? order by id`;
+    const bindings = [new Date('2026-11-24T00:00:00Z'), ['b', 'c d'], "x'y\\z"];
+    const usual = await withSession(db, { transaction: { ...rawOnly, rawOnly: false } }, (session) => session.raw(sql, bindings));
+    for (const [first, firstBindings] of [
+      [sql, bindings],
+      ['select 1 as one', []],
+    ] as const) {
+      const { value, messages } = await sent(() =>
+        withSession(db, { transaction: rawOnly }, async (session) => {
+          await session.raw(first, firstBindings);
+          return session.raw(sql, bindings);
+        }),
+      );
+      expect(value.rows).toEqual(usual.rows);
+      expect(value.rows[0]).toMatchObject({ work_mem: '64MB', isolation: 'repeatable read', read_only: 'on' });
+      // The opening, the first statement and the commit: no round trip of the transaction's own.
+      expect(messages).toHaveLength(3);
+      expect(messages[0]).toMatch(/^begin isolation level repeatable read read only;/);
+      expect(messages[2]).toBe('commit');
+    }
+    expect(await state()).toEqual({ work_mem: '4MB', read_only: 'off', state: 'active' });
+  });
+
+  it('sends statements together in one message, each answered as alone, in one snapshot', async () => {
+    const { value, messages } = await sent(() =>
+      withSession(db, { transaction: rawOnly }, async (session) => {
+        const [before] = await session.rawMany(['select count(*)::int as n from things']);
+        // Another session inserts a row: the transaction's snapshot does not see it.
+        await other.knex.raw('insert into things values (10, now(), null, null, null)');
+        return [
+          before,
+          ...(await session.rawMany(['select count(*)::int as n from things;', 'select 2 as two', 'select 3 as three'])),
+        ];
+      }),
+    );
+    expect(value.map((result) => result?.rows)).toEqual([[{ n: 2 }], [{ n: 2 }], [{ two: 2 }], [{ three: 3 }]]);
+    // Opening with the first statement, the three together, the commit.
+    expect(messages).toHaveLength(3);
+    expect(messages[1]).toBe('select count(*)::int as n from things;\nselect 2 as two;\nselect 3 as three');
+    await db.knex.raw('delete from things where id = 10');
+  });
+
+  it('a failing statement fails them all and leaves nothing open; a work that ran nothing sends nothing', async () => {
+    await expect(
+      withSession(db, { transaction: rawOnly }, (session) =>
+        session.rawMany(['select 1', 'select 1 / (id - id) from things', 'select 3']),
+      ),
+    ).rejects.toThrow(/division by zero/);
+    expect(await state()).toEqual({ work_mem: '4MB', read_only: 'off', state: 'active' });
+    const { messages } = await sent(() => withSession(db, { transaction: rawOnly }, () => Promise.resolve('nothing read')));
+    expect(messages).toEqual([]);
+    await expect(
+      withSession(db, { transaction: rawOnly }, (session) => session.transaction(() => Promise.resolve(1))),
+    ).rejects.toThrow(/raw-only session has no transactions/);
+  });
+});

@@ -174,33 +174,73 @@ export async function readReport<T>(
   // is worth compiling.
   const reportSettings = { work_mem: '64MB', jit: 'off' };
 
-  function reader(raw: Session['raw'], siblings: ReportReader[]): ReportReader {
+  function reader(raw: Session['raw'], siblings: ReportReader[], many?: Session['rawMany']): ReportReader {
+    // One read at a time on the connection, in the order asked for: reads asked for at once (a
+    // Promise.all) would otherwise pile up in pg's queue, which pg 9 refuses.
+    let previous: Promise<unknown> = Promise.resolve();
+    const inTurn = <R>(read: () => Promise<R>): Promise<R> => {
+      const next = previous.then(async () => {
+        // A cancel reaches only a query in flight: after Ctrl-C no new one starts.
+        if (signal?.aborted) throw new InterruptedError('report interrupted');
+        return read();
+      });
+      previous = next.catch(() => undefined);
+      return next;
+    };
+    // Reads without bindings asked for in the same tick go to the server together, in one round
+    // trip (Session.rawMany). Not with --explain: each is explained alone.
+    const batching = many !== undefined && options.explain !== true ? many : undefined;
+    let queued: { sql: string; resolve: (rows: unknown[]) => void; reject: (error: unknown) => void }[] = [];
+    const flush = (send: Session['rawMany']): void => {
+      const batch = queued;
+      queued = [];
+      inTurn(() => send(batch.map((q) => q.sql))).then(
+        (results) => {
+          for (const [i, q] of batch.entries()) {
+            const result = results[i];
+            if (result === undefined) q.reject(new Error(`${batch.length} statements sent, ${results.length} results read`));
+            else q.resolve(result.rows);
+          }
+        },
+        (error: unknown) => {
+          for (const q of batch) q.reject(error);
+        },
+      );
+    };
     return {
       mode: db.mode,
       distributed: db.distributed === true,
       plans,
       siblings,
       rows: async <Row>(name: string, sql: string, bindings: readonly unknown[] = []): Promise<Row[]> => {
-        // A cancel reaches only a query in flight: after Ctrl-C no new one starts.
         if (signal?.aborted) throw new InterruptedError('report interrupted');
-        if (options.explain === true) {
-          const explained = await raw<{ 'QUERY PLAN': string }>(
-            `explain (analyze, buffers) ${sql}`,
-            bindings as Knex.RawBinding[],
-          );
-          plans.push({ query: name, plan: explained.rows.map((r) => r['QUERY PLAN']).join('\n') });
+        if (batching !== undefined && bindings.length === 0) {
+          return new Promise<Row[]>((resolve, reject) => {
+            queued.push({ sql, resolve: resolve as (rows: unknown[]) => void, reject });
+            if (queued.length === 1) process.nextTick(flush, batching);
+          });
         }
-        return (await raw<Row>(sql, bindings as Knex.RawBinding[])).rows;
+        return inTurn(async () => {
+          if (options.explain === true) {
+            const explained = await raw<{ 'QUERY PLAN': string }>(
+              `explain (analyze, buffers) ${sql}`,
+              bindings as Knex.RawBinding[],
+            );
+            plans.push({ query: name, plan: explained.rows.map((r) => r['QUERY PLAN']).join('\n') });
+          }
+          return (await raw<Row>(sql, bindings as Knex.RawBinding[])).rows;
+        });
       },
     };
   }
 
-  // The session opens the transaction, with the settings, in its first round trip and commits it
-  // after the work: a report of several queries costs two round trips more than its queries, one
-  // of a single query (`single`) none.
+  // The session opens the transaction, with the settings, with the work's first statement
+  // (`rawOnly`) and commits it after the work: a report of several queries costs one round trip
+  // more than its queries (queries asked for together share one), one of a single query
+  // (`single`) none.
   const readInSnapshot = async (main: Session): Promise<T> => {
     const siblings: ReportReader[] = [];
-    const first = reader(main.raw, siblings);
+    const first = reader(main.raw, siblings, main.rawMany);
     const wanted = Math.max(1, settings.connections ?? 1);
     if (wanted === 1 || db.mode !== 'server' || options.explain === true) return work(first);
     const exported = await main.raw<{ snapshot: string }>('select pg_export_snapshot() as snapshot');
@@ -215,7 +255,7 @@ export async function readReport<T>(
             reportSettings.work_mem,
             reportSettings.jit,
           ]);
-          siblings.push(reader(other.raw, []));
+          siblings.push(reader(other.raw, [], other.rawMany));
         }
         return await work(first);
       } finally {
@@ -253,6 +293,7 @@ export async function readReport<T>(
           mode: 'isolation level repeatable read read only',
           settings: reportSettings,
           single: settings.single === true && options.explain !== true && (settings.connections ?? 1) <= 1,
+          rawOnly: true,
         },
       },
       readInSnapshot,

@@ -104,7 +104,8 @@ interface ActivityRow {
 }
 
 export async function readHealth(reader: ReportReader): Promise<HealthSnapshot> {
-  const activity = await reader.rows<ActivityRow>(
+  // Asked for at once: on a server one round trip.
+  const activityRead = reader.rows<ActivityRow>(
     'sessions',
     `select a.pid, a.usename::text as role, a.application_name as application, a.state,
             a.wait_event_type || ':' || a.wait_event as wait_event,
@@ -116,7 +117,7 @@ export async function readHealth(reader: ReportReader): Promise<HealthSnapshot> 
        from pg_stat_activity a
       where a.backend_type = 'client backend' and a.pid <> pg_backend_pid()`,
   );
-  const [state] = await reader.rows<{
+  const stateRead = reader.rows<{
     max_connections: unknown;
     multixact_age: unknown;
     slots: { slot: string; active: boolean; xmin_age: number | null; retained: number | null }[] | null;
@@ -139,7 +140,7 @@ export async function readHealth(reader: ReportReader): Promise<HealthSnapshot> 
                       'replay_lag_ms', extract(epoch from replay_lag) * 1000))
                from pg_stat_replication) as replication`,
   );
-  const sequences = await reader.rows<{
+  const sequencesRead = reader.rows<{
     sequence: string;
     last_value: unknown;
     max_value: unknown;
@@ -164,7 +165,7 @@ export async function readHealth(reader: ReportReader): Promise<HealthSnapshot> 
           limit 1) o on true
       where s.last_value is not null`,
   );
-  const foreignKeys = await reader.rows<{
+  const foreignKeysRead = reader.rows<{
     table: string;
     constraint: string;
     columns: string[];
@@ -185,6 +186,12 @@ export async function readHealth(reader: ReportReader): Promise<HealthSnapshot> 
              and (select array_agg(x order by x) from unnest((i.indkey::int2[])[0:cardinality(c.conkey) - 1]) x)
                = (select array_agg(x order by x) from unnest(c.conkey) x))`,
   );
+  const [activity, [state], sequences, foreignKeys] = await Promise.all([
+    activityRead,
+    stateRead,
+    sequencesRead,
+    foreignKeysRead,
+  ]);
   const sessions = activity.map((a): SessionRow & { thisDatabase: boolean } => ({
     pid: a.pid,
     role: a.role,

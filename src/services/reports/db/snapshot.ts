@@ -3,6 +3,7 @@ import { migrationTable } from '../../migrations.service.js';
 import { toIso, toNullableNumber, toNumber, type ReportReader } from '../report.js';
 import { findDuplicateIndexes, type Coverage, type IndexShape } from './indexes.js';
 import { compareText } from '../../../domain/units.js';
+import { UsageError } from '../../../errors.js';
 
 /**
  * What `report db` reads, once and in one snapshot, from PostgreSQL's own statistics: server
@@ -398,24 +399,27 @@ async function readStatements(reader: ReportReader, server: ServerRow, limit: nu
   // The schema is the extension's, quoted by the server.
   const { total, mean } = statementTimeColumns(server.pss_version);
   const view = `${server.pss_schema}.pg_stat_statements`;
-  const rows = await reader.rows<StatementRow>(
-    'pg_stat_statements',
-    `select s.userid::regrole::text as role, s.calls, s.${total} as total_ms, s.${mean} as mean_ms, s.rows,
-            left(s.query, 1000) as query, sum(s.${total}) over () as all_ms, count(*) over () as all_statements
-       from ${view} s
-      where s.dbid = (select oid from pg_database where datname = current_database())
-      order by s.${total} desc
-      limit ?`,
-    [limit],
-  );
-  let since: Date | null = null;
-  if (atLeast(version, 1, 9)) {
-    const [info] = await reader.rows<{ stats_reset: Date | null }>(
-      'pg_stat_statements_info',
-      `select stats_reset from ${server.pss_schema}.pg_stat_statements_info`,
-    );
-    since = info?.stats_reset ?? null;
-  }
+  // The limit is written in (checked a whole number) so that both reads go in one round trip.
+  if (!Number.isSafeInteger(limit) || limit < 1)
+    throw new UsageError(`limit: expected a whole number of 1 or more, got ${limit}`);
+  const [rows, info] = await Promise.all([
+    reader.rows<StatementRow>(
+      'pg_stat_statements',
+      `select s.userid::regrole::text as role, s.calls, s.${total} as total_ms, s.${mean} as mean_ms, s.rows,
+              left(s.query, 1000) as query, sum(s.${total}) over () as all_ms, count(*) over () as all_statements
+         from ${view} s
+        where s.dbid = (select oid from pg_database where datname = current_database())
+        order by s.${total} desc
+        limit ${limit}`,
+    ),
+    atLeast(version, 1, 9)
+      ? reader.rows<{ stats_reset: Date | null }>(
+          'pg_stat_statements_info',
+          `select stats_reset from ${server.pss_schema}.pg_stat_statements_info`,
+        )
+      : [],
+  ]);
+  const since = info[0]?.stats_reset ?? null;
   const slowest = rows.map((s): Statement => {
     const allMs = toNumber(s.all_ms);
     return {
@@ -662,12 +666,15 @@ async function readCitus(reader: ReportReader): Promise<CitusLayout> {
 /** Reads everything `report db` looks at, in the reader's snapshot; `limit` statements at most. */
 export async function readDbSnapshot(reader: ReportReader, limit: number): Promise<DbSnapshot> {
   const serverRow = await readServer(reader);
-  const { tables, bloat, widths } = await readTables(reader);
-  const indexes = await readIndexes(reader);
-  const statements = await readStatements(reader, serverRow, limit);
-  const migrations = await readMigrations(reader, serverRow);
-  const citus = serverRow.citus ? await readCitus(reader) : null;
-  const health = reader.mode === 'server' ? await readHealth(reader) : null;
+  // What the server row says is there, asked for at once: on a server one round trip.
+  const [{ tables, bloat, widths }, indexes, statements, migrations, citus, health] = await Promise.all([
+    readTables(reader),
+    readIndexes(reader),
+    readStatements(reader, serverRow, limit),
+    readMigrations(reader, serverRow),
+    serverRow.citus ? readCitus(reader) : null,
+    reader.mode === 'server' ? readHealth(reader) : null,
+  ]);
   const server = serverInfo(serverRow);
   return {
     embedded: reader.mode === 'embedded',
