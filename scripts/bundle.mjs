@@ -2,10 +2,11 @@
 // per lazily imported module, so a command reads a few files instead of resolving hundreds in
 // node_modules. The library (dist/src) is not bundled: programs importing it resolve its
 // dependencies as usual.
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { calledRedisCommands } from './redis-commands.mjs';
 
 const packageRoot = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 
@@ -46,6 +47,29 @@ const oneDebug = {
   },
 };
 
+// ioredis's command methods: only those our code or ioredis's own call (scripts/redis-commands.mjs).
+const commandList = 'const commands = commands_1.list.filter((command) => command !== "monitor");';
+const redisCommandsCalled = {
+  name: 'redis-commands-called',
+  setup(bundle) {
+    bundle.onLoad({ filter: /[\\/]node_modules[\\/]ioredis[\\/]built[\\/]utils[\\/]Commander\.js$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      if (!source.includes(commandList)) {
+        throw new Error(`ioredis's ${args.path} no longer lists its commands as scripts/bundle.mjs expects: update it`);
+      }
+      const called = calledRedisCommands([path.join(packageRoot, 'dist/src'), path.join(path.dirname(args.path), '..')]);
+      return {
+        contents: source.replace(
+          commandList,
+          `const called = new Set(${JSON.stringify(called)});\n` +
+            'const commands = commands_1.list.filter((command) => command !== "monitor" && called.has(command));',
+        ),
+        loader: 'js',
+      };
+    });
+  },
+};
+
 rmSync(path.join(packageRoot, 'dist/cli'), { recursive: true, force: true });
 await build({
   absWorkingDir: packageRoot,
@@ -59,7 +83,7 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   logLevel: 'warning',
   external,
-  plugins: [knexOtherDialectsLeftOut, oneDebug],
+  plugins: [knexOtherDialectsLeftOut, oneDebug, redisCommandsCalled],
   // CommonJS modules in the bundle call require() for Node's own modules.
   banner: {
     js: "import { createRequire as shiptrackCreateRequire } from 'node:module'; const require = shiptrackCreateRequire(import.meta.url);",
