@@ -242,7 +242,10 @@ function opening(client: SimpleQueryClient, mode: string, settings: readonly [st
 
 /** A statement ends where the next begins: a trailing `;` would send an empty one, with no result. */
 function statementOf(sql: string): string {
-  return sql.replace(/[\s;]+$/, '');
+  // Walked back by hand: a regular expression anchored at the end retries from every blank.
+  let end = sql.length;
+  while (end > 0 && (sql[end - 1] === ';' || (sql[end - 1] ?? '').trim() === '')) end -= 1;
+  return sql.slice(0, end);
 }
 
 export async function withSession<T>(db: Database, options: SessionOptions, work: (session: Session) => Promise<T>): Promise<T> {
