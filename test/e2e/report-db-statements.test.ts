@@ -152,5 +152,19 @@ describe.skipIf(unavailable !== undefined || !inject('postgresAvailable'))(
         expect(rows).toEqual([{ indexname: 'orders_pkey' }]);
       });
     });
+
+    // Last: the report keeps a snapshot of the counters, which the tests above start without.
+    it('reads the counters it keeps with everything else: the server row, then one message, then the commit', async () => {
+      const result = await runCli(['report', 'db', '--json'], { env: { ...env, DEBUG: 'knex:query' } });
+      expect([0, 1], result.stderr).toContain(result.code);
+      // Each statement message knex sends, as DEBUG prints it, up to the report's commit.
+      const messages = result.stderr.split(/^\S+ knex:query /m).slice(1);
+      const read = messages.slice(0, messages.findIndex((m) => m.startsWith('commit')) + 1);
+      expect(read).toHaveLength(3);
+      expect(read[0]).toMatch(/^begin isolation level repeatable read read only;/);
+      for (const part of ['queryid::text', 'pg_stat_statements_info', 'from pg_class', 'pg_stat_activity']) {
+        expect(read[1]).toContain(part);
+      }
+    });
   },
 );

@@ -1,9 +1,9 @@
 import type { Database } from '../../store/database.js';
 import type { DocumentStore } from '../../store/documents/document-store.js';
 import { adviceFindings, adviceTable, adviseIndexes, type AdviceResult } from './db/advice.js';
-import { historyFindings, historyTables, keepStatementHistory, readStatementCounters } from './db/history.js';
+import { historyFindings, historyTables, keepStatementHistory, readStatementCounters, statementsSince } from './db/history.js';
 import { checkDb, dbThresholds } from './db/rules.js';
-import { readDbSnapshot, type DbSnapshot } from './db/snapshot.js';
+import { readDbSnapshotWith, type DbSnapshot } from './db/snapshot.js';
 import { dbTables } from './db/tables.js';
 import { note, readReport, reportResult, type Finding, type Note, type ReportOptions, type ReportResult } from './report.js';
 
@@ -50,9 +50,10 @@ export async function runDbReport(
 ): Promise<ReportResult> {
   const limit = options.limit ?? 20;
   const read = await readReport(db, options, async (reader) => {
-    const snapshot = await readDbSnapshot(reader, limit);
-    const counters = documents === undefined ? null : await readStatementCounters(reader, snapshot);
-    return { snapshot, counters };
+    const { snapshot, alongside: counters } = await readDbSnapshotWith(reader, limit, (server) =>
+      documents === undefined ? Promise.resolve(null) : readStatementCounters(reader, server.statementsModule),
+    );
+    return { snapshot, counters: counters === null ? null : { ...counters, statsReset: statementsSince(snapshot) } };
   });
   const { snapshot, counters } = read.value;
   const kept =

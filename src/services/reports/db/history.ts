@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DocumentStore, StatementCounters, StatementSnapshotDocument } from '../../../store/documents/document-store.js';
 import { toIso, toNumber, type Finding, type ReportReader, type ReportTable } from '../report.js';
 import { redactQuery } from './health.js';
-import { statementTimeColumns, type DbSnapshot } from './snapshot.js';
+import { statementTimeColumns, type DbSnapshot, type StatementsModule } from './snapshot.js';
 
 /**
  * Statement history: each `report db` on a server keeps a snapshot of pg_stat_statements in the
@@ -15,6 +15,12 @@ import { statementTimeColumns, type DbSnapshot } from './snapshot.js';
 
 /** How many statements a snapshot keeps (the busiest by total time). */
 export const snapshotStatements = 500;
+
+/** When pg_stat_statements' counters were last reset, as the snapshot read it, or null. */
+export function statementsSince(snapshot: DbSnapshot): Date | null {
+  const since = snapshot.statements?.since ?? null;
+  return since === null ? null : new Date(since);
+}
 /** Snapshots older than this are removed when a new one is stored. */
 export const snapshotRetentionMs = 30 * 86_400_000;
 
@@ -50,29 +56,32 @@ interface CounterRow {
 
 /**
  * This database's pg_stat_statements counters, the busiest `snapshotStatements` by total time;
- * null when the view cannot be read (the snapshot says why elsewhere).
+ * null when the view cannot be read (the snapshot says why elsewhere). Both reads are asked for
+ * at once; `statsReset` is the snapshot's (statementsSince).
  */
-export async function readStatementCounters(reader: ReportReader, snapshot: DbSnapshot): Promise<StatementCountersNow | null> {
-  const module = snapshot.server.statementsModule;
-  if (snapshot.statements === null || module.schema === null) return null;
+export async function readStatementCounters(
+  reader: ReportReader,
+  module: StatementsModule,
+): Promise<Omit<StatementCountersNow, 'statsReset'> | null> {
+  if (!module.loaded || module.schema === null || !module.readable) return null;
   const { total } = statementTimeColumns(module.version);
-  const rows = await reader.rows<CounterRow>(
-    'pg_stat_statements counters',
-    `select s.queryid::text as query_id, left(s.query, 1000) as query, s.calls, s.${total} as total_ms, s.rows,
-            count(*) over () as tracked
-       from ${module.schema}.pg_stat_statements s
-      where s.dbid = (select oid from pg_database where datname = current_database()) and s.queryid is not null
-      order by s.${total} desc
-      limit ?`,
-    [snapshotStatements],
-  );
-  const [server] = await reader.rows<{ server: string }>(
-    'server identity',
-    `select current_database() || '@' || coalesce(host(inet_server_addr()), 'local') || ':' || current_setting('port') as server`,
-  );
+  const [rows, [server]] = await Promise.all([
+    reader.rows<CounterRow>(
+      'pg_stat_statements counters',
+      `select s.queryid::text as query_id, left(s.query, 1000) as query, s.calls, s.${total} as total_ms, s.rows,
+              count(*) over () as tracked
+         from ${module.schema}.pg_stat_statements s
+        where s.dbid = (select oid from pg_database where datname = current_database()) and s.queryid is not null
+        order by s.${total} desc
+        limit ${snapshotStatements}`,
+    ),
+    reader.rows<{ server: string }>(
+      'server identity',
+      `select current_database() || '@' || coalesce(host(inet_server_addr()), 'local') || ':' || current_setting('port') as server`,
+    ),
+  ]);
   return {
     server: server?.server ?? 'unknown',
-    statsReset: snapshot.statements.since === null ? null : new Date(snapshot.statements.since),
     statements: rows.map((r) => ({
       queryId: r.query_id ?? '',
       query: redactQuery(r.query ?? '').slice(0, 200),

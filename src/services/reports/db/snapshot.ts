@@ -665,26 +665,42 @@ async function readCitus(reader: ReportReader): Promise<CitusLayout> {
 
 /** Reads everything `report db` looks at, in the reader's snapshot; `limit` statements at most. */
 export async function readDbSnapshot(reader: ReportReader, limit: number): Promise<DbSnapshot> {
+  return (await readDbSnapshotWith(reader, limit, () => Promise.resolve(null))).snapshot;
+}
+
+/**
+ * readDbSnapshot, and `alongside`: more reads that need only what the server's row says, asked
+ * for with the rest (on a server, in the same round trip).
+ */
+export async function readDbSnapshotWith<A>(
+  reader: ReportReader,
+  limit: number,
+  alongside: (server: ServerInfo) => Promise<A>,
+): Promise<{ snapshot: DbSnapshot; alongside: A }> {
   const serverRow = await readServer(reader);
+  const server = serverInfo(serverRow);
   // What the server row says is there, asked for at once: on a server one round trip.
-  const [{ tables, bloat, widths }, indexes, statements, migrations, citus, health] = await Promise.all([
+  const [{ tables, bloat, widths }, indexes, statements, migrations, citus, health, more] = await Promise.all([
     readTables(reader),
     readIndexes(reader),
     readStatements(reader, serverRow, limit),
     readMigrations(reader, serverRow),
     serverRow.citus ? readCitus(reader) : null,
     reader.mode === 'server' ? readHealth(reader) : null,
+    alongside(server),
   ]);
-  const server = serverInfo(serverRow);
   return {
-    embedded: reader.mode === 'embedded',
-    server,
-    tables: tableStats(tables, bloat),
-    indexes: indexStats(indexes, widths),
-    caches: cacheScopes(server, tables, indexes),
-    statements,
-    migrations,
-    citus,
-    health,
+    snapshot: {
+      embedded: reader.mode === 'embedded',
+      server,
+      tables: tableStats(tables, bloat),
+      indexes: indexStats(indexes, widths),
+      caches: cacheScopes(server, tables, indexes),
+      statements,
+      migrations,
+      citus,
+      health,
+    },
+    alongside: more,
   };
 }
