@@ -347,6 +347,22 @@ describe.skipIf(!inject('postgresAvailable'))('report db', () => {
     expect(table(together, 'migrations')).toEqual(table(alone, 'migrations'));
   });
 
+  it('refuses a limit that is not a whole number of 1 or more, before any query', async () => {
+    const messages: string[] = [];
+    const onQuery = (query: { sql: string }): void => {
+      messages.push(query.sql);
+    };
+    db.knex.on('query', onQuery);
+    try {
+      for (const limit of [0, -1, 1.5, Number.NaN]) {
+        await expect(runDbReport(db, { now, limit })).rejects.toThrow(/limit: expected a whole number of 1 or more/);
+      }
+    } finally {
+      db.knex.removeListener('query', onQuery);
+    }
+    expect(messages).toEqual([]);
+  });
+
   it('captures a plan per query with explain, and every query stays fast', async () => {
     const result = await runDbReport(db, { now, explain: true });
     expect(result.plans?.map((p) => p.query)).toEqual(

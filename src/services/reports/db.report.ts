@@ -3,7 +3,7 @@ import type { DocumentStore } from '../../store/documents/document-store.js';
 import { adviceFindings, adviceTable, adviseIndexes, type AdviceResult } from './db/advice.js';
 import { historyFindings, historyTables, keepStatementHistory, readStatementCounters, statementsSince } from './db/history.js';
 import { checkDb, dbThresholds } from './db/rules.js';
-import { readDbSnapshotWith, type DbSnapshot } from './db/snapshot.js';
+import { readDbSnapshotWith, statementLimit, type DbSnapshot } from './db/snapshot.js';
 import { dbTables } from './db/tables.js';
 import { note, readReport, reportResult, type Finding, type Note, type ReportOptions, type ReportResult } from './report.js';
 
@@ -48,7 +48,8 @@ export async function runDbReport(
   options: DbReportOptions,
   documents?: () => Promise<DocumentStore>,
 ): Promise<ReportResult> {
-  const limit = options.limit ?? 20;
+  // Checked before any query: it is written into the statements' SQL.
+  const limit = statementLimit(options.limit ?? 20);
   const read = await readReport(db, options, async (reader) => {
     const { snapshot, alongside: counters } = await readDbSnapshotWith(reader, limit, (server) =>
       documents === undefined ? Promise.resolve(null) : readStatementCounters(reader, server.statementsModule),

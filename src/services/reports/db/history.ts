@@ -16,13 +16,14 @@ import { statementTimeColumns, type DbSnapshot, type StatementsModule } from './
 /** How many statements a snapshot keeps (the busiest by total time). */
 export const snapshotStatements = 500;
 
+/** Snapshots older than this are removed when a new one is stored. */
+export const snapshotRetentionMs = 30 * 86_400_000;
+
 /** When pg_stat_statements' counters were last reset, as the snapshot read it, or null. */
 export function statementsSince(snapshot: DbSnapshot): Date | null {
   const since = snapshot.statements?.since ?? null;
   return since === null ? null : new Date(since);
 }
-/** Snapshots older than this are removed when a new one is stored. */
-export const snapshotRetentionMs = 30 * 86_400_000;
 
 export interface HistoryThresholds {
   /** Slower: the window's mean at least this many times the mean before it… */

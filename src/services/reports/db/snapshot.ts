@@ -386,6 +386,13 @@ function atLeast(version: number[], major: number, minor: number): boolean {
   return a > major || (a === major && b >= minor);
 }
 
+/** How many statements `report db` lists: a whole number of 1 or more, else a UsageError. */
+export function statementLimit(limit: number): number {
+  if (!Number.isSafeInteger(limit) || limit < 1)
+    throw new UsageError(`limit: expected a whole number of 1 or more, got ${limit}`);
+  return limit;
+}
+
 /** pg_stat_statements' time columns for its version: renamed in 1.8 (PostgreSQL 13). */
 export function statementTimeColumns(version: string | null): { total: string; mean: string } {
   return atLeast(parseVersion(version), 1, 8)
@@ -399,9 +406,7 @@ async function readStatements(reader: ReportReader, server: ServerRow, limit: nu
   // The schema is the extension's, quoted by the server.
   const { total, mean } = statementTimeColumns(server.pss_version);
   const view = `${server.pss_schema}.pg_stat_statements`;
-  // The limit is written in (checked a whole number) so that both reads go in one round trip.
-  if (!Number.isSafeInteger(limit) || limit < 1)
-    throw new UsageError(`limit: expected a whole number of 1 or more, got ${limit}`);
+  // The limit is written in (statementLimit) so that both reads go in one round trip.
   const [rows, info] = await Promise.all([
     reader.rows<StatementRow>(
       'pg_stat_statements',
@@ -410,7 +415,7 @@ async function readStatements(reader: ReportReader, server: ServerRow, limit: nu
          from ${view} s
         where s.dbid = (select oid from pg_database where datname = current_database())
         order by s.${total} desc
-        limit ${limit}`,
+        limit ${statementLimit(limit)}`,
     ),
     atLeast(version, 1, 9)
       ? reader.rows<{ stats_reset: Date | null }>(
