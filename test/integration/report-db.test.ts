@@ -11,6 +11,7 @@ import { findingSentence, noteSentence } from '../../src/render/report.render.js
 import type { Finding, ReportResult, ReportRow } from '../../src/services/reports/report.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
 import type { TestDatabase } from '../support/databases.js';
+import { knexMessagesDuring } from '../support/knex-messages.js';
 import { openSeededDatabase } from '../support/seeded.js';
 import { embeddedConfig, openServer, shippedMigrations } from '../support/stores.js';
 
@@ -321,17 +322,7 @@ describe.skipIf(!inject('postgresAvailable'))('report db', () => {
   });
 
   it('reads in three round trips: the transaction with the server row, the rest together, the commit', async () => {
-    const messages: string[] = [];
-    const onQuery = (query: { sql: string }): void => {
-      messages.push(query.sql);
-    };
-    db.knex.on('query', onQuery);
-    let together: ReportResult;
-    try {
-      together = await runDbReport(db, { now, limit: 1000 });
-    } finally {
-      db.knex.removeListener('query', onQuery);
-    }
+    const { value: together, messages } = await knexMessagesDuring(db, () => runDbReport(db, { now, limit: 1000 }));
     expect(messages).toHaveLength(3);
     expect(messages[0]).toMatch(/^begin isolation level repeatable read read only;[\s\S]*pg_stat_database/);
     expect(messages[1]).toMatch(/pg_class[\s\S]*pg_index[\s\S]*shiptrack_migrations[\s\S]*pg_stat_activity[\s\S]*pg_sequences/);
@@ -348,18 +339,11 @@ describe.skipIf(!inject('postgresAvailable'))('report db', () => {
   });
 
   it('refuses a limit that is not a whole number of 1 or more, before any query', async () => {
-    const messages: string[] = [];
-    const onQuery = (query: { sql: string }): void => {
-      messages.push(query.sql);
-    };
-    db.knex.on('query', onQuery);
-    try {
+    const { messages } = await knexMessagesDuring(db, async () => {
       for (const limit of [0, -1, 1.5, Number.NaN]) {
         await expect(runDbReport(db, { now, limit })).rejects.toThrow(/limit: expected a whole number of 1 or more/);
       }
-    } finally {
-      db.knex.removeListener('query', onQuery);
-    }
+    });
     expect(messages).toEqual([]);
   });
 

@@ -3,6 +3,7 @@ import { loadConfig } from '../../src/config.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
 import { readStatement, withSession, type SessionTransaction } from '../../src/store/session.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
+import { knexMessagesDuring } from '../support/knex-messages.js';
 
 const postgres = inject('postgresAvailable');
 
@@ -174,19 +175,7 @@ describe.skipIf(!postgres)('withSession: a raw-only transaction and statements s
     settings: { work_mem: '64MB' },
     rawOnly: true,
   };
-  /** The messages knex sends while `work` runs. */
-  async function sent<T>(work: () => Promise<T>): Promise<{ value: T; messages: string[] }> {
-    const messages: string[] = [];
-    const onQuery = (query: { sql: string }): void => {
-      messages.push(query.sql);
-    };
-    db.knex.on('query', onQuery);
-    try {
-      return { value: await work(), messages };
-    } finally {
-      db.knex.removeListener('query', onQuery);
-    }
-  }
+  const sent = <T>(work: () => Promise<T>): Promise<{ value: T; messages: string[] }> => knexMessagesDuring(db, work);
   const state = async (): Promise<unknown> =>
     (
       await db.knex.raw<{ rows: unknown[] }>(
