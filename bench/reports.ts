@@ -21,6 +21,12 @@
  *   npm run bench:reports -- --database-url postgres://…/db --as-of 2026-11-01 --only db,lanes --compare-sql
  *
  * runs only the reports whose names start with one of the given words.
+ *
+ *   npm run bench:reports -- --database-url postgres://…/db --as-of 2026-11-24 --runs 21 --baseline <checkout>
+ *
+ * also runs each report as another build has it (a checkout built with `npm run build`: its
+ * dist/src and dist/bench/report-runs.js, on a pool of its own), in the same rounds and rotation
+ * as the other sides, and prints the median of the per-round ratios this build / that one.
  */
 import { loadConfig } from '../src/config.js';
 import type { ProfileName } from '../src/domain/seed/types.js';
@@ -28,8 +34,10 @@ import { createPgDocumentStore } from '../src/store/documents/postgres.js';
 import { runConsistencyReport } from '../src/services/reports/consistency.report.js';
 import type { ReportResult } from '../src/services/reports/report.js';
 import { openDatabase, type Database } from '../src/store/database.js';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import pg from 'pg';
-import { reportRuns } from './report-runs.js';
+import { reportRuns, type Measured } from './report-runs.js';
 import { handWritten } from './reports-sql.js';
 import { median, seedScratchDatabase } from './support.js';
 
@@ -43,6 +51,8 @@ interface Args {
   compareSql: boolean;
   /** Only the reports whose names start with one of these (--only db,lanes). */
   only: string[];
+  /** Another checkout, built: each report is also run as that build has it (--baseline). */
+  baseline: string | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -55,6 +65,7 @@ function parseArgs(argv: string[]): Args {
     withConsistency: false,
     compareSql: false,
     only: [],
+    baseline: undefined,
   };
   for (let i = 0; i < argv.length; i += 1) {
     const [flag, value] = [argv[i], argv[i + 1] ?? ''];
@@ -72,9 +83,36 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--database-url') args.databaseUrl = value;
     else if (flag === '--as-of') args.asOf = new Date(value);
     else if (flag === '--only') args.only = value.split(',').map((name) => name.trim());
+    else if (flag === '--baseline') args.baseline = path.resolve(value);
     else throw new Error(`unknown option ${flag}`);
   }
   return args;
+}
+
+/** The reports as the build in `checkout` runs them, on a database it opens itself. */
+/** One side of a round: what runs (timed) and what runs before it (untimed). */
+interface Side {
+  before?: (() => Promise<unknown>) | undefined;
+  run: () => Promise<unknown>;
+}
+
+async function baselineReports(
+  checkout: string,
+  url: string,
+  now: Date,
+): Promise<{ reports: Map<string, Measured>; close: () => Promise<void> }> {
+  const load = (file: string): Promise<unknown> => import(pathToFileURL(path.join(checkout, 'dist', file)).href);
+  const [config, database, runs] = (await Promise.all([
+    load('src/config.js'),
+    load('src/store/database.js'),
+    load('bench/report-runs.js'),
+  ])) as [{ loadConfig: typeof loadConfig }, { openDatabase: typeof openDatabase }, { reportRuns: typeof reportRuns }];
+  const db = await database.openDatabase(config.loadConfig({ env: { SHIPTRACK_DATABASE_URL: url }, envFile: null }), {
+    applicationName: 'shiptrack bench reports (baseline)',
+    statementTimeoutMs: 0,
+  });
+  const { reports } = await runs.reportRuns(db, now);
+  return { reports: new Map(reports.map((measured) => [measured[0], measured])), close: () => db.close() };
 }
 
 async function main(): Promise<void> {
@@ -116,9 +154,15 @@ async function main(): Promise<void> {
       ]);
     }
   }
+  const baseline = args.baseline === undefined ? undefined : await baselineReports(args.baseline, url, now);
   const lines = [
     `reports, ${args.databaseUrl === undefined ? `profile ${args.profile}` : 'given database'}, as of ${now.toISOString()}`,
   ];
+  if (baseline !== undefined) {
+    lines.push(
+      `baseline: the build in ${args.baseline ?? ''}, run in the same rounds; "× before" = median of the rounds' this / that`,
+    );
+  }
   const client = new pg.Client({ connectionString: url });
   if (args.compareSql) {
     await client.connect();
@@ -140,52 +184,58 @@ async function main(): Promise<void> {
     for (const [name, run, before] of reports) {
       if (args.only.length > 0 && !args.only.some((wanted) => name.startsWith(wanted))) continue;
       const sql = args.compareSql ? handWritten[name] : undefined;
+      const baselineRun = baseline?.reports.get(name);
+      // The sides of a round: this build's report, its hand-written SQL, the baseline's report.
+      const sides: Side[] = [
+        { before, run },
+        ...(sql === undefined ? [] : [{ run: () => sql(client, context) }]),
+        ...(baselineRun === undefined ? [] : [{ before: baselineRun[2], run: baselineRun[1] }]),
+      ];
       await before?.();
       const warm = performance.now();
       await run();
       // A report of well under a millisecond is timed over a batch of runs per round (one timer
       // read and a scheduler hiccup would otherwise be most of what is measured): enough runs for
-      // ~20 ms, the same number for both sides. Reports with a `before` are timed one by one.
+      // ~20 ms, the same number for every side. Reports with a `before` are timed one by one.
       const batch = before === undefined ? Math.min(200, Math.max(1, Math.ceil(20 / (performance.now() - warm)))) : 1;
       if (sql !== undefined && (await sql(client, context)) === 0) throw new Error(`the SQL of ${name} found nothing`);
-      // The warm-up is a batch on each side: steady state, with both code paths optimised by V8.
-      for (let b = 1; b < batch; b += 1) {
-        await run();
-        if (sql !== undefined) await sql(client, context);
+      // The warm-up is a batch on each side: steady state, with every code path optimised by V8.
+      for (const side of sides.slice(1)) {
+        await side.before?.();
+        await side.run();
       }
-      const times: number[] = [];
-      const sqlTimes: number[] = [];
+      for (let b = 1; b < batch; b += 1) for (const side of sides) await side.run();
+      const times = sides.map((): number[] => []);
       for (let i = 0; i < args.runs; i += 1) {
-        const timeReport = async (): Promise<void> => {
-          await before?.();
+        // Which side goes first rotates round by round.
+        for (let k = 0; k < sides.length; k += 1) {
+          const at = (i + k) % sides.length;
+          const side = sides[at];
+          if (side === undefined) continue;
+          await side.before?.();
           const started = performance.now();
-          for (let b = 0; b < batch; b += 1) await run();
-          times.push((performance.now() - started) / batch);
-        };
-        const timeSql = async (): Promise<void> => {
-          if (sql === undefined) return;
-          const started = performance.now();
-          for (let b = 0; b < batch; b += 1) await sql(client, context);
-          sqlTimes.push((performance.now() - started) / batch);
-        };
-        if (i % 2 === 0) {
-          await timeReport();
-          await timeSql();
-        } else {
-          await timeSql();
-          await timeReport();
+          for (let b = 0; b < batch; b += 1) await side.run();
+          times[at]?.push((performance.now() - started) / batch);
         }
       }
-      const m = median(times);
-      if (sql === undefined) {
+      const [reportTimes = [], ...others] = times;
+      const sqlTimes = sql === undefined ? undefined : others.shift();
+      const baselineTimes = others.shift();
+      const ratio = (of: number[]): string => {
+        const ratios = reportTimes.map((t, i) => t / (of[i] ?? Number.NaN));
+        return `${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
+      };
+      const m = median(reportTimes);
+      const versus = [
+        ...(sqlTimes === undefined ? [] : [`SQL ${spread(sqlTimes)}  ratio ${ratio(sqlTimes)}`]),
+        ...(baselineTimes === undefined ? [] : [`before ${spread(baselineTimes)}  × before ${ratio(baselineTimes)}`]),
+      ];
+      if (versus.length === 0) {
         lines.push(
-          `  ${name.padEnd(30)} ${spread(times)}${args.compareSql ? '  (no SQL to compare)' : `  ${m <= 150 ? 'ok' : 'over'}`}`,
+          `  ${name.padEnd(30)} ${spread(reportTimes)}${args.compareSql ? '  (no SQL to compare)' : `  ${m <= 150 ? 'ok' : 'over'}`}`,
         );
       } else {
-        const ratios = times.map((t, i) => t / (sqlTimes[i] ?? Number.NaN));
-        lines.push(
-          `  ${name.padEnd(30)} report ${spread(times)}  SQL ${spread(sqlTimes)}  ratio ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`,
-        );
+        lines.push(`  ${name.padEnd(30)} report ${spread(reportTimes)}  ${versus.join('  ')}`);
       }
       process.stderr.write(`${name} done\n`);
     }
@@ -197,6 +247,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await db.close();
+    await baseline?.close();
     if (args.compareSql) await client.end();
   }
   process.stdout.write(`${lines.join('\n')}\n`);
