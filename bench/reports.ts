@@ -90,10 +90,11 @@ function parseArgs(argv: string[]): Args {
 }
 
 /** The reports as the build in `checkout` runs them, on a database it opens itself. */
-/** One side of a round: what runs (timed) and what runs before it (untimed). */
+/** One side of a round: what runs (timed), what runs before it (untimed), its times by round. */
 interface Side {
   before?: (() => Promise<unknown>) | undefined;
   run: () => Promise<unknown>;
+  times: number[];
 }
 
 async function baselineReports(
@@ -186,11 +187,11 @@ async function main(): Promise<void> {
       const sql = args.compareSql ? handWritten[name] : undefined;
       const baselineRun = baseline?.reports.get(name);
       // The sides of a round: this build's report, its hand-written SQL, the baseline's report.
-      const sides: Side[] = [
-        { before, run },
-        ...(sql === undefined ? [] : [{ run: () => sql(client, context) }]),
-        ...(baselineRun === undefined ? [] : [{ before: baselineRun[2], run: baselineRun[1] }]),
-      ];
+      const report: Side = { before, run, times: [] };
+      const bySql: Side | undefined = sql === undefined ? undefined : { run: () => sql(client, context), times: [] };
+      const previous: Side | undefined =
+        baselineRun === undefined ? undefined : { before: baselineRun[2], run: baselineRun[1], times: [] };
+      const sides = [report, bySql, previous].filter((side): side is Side => side !== undefined);
       await before?.();
       const warm = performance.now();
       await run();
@@ -205,37 +206,30 @@ async function main(): Promise<void> {
         await side.run();
       }
       for (let b = 1; b < batch; b += 1) for (const side of sides) await side.run();
-      const times = sides.map((): number[] => []);
       for (let i = 0; i < args.runs; i += 1) {
         // Which side goes first rotates round by round.
-        for (let k = 0; k < sides.length; k += 1) {
-          const at = (i + k) % sides.length;
-          const side = sides[at];
-          if (side === undefined) continue;
+        for (const side of [...sides.slice(i % sides.length), ...sides.slice(0, i % sides.length)]) {
           await side.before?.();
           const started = performance.now();
           for (let b = 0; b < batch; b += 1) await side.run();
-          times[at]?.push((performance.now() - started) / batch);
+          side.times.push((performance.now() - started) / batch);
         }
       }
-      const [reportTimes = [], ...others] = times;
-      const sqlTimes = sql === undefined ? undefined : others.shift();
-      const baselineTimes = others.shift();
-      const ratio = (of: number[]): string => {
-        const ratios = reportTimes.map((t, i) => t / (of[i] ?? Number.NaN));
+      const ratio = (of: Side): string => {
+        const ratios = report.times.map((t, i) => t / (of.times[i] ?? Number.NaN));
         return `${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
       };
-      const m = median(reportTimes);
+      const m = median(report.times);
       const versus = [
-        ...(sqlTimes === undefined ? [] : [`SQL ${spread(sqlTimes)}  ratio ${ratio(sqlTimes)}`]),
-        ...(baselineTimes === undefined ? [] : [`before ${spread(baselineTimes)}  × before ${ratio(baselineTimes)}`]),
+        ...(bySql === undefined ? [] : [`SQL ${spread(bySql.times)}  ratio ${ratio(bySql)}`]),
+        ...(previous === undefined ? [] : [`before ${spread(previous.times)}  × before ${ratio(previous)}`]),
       ];
       if (versus.length === 0) {
         lines.push(
-          `  ${name.padEnd(30)} ${spread(reportTimes)}${args.compareSql ? '  (no SQL to compare)' : `  ${m <= 150 ? 'ok' : 'over'}`}`,
+          `  ${name.padEnd(30)} ${spread(report.times)}${args.compareSql ? '  (no SQL to compare)' : `  ${m <= 150 ? 'ok' : 'over'}`}`,
         );
       } else {
-        lines.push(`  ${name.padEnd(30)} report ${spread(reportTimes)}  ${versus.join('  ')}`);
+        lines.push(`  ${name.padEnd(30)} report ${spread(report.times)}  ${versus.join('  ')}`);
       }
       process.stderr.write(`${name} done\n`);
     }

@@ -351,12 +351,14 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
     pid = first.rows[0]?.pid;
     if (options.signal?.aborted === true) onAbort();
     else options.signal?.addEventListener('abort', onAbort, { once: true });
+    // A single-statement session's one `raw`, which its `rawMany` goes through too: one guard.
+    const one = single === undefined ? undefined : oneStatement(single.mode);
     const session: Session = {
       db,
       connection,
       pid,
-      raw: single === undefined ? raw : oneStatement(single.mode),
-      rawMany: single === undefined ? send : (statements) => oneOf(statements, oneStatement(single.mode)),
+      raw: one ?? raw,
+      rawMany: one === undefined ? send : (statements) => oneOf(statements, one),
       transaction:
         single === undefined && deferred === undefined
           ? (fn, config) => db.knex.transaction(fn, { ...config, connection })
