@@ -20,7 +20,8 @@ function startTimes(): { mark(): number; lateOnes(intervalMs: number, slackMs?: 
   const starts: number[] = [];
   return {
     mark: () => starts.push(performance.now()) - 1,
-    lateOnes: (intervalMs) => starts.flatMap((t, i) => (t - (starts[0] ?? 0) - i * intervalMs > lateSlackMs ? [i] : [])),
+    lateOnes: (intervalMs, slackMs = lateSlackMs) =>
+      starts.flatMap((t, i) => (t - (starts[0] ?? 0) - i * intervalMs > slackMs ? [i] : [])),
   };
 }
 
