@@ -27,6 +27,11 @@ export default tseslint.config(
     rules: { 'no-restricted-syntax': 'off' },
   },
   {
+    // The CLI's launcher is CommonJS (see the file): TypeScript's CommonJS imports are `import x = require(…)`.
+    files: ['**/*.cts'],
+    rules: { '@typescript-eslint/no-require-imports': ['error', { allowAsImport: true }] },
+  },
+  {
     files: ['src/**/*.ts'],
     ignores: ['src/cli/**', 'src/render/**'],
     rules: {

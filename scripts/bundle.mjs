@@ -1,12 +1,17 @@
-// Part of `npm run build`: bundles the compiled CLI (dist/src/cli/main.js) into dist/cli, one chunk
-// per lazily imported module, so a command reads a few files instead of resolving hundreds in
-// node_modules. The library (dist/src) is not bundled: programs importing it resolve its
-// dependencies as usual.
-import { readFileSync, rmSync } from 'node:fs';
+// Part of `npm run build`: bundles the compiled CLI (dist/src/cli/main.js) into one CommonJS script,
+// dist/cli/shiptrack.cjs, so a command reads one file instead of resolving hundreds in
+// node_modules, and V8 can compile it from its code cache (src/cli/launch.cts runs it). Modules
+// imported lazily stay lazy: each is a function in the script, run on first import. The library
+// (dist/src) is not bundled: programs importing it resolve its dependencies as usual.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { calledRedisCommands } from './redis-commands.mjs';
+import launcher from '../dist/src/cli/launch.cjs';
+
+const { launchParameters } = launcher;
 
 const packageRoot = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 
@@ -71,21 +76,29 @@ const redisCommandsCalled = {
 };
 
 rmSync(path.join(packageRoot, 'dist/cli'), { recursive: true, force: true });
-await build({
+const built = await build({
   absWorkingDir: packageRoot,
   entryPoints: ['dist/src/cli/main.js'],
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
-  outdir: 'dist/cli',
-  chunkNames: 'chunks/[name]-[hash]',
+  outfile: 'dist/cli/shiptrack.cjs',
+  write: false,
   logLevel: 'warning',
   external,
   plugins: [knexOtherDialectsLeftOut, oneDebug, redisCommandsCalled],
-  // CommonJS modules in the bundle call require() for Node's own modules.
-  banner: {
-    js: "import { createRequire as shiptrackCreateRequire } from 'node:module'; const require = shiptrackCreateRequire(import.meta.url);",
-  },
+  // The launcher gives the script its own file URL (the compiled modules' import.meta.url).
+  define: { 'import.meta.url': launchParameters.url },
 });
+const [output] = built.outputFiles;
+if (output === undefined || built.outputFiles.length !== 1) throw new Error('esbuild wrote no single CLI script');
+// A dynamic import() in a script V8 compiled from its code cache fails in Node 20 ("A dynamic
+// import callback was not specified"): the packages left out of the bundle (ESM among them) and
+// migration files are imported through the launcher's own import(), which it passes in.
+const script = output.text.replace(/\bimport\(/g, `${launchParameters.importModule}(`);
+// The first line names the script's content: the launcher keys its code cache by it (V8 checks
+// only the length of the source a cache was made from).
+const hash = createHash('sha256').update(script).digest('hex').slice(0, 32);
+mkdirSync(path.dirname(output.path), { recursive: true });
+writeFileSync(output.path, `// shiptrack-cli ${hash}\n${script}`);

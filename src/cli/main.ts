@@ -158,10 +158,18 @@ function flushed(stream: NodeJS.WriteStream): Promise<void> {
   });
 }
 
-process.exitCode = await main(process.argv);
-// Every store is closed by now. Once the output is written, leave: an idle process would still
-// spend its last milliseconds in a garbage collection V8 had scheduled (up to 8 ms of a `track`),
-// and a driver timer still pending (a socket a frozen server never answered) must not hold the
-// shell prompt. A slow reader is waited for, as any Unix tool waits: its output is never cut.
-await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
-process.exit();
+/**
+ * Runs the command line, then leaves. Every store is closed by now. Once the output is written,
+ * leave: an idle process would still spend its last milliseconds in a garbage collection V8 had
+ * scheduled (up to 8 ms of a `track`), and a driver timer still pending (a socket a frozen server
+ * never answered) must not hold the shell prompt. A slow reader is waited for, as any Unix tool
+ * waits: its output is never cut.
+ */
+async function run(): Promise<void> {
+  process.exitCode = await main(process.argv);
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit();
+}
+
+// Not a top-level await: the CLI's bundle is a CommonJS script (scripts/bundle.mjs).
+void run();

@@ -3,7 +3,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
-import { recordImports, runCli, tempDir } from '../support/cli.js';
+import { recordLoads, runCli, tempDir } from '../support/cli.js';
 import { migrationFolder, shippedMigrations, sqlMigration } from '../support/stores.js';
 
 interface StatusJson {
@@ -135,21 +135,19 @@ describe.skipIf(!inject('postgresAvailable'))('migrate on a PostgreSQL server', 
     );
     expect(triggers.filter((t) => !(t.config ?? []).includes('random_page_cost=1.1'))).toEqual([]);
 
-    // `status` reads the history on one plain connection: it never loads knex (store/knex-driver.ts's
-    // chunk in the bundle), which a run that applies migrations does.
-    const knexLoaded = (url: string): boolean => /dist\/cli\/chunks\/knex-driver-[A-Z0-9]+\.js$/.test(url);
-    const statusImports = recordImports();
-    const status = await runCli(['migrate', 'status', '--json'], {
-      env: { ...env, ...statusImports.env },
-      nodeArgs: statusImports.nodeArgs,
-    });
+    // `status` reads the history on one plain connection: it never loads knex (nor
+    // store/knex-driver.ts, which imports it), which a run that applies migrations does.
+    const knexLoaded = (name: string): boolean =>
+      name === 'dist/src/store/knex-driver.js' || name.startsWith('node_modules/knex/');
+    const statusLoads = recordLoads();
+    const status = await runCli(['migrate', 'status', '--json'], { env: { ...env, ...statusLoads.env } });
     expect((JSON.parse(status.stdout) as StatusJson).migrations.every((m) => m.state === 'applied')).toBe(true);
-    expect(statusImports.read().filter(knexLoaded)).toEqual([]);
-    const latestImports = recordImports();
-    expect(
-      (await runCli(['migrate', 'latest'], { env: { ...env, ...latestImports.env }, nodeArgs: latestImports.nodeArgs })).code,
-    ).toBe(0);
-    expect(latestImports.read().some(knexLoaded)).toBe(true);
+    const statusLoaded = statusLoads.read();
+    expect(statusLoaded).toContain('dist/src/store/pg-driver.js');
+    expect(statusLoaded.filter(knexLoaded)).toEqual([]);
+    const latestLoads = recordLoads();
+    expect((await runCli(['migrate', 'latest'], { env: { ...env, ...latestLoads.env } })).code).toBe(0);
+    expect(latestLoads.read().some(knexLoaded)).toBe(true);
   });
 
   it('Ctrl-C during a migration exits 130, rolls it back and leaves no lock', async () => {

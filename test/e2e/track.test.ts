@@ -1,7 +1,7 @@
 import { describe, expect, inject, it } from 'vitest';
 import { parseTrackJson } from '../support/track-json.js';
 import { createTestDatabase } from '../support/databases.js';
-import { cleanEnv, cliPath, recordImports, runCli, startOwnRedis, tempDir, whenStderrSays } from '../support/cli.js';
+import { cleanEnv, cliPath, recordLoads, runCli, startOwnRedis, tempDir, whenStderrSays } from '../support/cli.js';
 import { testRedisUrl } from '../support/env.js';
 
 interface SeedJson {
@@ -81,35 +81,28 @@ describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))('trac
 
       // What each path loads: never the MongoDB driver, the prompt library, the seeder's or the
       // benchmark's packages, nor knex (one query needs only pg); a cache hit not even pg.
-      // Packages by folder; our own modules by the name of their chunk in the bundle (dist/cli/chunks),
-      // pg and knex (bundled) by the chunks of store/pg-driver.ts and store/knex-driver.ts.
+      // Packages by folder; our own modules by their path (dist/src/…), pg and knex (bundled) also
+      // by store/pg-driver.ts and store/knex-driver.ts, which import them.
       const neverLoaded = new RegExp(
         [
-          String.raw`node_modules/(mongodb|@inquirer|knex|@electric-sql|pg-copy-streams|hdr-histogram-js)/`,
-          String.raw`dist/cli/chunks/(knex-driver|seed|seed\.service|seed\.render|benchmark|benchmark\.service|benchmark\.render|scenarios|experiments|harness|prompts|progress|cli-progress|mongo-document-store|embedded)-[A-Z0-9]+\.js$`,
+          String.raw`node_modules/(mongodb|@inquirer|knex|@electric-sql|pg-copy-streams|hdr-histogram-js|cli-progress)/`,
+          String.raw`^dist/src/(store/knex-driver|cli/commands/(seed|benchmark)|services/seed\.service|render/(seed|benchmark)\.render|services/benchmark/.*|cli/(prompts|progress)|store/documents/mongo|store/embedded)\.js$`,
         ].join('|'),
       );
-      const hitImports = recordImports();
-      const hit = await runCli(['track', number, '--json'], {
-        env: { ...redisEnv, ...hitImports.env },
-        nodeArgs: hitImports.nodeArgs,
-      });
+      const hitLoads = recordLoads();
+      const hit = await runCli(['track', number, '--json'], { env: { ...redisEnv, ...hitLoads.env } });
       expect(parseTrackJson(hit.stdout).packages[0]?.source).toBe('cache');
-      const hitLoaded = hitImports.read();
-      expect(hitLoaded.some((url) => url.endsWith('/bin/shiptrack.js'))).toBe(true); // the hook saw the CLI start
-      expect(hitLoaded.some((url) => /dist\/cli\/chunks\/track(-cache|\.service)-[A-Z0-9]+\.js$/.test(url))).toBe(true); // and its chunks
-      const pgLoaded = (url: string): boolean =>
-        /node_modules\/pg\//.test(url) || /dist\/cli\/chunks\/pg-driver-[A-Z0-9]+\.js$/.test(url);
-      expect(hitLoaded.filter((url) => neverLoaded.test(url) || pgLoaded(url))).toEqual([]);
-      const dbImports = recordImports();
-      const miss = await runCli(['track', number, '--no-cache'], {
-        env: { ...redisEnv, ...dbImports.env },
-        nodeArgs: dbImports.nodeArgs,
-      });
+      const hitLoaded = hitLoads.read();
+      expect(hitLoaded.some((url) => url.endsWith('/bin/shiptrack.js'))).toBe(true); // the coverage saw the CLI start
+      expect(hitLoaded).toEqual(expect.arrayContaining(['dist/src/store/track-cache.js', 'dist/src/services/track.service.js'])); // and its modules
+      const pgLoaded = (name: string): boolean => /node_modules\/pg\//.test(name) || name === 'dist/src/store/pg-driver.js';
+      expect(hitLoaded.filter((name) => neverLoaded.test(name) || pgLoaded(name))).toEqual([]);
+      const dbLoads = recordLoads();
+      const miss = await runCli(['track', number, '--no-cache'], { env: { ...redisEnv, ...dbLoads.env } });
       expect(miss.code).toBe(0);
-      const dbLoaded = dbImports.read();
+      const dbLoaded = dbLoads.read();
       expect(dbLoaded.some(pgLoaded)).toBe(true);
-      expect(dbLoaded.filter((url) => neverLoaded.test(url))).toEqual([]);
+      expect(dbLoaded.filter((name) => neverLoaded.test(name))).toEqual([]);
 
       const frozen = await startOwnRedis();
       try {

@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { expect } from 'vitest';
 import { tempDir } from './temp.js';
 
@@ -162,34 +161,31 @@ export async function startFrozenListener(): Promise<OwnServer> {
 }
 
 /**
- * Node options that make the CLI log every module it imports (each resolved URL, one per line)
- * to a file: how tests see what a command loads. A loader hook, written to a temporary folder.
+ * What a CLI run loads, from V8's coverage of it (NODE_V8_COVERAGE, written as the process
+ * exits): the URL of every file Node loaded (bin/shiptrack.js, packages left out of the bundle),
+ * and each module of the bundle (dist/cli/shiptrack.cjs) that ran, by the path esbuild names the
+ * function holding it after (`node_modules/knex/lib/knex.js`, `dist/src/store/knex-driver.js`).
+ * Modules the bundle imports statically run at start in any case and are not listed.
  */
-export function recordImports(): { nodeArgs: string[]; env: Record<string, string>; read: () => string[] } {
-  const dir = tempDir('shiptrack-imports-');
-  const log = path.join(dir, 'imports.log');
-  writeFileSync(
-    path.join(dir, 'hooks.mjs'),
-    `import { appendFileSync } from 'node:fs';
-export async function resolve(specifier, context, next) {
-  const resolved = await next(specifier, context);
-  appendFileSync(process.env.SHIPTRACK_TEST_IMPORT_LOG, resolved.url + '\\n');
-  return resolved;
-}
-`,
-  );
-  writeFileSync(
-    path.join(dir, 'register.mjs'),
-    `import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n`,
-  );
+export function recordLoads(): { env: Record<string, string>; read: () => string[] } {
+  const dir = tempDir('shiptrack-coverage-');
   return {
-    nodeArgs: ['--import', pathToFileURL(path.join(dir, 'register.mjs')).href],
-    env: { SHIPTRACK_TEST_IMPORT_LOG: log },
+    env: { NODE_V8_COVERAGE: dir },
     read: () =>
-      existsSync(log)
-        ? readFileSync(log, 'utf8')
-            .split('\n')
-            .filter((line) => line !== '')
-        : [],
+      readdirSync(dir)
+        .filter((name) => name.endsWith('.json'))
+        .flatMap((name) => (JSON.parse(readFileSync(path.join(dir, name), 'utf8')) as V8Coverage).result)
+        .flatMap((script) => [
+          script.url,
+          ...(script.url.endsWith('/dist/cli/shiptrack.cjs')
+            ? script.functions
+                .filter((f) => /^(node_modules|dist)\/.+\.[cm]?js(on)?$/.test(f.functionName) && (f.ranges[0]?.count ?? 0) > 0)
+                .map((f) => f.functionName)
+            : []),
+        ]),
   };
+}
+
+interface V8Coverage {
+  result: { url: string; functions: { functionName: string; ranges: { count: number }[] }[] }[];
 }
