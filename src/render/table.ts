@@ -1,7 +1,10 @@
-import Table from 'cli-table3';
 import { cutText, displayWidth, stripAnsi, wrapText, type TableFit } from './text.js';
 /**
  * Terminal tables that fit the terminal they are printed on (widths as render/text.ts counts them).
+ * The layout (which columns, how wide, what is cut or goes below its row) is decided here, and
+ * the grid is drawn here too: cli-table3, which drew it before, spent 30–45 ms of a one-shot
+ * process on a table of 50 rows (merging its options into every cell, checking spans we never
+ * use), where drawing the decided grid takes well under a millisecond.
  */
 
 export interface Column<Row> {
@@ -177,18 +180,18 @@ export function renderTable<Row>(columns: readonly Column<Row>[], rows: readonly
   const aligns = layout.shown.map((c) => columns[c]?.align);
   const inner = tableWidth(widths) - 4;
   const headers = layout.shown.map((c) => cutText(columns[c]?.header ?? '', layout.widths[c] ?? 0));
-  // cli-table3 draws what the layout decided: every cell is already within its column's width.
-  const table = new Table({
-    head: headers,
-    colWidths: widths.map((w) => w + 2),
-    colAligns: aligns.map((a) => a ?? 'left'),
-    wordWrap: false,
-    // Colours come from our Style (NO_COLOR-aware), never from cli-table3 itself.
-    style: { head: [], border: [], 'padding-left': 1, 'padding-right': 1 },
-    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
-  });
-  // What goes under a row is spliced in after cli-table3 drew the grid (its column spans draw
-  // broken borders when rows have no separators).
+  const rule = (left: string, middle: string, right: string): string =>
+    `${left}${widths.map((w) => '─'.repeat(w + 2)).join(middle)}${right}`;
+  const line = (cells: readonly string[]): string[] => {
+    const lines = cells.map(cellLines);
+    const height = Math.max(1, ...lines.map((l) => l.length));
+    return Array.from(
+      { length: height },
+      (_, k) => `│${lines.map((l, c) => ` ${place(l[k] ?? '', widths[c] ?? 0, aligns[c])} `).join('│')}│`,
+    );
+  };
+  const drawn = [rule('┌', '┬', '┐'), ...line(headers)];
+  // What goes under a row is spliced in after the grid is drawn.
   const below = new Map<number, string[]>();
   const heights: number[] = [];
   for (const [r, cells] of full.entries()) {
@@ -201,7 +204,7 @@ export function renderTable<Row>(columns: readonly Column<Row>[], rows: readonly
         .map((line) => cutText(line, layout.widths[c] ?? 0))
         .join('\n');
     });
-    table.push(shown);
+    drawn.push(...line(shown));
     heights.push(Math.max(1, ...shown.map((cell) => cell.split('\n').length)));
     for (const [c, column] of columns.entries()) {
       const value = cells[c] ?? '';
@@ -213,7 +216,7 @@ export function renderTable<Row>(columns: readonly Column<Row>[], rows: readonly
       below.set(r, [...(below.get(r) ?? []), ...lines]);
     }
   }
-  const drawn = table.toString().split('\n');
+  drawn.push(rule('└', '┴', '┘'));
   if (below.size === 0) return drawn.join('\n');
   const out = drawn.slice(0, 2);
   let next = 2;
@@ -223,6 +226,54 @@ export function renderTable<Row>(columns: readonly Column<Row>[], rows: readonly
   }
   out.push(...drawn.slice(next));
   return out.join('\n');
+}
+
+/** A cell's text in its column's width: padded as aligned (cut, were it ever wider). */
+function place(text: string, width: number, align: Column<unknown>['align']): string {
+  const fitted = displayWidth(text) > width ? cutText(text, width) : text;
+  const room = Math.max(0, width - displayWidth(fitted));
+  if (align === 'right') return ' '.repeat(room) + fitted;
+  if (align === 'center') return ' '.repeat(Math.floor(room / 2)) + fitted + ' '.repeat(room - Math.floor(room / 2));
+  return fitted + ' '.repeat(room);
+}
+
+// eslint-disable-next-line no-control-regex
+const sgrPattern = /\u001b\[([0-9;]*)m/g;
+
+const sgrEnds = new Set(['22', '23', '24', '25', '27', '28', '29', '39', '49']);
+
+/** The code that ends what an SGR code (by its parameters) starts: bold's 22, a colour's 39 or 49. */
+function sgrEnd(parameters: string): string {
+  const code = Number(parameters.split(';')[0]);
+  if (code === 1 || code === 2) return '22';
+  if (code >= 3 && code <= 9) return String(code === 6 ? 25 : 20 + code);
+  if ((code >= 30 && code <= 38) || (code >= 90 && code <= 97)) return '39';
+  if ((code >= 40 && code <= 48) || (code >= 100 && code <= 107)) return '49';
+  return '0';
+}
+
+/**
+ * A cell's lines, each opening the colours and styles still open where it starts and closing them
+ * where it ends: the table's borders and other cells come between a cell's lines on the screen.
+ */
+function cellLines(cell: string): string[] {
+  const lines = cell.split('\n');
+  if (lines.length === 1 || !cell.includes('\u001b[')) return lines;
+  let open: string[] = [];
+  return lines.map((text) => {
+    const opening = open.map((p) => `\u001b[${p}m`).join('');
+    for (const [, parameters = ''] of text.matchAll(sgrPattern)) {
+      const end = sgrEnd(parameters);
+      if (parameters === '' || parameters === '0') open = [];
+      else if (sgrEnds.has(parameters)) open = open.filter((p) => sgrEnd(p) !== parameters);
+      else open = [...open.filter((p) => end === '0' || sgrEnd(p) !== end), parameters];
+    }
+    const closing = open
+      .map((p) => `\u001b[${sgrEnd(p)}m`)
+      .reverse()
+      .join('');
+    return opening + text + closing;
+  });
 }
 
 function padRight(text: string, width: number): string {

@@ -2,7 +2,7 @@ import stringWidth from 'string-width';
 /**
  * Text for a terminal: widths in display columns (ANSI colour codes count for nothing,
  * box-drawing characters and `…` for one, CJK and emoji for two), cutting and word-wrapping.
- * Apart from the tables (render/table.ts) so that help and prose do not load cli-table3.
+ * Apart from the tables (render/table.ts) so that help and prose do not load their layout.
  */
 
 /** How wide a table or prose may be; a `Style` will do. Without a width, or with `wide`, nothing is fitted. */
@@ -18,7 +18,7 @@ const tokenPattern = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u000
 const widths = new Map<string, number>();
 
 /**
- * A character's columns, as cli-table3 (which draws the tables) counts them: one measure for both.
+ * A character's columns, as string-width counts them, for prose and tables alike.
  * Printable ASCII is one column without asking string-width (a call strips colour codes and scans
  * for emoji: measuring every character of a table that way took ~10 ms); others are asked once.
  */
