@@ -251,3 +251,26 @@ describe('the width to fit', () => {
     expect((await loadStyles({ ...options, wide: true, stdout: terminal })).stdout).toMatchObject({ width: 132, wide: true });
   });
 });
+
+describe('the grid', () => {
+  it('draws borders, pads and aligns each cell (headers too), and reopens a cell’s colours on each of its lines', () => {
+    const columns: Column<{ a: string; n: string; c: string }>[] = [
+      { header: 'name', value: (r) => r.a },
+      { header: 'n', value: (r) => r.n, align: 'right' },
+      { header: 'mid', value: (r) => r.c, align: 'center' },
+    ];
+    const table = renderTable(columns, [
+      { a: red('late\nstill late'), n: '1,234', c: 'x' },
+      { a: '東京', n: '7', c: 'ab' },
+    ]);
+    expect(table.split('\n')).toEqual([
+      '┌────────────┬───────┬─────┐',
+      '│ name       │     n │ mid │',
+      `│ ${red('late')}       │ 1,234 │  x  │`,
+      `│ ${red('still late')} │       │     │`,
+      '│ 東京       │     7 │ ab  │',
+      '└────────────┴───────┴─────┘',
+    ]);
+    expect(renderTable(columns, []).split('\n')).toEqual(['┌──────┬───┬─────┐', '│ name │ n │ mid │', '└──────┴───┴─────┘']);
+  });
+});
