@@ -15,21 +15,29 @@ const cacheName = (command: string): string => `cli-${bundleId}-${process.versio
 const version = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
 
 describe('the CLI launcher', () => {
-  it('writes a code cache for each command on its first run, and reads it on the next without writing it again', async () => {
+  it('writes a code cache for each command on its first runs, each adding to it, then only reads it', async () => {
     expect(bundleId, 'the bundle names its content on its first line (npm run build)').toMatch(/^[0-9a-f]{32}$/);
     const dir = path.join(tempDir('shiptrack-code-cache-'), 'cache');
     const env = { SHIPTRACK_CODE_CACHE: dir };
-    const first = await runCli(['--version'], { env });
-    expect(first).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
-    expect(readdirSync(dir)).toEqual([cacheName('other')]);
+    const file = path.join(dir, cacheName('other'));
+    // The file's first byte counts the runs that wrote it (src/cli/launch.cts, `generations`).
+    const written: number[] = [];
+    for (const generation of [1, 2, 3]) {
+      const run = await runCli(['--version'], { env });
+      expect(run).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
+      expect(readdirSync(dir)).toEqual([cacheName('other')]);
+      expect(readFileSync(file)[0]).toBe(generation);
+      written.push(statSync(file).mtimeMs);
+    }
+    expect(new Set(written).size).toBe(3);
     expect(statSync(dir).mode & 0o777).toBe(0o700);
-    const written = statSync(path.join(dir, cacheName('other')));
-    expect(written.size).toBeGreaterThan(10_000);
+    expect(statSync(file).size).toBeGreaterThan(10_000);
 
     // A cache V8 refused would be written again: the same file, untouched, was read and accepted.
-    const second = await runCli(['--version'], { env });
-    expect(second).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
-    expect(statSync(path.join(dir, cacheName('other'))).mtimeMs).toBe(written.mtimeMs);
+    const fourth = await runCli(['--version'], { env });
+    expect(fourth).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
+    expect(statSync(file).mtimeMs).toBe(written[2]);
+    expect(readFileSync(file)[0]).toBe(3);
 
     // Each command has its own, whatever comes before it.
     expect((await runCli(['--json', 'track', '--help'], { env })).code).toBe(0);
@@ -54,7 +62,7 @@ describe('the CLI launcher', () => {
     writeFileSync(file, Buffer.alloc(4096, 7));
     const result = await runCli(['--version'], { env: { SHIPTRACK_CODE_CACHE: dir } });
     expect(result).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
-    expect(readFileSync(file).equals(Buffer.alloc(4096, 7))).toBe(false);
+    expect(readFileSync(file)[0]).toBe(1);
     expect(statSync(file).size).toBeGreaterThan(10_000);
   });
 
