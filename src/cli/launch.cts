@@ -63,7 +63,12 @@ function codeCacheDir(env: NodeJS.ProcessEnv, execArgv: readonly string[] = []):
   if (setting !== '') return path.resolve(setting);
   const xdg = env.XDG_CACHE_HOME ?? '';
   if (path.isAbsolute(xdg)) return path.join(xdg, 'shiptrack');
-  const home = os.homedir();
+  let home = '';
+  try {
+    home = os.homedir();
+  } catch {
+    // No home folder (no HOME, no passwd entry): no cache.
+  }
   return home === '' ? undefined : path.join(home, '.cache', 'shiptrack');
 }
 
