@@ -39,8 +39,12 @@ export function stripAnsi(text: string): string {
   return text.replace(ansiPattern, '');
 }
 
+const printableAscii = /^[\x20-\x7e]*$/;
+
 /** The columns a line takes on a terminal (of a multi-line text: its widest line). */
 export function displayWidth(text: string): number {
+  // Most cells and lines: one column a character, found without visiting each.
+  if (printableAscii.test(text)) return text.length;
   let widest = 0;
   for (const line of stripAnsi(text).split('\n')) {
     let width = 0;
