@@ -55,6 +55,11 @@ export interface Resources extends AsyncDisposable {
    * read runs again on the primary.
    */
   readWith<T>(options: { primary?: boolean }, work: (db: Database) => Promise<T>): Promise<T>;
+  /**
+   * The same over plain pg connections (`sqlClient`, `replicaClients`), for a read of one prepared
+   * statement in a short-lived process: servers only.
+   */
+  readWithClient<T>(options: { primary?: boolean }, work: (client: PgClient) => Promise<T>): Promise<T>;
   /** RedisClient, or undefined when no Redis is configured (the cache is off). */
   redis(): Promise<RedisClient | undefined>;
   /**
@@ -121,6 +126,42 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
     });
     return promise;
   }
+
+  /**
+   * Runs a read on a replica that qualifies, else on the primary (see Resources.readWith), over
+   * the connections of either kind.
+   */
+  async function routed<C, T>(
+    read: { primary?: boolean },
+    replicas: () => Promise<ReplicaRouter<C> | undefined>,
+    primary: () => Promise<C>,
+    work: (connection: C) => Promise<T>,
+  ): Promise<T> {
+    if (read.primary === true || config.replicaUrls.length === 0) return work(await primary());
+    const router = await replicas();
+    const choice = await router?.choose({ minLsn: null });
+    if (router === undefined || choice === undefined) {
+      options.alert?.('no replica qualifies: reading the primary');
+      return work(await primary());
+    }
+    try {
+      return await work(choice.connection);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      const replicaFailed =
+        code === 'store_unavailable' || /conflict with recovery/i.test(String((error as { message?: unknown }).message));
+      if (!replicaFailed) throw error;
+      router.failed(choice.node, error);
+      options.alert?.(`replica ${choice.node.target} failed during the read: reading the primary`);
+      return work(await primary());
+    }
+  }
+
+  const primaryClient = async (): Promise<PgClient> => {
+    const client = await resources.sqlClient();
+    if (client === undefined) throw new Error('readWithClient needs a PostgreSQL server');
+    return client;
+  };
 
   const resources: Resources = {
     config,
@@ -189,25 +230,16 @@ export function openResources(config: Config, options: ResourceOptions = {}): Re
       });
       return replicaDatabases;
     },
-    async readWith(read, work) {
-      if (read.primary === true || config.replicaUrls.length === 0) return work(await resources.database());
-      const router = await resources.replicaDatabases();
-      const choice = await router?.choose({ minLsn: null });
-      if (router === undefined || choice === undefined) {
-        options.alert?.('no replica qualifies: reading the primary');
-        return work(await resources.database());
-      }
-      try {
-        return await work(choice.connection);
-      } catch (error) {
-        const code = (error as { code?: unknown }).code;
-        const replicaFailed =
-          code === 'store_unavailable' || /conflict with recovery/i.test(String((error as { message?: unknown }).message));
-        if (!replicaFailed) throw error;
-        router.failed(choice.node, error);
-        options.alert?.(`replica ${choice.node.target} failed during the read: reading the primary`);
-        return work(await resources.database());
-      }
+    readWith(read, work) {
+      return routed(
+        read,
+        () => resources.replicaDatabases(),
+        () => resources.database(),
+        work,
+      );
+    },
+    readWithClient(read, work) {
+      return routed(read, () => resources.replicaClients(), primaryClient, work);
     },
     redis() {
       redis ??= once(

@@ -97,6 +97,34 @@ async function nativeForm(
 }
 
 /**
+ * A statement with knex's `?` placeholders (`\?` a literal question mark) in pg's `$n` form, and
+ * its bindings as the text pg would send for each (bytea as `\x…`): what knex's `toNative()`
+ * and pg give, without loading knex (test/unit/positional-form.test.ts holds them equal), for a
+ * prepared read on a plain connection.
+ */
+export async function positionalForm(
+  sql: string,
+  bindings: readonly unknown[],
+): Promise<{ text: string; values: PreparedValue[] }> {
+  const encode = await pgEncoder();
+  let placeholders = 0;
+  const text = sql.replace(/\\\?|\?\??/g, (found) => {
+    if (found === '\\?') return '?';
+    if (found === '??') throw new Error('positionalForm: identifier placeholders (??) are not supported');
+    placeholders += 1;
+    return `$${placeholders}`;
+  });
+  if (placeholders !== bindings.length) {
+    throw new Error(`positionalForm: ${placeholders} placeholders for ${bindings.length} bindings`);
+  }
+  const values = bindings.map((binding): PreparedValue => {
+    const value = encode(binding);
+    return Buffer.isBuffer(value) ? `\\x${value.toString('hex')}` : value;
+  });
+  return { text, values };
+}
+
+/**
  * `sql` with its knex bindings written in as literals: each as the text pg would send for it as a
  * parameter, quoted, so of unknown type like a parameter; null as NULL. Only for SQL we write: a
  * `$n` inside its string literals would be taken for a placeholder.
@@ -422,8 +450,7 @@ export async function readStatement<R>(
   bindings: readonly Knex.RawBinding[] = [],
 ): Promise<R[]> {
   if (db.mode !== 'server') throw new Error('readStatement needs a server');
-  const native = await nativeForm(db, sql, bindings);
-  const values = native.values.map((value): PreparedValue => (Buffer.isBuffer(value) ? `\\x${value.toString('hex')}` : value));
+  const prepared = await positionalForm(sql, bindings);
   const pool = sessionPool(db.knex);
   const connection = (await pool.acquireConnection().catch((error: unknown) => {
     throw mapPostgresError(error);
@@ -433,7 +460,7 @@ export async function readStatement<R>(
   try {
     if (signal?.aborted === true) throw new InterruptedError('interrupted');
     signal?.addEventListener('abort', onAbort, { once: true });
-    return await queryPrepared<R>(connection, { name, text: native.sql }, values);
+    return await queryPrepared<R>(connection, { name, text: prepared.text }, prepared.values);
   } catch (error) {
     throw db.failure() ?? mapPostgresError(watch.reasonFor(error));
   } finally {

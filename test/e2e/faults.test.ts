@@ -206,7 +206,8 @@ describe.skipIf(!inject('postgresAvailable') || !inject('redisAvailable'))('Redi
       };
       // The scan's bindings carry the password: knex prints them under DEBUG=knex:bindings.
       const scan = ['scan', number, '--status', 'in_transit', '--location', '1', '--source', `partner:${password}`];
-      for (const args of [['doctor'], ['track', number, '--verbose'], ['report', 'status', '--json'], scan]) {
+      // `report lanes` reads through knex (a report of one statement, such as `status`, does not).
+      for (const args of [['doctor'], ['track', number, '--verbose'], ['report', 'lanes', '--json'], scan]) {
         for (let i = 0; i < 3; i += 1) {
           const result = await runCli(args, { env: debugEnv });
           expect(result.stderr.length).toBeGreaterThan(0);

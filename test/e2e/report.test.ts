@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
-import { runCli, tempDir } from '../support/cli.js';
+import { recordLoads, runCli, tempDir } from '../support/cli.js';
+import { openShiptrack } from '../../src/index.js';
 
 interface ReportJson {
   report: string;
@@ -124,6 +125,32 @@ describe.skipIf(!inject('postgresAvailable'))('report consistency on a server, f
   });
   afterAll(async () => {
     await testDb?.drop();
+  });
+
+  it('reads a report of one prepared statement over one plain connection, without knex, as the library reads it through its pool', async () => {
+    const asOf = '2026-11-01';
+    await using library = await openShiptrack({ env: { SHIPTRACK_DATABASE_URL: testDb.url }, envFile: null });
+    const cases: [string, string[], Record<string, string | string[]>][] = [
+      ['status', [], {}],
+      ['overdue', [], {}],
+      ['stale', ['--hours', '24'], { hours: '24' }],
+      ['customer', ['42'], { customer: '42' }],
+      ['metadata', ['--where', 'fragile=true'], { where: ['fragile=true'] }],
+    ];
+    for (const [name, args, request] of cases) {
+      const loads = recordLoads();
+      const cli = await runCli(['report', name, ...args, '--json', '--as-of', asOf], { env: { ...env, ...loads.env } });
+      expect(cli.code, cli.stderr).toBe(0);
+      const loaded = loads.read();
+      expect(loaded).toContain('dist/src/store/statement-source.js');
+      expect(loaded.filter((m) => m === 'dist/src/store/knex-driver.js' || m.startsWith('node_modules/knex/'))).toEqual([]);
+      const pooled = await library.report(name, { ...request, asOf });
+      expect((JSON.parse(cli.stdout) as ReportJson).tables, name).toEqual(JSON.parse(JSON.stringify(pooled.tables)));
+    }
+    // With --explain, through the pool: knex loads.
+    const loads = recordLoads();
+    expect((await runCli(['report', 'status', '--explain', '--json'], { env: { ...env, ...loads.env } })).code).toBe(0);
+    expect(loads.read()).toContain('dist/src/store/knex-driver.js');
   });
 
   it('exits 0 when consistent and 4 after corruption, naming it', async () => {

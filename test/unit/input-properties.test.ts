@@ -61,6 +61,9 @@ const untouchable = new Proxy({} as Resources, {
     if (property === 'config') return { ...loadConfig({ env: {}, envFile: null }), poolSize: 10_000 };
     if (property === 'documentsTarget') return 'postgres';
     if (property === 'forLongWork') return () => untouchable;
+    // What the handle is, not a store: a CLI's, with no pool open yet.
+    if (property === 'shortLived') return true;
+    if (property === 'hasDatabase') return () => false;
     return () => Promise.reject(new StoreReached(String(property)));
   },
 });

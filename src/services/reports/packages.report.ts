@@ -1,7 +1,6 @@
 import { terminalStatuses } from '../../domain/status.js';
 import { NotFoundError } from '../../errors.js';
 import type { MetadataFilter } from '../../domain/report-filters.js';
-import type { Database } from '../../store/database.js';
 import { facetsCondition, statusCountsSql } from '../../store/rollups.js';
 import {
   note,
@@ -11,6 +10,7 @@ import {
   toNumber,
   type ReportOptions,
   type ReportReader,
+  type ReportSource,
   type ReportResult,
   type ReportRow,
 } from './report.js';
@@ -29,12 +29,12 @@ interface StatusRow {
  * The per-status counts: the maintained rollup (migration 20261203000100) on one server; on Citus,
  * which keeps no such rollup, the packages counted on every shard in parallel.
  */
-function statusCounts(db: Database): string {
+function statusCounts(db: ReportSource): string {
   return db.distributed === true ? `(${statusCountsSql}) as package_status_counts` : 'package_status_counts';
 }
 
 /** Packages by current status, with shares: the sums of the maintained counts (see statusCounts). */
-export async function runStatusReport(db: Database, options: ReportOptions): Promise<ReportResult> {
+export async function runStatusReport(db: ReportSource, options: ReportOptions): Promise<ReportResult> {
   const read = await readReport(
     db,
     options,
@@ -207,7 +207,7 @@ async function readStaleDistributed(
  * the cancelled and returned ones, most of the undelivered past-due shipments, are not read.
  * One statement: the counts by age, and the listed packages beside them.
  */
-export async function runOverdueReport(db: Database, options: ReportOptions & { limit: number }): Promise<ReportResult> {
+export async function runOverdueReport(db: ReportSource, options: ReportOptions & { limit: number }): Promise<ReportResult> {
   const now = options.now;
   const read = await readReport(
     db,
@@ -321,7 +321,7 @@ interface StaleRow {
  * statement: the stale packages by status, and the longest silent beside them.
  */
 export async function runStaleReport(
-  db: Database,
+  db: ReportSource,
   options: ReportOptions & { hours: number; limit: number },
 ): Promise<ReportResult> {
   const cutoff = new Date(options.now.getTime() - options.hours * hourMs);
@@ -515,7 +515,7 @@ async function readCustomerDistributed(
 
 /** One customer (by id or e-mail): the packages they sent and received, newest first. */
 export async function runCustomerReport(
-  db: Database,
+  db: ReportSource,
   options: ReportOptions & { customer: string; limit: number },
 ): Promise<ReportResult> {
   const key = options.customer.trim();
@@ -693,7 +693,7 @@ const newestMatchingSql = `
 
 /** Packages whose metadata contains every `--where key=value` (JSONB containment). */
 export async function runMetadataReport(
-  db: Database,
+  db: ReportSource,
   options: ReportOptions & { filter: MetadataFilter; limit: number },
 ): Promise<ReportResult> {
   const containment = JSON.stringify(options.filter.containment);

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { InterruptedError, mapPostgresError } from '../../errors.js';
 import type { Database } from '../../store/database.js';
 import { readStatement, withSession, withSessions, type Session, type SessionOptions } from '../../store/session.js';
+import type { StatementSource } from '../../store/statement-source.js';
 
 /**
  * What every report returns: plain data that the renderers turn into a table, CSV, Markdown or
@@ -131,6 +132,15 @@ export interface ReportReader {
   readonly siblings: readonly ReportReader[];
 }
 
+/**
+ * Where a report reads: the database (knex and its pool), or, for a report of one prepared
+ * statement in a short-lived process, one plain connection (registry.ts decides; a report given
+ * one must read through its prepared statement).
+ */
+export type ReportSource = Database | StatementSource;
+
+const isStatementSource = (source: ReportSource): source is StatementSource => 'statement' in source;
+
 /** Snapshot ids as PostgreSQL exports them (`00000003-0000001B-1`): safe to put in SQL. */
 const snapshotId = /^[0-9A-F]+(-[0-9A-F]+)+$/i;
 
@@ -141,7 +151,7 @@ const snapshotId = /^[0-9A-F]+(-[0-9A-F]+)+$/i;
  * Each connection is a session (store/session.ts): Ctrl-C cancels its query on the server.
  */
 export async function readReport<T>(
-  db: Database,
+  source: ReportSource,
   options: ReportOptions,
   work: (reader: ReportReader) => Promise<T>,
   settings: {
@@ -208,8 +218,8 @@ export async function readReport<T>(
       );
     };
     return {
-      mode: db.mode,
-      distributed: db.distributed === true,
+      mode: source.mode,
+      distributed: source.distributed === true,
       plans,
       siblings,
       rows: async <Row>(name: string, sql: string, bindings: readonly unknown[] = []): Promise<Row[]> => {
@@ -238,7 +248,7 @@ export async function readReport<T>(
   // (`rawOnly`) and commits it after the work: a report of several queries costs one round trip
   // more than its queries (queries asked for together share one), one of a single query
   // (`single`) none.
-  const readInSnapshot = async (main: Session): Promise<T> => {
+  const readInSnapshot = async (db: Database, main: Session): Promise<T> => {
     const siblings: ReportReader[] = [];
     const first = reader(main.raw, siblings, main.rawMany);
     const wanted = Math.max(1, settings.connections ?? 1);
@@ -267,7 +277,7 @@ export async function readReport<T>(
   const prepared =
     settings.single === true &&
     settings.prepared !== undefined &&
-    db.mode === 'server' &&
+    source.mode === 'server' &&
     options.explain !== true &&
     settings.statementTimeoutMs === undefined &&
     (settings.connections ?? 1) <= 1
@@ -280,13 +290,18 @@ export async function readReport<T>(
       const raw: Session['raw'] = async <R>(sql: string, bindings: readonly Knex.RawBinding[] = []) => {
         if (sent) throw new Error('a single-statement report ran a second statement');
         sent = true;
-        return { rows: await readStatement<R>(db, signal, prepared, sql, bindings) };
+        const rows = isStatementSource(source)
+          ? await source.statement<R>(prepared, sql, bindings)
+          : await readStatement<R>(source, signal, prepared, sql, bindings);
+        return { rows };
       };
       const value = await work(reader(raw, []));
       return { value, plans, elapsedMs: performance.now() - started };
     }
+    if (isStatementSource(source))
+      throw new Error('a report read over a plain connection needs more than its prepared statement');
     const value = await withSession(
-      db,
+      source,
       {
         ...session,
         transaction: {
@@ -296,7 +311,7 @@ export async function readReport<T>(
           rawOnly: true,
         },
       },
-      readInSnapshot,
+      (main) => readInSnapshot(source, main),
     );
     return { value, plans, elapsedMs: performance.now() - started };
   } catch (error) {
