@@ -89,7 +89,6 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-/** The reports as the build in `checkout` runs them, on a database it opens itself. */
 /** One side of a round: what runs (timed), what runs before it (untimed), its times by round. */
 interface Side {
   before?: (() => Promise<unknown>) | undefined;
@@ -97,6 +96,7 @@ interface Side {
   times: number[];
 }
 
+/** The reports as the build in `checkout` runs them, on a database it opens itself. */
 async function baselineReports(
   checkout: string,
   url: string,
@@ -161,7 +161,8 @@ async function main(): Promise<void> {
   ];
   if (baseline !== undefined) {
     lines.push(
-      `baseline: the build in ${args.baseline ?? ''}, run in the same rounds; "× before" = median of the rounds' this / that`,
+      `baseline: the build in ${args.baseline ?? ''}, run in the same rounds`,
+      `  "× before" = median of the rounds' this build / that one`,
     );
   }
   const client = new pg.Client({ connectionString: url });
@@ -229,7 +230,8 @@ async function main(): Promise<void> {
           `  ${name.padEnd(30)} ${spread(report.times)}${args.compareSql ? '  (no SQL to compare)' : `  ${m <= 150 ? 'ok' : 'over'}`}`,
         );
       } else {
-        lines.push(`  ${name.padEnd(30)} report ${spread(report.times)}  ${versus.join('  ')}`);
+        // The report on its line, each comparison under it: the output fits 80 columns.
+        lines.push(`  ${name.padEnd(30)} report ${spread(report.times)}`, ...versus.map((v) => `      ${v}`));
       }
       process.stderr.write(`${name} done\n`);
     }

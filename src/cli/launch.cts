@@ -135,4 +135,4 @@ function launch(): void {
   run(module.exports, nodeModule.createRequire(bundle), module, bundle, path.dirname(bundle), importModule, href);
 }
 
-export = { launch, launchParameters, codeCacheDir, codeCacheFile, commands, generations };
+export = { launch, launchParameters, commands };

@@ -204,8 +204,9 @@ export function renderTable<Row>(columns: readonly Column<Row>[], rows: readonly
         .map((line) => cutText(line, layout.widths[c] ?? 0))
         .join('\n');
     });
-    drawn.push(...line(shown));
-    heights.push(Math.max(1, ...shown.map((cell) => cell.split('\n').length)));
+    const drawnRow = line(shown);
+    drawn.push(...drawnRow);
+    heights.push(drawnRow.length);
     for (const [c, column] of columns.entries()) {
       const value = cells[c] ?? '';
       if (column.below !== true || isEmpty(value)) continue;
@@ -233,8 +234,8 @@ function place(text: string, width: number, align: Column<unknown>['align']): st
   const fitted = displayWidth(text) > width ? cutText(text, width) : text;
   const room = Math.max(0, width - displayWidth(fitted));
   if (align === 'right') return ' '.repeat(room) + fitted;
-  if (align === 'center') return ' '.repeat(Math.floor(room / 2)) + fitted + ' '.repeat(room - Math.floor(room / 2));
-  return fitted + ' '.repeat(room);
+  if (align === 'center') return padRight(' '.repeat(Math.floor(room / 2)) + fitted, width);
+  return padRight(fitted, width);
 }
 
 // eslint-disable-next-line no-control-regex

@@ -1,5 +1,15 @@
 import type { Knex } from 'knex';
+import type { Client } from 'pg';
 import type { ReadRows } from './database.js';
+
+/**
+ * Whether the server has shiptrack's Citus layout (migration 20261204000300: the package_numbers
+ * lookup exists), asked on a plain connection.
+ */
+export async function hasDistributedLayout(client: Client): Promise<boolean> {
+  const found = await client.query<{ distributed: boolean }>(`select to_regclass('package_numbers') is not null as distributed`);
+  return found.rows[0]?.distributed === true;
+}
 
 /**
  * What a Citus coordinator says of its cluster, for `doctor`: the extension's version, its

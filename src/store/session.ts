@@ -83,20 +83,6 @@ function pgEncoder(): Promise<Encode> {
 }
 
 /**
- * `sql` in pg's `$n` form, with its knex bindings as the text pg would send for each as a parameter
- * (pg's own prepareValue: dates, arrays, JSON alike), or null.
- */
-async function nativeForm(
-  db: Database,
-  sql: string,
-  bindings: readonly Knex.RawBinding[],
-): Promise<{ sql: string; values: (string | Buffer | null)[] }> {
-  const encode = await pgEncoder();
-  const native = db.knex.raw(sql, bindings).toSQL().toNative();
-  return { sql: native.sql, values: (native.bindings as readonly unknown[]).map((value) => encode(value)) };
-}
-
-/**
  * A statement with knex's `?` placeholders (`\?` a literal question mark) in pg's `$n` form, and
  * its bindings as the text pg would send for each (bytea as `\x…`): what knex's `toNative()`
  * and pg give, without loading knex (test/unit/positional-form.test.ts holds them equal), for a
@@ -129,18 +115,11 @@ export async function positionalForm(
  * parameter, quoted, so of unknown type like a parameter; null as NULL. Only for SQL we write: a
  * `$n` inside its string literals would be taken for a placeholder.
  */
-async function inlineBindings(
-  db: Database,
-  client: SimpleQueryClient,
-  sql: string,
-  bindings: readonly Knex.RawBinding[],
-): Promise<string> {
-  const native = await nativeForm(db, sql, bindings);
-  return native.sql.replace(/\$(\d+)/g, (_, n: string) => {
-    const value = native.values[Number(n) - 1] ?? null;
-    if (value === null) return 'NULL';
-    if (Buffer.isBuffer(value)) return `'\\x${value.toString('hex')}'`;
-    return client.escapeLiteral(value);
+async function inlineBindings(client: SimpleQueryClient, sql: string, bindings: readonly Knex.RawBinding[]): Promise<string> {
+  const positional = await positionalForm(sql, bindings);
+  return positional.text.replace(/\$(\d+)/g, (_, n: string) => {
+    const value = positional.values[Number(n) - 1] ?? null;
+    return value === null ? 'NULL' : client.escapeLiteral(String(value));
   });
 }
 
@@ -309,7 +288,7 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
     if (unopened.length > 0) {
       // The first statement goes with the transaction's opening, its bindings written in as a
       // single session's are (inlineBindings): statements of a `rawOnly` work are ours.
-      const statement = bindings.length === 0 ? sql : await inlineBindings(db, connection as SimpleQueryClient, sql, bindings);
+      const statement = bindings.length === 0 ? sql : await inlineBindings(connection as SimpleQueryClient, sql, bindings);
       return ((await send([statement]))[0] ?? { rows: [] }) as { rows: R[] };
     }
     await settled();
@@ -328,7 +307,7 @@ export async function withSession<T>(db: Database, options: SessionOptions, work
       sent = true;
       await settled();
       const statements = opening(client, mode, settings);
-      const statement = await inlineBindings(db, client, sql, bindings);
+      const statement = await inlineBindings(client, sql, bindings);
       // Until the commit has run, a failure leaves the transaction open: the finally rolls it back.
       inTransaction = true;
       const results = await client.query(`${statements.join('; ')}; ${statement}; commit`);

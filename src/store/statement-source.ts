@@ -1,5 +1,6 @@
 import type { Client } from 'pg';
 import { mapPostgresError } from '../errors.js';
+import { hasDistributedLayout } from './citus.js';
 import { queryPrepared } from './prepared-read.js';
 import { positionalForm } from './session.js';
 
@@ -18,16 +19,13 @@ export interface StatementSource {
 
 const distributedLayout = new WeakMap<Client, Promise<boolean>>();
 
-/** Whether the client's server has the Citus layout (migration 20261204000300), asked once per connection. */
-function hasDistributedLayout(client: Client): Promise<boolean> {
+/** hasDistributedLayout, asked once per connection. */
+function distributedLayoutOf(client: Client): Promise<boolean> {
   let known = distributedLayout.get(client);
   if (known === undefined) {
-    known = client.query<{ distributed: boolean }>(`select to_regclass('package_numbers') is not null as distributed`).then(
-      (result) => result.rows[0]?.distributed === true,
-      (error: unknown) => {
-        throw mapPostgresError(error);
-      },
-    );
+    known = hasDistributedLayout(client).catch((error: unknown) => {
+      throw mapPostgresError(error);
+    });
     distributedLayout.set(client, known);
   }
   return known;
@@ -36,7 +34,7 @@ function hasDistributedLayout(client: Client): Promise<boolean> {
 export async function statementSource(client: Client): Promise<StatementSource> {
   return {
     mode: 'server',
-    distributed: await hasDistributedLayout(client),
+    distributed: await distributedLayoutOf(client),
     statement: async <R>(name: string, sql: string, bindings: readonly unknown[]): Promise<R[]> => {
       const prepared = await positionalForm(sql, bindings);
       return queryPrepared<R>(client, { name, text: prepared.text }, prepared.values);

@@ -1,6 +1,7 @@
 import { toStatus, type Place, type TrackedPackage } from '../domain/timeline.js';
 import type { Client } from 'pg';
 import { mapPostgresError } from '../errors.js';
+import { hasDistributedLayout } from './citus.js';
 import { sessionPool, type Database } from './database.js';
 import type { EmbeddedClient } from './embedded.js';
 import { queryPrepared, type PreparedStatement } from './prepared-read.js';
@@ -157,11 +158,6 @@ export type TrackSource =
  */
 const distributedClients = new WeakSet<Client>();
 
-async function hasLookup(client: Client): Promise<boolean> {
-  const found = await client.query<{ distributed: boolean }>(`select to_regclass('package_numbers') is not null as distributed`);
-  return found.rows[0]?.distributed === true;
-}
-
 async function readDistributedRow(client: Client, trackingNumber: string): Promise<TrackRow | undefined> {
   const [found] = await queryPrepared<{ package_id: number }>(client, packageIdQuery, [trackingNumber]);
   if (found === undefined) return undefined;
@@ -189,7 +185,7 @@ async function readTrackRow(
     return (await client.query<TrackRow>(trackQuery.text, [trackingNumber])).rows[0];
   } catch (error) {
     const refused = (error as { code?: unknown } | null)?.code === '0A000';
-    if (distributed !== undefined || !refused || !(await hasLookup(client))) throw error;
+    if (distributed !== undefined || !refused || !(await hasDistributedLayout(client))) throw error;
     distributedClients.add(client);
     return readDistributedRow(client, trackingNumber);
   }

@@ -691,6 +691,14 @@ const newestMatchingSql = `
            where metadata @> ?::jsonb and (select count(*) from recent) < (select n from wanted)
            order by package_id desc limit ?))`;
 
+/**
+ * Whether `report metadata` with this filter reads with one prepared statement: when it counts from
+ * the metadata facets' maintained counts, and the database is not Citus (which keeps none).
+ */
+export function metadataByFacets(filter: MetadataFilter, distributed = false): ReturnType<typeof facetsCondition> {
+  return distributed ? undefined : facetsCondition(filter.containment);
+}
+
 /** Packages whose metadata contains every `--where key=value` (JSONB containment). */
 export async function runMetadataReport(
   db: ReportSource,
@@ -700,7 +708,7 @@ export async function runMetadataReport(
   const distributed = db.distributed === true;
   // A filter on the metadata facets alone is counted from the maintained counts
   // (package_status_counts, split by facets); any other from the GIN index on metadata.
-  const byFacets = distributed ? undefined : facetsCondition(options.filter.containment);
+  const byFacets = metadataByFacets(options.filter, distributed);
   const read = await readReport(
     db,
     options,

@@ -90,6 +90,7 @@ const choice = <T extends string>(values: ReportValues, key: string, flag: strin
 };
 
 const packages = () => import('./packages.report.js');
+const network = () => import('./network.report.js');
 
 /**
  * Runs a report of one prepared statement (none is on Citus). In a short-lived process (the CLI)
@@ -112,7 +113,6 @@ async function readOneStatement(
   });
   return read ?? r.readWith({ primary: common.primary }, run);
 }
-const network = () => import('./network.report.js');
 
 export const reports: readonly ReportDefinition[] = [
   {
@@ -261,10 +261,9 @@ export const reports: readonly ReportDefinition[] = [
       const terms = Array.isArray(where) ? where : typeof where === 'string' ? [where] : [];
       const filter = parseMetadataFilters(terms as string[]);
       const params = { ...common, filter, limit: limit(v, '20') };
-      const run = async (db: ReportSource): Promise<ReportResult> => (await packages()).runMetadataReport(db, params);
-      // One prepared statement when it counts from the metadata facets' maintained counts.
-      const { facetsCondition } = await import('../../store/rollups.js');
-      return facetsCondition(filter.containment) === undefined
+      const report = await packages();
+      const run = (db: ReportSource): Promise<ReportResult> => report.runMetadataReport(db, params);
+      return report.metadataByFacets(filter) === undefined
         ? r.readWith({ primary: common.primary }, run)
         : readOneStatement(r, common, run);
     },
